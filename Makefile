@@ -1,0 +1,39 @@
+# scratchdream: the two set-up commands are `make dream IMG=sky.jpg` and `make test`.
+# Each creates the virtual environment in .venv and installs on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NET    ?= googlenet
+LAYER  ?=
+OUT    ?=
+ARGS   ?=
+
+.PHONY: dream test bench toyworld lecture-demo docs-pictures clean
+
+$(VENV)/.runtime: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+dream: $(VENV)/.runtime
+	@if [ -z "$(IMG)" ]; then echo "make dream: give an image, e.g. make dream IMG=sky.jpg (NET=toyworld works offline)" >&2; exit 2; fi
+	$(PY) -m scratchdream dream "$(IMG)" --net $(NET) $(if $(LAYER),--layer $(LAYER)) $(if $(OUT),-o "$(OUT)") $(ARGS)
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.test
+	$(PY) -m scratchdream bench $(ARGS)
+
+toyworld: $(VENV)/.runtime
+	$(PY) -m scratchdream toyworld train $(ARGS)
+
+lecture-demo: $(VENV)/.runtime
+	$(PY) -m scratchdream toyworld demo $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,31 @@
+"""scratchdream: Deep Dream from scratch in NumPy and Numba, read beside the CS7015 lecture (slides 34-35).
+
+    import scratchdream as sd
+    net = sd.load_net("toyworld")           # an HDF5 weights file, or a zoo name
+    a = net.forward(x, upto="conv3")        # activations h
+    dx = net.backward(2 * a)                # dL/dI for L = sum h^2: the chain rule back to the pixels
+"""
+import os
+
+from .nets.graph import Net
+from .weights_io import save_net
+
+__version__ = "0.1.0"
+
+
+def load_net(name_or_path):
+    """A Net from an HDF5 weights file, or from a zoo name (fetched and converted on first use)."""
+    from .weights_io import load_file
+    if os.path.exists(os.fspath(name_or_path)) or str(name_or_path).endswith((".h5", ".hdf5")):
+        return load_file(name_or_path)
+    from .nets import zoo
+    return load_file(zoo.ensure_weights(str(name_or_path)))
+
+
+def dream(net, img, **options):
+    """Deep Dream on an HxWx3 uint8 RGB image; see scratchdream.dream.loop.dream for the options."""
+    from .dream.loop import dream as _dream
+    return _dream(net, img, **options)
+
+
+__all__ = ["Net", "load_net", "save_net", "dream"]

@@ -1,0 +1,120 @@
+"""scratchdream's own weight file: one HDF5 file per network, enough to rebuild it.
+
+Layout (weights/README.md shows it as `h5dump -H` prints it):
+    /                      attrs: format = "scratchdream-weights", format_version = 1, name,
+                                  architecture (the spec as JSON), preprocessing (JSON), labels (JSON or absent),
+                                  provenance (JSON: source_url, source_sha256, converter_version, ...)
+    /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
+    /params/<layer>/bias   float32 (K,)
+A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
+Writing is atomic; reading checks format, version, every name and every shape before it reads data.
+"""
+import json
+import os
+
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import UserError
+
+FORMAT = "scratchdream-weights"
+FORMAT_VERSION = 1
+MAX_PARAM_BYTES = 4 << 30     # no network we know comes near 4 GiB; refuse before allocating
+
+
+def save_net(net, path):
+    """Write `net` (spec + parameters) to `path` atomically."""
+    import h5py
+    spec = dict(net.spec)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["name"] = net.name
+            f.attrs["architecture"] = json.dumps({k: v for k, v in spec.items() if k not in ("labels", "provenance")})
+            f.attrs["preprocessing"] = json.dumps(spec["input"])
+            if net.labels is not None:
+                f.attrs["labels"] = json.dumps(list(net.labels))
+            f.attrs["provenance"] = json.dumps(spec.get("provenance") or {})
+            group = f.create_group("params")
+            for layer, arrays in net.params.items():
+                for key, arr in arrays.items():
+                    group.create_dataset(f"{layer}/{key}", data=np.asarray(arr, np.float32))
+
+
+def read_spec_and_params(path):
+    """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line."""
+    import h5py
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"weights file {path} not found; run `scratchdream fetch NAME` or give the right path")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise UserError(f"{path} is not a readable HDF5 file (truncated or another format); "
+                        "fetch or convert it again") from None
+    with f:
+        fmt = _attr(f, "format", path)
+        if fmt != FORMAT:
+            raise UserError(f"{path} is an HDF5 file but not a scratchdream weights file (format={fmt!r}); "
+                            "convert it with `scratchdream convert`")
+        version = int(_attr(f, "format_version", path))
+        if version != FORMAT_VERSION:
+            raise UserError(f"{path} has weights format version {version}, this scratchdream reads version "
+                            f"{FORMAT_VERSION}; convert it again with this version")
+        spec = _json_attr(f, "architecture", path)
+        spec["input"] = _json_attr(f, "preprocessing", path)
+        spec["labels"] = _json_attr(f, "labels", path) if "labels" in f.attrs else None
+        spec["provenance"] = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
+        from .nets.graph import Net
+        shapes = Net(spec).param_shapes
+        total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
+        if total > MAX_PARAM_BYTES:
+            raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
+        params = {}
+        for layer, keys in shapes.items():
+            for key, shape in keys.items():
+                name = f"params/{layer}/{key}"
+                try:
+                    ds = f[name]
+                except KeyError:
+                    raise UserError(f"{path}: missing {name}; the file is incomplete, convert it again") from None
+                if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
+                    raise UserError(f"{layer}: the file has {key} {getattr(ds, 'shape', '?')}, this net needs "
+                                    f"{tuple(shape)}; was it converted for another net?")
+                try:
+                    params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
+                except OSError:
+                    raise UserError(f"{path}: {name} cannot be read (truncated file?); fetch or convert it again") from None
+    return spec, params
+
+
+def load_file(path):
+    from .nets.graph import Net
+    spec, params = read_spec_and_params(path)
+    return Net(spec, params)
+
+
+def _attr(f, key, path):
+    if key not in f.attrs:
+        raise UserError(f"{path} has no {key!r} attribute: not a scratchdream weights file; convert it with `scratchdream convert`")
+    v = f.attrs[key]
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _json_attr(f, key, path):
+    try:
+        return json.loads(_attr(f, key, path))
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: attribute {key!r} is not valid JSON; the file is damaged, convert it again") from None
+
+
+def default_weights_dir():
+    """Where converted weights live: $SCRATCHDREAM_WEIGHTS, else the repo's weights/, else ~/.cache/scratchdream."""
+    env = os.environ.get("SCRATCHDREAM_WEIGHTS")
+    if env:
+        return env
+    repo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+    if os.path.isdir(repo):
+        return repo
+    return os.path.join(os.path.expanduser("~"), ".cache", "scratchdream")
