@@ -1,0 +1,312 @@
+"""Convolution: the layer that computes the neurons h_ij of the lecture's slide 34.
+
+Legend: N batch, C in / K out channels, H W in, Ho Wo out, kh kw kernel, s stride, p pad (top, bottom,
+left, right), d dilation (1 = none), g groups (each group sees C/g inputs and makes K/g outputs).
+    x (N,C,H,W), w (K,C/g,kh,kw), b (K,) -> y (N,K,Ho,Wo),  Ho = (H + pt + pb - d(kh-1) - 1)//s + 1
+    forward:  y[n,k,i,j] = b[k] + sum_{c,u,v} w[k,c,u,v] x[n,c, s*i + d*u - pt, s*j + d*v - pl]   (then ReLU if fused)
+    backward: dx[n,c,m,l] = sum_{k,i,j: s*i+d*u-pt = m, s*j+d*v-pl = l} w[k,c,u,v] dy[n,k,i,j]
+              dw[k,c,u,v] = sum_{n,i,j} dy[n,k,i,j] x[n,c, s*i+d*u-pt, s*j+d*v-pl],   db[k] = sum_{n,i,j} dy[n,k,i,j]
+
+The module reads top to bottom: the plain NumPy reference (`_conv_ref`, `_conv_ref_backward`), then the
+fast path: im2col (unfold every receptive field into a column, a Numba kernel) + one BLAS matrix product,
+col2im for the input gradient, and 1x1 stride-1 convolutions as a plain matrix product with no unfolding.
+3x3 stride-1 convolutions go through Winograd (`layers/winograd.py`) when that is faster.
+Dreaming calls `conv_backward(dy, cache)` and never pays for the weight gradient; training asks params=True.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ..errors import UserError
+
+COLS_BUDGET = 1 << 23          # elements (32 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+
+
+# ---- hyper-parameters and sizes -------------------------------------------------------------------
+def _geometry(hp):
+    """(kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g) from hp, accepting ints where a pair is expected."""
+    pair = lambda v, d: (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v) if v is not None else (d, d)
+    kh, kw = pair(hp["kernel"], 1)
+    sh, sw = pair(hp.get("stride", 1), 1)
+    dh, dw = pair(hp.get("dilation", 1), 1)
+    pad = hp.get("pad", 0)
+    pad = [int(pad)] * 4 if np.isscalar(pad) else [int(p) for p in pad]
+    pt, pb, pl, pr = (pad[0], pad[0], pad[1], pad[1]) if len(pad) == 2 else pad
+    return kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, int(hp.get("groups", 1))
+
+
+def _out_size(H, W, geo):
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, _ = geo
+    return (H + pt + pb - dh * (kh - 1) - 1) // sh + 1, (W + pl + pr - dw * (kw - 1) - 1) // sw + 1
+
+
+def conv_shape(in_shapes, hp):
+    """(C, H, W) of the input -> (K, Ho, Wo) of the output."""
+    C, H, W = in_shapes[0]
+    Ho, Wo = _out_size(H, W, _geometry(hp))
+    return int(hp["out"]), Ho, Wo
+
+
+def conv_params(in_shapes, hp):
+    """Parameter shapes: weight (K, C/g, kh, kw) in OIHW, bias (K,) unless hp["bias"] is False."""
+    C = in_shapes[0][0]
+    K, g = int(hp["out"]), int(hp.get("groups", 1))
+    if C % g or K % g:
+        raise UserError(f"conv with {C} inputs and {K} outputs cannot be split into {g} groups; fix 'groups' in the architecture")
+    kh, kw = _geometry(hp)[:2]
+    shapes = {"weight": (K, C // g, kh, kw)}
+    if hp.get("bias", True):
+        shapes["bias"] = (K,)
+    return shapes
+
+
+# ---- the plain NumPy reference: one shifted, strided view of the padded input per kernel tap --------
+def _taps(xp, u, v, geo, Ho, Wo):
+    """The input pixels that kernel tap (u, v) meets for every output pixel: xp[:, :, s*i + d*u, s*j + d*v]."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    return xp[:, :, dh * u: dh * u + sh * (Ho - 1) + 1: sh, dw * v: dw * v + sw * (Wo - 1) + 1: sw]
+
+
+def _conv_ref(x, w, b, hp):
+    """y = conv(x, w) + b (then ReLU if hp["relu"]), by summing over kernel taps: slow, obvious, exact."""
+    geo = _geometry(hp)
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    N, C, H, W = x.shape
+    K = w.shape[0]
+    Ho, Wo = _out_size(H, W, geo)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    y = np.zeros((N, K, Ho, Wo), dtype=np.result_type(x, w))
+    Cg, Kg = C // g, K // g
+    for u in range(kh):
+        for v in range(kw):
+            patch = _taps(xp, u, v, geo, Ho, Wo)                          # (N, C, Ho, Wo)
+            for q in range(g):
+                y[:, q * Kg:(q + 1) * Kg] += np.einsum("kc,nchw->nkhw", w[q * Kg:(q + 1) * Kg, :, u, v],
+                                                       patch[:, q * Cg:(q + 1) * Cg])
+    if b is not None:
+        y += b.reshape(1, K, 1, 1)
+    return np.maximum(y, 0) if hp.get("relu", False) else y
+
+
+def _conv_ref_backward(dy, x, w, hp, y=None):
+    """(dx, dw, db) by the same taps in reverse: each tap's gradient lands back on the pixels it read."""
+    geo = _geometry(hp)
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    if hp.get("relu", False):
+        dy = dy * (y > 0)                                                  # the fused ReLU lets through where y > 0
+    N, C, H, W = x.shape
+    K, Ho, Wo = dy.shape[1:]
+    Cg, Kg = C // g, K // g
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    dxp = np.zeros_like(xp)
+    dwt = np.zeros_like(w)
+    for u in range(kh):
+        for v in range(kw):
+            patch = _taps(xp, u, v, geo, Ho, Wo)
+            dpatch = _taps(dxp, u, v, geo, Ho, Wo)                        # a view: += writes into dxp
+            for q in range(g):
+                ks, cs = slice(q * Kg, (q + 1) * Kg), slice(q * Cg, (q + 1) * Cg)
+                dpatch[:, cs] += np.einsum("kc,nkhw->nchw", w[ks, :, u, v], dy[:, ks])
+                dwt[ks, :, u, v] = np.einsum("nkhw,nchw->kc", dy[:, ks], patch[:, cs])
+    dx = dxp[:, :, pt:pt + H, pl:pl + W]
+    return np.ascontiguousarray(dx), dwt, dy.sum(axis=(0, 2, 3))
+
+
+# ---- Numba kernels: im2col / col2im over a band of output rows, and the bias + ReLU epilogue ---------
+@njit(parallel=True, cache=True)
+def _im2col_nb(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
+    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
+    C, H, W = x.shape
+    for c in prange(C):                                   # each c writes its own kh*kw rows of cols
+        for u in range(kh):
+            for v in range(kw):
+                r = (c * kh + u) * kw + v
+                for i in range(i0, i1):
+                    m = sh * i + dh * u - pt
+                    base = (i - i0) * Wo
+                    if m < 0 or m >= H:
+                        for j in range(Wo):
+                            cols[r, base + j] = 0
+                        continue
+                    for j in range(Wo):
+                        l = sw * j + dw * v - pl
+                        cols[r, base + j] = x[c, m, l] if 0 <= l < W else 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im_nb(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
+    """dx[c, s*i+d*u-pt, s*j+d*v-pl] += cols[(c*kh+u)*kw+v, (i-i0)*Wo+j]: the adjoint of _im2col_nb."""
+    C, H, W = dx.shape
+    for c in prange(C):                                   # each c adds only into its own channel of dx
+        for u in range(kh):
+            for v in range(kw):
+                r = (c * kh + u) * kw + v
+                for i in range(i0, i1):
+                    m = sh * i + dh * u - pt
+                    if m < 0 or m >= H:
+                        continue
+                    base = (i - i0) * Wo
+                    for j in range(Wo):
+                        l = sw * j + dw * v - pl
+                        if 0 <= l < W:
+                            dx[c, m, l] += cols[r, base + j]
+
+
+@njit(parallel=True, cache=True)
+def _bias_relu_nb(y, b, relu, mask):
+    """y[k, :] += b[k], then y = max(y, 0) and mask = y > 0 if relu; in place, y (K, P)."""
+    K, P = y.shape
+    for k in prange(K):
+        bk = b[k]
+        for p in range(P):
+            t = y[k, p] + bk
+            if relu:
+                pos = t > 0
+                mask[k, p] = pos
+                t = t if pos else 0
+            y[k, p] = t
+
+
+@njit(parallel=True, cache=True)
+def _mask_nb(dy, mask, out):
+    """out = dy where mask else 0: the fused ReLU's backward."""
+    K, P = dy.shape
+    for k in prange(K):
+        for p in range(P):
+            out[k, p] = dy[k, p] if mask[k, p] else 0
+
+
+# ---- the fast path ---------------------------------------------------------------------------------
+def _is_pointwise(geo):
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == pb == pl == pr == 0
+
+
+def _bands(Ho, Wo, rows_of_cols):
+    """Split output rows 0..Ho into bands whose im2col buffer stays under COLS_BUDGET elements."""
+    step = max(1, min(Ho, COLS_BUDGET // max(1, rows_of_cols * Wo)))
+    return [(i0, min(Ho, i0 + step)) for i0 in range(0, Ho, step)]
+
+
+def _gemm_forward(x, w, y, geo):
+    """y[n] = W_q @ im2col(x[n]) for each group q, band by band (no bias, no ReLU)."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    N, C, H, W = x.shape
+    K, Ho, Wo = y.shape[1:]
+    Cg, Kg = C // g, K // g
+    w2 = w.reshape(g, Kg, Cg * kh * kw)
+    pointwise = _is_pointwise(geo)
+    bands = [(0, Ho)] if pointwise else _bands(Ho, Wo, Cg * kh * kw)
+    cols = None if pointwise else np.empty((Cg * kh * kw, (bands[0][1] - bands[0][0]) * Wo), x.dtype)
+    for n in range(N):
+        yn = y[n].reshape(g, Kg, Ho * Wo)
+        for q in range(g):
+            xq = x[n, q * Cg:(q + 1) * Cg]
+            if pointwise:
+                np.matmul(w2[q], xq.reshape(Cg, H * W), out=yn[q])
+                continue
+            for i0, i1 in bands:
+                c = cols[:, :(i1 - i0) * Wo]
+                _im2col_nb(xq, c, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
+                yn[q, :, i0 * Wo:i1 * Wo] = w2[q] @ c
+
+
+def _gemm_backward_input(dy, w, dx, geo):
+    """dx[n] = col2im(W_q^T @ dy[n]) for each group q, band by band."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    N, C, H, W = dx.shape
+    K, Ho, Wo = dy.shape[1:]
+    Cg, Kg = C // g, K // g
+    w2t = w.reshape(g, Kg, Cg * kh * kw).transpose(0, 2, 1)
+    pointwise = _is_pointwise(geo)
+    for n in range(N):
+        dyn = dy[n].reshape(g, Kg, Ho * Wo)
+        for q in range(g):
+            if pointwise:
+                np.matmul(w2t[q], dyn[q], out=dx[n, q * Cg:(q + 1) * Cg].reshape(Cg, H * W))
+                continue
+            dxq = dx[n, q * Cg:(q + 1) * Cg]
+            for i0, i1 in _bands(Ho, Wo, Cg * kh * kw):
+                _col2im_nb(w2t[q] @ dyn[q, :, i0 * Wo:i1 * Wo], dxq, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
+
+
+def _gemm_backward_weight(dy, x, geo, w_shape):
+    """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    N, C, H, W = x.shape
+    K, Ho, Wo = dy.shape[1:]
+    Cg, Kg = C // g, K // g
+    dw2 = np.zeros((g, Kg, Cg * kh * kw), x.dtype)
+    pointwise = _is_pointwise(geo)
+    for n in range(N):
+        dyn = dy[n].reshape(g, Kg, Ho * Wo)
+        for q in range(g):
+            xq = x[n, q * Cg:(q + 1) * Cg]
+            if pointwise:
+                dw2[q] += dyn[q] @ xq.reshape(Cg, H * W).T
+                continue
+            for i0, i1 in _bands(Ho, Wo, Cg * kh * kw):
+                cols = np.empty((Cg * kh * kw, (i1 - i0) * Wo), x.dtype)
+                _im2col_nb(xq, cols, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
+                dw2[q] += dyn[q, :, i0 * Wo:i1 * Wo] @ cols.T
+    return dw2.reshape(w_shape)
+
+
+# ---- forward and backward --------------------------------------------------------------------------
+def _check(x, w, b, hp, geo):
+    if x.ndim != 4:
+        raise UserError(f"conv takes (N, C, H, W) input, got shape {x.shape}; add the batch axis")
+    K, Cg, kh, kw = w.shape
+    g = geo[-1]
+    if (K, Cg * g, kh, kw) != (int(hp["out"]), x.shape[1], geo[0], geo[1]):
+        raise UserError(f"conv weight {w.shape} does not fit input {x.shape} with hp {hp}; "
+                        "were the weights converted for another architecture?")
+    if b is not None and b.shape != (K,):
+        raise UserError(f"conv bias {b.shape} does not fit {K} output channels; were the weights converted for another net?")
+    Ho, Wo = _out_size(x.shape[2], x.shape[3], geo)
+    if Ho < 1 or Wo < 1:
+        raise UserError(f"input {x.shape[2]}x{x.shape[3]} is smaller than the {kh}x{kw} kernel can read; use a bigger image")
+
+
+def conv_forward(x, w, b, hp):
+    """x (N,C,H,W), w (K,C/g,kh,kw), b (K,) or None -> y (N,K,Ho,Wo), cache. Output is post-ReLU if hp["relu"]."""
+    geo = _geometry(hp)
+    x = np.ascontiguousarray(x)
+    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    x = x.astype(dtype, copy=False)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    b = None if b is None else np.ascontiguousarray(b, dtype=dtype)
+    _check(x, w, b, hp, geo)
+    N, C, H, W = x.shape
+    K = w.shape[0]
+    Ho, Wo = _out_size(H, W, geo)
+    relu = bool(hp.get("relu", False))
+    path = None
+    y = np.empty((N, K, Ho, Wo), dtype)
+    _gemm_forward(x, w, y, geo)
+    mask = np.empty((N, K, Ho * Wo), np.bool_) if relu else np.empty((1, 1, 1), np.bool_)
+    bias = b if b is not None else np.zeros(K, dtype)
+    if relu or b is not None:
+        for n in range(N):
+            _bias_relu_nb(y[n].reshape(K, Ho * Wo), bias, relu, mask[n] if relu else mask[0])
+    cache = (x, w, b is not None, geo, mask.reshape(N, K, Ho, Wo) if relu else None, path)
+    return y, cache
+
+
+def conv_backward(dy, cache, params=False):
+    """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
+    x, w, has_bias, geo, mask, path = cache
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    N, K, Ho, Wo = dy.shape
+    if mask is not None:                                   # the fused ReLU: gradient flows only where y > 0
+        masked = np.empty_like(dy)
+        for n in range(N):
+            _mask_nb(dy[n].reshape(K, Ho * Wo), mask[n].reshape(K, Ho * Wo), masked[n].reshape(K, Ho * Wo))
+        dy = masked
+    dx = np.zeros_like(x) if not _is_pointwise(geo) else np.empty_like(x)
+    _gemm_backward_input(dy, w, dx, geo)
+    if not params:
+        return dx
+    grads = {"weight": _gemm_backward_weight(dy, x, geo, w.shape)}
+    if has_bias:
+        grads["bias"] = dy.sum(axis=(0, 2, 3))
+    return dx, grads
