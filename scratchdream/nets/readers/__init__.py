@@ -1,0 +1,38 @@
+"""Readers for the publishers' checkpoint files, written by hand: no torch, Caffe or TensorFlow.
+
+    pth.load_state_dict(path)          PyTorch .pth (zip, or the legacy pre-1.6 pickle stream)
+                                       -> OrderedDict[str, np.ndarray]
+    caffemodel.read_caffemodel(path)   Caffe .caffemodel (V1 `layers` or V2 `layer`)
+                                       -> OrderedDict[layer name, list[np.ndarray]]
+    caffemodel.read_caffemodel_layers  the same with each layer's type, bottoms, tops and parameters
+    prototxt.parse_prototxt(text)      Caffe's text format (deploy.prototxt) -> nested dicts
+    keras_h5.read_keras_weights(path)  Keras .h5 weights -> OrderedDict[layer name, list[np.ndarray]]
+
+Every file here is untrusted input. The readers share three rules: no code from the file ever runs
+(pickle_safe.py allows a short list of harmless globals), every length is checked against the bytes
+that remain before anything is allocated, and any damage ends in one UserError line that names the
+file and the fix, never in another exception.
+"""
+import os
+
+from ...errors import UserError
+
+MAX_OUTPUT_BYTES = 4 << 30     # no published net comes near 4 GiB of weights; refuse before allocating
+
+
+def check_file(path, what):
+    """Return the size of `path` after checking it is a readable regular file."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise UserError(f"{path} is a folder, not a {what}; give the path of the file itself")
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} not found; check the path or run `scratchdream fetch NAME`") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path} ({e.strerror}); check its permissions") from None
+
+
+def damaged(path, what, detail):
+    """The one error every reader raises for a file that is not what it claims to be."""
+    return UserError(f"{path} is not a readable {what} ({detail}); download or convert it again")

@@ -1,0 +1,220 @@
+"""Writers for the publishers' real file formats, for tests only (the package only reads them).
+
+- Caffe .caffemodel: a tiny protobuf ENCODER with its own field numbers, typed from caffe.proto
+  independently of the reader's tables (so a wrong number in the reader cannot hide behind the same
+  wrong number here). V1 `layers` (field 2, type enum) and V2 `layer` (field 100, type string);
+  blob dims legacy 4-D (num/channels/height/width, right-aligned) or BlobShape; floats packed or one
+  field per value.
+- PyTorch: torch.save (zip, and `_use_new_zipfile_serialization=False`) goes through the `torch`
+  fixture in the tests; `legacy_oldstyle_pth` hand-assembles the pre-1.0 pickle stream whose tensors
+  are `torch.FloatTensor` objects restored by `__setstate__` (ZOO.md 5.2), which torch no longer writes.
+- Keras .h5: the legacy weights layout (root attr layer_names, per-group weight_names), via h5py.
+"""
+import pickle
+import struct
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------- protobuf
+VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
+
+
+def varint(n):
+    n &= 0xFFFFFFFFFFFFFFFF                       # negative int32/int64 travel as 64-bit two's complement
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def key(number, wtype):
+    return varint(number << 3 | wtype)
+
+
+def f_varint(number, v):
+    return key(number, VARINT) + varint(int(v))
+
+
+def f_bytes(number, b):
+    return key(number, LEN) + varint(len(b)) + bytes(b)
+
+
+def f_str(number, s):
+    return f_bytes(number, s.encode())
+
+
+def f_float(number, x):
+    return key(number, FIXED32) + struct.pack("<f", x)
+
+
+def f_floats(number, values, packed=True):
+    values = np.asarray(values, "<f4").ravel()
+    if packed:
+        return f_bytes(number, values.tobytes())
+    return b"".join(key(number, FIXED32) + v.tobytes() for v in values)
+
+
+def f_packed_varints(number, values):
+    return f_bytes(number, b"".join(varint(v) for v in values))
+
+
+# caffe.proto field numbers, written out again here on purpose (see the module docstring)
+V1_ENUM = {"Concat": 3, "Convolution": 4, "Data": 5, "Dropout": 6, "InnerProduct": 14, "LRN": 15,
+           "Pooling": 17, "ReLU": 18, "Softmax": 20, "SoftmaxWithLoss": 21}
+PARAM_FIELD = {  # param message -> (V1 field, V2 field, {name: (field, kind)})
+    "convolution_param": (10, 106, {"num_output": (1, "v"), "bias_term": (2, "v"), "pad": (3, "v"), "kernel_size": (4, "v"),
+                                    "group": (5, "v"), "stride": (6, "v")}),
+    "pooling_param": (19, 121, {"pool": (1, "v"), "kernel_size": (2, "v"), "stride": (3, "v"), "pad": (4, "v")}),
+    "lrn_param": (18, 118, {"local_size": (1, "v"), "alpha": (2, "f"), "beta": (3, "f"), "k": (5, "f")}),
+    "inner_product_param": (17, 117, {"num_output": (1, "v")}),
+    "concat_param": (9, 104, {"axis": (2, "v")}),
+    "dropout_param": (12, 108, {"dropout_ratio": (1, "f")}),
+}
+
+
+def caffe_blob(arr, dims="legacy", packed=True):
+    """BlobProto bytes: legacy dims right-align the shape into (num, channels, height, width)."""
+    arr = np.asarray(arr, np.float32)
+    if dims == "legacy":
+        shape4 = (1,) * (4 - arr.ndim) + arr.shape
+        head = b"".join(f_varint(n, d) for n, d in zip((1, 2, 3, 4), shape4))
+    else:
+        head = f_bytes(7, f_packed_varints(1, arr.shape))
+    return head + f_floats(5, arr, packed)
+
+
+def _param(body_fields):
+    out = b""
+    for value, (number, kind) in body_fields:
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            out += f_float(number, v) if kind == "f" else f_varint(number, v)
+    return out
+
+
+def caffe_layer(layer, form="v1", dims="legacy", packed=True):
+    """LayerParameter (v2) or V1LayerParameter (v1) bytes for a dict {name, type, bottom, top, blobs, params}."""
+    v1 = form == "v1"
+    out = f_str(4 if v1 else 1, layer["name"])
+    out += f_varint(5, V1_ENUM[layer["type"]]) if v1 else f_str(2, layer["type"])
+    out += b"".join(f_str(2 if v1 else 3, b) for b in layer.get("bottom", []))
+    out += b"".join(f_str(3 if v1 else 4, t) for t in layer.get("top", []))
+    out += b"".join(f_bytes(6 if v1 else 7, caffe_blob(b, dims, packed)) for b in layer.get("blobs", []))
+    for pname, values in layer.get("params", {}).items():
+        f1, f2, table = PARAM_FIELD[pname]
+        out += f_bytes(f1 if v1 else f2, _param([(v, table[k]) for k, v in values.items()]))
+    return out
+
+
+def caffemodel_bytes(layers, form="v1", dims="legacy", packed=True, name="testnet"):
+    """NetParameter bytes: V1 layers go in field 2, V2 layers in field 100."""
+    body = f_str(1, name)
+    body += f_varint(5, 0)                        # force_backward = false: a known field the reader ignores
+    body += f_bytes(999, b"\x01\x02unknown")      # an unknown field, which must be skipped
+    for layer in layers:
+        body += f_bytes(2 if form == "v1" else 100, caffe_layer(layer, form, dims, packed))
+    return body
+
+
+def write_caffemodel(path, layers, form="v1", dims="legacy", packed=True):
+    with open(path, "wb") as f:
+        f.write(caffemodel_bytes(layers, form, dims, packed))
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- pytorch
+# The legacy (pre-1.6) stream is five pickles in a row, then the raw storages (ZOO.md 5.2).
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+
+def legacy_oldstyle_pth(path, tensors, views=()):
+    """Write a pre-1.0 style checkpoint: an OrderedDict whose tensors are pickled as
+    `torch.FloatTensor` + NEWOBJ + BUILD((storage, offset, size, stride)), keys as py2 byte strings.
+
+    tensors: {name: float32 array}; each gets its own storage. views: [(name, of_name, offset, size, stride)]
+    adds tensors that share the storage of `of_name` (element offset and strides)."""
+    storages = {}                                  # key -> contiguous float32 data
+    entries = []
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr, np.float32)
+        skey = str(140000000 + 64 * len(storages))
+        storages[skey] = arr.ravel()
+        stride = tuple(int(s // 4) for s in arr.strides)
+        entries.append((name, skey, 0, arr.shape, stride))
+    keys_of = {e[0]: e[1] for e in entries}
+    for name, of, offset, size, stride in views:
+        entries.append((name, keys_of[of], offset, tuple(size), tuple(stride)))
+
+    obj = bytearray(b"\x80\x02" + b"ccollections\nOrderedDict\nq\x00)Rq\x01(")
+    for name, skey, offset, size, stride in entries:
+        obj += _short_binstring(name)                 # py2 str key
+        obj += b"ctorch\nFloatTensor\n)\x81"          # GLOBAL, EMPTY_TUPLE, NEWOBJ
+        pid = (b"(" + _binunicode("storage") + b"ctorch\nFloatStorage\n" + _binunicode(skey)
+               + _binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + b"Nt")
+        state = b"(" + pid + b"Q" + b"J" + struct.pack("<i", offset) + _int_tuple(size) + _int_tuple(stride) + b"t"
+        obj += state + b"b"                           # BUILD -> FloatTensor.__setstate__(state)
+    obj += b"u."                                      # SETITEMS, STOP
+    with open(path, "wb") as f:
+        for thing in (LEGACY_MAGIC, LEGACY_PROTOCOL,
+                      {"protocol_version": LEGACY_PROTOCOL, "little_endian": True,
+                       "type_sizes": {"short": 2, "int": 4, "long": 8}}):
+            pickle.dump(thing, f, protocol=2)
+        f.write(bytes(obj))
+        pickle.dump(list(storages), f, protocol=2)
+        for skey, data in storages.items():
+            f.write(struct.pack("<q", data.size))
+            f.write(data.astype("<f4").tobytes())
+    return path
+
+
+def _short_binstring(s):
+    b = s.encode("ascii")
+    return b"U" + bytes([len(b)]) + b
+
+
+def _binunicode(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def _int_tuple(values):
+    return b"(" + b"".join(b"J" + struct.pack("<i", v) for v in values) + b"t"
+
+
+def code_running_pickle(marker_path, how="os.system"):
+    """A pickle that would create `marker_path` if anything ever ran it (the attack to refuse)."""
+    if how == "os.system":
+        call = b"cos\nsystem\n" + _binunicode(f"touch {marker_path}") + b"\x85R"
+    elif how == "builtins.eval":
+        src = f"open({str(marker_path)!r}, 'w').close()"
+        call = b"cbuiltins\neval\n" + _binunicode(src) + b"\x85R"
+    elif how == "stack_global":                   # protocol-4 STACK_GLOBAL spelling of os.system
+        call = (b"\x8c\x02os\x8c\x06system\x93" + _binunicode(f"touch {marker_path}") + b"\x85R")
+    else:
+        raise ValueError(how)
+    return b"\x80\x02" + b"ccollections\nOrderedDict\n)R(" + _binunicode("w") + call + b"u."
+
+
+# ----------------------------------------------------------------------------------------------- keras
+def write_keras_h5(path, layers, split_names_at=None):
+    """Legacy Keras weights file: root attrs layer_names (optionally split into layer_names0, 1, ...
+    as Keras does when the attribute is too big), keras_version, backend; one group per layer with
+    attr weight_names; datasets at <layer>/<weight name>. layers: {name: [(weight_name, array)]}."""
+    import h5py
+    names = [n.encode() for n in layers]
+    with h5py.File(path, "w") as f:
+        if split_names_at:
+            for i in range(0, len(names), split_names_at):
+                f.attrs[f"layer_names{i // split_names_at}"] = np.array(names[i:i + split_names_at])
+        else:
+            f.attrs["layer_names"] = np.array(names)
+        f.attrs["keras_version"] = b"2.1.2"
+        f.attrs["backend"] = b"tensorflow"
+        for name, weights in layers.items():
+            g = f.create_group(name)
+            g.attrs["weight_names"] = np.array([w.encode() for w, _ in weights])
+            for wname, arr in weights:
+                g.create_dataset(wname, data=arr)
+    return path
