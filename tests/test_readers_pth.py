@@ -1,0 +1,178 @@
+"""The .pth reader against files torch itself writes (zip and legacy), a hand-assembled pre-1.0 file,
+and pickles that would run code. torch is the oracle here; the package never imports it."""
+import io
+import pickle
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+from fixtures_formats import LEGACY_MAGIC, code_running_pickle, legacy_oldstyle_pth
+from scratchdream.errors import UserError
+from scratchdream.nets.readers.pth import load_state_dict
+
+
+def _awkward_state_dict(torch):
+    """Every storage situation a checkpoint can hold."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 3, 3, 3, generator=g)
+    sd = OrderedDict()
+    sd["conv.weight"] = torch.nn.Parameter(w)                         # saved through _rebuild_parameter
+    sd["conv.bias"] = torch.randn(4, generator=g)
+    sd["conv.weight_t"] = w.permute(1, 0, 3, 2)                       # non-contiguous view, shares w's storage
+    sd["conv.weight_tail"] = w[2:]                                    # storage offset into the same storage
+    sd["every_other"] = torch.arange(10.0)[::2]                       # stride 2
+    sd["expanded"] = torch.randn(3, 1, generator=g).expand(3, 5)      # stride 0
+    sd["bn.num_batches_tracked"] = torch.tensor(7)                    # 0-d int64
+    sd["empty"] = torch.zeros(0, 3)
+    sd["double"] = torch.randn(2, 2, generator=g, dtype=torch.float64)
+    sd["half"] = torch.randn(5, generator=g).half()
+    sd["bf16"] = torch.randn(5, generator=g).bfloat16()
+    sd["int32"] = torch.arange(-3, 3, dtype=torch.int32)
+    sd["mask"] = torch.tensor([True, False, True])
+    return sd
+
+
+def _assert_same(mine, theirs):
+    assert list(mine) == list(theirs)
+    for k, t in theirs.items():
+        t = t.detach()
+        want = t.float().numpy() if str(t.dtype) == "torch.bfloat16" else t.numpy()    # bf16 comes back as float32
+        assert mine[k].shape == want.shape and mine[k].dtype == want.dtype, k
+        np.testing.assert_array_equal(mine[k], want, err_msg=k)
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_torch_save_round_trip(tmp_path, torch, zipped):
+    sd = _awkward_state_dict(torch)
+    path = tmp_path / "my.model.weights.pth"                          # dots: the zip's top folder is the stem
+    torch.save(sd, path, _use_new_zipfile_serialization=zipped)
+    got = load_state_dict(path)
+    _assert_same(got, sd)
+    for a in got.values():                                            # shared storages come back as separate arrays
+        for b in got.values():
+            assert a is b or not np.shares_memory(a, b)
+
+
+def test_real_module_state_dict_and_buffer_archive(tmp_path, torch):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 5))
+    net(torch.randn(2, 3, 6, 6))                                      # updates BN running stats
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)                                 # saved to a buffer: top folder "archive"
+    path = tmp_path / "net.pth"
+    path.write_bytes(buf.getvalue())
+    assert zipfile.ZipFile(path).namelist()[0].startswith("archive/")
+    _assert_same(load_state_dict(path), net.state_dict())
+
+
+def test_wrapped_state_dict(tmp_path, torch):
+    sd = OrderedDict(w=torch.ones(2))
+    torch.save({"epoch": 3, "state_dict": sd}, tmp_path / "ckpt.pth")
+    _assert_same(load_state_dict(tmp_path / "ckpt.pth"), sd)
+
+
+def test_oldstyle_legacy_file_as_published_vgg_files(tmp_path, torch):
+    """Tensors pickled as torch.FloatTensor + BUILD((storage, offset, size, stride)), py2 byte-string keys."""
+    rng = np.random.default_rng(0)
+    tensors = {"features.0.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+               "features.0.bias": rng.standard_normal(4).astype(np.float32),
+               "classifier.0.weight": rng.standard_normal((5, 6)).astype(np.float32)}
+    views = [("classifier.0.weight_t", "classifier.0.weight", 0, (6, 5), (1, 6)),
+             ("features.0.weight_tail", "features.0.weight", 27, (3, 27), (27, 1))]
+    path = legacy_oldstyle_pth(tmp_path / "vgg-old.pth", tensors, views)
+    assert b"ctorch\nFloatTensor\n" in path.read_bytes()
+    got = load_state_dict(path)
+    _assert_same(got, torch.load(path, weights_only=True))            # torch's own reading of the same bytes
+    np.testing.assert_array_equal(got["classifier.0.weight_t"], tensors["classifier.0.weight"].T)
+
+
+# --------------------------------------------------------------------------------------------- refusals
+def _zip_with(path, payload):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/data.pkl", payload)
+        z.writestr("evil/version", "3\n")
+    return path
+
+
+def _legacy_with(path, payload):
+    with open(path, "wb") as f:
+        for thing in (LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": True}):
+            pickle.dump(thing, f, protocol=2)
+        f.write(payload)
+        pickle.dump([], f, protocol=2)
+    return path
+
+
+@pytest.mark.parametrize("how", ["os.system", "builtins.eval", "stack_global"])
+@pytest.mark.parametrize("wrap", [_zip_with, _legacy_with], ids=["zip", "legacy"])
+def test_pickle_that_would_run_code_is_refused_and_does_not_run(tmp_path, how, wrap):
+    marker = tmp_path / "pwned"
+    path = wrap(tmp_path / "evil.pth", code_running_pickle(marker, how))
+    with pytest.raises(UserError) as e:
+        load_state_dict(path)
+    msg = str(e.value)
+    assert msg.startswith(f"refusing to load {path}: it asks to run ") and "\n" not in msg
+    assert ("os.system" if how != "builtins.eval" else "builtins.eval") in msg
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("how", ["os.system", "builtins.eval", "stack_global"])
+def test_the_refused_payload_is_a_real_attack(tmp_path, how):
+    """Proof the refusal above matters: plain pickle.loads runs the same bytes (in a child process)."""
+    marker = tmp_path / "pwned"
+    code = f"import pickle; pickle.loads({code_running_pickle(marker, how)!r})"
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert marker.exists()
+
+
+# --------------------------------------------------------------------------------------------- damage
+def _one_line_error(path, match=None):
+    with pytest.raises(UserError, match=match) as e:
+        load_state_dict(path)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_truncated_checkpoints(tmp_path, torch, zipped):
+    src = tmp_path / "full.pth"
+    torch.save(_awkward_state_dict(torch), src, _use_new_zipfile_serialization=zipped)
+    data = src.read_bytes()
+    for cut in (3, 40, len(data) // 2, len(data) - 100, len(data) - 1):
+        p = tmp_path / f"cut{cut}.pth"
+        p.write_bytes(data[:cut])
+        _one_line_error(p, str(p))
+
+
+def test_window_outside_its_storage(tmp_path):
+    w = np.zeros((2, 3), np.float32)
+    path = legacy_oldstyle_pth(tmp_path / "oob.pth", {"w": w}, views=[("v", "w", 4, (2, 3), (3, 1))])
+    assert "reaches outside its storage" in _one_line_error(path)
+
+
+def test_other_files(tmp_path, torch):
+    tar = tmp_path / "old.pth"
+    with tarfile.open(tar, "w") as t:
+        t.addfile(tarfile.TarInfo("sys_info"), io.BytesIO(b""))
+    _one_line_error(tar, "oldest .tar. checkpoint format")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    _one_line_error(tmp_path / "list.pth", "holds no state_dict")
+    (tmp_path / "text.pth").write_text("hello")
+    _one_line_error(tmp_path / "text.pth", "not a PyTorch checkpoint|not a readable")
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
+        z.writestr("readme.txt", "hi")
+    _one_line_error(tmp_path / "plain.zip", "not a PyTorch checkpoint")
+    _one_line_error(tmp_path / "missing.pth", "not found")
+
+
+def test_forged_lengths_are_refused_before_allocating(tmp_path):
+    """A BINBYTES8 claiming 2**60 bytes and a memo index of 2**31: the prescan stops both."""
+    for body in (b"\x8e" + (1 << 60).to_bytes(8, "little") + b"x.", b"N" + b"r" + (1 << 31).to_bytes(4, "little") + b"."):
+        p = _legacy_with(tmp_path / "forged.pth", b"\x80\x02" + body)
+        _one_line_error(p, "not a readable PyTorch checkpoint")
