@@ -1,0 +1,63 @@
+"""Cross-channel LRN: kernel == NumPy reference, gradient check, PyTorch oracle, Caffe's alpha/n by hand."""
+import numpy as np
+import pytest
+
+from gradcheck import assert_close, numerical_vjp
+from scratchdream.layers import lrn
+
+# (size, alpha, beta, k): Caffe/bvlc_googlenet's 5/1e-4/0.75/1, strong settings so the nonlinearity is visible,
+# an even window (PyTorch's off-centre convention) and a window wider than the channel count
+SETTINGS = [(5, 1e-4, 0.75, 1.0), (5, 0.9, 0.75, 1.0), (3, 0.5, 0.6, 2.0), (4, 0.7, 1.2, 1.5), (9, 1.0, 0.75, 1.0),
+            (1, 0.3, 0.5, 1.0)]
+
+
+def _hp(size, alpha, beta, k):
+    return {"size": size, "alpha": alpha, "beta": beta, "k": k}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_matches_reference(dtype):
+    rng = np.random.default_rng(0)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    for (size, alpha, beta, k), shape in zip(SETTINGS, [(2, 7, 5, 3), (1, 16, 9, 11), (2, 3, 4, 4), (1, 6, 1, 7),
+                                                         (2, 5, 3, 3), (1, 4, 2, 2)]):
+        x = (2 * rng.standard_normal(shape)).astype(dtype)
+        y, cache = lrn.lrn_forward(x, _hp(size, alpha, beta, k))
+        y_ref, scale_ref = lrn._lrn_ref(x, size, alpha, beta, k)
+        assert y.dtype == dtype
+        assert_close("lrn forward", y, y_ref, tol)
+        assert_close("lrn scale", cache[1], scale_ref, tol)
+        dy = rng.standard_normal(shape).astype(dtype)
+        assert_close("lrn backward", lrn.lrn_backward(dy, cache),
+                     lrn._lrn_backward_ref(dy, x, scale_ref, size, alpha, beta, k), tol)
+
+
+def test_alpha_is_divided_by_the_window_size():
+    # one pixel, channels (1, 2, 3), n = 3, alpha = 0.3, beta = 1, k = 1: the middle channel's window holds all three
+    x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
+    y, _ = lrn.lrn_forward(x, _hp(3, 0.3, 1.0, 1.0))
+    assert np.isclose(y[0, 1, 0, 0], 2.0 / (1.0 + 0.3 / 3 * (1 + 4 + 9)))
+    assert np.isclose(y[0, 0, 0, 0], 1.0 / (1.0 + 0.3 / 3 * (0 + 1 + 4)))    # channel -1 counts as zero
+
+
+def test_gradient():
+    rng = np.random.default_rng(1)
+    for size, alpha, beta, k in SETTINGS[1:]:
+        x = rng.standard_normal((2, 6, 3, 4))                        # smooth everywhere: no kinks to avoid
+        hp = _hp(size, alpha, beta, k)
+        y, cache = lrn.lrn_forward(x, hp)
+        dy = rng.standard_normal(y.shape)
+        num = numerical_vjp(lambda a: lrn.lrn_forward(a, hp)[0], x, dy)
+        assert_close(f"lrn dx {hp}", lrn.lrn_backward(dy, cache), num, 1e-6)
+
+
+def test_matches_torch(torch):
+    rng = np.random.default_rng(2)
+    for size, alpha, beta, k in SETTINGS:
+        x, dy = 2 * rng.standard_normal((2, 10, 5, 6)), rng.standard_normal((2, 10, 5, 6))
+        t = torch.tensor(x, requires_grad=True)
+        ty = torch.nn.functional.local_response_norm(t, size, alpha, beta, k)
+        ty.backward(torch.tensor(dy))
+        y, cache = lrn.lrn_forward(x, _hp(size, alpha, beta, k))
+        assert_close(f"lrn vs torch n={size}", y, ty.detach().numpy(), 1e-12)
+        assert_close(f"lrn dx vs torch n={size}", lrn.lrn_backward(dy, cache), t.grad.numpy(), 1e-12)
