@@ -22,6 +22,9 @@ def load_net(name_or_path):
     return load_file(zoo.ensure_weights(str(name_or_path)))
 
 
+from . import dream as _dream_package     # noqa: E402,F401  bind the subpackage first, so `dream` below stays the function
+
+
 def dream(net, img, **options):
     """Deep Dream on an HxWx3 uint8 RGB image; see scratchdream.dream.loop.dream for the options."""
     from .dream.loop import dream as _dream

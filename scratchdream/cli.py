@@ -45,11 +45,22 @@ def _dream_options(p, steps=10):
     p.add_argument("--channel", type=int, help="amplify one channel of the layer (mean of its squares)")
     p.add_argument("--neuron", metavar="C,Y,X", help="amplify one neuron h_ij of the layer (slide 34)")
     p.add_argument("--steps", type=int, default=steps, help=f"gradient-ascent steps per octave (default {steps})")
-    p.add_argument("--step-size", type=float, default=1.5, help="step size eta (default 1.5, as the original notebook)")
+    p.add_argument("--step-size", type=float, default=1.5, help="step size: mean pixel change per step in grey levels "
+                   "(default 1.5, as the original notebook); lecture: eta itself (default: chosen at the first step)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
-    p.add_argument("-o", "--output", help="output image (default: INPUT_dream.png beside the input)")
+    p.add_argument("-o", "--output", help="output image (default beside the input: INPUT_dream.png, INPUT_lecture.png, INPUT_zoom.gif)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)")
+
+
+def _ascent_options(p, octaves):
+    """Options shared by dream and zoom: octaves, jitter, normalisation, tiling."""
+    p.add_argument("--octaves", type=int, default=octaves, help=f"number of scales (default {octaves})")
+    p.add_argument("--octave-scale", type=float, default=1.4, help="ratio between scales, > 1 (default 1.4)")
+    p.add_argument("--jitter", type=int, default=32, help="random roll in pixels each step, 0 = off (default 32)")
+    p.add_argument("--normalize", choices=["mean", "std", "laplacian"], default="mean", help="gradient normalisation (default mean, as the original)")
+    p.add_argument("--smooth", type=float, default=0.0, help="gradient smoothing sigma in pixels (default 0 = off)")
+    p.add_argument("--tile", type=int, default=512, help="tile size for big images, 0 = never tile (default 512)")
 
 
 def build_parser():
@@ -61,12 +72,7 @@ def build_parser():
     p = _sub(subs, "dream", "dream on an image (octaves, jitter, tiling, guides)", "scratchdream dream sky.jpg --net toyworld --octaves 4")
     p.add_argument("image")
     _dream_options(p)
-    p.add_argument("--octaves", type=int, default=4, help="number of scales (default 4)")
-    p.add_argument("--octave-scale", type=float, default=1.4, help="ratio between scales, > 1 (default 1.4)")
-    p.add_argument("--jitter", type=int, default=32, help="random roll in pixels each step, 0 = off (default 32)")
-    p.add_argument("--normalize", choices=["mean", "std", "laplacian"], default="mean", help="gradient normalisation (default mean, as the original)")
-    p.add_argument("--smooth", type=float, default=0.0, help="gradient smoothing sigma in pixels (default 0 = off)")
-    p.add_argument("--tile", type=int, default=512, help="tile size for big images, 0 = never tile (default 512)")
+    _ascent_options(p, octaves=4)
     p.add_argument("--guide", metavar="IMG", help="guided dream: maximise the dot product with this image's features")
     p.add_argument("--from", dest="start", choices=["image", "noise", "grey"], default="image", help="start from the image, noise or grey")
     p.add_argument("--gif", metavar="PATH", nargs="?", const="", help="also write the dream's progress as an animated GIF")
@@ -76,14 +82,15 @@ def build_parser():
     p.add_argument("image")
     _dream_options(p, steps=20)
     p.set_defaults(step_size=None)
+    p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
 
     p = _sub(subs, "zoom", "the classic zoom animation: dream, zoom in a little, dream again", "scratchdream zoom sky.jpg --net toyworld --frames 30")
     p.add_argument("image")
     _dream_options(p, steps=5)
     p.add_argument("--frames", type=int, default=30, help="number of frames (default 30)")
     p.add_argument("--zoom", type=float, default=1.05, help="zoom factor per frame (default 1.05)")
-    p.add_argument("--octaves", type=int, default=2, help="octaves per frame (default 2)")
-    p.add_argument("--frames-dir", help="also write numbered PNG frames here")
+    _ascent_options(p, octaves=2)
+    p.add_argument("--frames-dir", help="numbered PNG frames go here (default: beside the GIF, OUTPUT_frames/)")
 
     p = _sub(subs, "layers", "list a network's layers with output shapes", "scratchdream layers googlenet --size 224")
     p.add_argument("net")

@@ -1,0 +1,50 @@
+"""One step of gradient ascent on the pixels: slides 34 and 35 as code.
+
+    slide 34   L(I) = h_ij²,   dL/di_mn = dL/dh_ij · dh_ij/di_mn
+    slide 35   i_mn <- i_mn + eta · dL/di_mn, then feed the image back to the network
+
+`gradient` is slide 34: forward to the layer(s), the objective and its dL/dh (objectives.py), and the
+chain rule back to every pixel (Net.backward). `ascent_step` is slide 35, with the three things Deep
+Dream adds around it: jitter (roll the picture, take the gradient, roll the gradient back), the
+normalised gradient (normalize.py), and clipping so the pixels stay in 0..255.
+"""
+import numpy as np
+
+from ..errors import UserError
+from .normalize import normalise, smooth as blur
+
+
+def gradient(net, x, objective, shift=(0.0, 0.0), counts=None):
+    """Slide 34 for the image x (1, 3, H, W): returns (L, dL/dI), dL/dI shaped like x."""
+    h = net.forward(x, upto=objective.layers)            # feed the image to the network: h = {layer: h}
+    L, dL_dh = objective(h, shift=shift, counts=counts)  # L(h) and its first factor dL/dh
+    dL_dI = net.backward(dL_dh)                          # the chain rule back to every pixel i_mn
+    return L, dL_dI
+
+
+def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, roll=(0, 0), tiler=None):
+    """Slide 35 on x (1, 3, H, W), in place. Returns (L before the step, size of the raw gradient).
+
+    eta (1, 3, 1, 1) is the step in input units per unit of normalised gradient; lo, hi the valid
+    pixel range in input units; roll (dy, dx) the jitter in pixels; tiler computes the gradient tile
+    by tile (tiling.py) when the picture is large. A zero gradient leaves x as it was (size 0.0).
+    """
+    H, W = x.shape[2:]
+    jittered = np.roll(x, roll, axis=(2, 3)) if any(roll) else x         # jitter: shift the picture
+    shift = (roll[0] / H, roll[1] / W)
+    if tiler is None:
+        L, dL_dI = gradient(net, jittered, objective, shift)
+    else:
+        L, dL_dI = tiler.gradient(net, jittered, objective, shift)
+    del jittered
+    if any(roll):
+        dL_dI = np.roll(dL_dI, (-roll[0], -roll[1]), axis=(2, 3))        # ... and shift the gradient back
+    g, size = normalise(blur(dL_dI, smooth), normalize)
+    if not (np.isfinite(size) and np.isfinite(L)):
+        raise UserError("the gradient became NaN or infinite, so nothing was written; "
+                        "try a smaller --step-size, --normalize mean, or another layer")
+    if size == 0.0:
+        return L, 0.0                                                    # nothing to climb here
+    x += eta * g                                       # slide 35: i_mn <- i_mn + eta · dL/di_mn
+    np.clip(x, lo, hi, out=x)                          # keep every pixel inside 0..255
+    return L, size

@@ -1,0 +1,132 @@
+"""What the dream maximises: the objective L(h) and its gradient dL/dh (slide 34).
+
+Slide 34 splits the gradient in two: dL/di_mn = dL/dh_ij · dh_ij/di_mn. This module is the first factor.
+Each function takes the activations h of one layer, (1, C, H, W) or (1, F) after a classifier, and
+returns (L, dL_dh) with dL_dh shaped like h. The second factor is `Net.backward`'s job.
+
+    neuron   L = h_cij²                          dL/dh_cij = 2 h_cij, 0 elsewhere   (the slide itself)
+    channel  L = 1/n Σ_ij h_cij²                 dL/dh_cij = 2 h_cij / n
+    layer    L = 1/n Σ_cij h_cij²                dL/dh     = 2 h / n                 (the original Deep Dream's L2)
+    logit    L = h_k                             dL/dh     = e_k                     (feature visualisation)
+    guided   L = 1/n Σ_p max_q <h_p, g_q>        dL/dh_p   = g_q*(p) / n            (the notebook's objective_guide)
+n is the number of terms in the mean. When an image is dreamed in tiles, every tile divides by the n of
+the whole image (`count`), so the tiles' gradients add up to the whole image's gradient.
+`Objective` combines such terms over one or several layers, each with a weight.
+"""
+import numpy as np
+
+
+# ---- the terms, one per kind of objective --------------------------------------------------------
+def neuron(h, c, i, j):
+    """Slide 34: L = h_ij² for the neuron at channel c, row i, column j; dL/dh_ij = 2 h_ij."""
+    h_ij = h[0, c, i, j]
+    dL_dh = np.zeros_like(h)
+    dL_dh[0, c, i, j] = 2 * h_ij
+    return float(h_ij) ** 2, dL_dh
+
+
+def channel(h, c, count=None):
+    """L = mean over positions of h_c²: one feature map made stronger everywhere."""
+    n = count or h[0, c].size
+    dL_dh = np.zeros_like(h)
+    dL_dh[0, c] = h[0, c] * h.dtype.type(2.0 / n)
+    return float(np.sum(np.square(h[0, c], dtype=np.float64)) / n), dL_dh
+
+
+def layer(h, count=None):
+    """L = mean of h² over the whole layer: amplify whatever the layer already sees."""
+    n = count or h.size
+    return float(np.sum(np.square(h, dtype=np.float64)) / n), h * h.dtype.type(2.0 / n)
+
+
+def logit(h, k):
+    """L = h_k, one output of a classifier layer (N, F): the class the picture should become."""
+    dL_dh = np.zeros_like(h)
+    dL_dh[0, k] = 1
+    return float(h[0, k]), dL_dh
+
+
+def guided(h, g, count=None):
+    """L = mean over positions p of max_q <h_p, g_q>: every position moves towards its best-matching
+    feature vector of the guide image. h (1, C, H, W), g (C, Q) the guide's features."""
+    C, H, W = h.shape[1:]
+    x = h[0].reshape(C, H * W)                  # (C, P) one column per position p
+    A = x.T @ g                                 # (P, Q) <h_p, g_q>
+    best = np.argmax(A, axis=1)                 # q*(p)
+    n = count or H * W
+    value = float(np.sum(A[np.arange(H * W), best], dtype=np.float64) / n)
+    dL_dh = (g[:, best] * g.dtype.type(1.0 / n)).reshape(1, C, H, W).astype(h.dtype, copy=False)
+    return value, dL_dh
+
+
+def guide_features(net, guide_img, layer_name, max_side=None):
+    """The guide image's features at a layer, (C, Q): one column per position of the guide."""
+    from ..image_io import resize
+    x = net.preprocess(guide_img)
+    side = max_side or max(net.spec["input"].get("size", [224, 224]))
+    H, W = x.shape[2:]
+    if max(H, W) > side:                        # a guide needs the net's view of it, not every pixel
+        k = side / max(H, W)
+        x = resize(x, (max(1, round(H * k)), max(1, round(W * k))))
+    g = net.forward(x, upto=layer_name, keep=False)
+    if g.ndim != 4:
+        from ..errors import UsageError
+        raise UsageError(f"--guide needs a layer with a spatial output; {layer_name} gives shape {g.shape[1:]}")
+    return np.ascontiguousarray(g[0].reshape(g.shape[1], -1))
+
+
+# ---- several terms over several layers -----------------------------------------------------------
+class Objective:
+    """L(I) = Σ_l w_l · L_l(h_l) over layers l; called on the activations of one forward pass.
+
+    `terms` is a list of (layer, weight, kind, arg): kind one of "neuron", "channel", "layer", "logit",
+    "guided"; arg the channel, (c, fy, fx) for a neuron, the class index, or the guide's features.
+    A neuron is stored at a fractional position (fy, fx) in [0, 1) of the picture, so that it follows
+    the picture through octaves (other sizes) and jitter (a roll by `shift`, in fractions of the size).
+    """
+
+    def __init__(self, terms):
+        self.terms = list(terms)
+        self.layers = list(dict.fromkeys(t[0] for t in self.terms))
+
+    @property
+    def tileable(self):
+        """Whether the gradient can be computed tile by tile: not for one neuron or one class score."""
+        return all(kind in ("channel", "layer", "guided") for _, _, kind, _ in self.terms)
+
+    def __call__(self, acts, shift=(0.0, 0.0), counts=None):
+        """acts {layer: h} -> (L, {layer: dL/dh}). counts {layer: (C, H, W)} of the whole picture, for tiles."""
+        total, grads = 0.0, {}
+        for name, weight, kind, arg in self.terms:
+            h = acts[name]
+            value, dL_dh = self._term(h, kind, arg, shift, (counts or {}).get(name))
+            total += weight * value
+            if weight != 1.0:
+                dL_dh *= dL_dh.dtype.type(weight)
+            grads[name] = grads[name] + dL_dh if name in grads else dL_dh
+        return total, grads
+
+    @staticmethod
+    def _term(h, kind, arg, shift, shape):
+        spatial = None if shape is None else int(np.prod(shape[1:]))
+        if kind == "neuron":
+            c, fy, fx = arg
+            Hl, Wl = h.shape[2:]
+            i = int(((fy + shift[0]) % 1.0) * Hl)
+            j = int(((fx + shift[1]) % 1.0) * Wl)
+            return neuron(h, c, min(i, Hl - 1), min(j, Wl - 1))
+        if kind == "channel":
+            return channel(h, arg, spatial)
+        if kind == "layer":
+            return layer(h, None if shape is None else int(np.prod(shape)))
+        if kind == "logit":
+            return logit(h, arg)
+        if kind == "guided":
+            return guided(h, arg, spatial)
+        raise ValueError(f"unknown objective kind {kind!r}")
+
+
+def neuron_position(i, j, layer_shape):
+    """Layer indices (i, j) at the picture's full size -> fractional position (fy, fx) of the neuron's centre."""
+    _, Hl, Wl = layer_shape
+    return (i + 0.5) / Hl, (j + 0.5) / Wl
