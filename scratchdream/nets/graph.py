@@ -41,7 +41,6 @@ class Net:
         self.params = {}
         if params is not None:
             self.set_params(params)
-        self._cast = {}          # dtype -> params in that dtype, made once
         self._tape = None        # what the last forward kept for backward
 
     # ---- structure -------------------------------------------------------------------------
@@ -84,8 +83,10 @@ class Net:
         hint = f"close matches: {', '.join(close)}" if close else "run `scratchdream layers NET` to list them"
         raise UsageError(f"{self.name} has no layer {name!r}; {hint}")
 
-    def set_params(self, params):
-        """Install parameters, checking every name and shape against the architecture."""
+    def set_params(self, params, dtype=np.float32):
+        """Install parameters, checking every name and shape against the architecture.
+
+        They are stored as float32 (what dreaming uses); gradient checks of the parameters ask for float64."""
         new = {}
         for name, shapes in self.param_shapes.items():
             got = params.get(name, {})
@@ -96,20 +97,18 @@ class Net:
                 if tuple(arr.shape) != tuple(shape):
                     raise UserError(f"{name}: the weights have {key} {tuple(arr.shape)}, this net needs {tuple(shape)}; "
                                     "were they converted for another net?")
-                new.setdefault(name, {})[key] = np.ascontiguousarray(arr, dtype=np.float32)
+                new.setdefault(name, {})[key] = np.ascontiguousarray(arr, dtype=dtype)
         self.params = new
-        self._cast = {}
 
     def params_as(self, dtype):
+        """The parameters in `dtype`: the stored arrays themselves when they already are (no copy, so an
+        optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32 net)."""
         dtype = np.dtype(dtype)
-        if dtype == np.float32:
-            return self.params
-        if dtype not in self._cast:
-            self._cast[dtype] = {n: {k: v.astype(dtype) for k, v in p.items()} for n, p in self.params.items()}
-        return self._cast[dtype]
+        return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
 
     def receptive_field(self, name):
         """Side of the input square that one output pixel of `name` sees (inf past a global layer)."""
+        name = self.resolve(name)
         rf = {INPUT: (1.0, 1.0)}                   # (receptive field, jump) per layer
         for layer in self.layers:
             r, j = max(rf[s] for s in layer["inputs"])
@@ -163,7 +162,7 @@ class Net:
                 readers[s] -= 1
                 if readers[s] == 0 and s not in targets:
                     del acts[s]          # nobody reads it any more: free it now
-        self._tape = (tape, targets, x.shape) if keep else None
+        self._tape = (tape, targets, x.shape, x.dtype) if keep else None
         return {t: acts[t] for t in targets} if many else acts[targets[0]]
 
     # ---- backward: dL/dh in, dL/dI out (slide 34's chain rule, one layer at a time) -----------
@@ -176,10 +175,14 @@ class Net:
         """
         if self._tape is None:
             raise RuntimeError("backward needs a forward(..., keep=True) first")
-        tape, targets, x_shape = self._tape
+        tape, targets, x_shape, x_dtype = self._tape
         if not isinstance(da, dict):
             da = {targets[0]: da}
-        grads = {t: np.asarray(g) for t, g in da.items()}
+        grads = {self.resolve(t): np.asarray(g) for t, g in da.items()}
+        for t in grads:
+            if t not in targets:
+                raise UsageError(f"backward got a gradient for {t!r}, but the last forward ran up to {targets}; "
+                                 "pass the same layers to forward(upto=...)")
         pgrads = {}
         for layer, cache in reversed(tape):
             dy = grads.pop(layer["name"], None)
@@ -193,7 +196,7 @@ class Net:
         self._tape = None                   # the caches are spent: free them
         dx = grads.get(INPUT)
         if dx is None:
-            dx = np.zeros(x_shape, dtype=np.float32)
+            dx = np.zeros(x_shape, dtype=x_dtype)
         return (dx, pgrads) if params else dx
 
     # ---- pixels <-> network input space ------------------------------------------------------
