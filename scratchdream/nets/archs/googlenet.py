@@ -1,0 +1,81 @@
+"""bvlc_googlenet: the Caffe GoogLeNet of the original Deep Dream notebook, with Caffe's own blob names.
+
+Written from the published deploy.prototxt (BVLC/caffe models/bvlc_googlenet). Every ReLU there is
+in-place (top == bottom), so the blob `inception_4c/1x1` holds the post-ReLU value: each convolution
+here is one layer with the ReLU fused (hp relu=True) and keeps the blob's name. Pools use Caffe's ceil
+rule; LRN is across channels with alpha divided by the window (Caffe and torch agree). Dropout is the
+identity at inference and is left out. The input is BGR, 0..255, minus the notebook's mean pixel.
+"""
+from . import avgpool, concat, conv, copy_by_name, keys_of, flatten, linear, lrn, maxpool, softmax
+
+MEAN_BGR = [104.0, 116.0, 122.0]        # google/deepdream dream.ipynb ("ImageNet mean, training set dependent")
+
+#             in   1x1  3x3_reduce 3x3  5x5_reduce 5x5  pool_proj     (deploy.prototxt; ZOO.md section 6)
+INCEPTION = {"3a": (192, 64, 96, 128, 16, 32, 32),
+             "3b": (256, 128, 128, 192, 32, 96, 64),
+             "4a": (480, 192, 96, 208, 16, 48, 64),
+             "4b": (512, 160, 112, 224, 24, 64, 64),
+             "4c": (512, 128, 128, 256, 24, 64, 64),
+             "4d": (512, 112, 144, 288, 32, 64, 64),
+             "4e": (528, 256, 160, 320, 32, 128, 128),
+             "5a": (832, 256, 160, 320, 32, 128, 128),
+             "5b": (832, 384, 192, 384, 48, 128, 128)}
+
+
+def inception(x, inp):
+    """Four branches on `inp`, concatenated on channels: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | maxpool -> 1x1."""
+    _, c1, c3r, c3, c5r, c5, cp = INCEPTION[x]
+    m = f"inception_{x}/"
+    return [conv(m + "1x1", inp, c1, 1, relu=True),
+            conv(m + "3x3_reduce", inp, c3r, 1, relu=True),
+            conv(m + "3x3", m + "3x3_reduce", c3, 3, p=1, relu=True),
+            conv(m + "5x5_reduce", inp, c5r, 1, relu=True),
+            conv(m + "5x5", m + "5x5_reduce", c5, 5, p=2, relu=True),
+            maxpool(m + "pool", inp, 3, 1, p=1, ceil=True),
+            conv(m + "pool_proj", m + "pool", cp, 1, relu=True),
+            concat(m + "output", [m + "1x1", m + "3x3", m + "5x5", m + "pool_proj"])]
+
+
+def spec():
+    L = [conv("conv1/7x7_s2", "data", 64, 7, s=2, p=3, relu=True),
+         maxpool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2, ceil=True),
+         lrn("pool1/norm1", "pool1/3x3_s2", 5, 1e-4, 0.75),
+         conv("conv2/3x3_reduce", "pool1/norm1", 64, 1, relu=True),
+         conv("conv2/3x3", "conv2/3x3_reduce", 192, 3, p=1, relu=True),
+         lrn("conv2/norm2", "conv2/3x3", 5, 1e-4, 0.75),
+         maxpool("pool2/3x3_s2", "conv2/norm2", 3, 2, ceil=True)]
+    prev = "pool2/3x3_s2"
+    for x in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"):
+        L += inception(x, prev)
+        prev = f"inception_{x}/output"
+        if x in ("3b", "4e"):
+            pool = "pool3/3x3_s2" if x == "3b" else "pool4/3x3_s2"
+            L.append(maxpool(pool, prev, 3, 2, ceil=True))
+            prev = pool
+    # the classifier: needs a 7x7 inception_5b (a 224-ish input); Caffe's InnerProduct flattens by itself
+    L += [avgpool("pool5/7x7_s1", prev, 7, 1, ceil=True),
+          flatten("pool5/flatten", "pool5/7x7_s1"),        # not a Caffe blob: InnerProduct flattens inside
+          linear("loss3/classifier", "pool5/flatten", 1000),
+          softmax("prob", "loss3/classifier")]
+    return {"name": "googlenet",
+            "input": {"name": "data", "order": "BGR", "scale": 255.0, "mean": list(MEAN_BGR), "std": [1.0, 1.0, 1.0],
+                      "size": [224, 224]},
+            "layers": L,
+            "aliases": {"inception_4c": "inception_4c/output", "inception_3b": "inception_3b/output",
+                        "inception_4d": "inception_4d/output", "logits": "loss3/classifier"},
+            "labels": None,
+            "dream_layers": ["inception_4c/output", "inception_3b/5x5_reduce", "inception_3b/output",
+                             "inception_4d/output", "inception_5a/output"]}
+
+
+def source_key(layer, what):
+    return f"{layer}:{what}"               # convert.read_tensors names Caffe's blobs[0] weight, blobs[1] bias
+
+
+def file_keys(net_shapes):
+    return keys_of(net_shapes, source_key)
+
+
+def params_from(tensors, net_shapes):
+    """Matching is by Caffe layer name; the train net's other layers (data, loss1/*, loss2/*) are ignored."""
+    return copy_by_name(tensors, net_shapes, source_key)

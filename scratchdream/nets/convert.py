@@ -1,0 +1,163 @@
+"""Conversion: a publisher's file (.caffemodel, torchvision .pth, Keras .h5) -> a Net -> our HDF5 format.
+
+    convert_file(path, net=None) -> Net        recognise, read, check every name and shape, attach provenance
+    scratchdream convert FILE [--net NAME] -o OUT [--force]
+
+Steps: detect the file format from its first bytes; read it with our own readers (no torch, Caffe or
+TensorFlow); flatten it to {source key: array}; pick the network (from --net, else the one zoo entry of
+that format whose parameter keys the file holds, the file name breaking ties); let the architecture's
+`params_from` copy and re-lay the tensors (each name and shape checked, one-line error otherwise); build
+the Net. Keys the file has beyond the network's are training-only (Caffe's data layers and auxiliary
+heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's aux1/aux2) and are ignored.
+"""
+import hashlib
+import os
+
+from ..errors import UsageError, UserError
+from . import zoo
+
+CONVERTER_VERSION = "1"
+IGNORED_PREFIXES = ("aux1.", "aux2.")            # torchvision GoogLeNet's untrained auxiliary heads
+IGNORED_SUFFIXES = (".num_batches_tracked",)     # a BatchNorm step counter, not a weight
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def detect_format(path):
+    """'pth' | 'caffemodel' | 'keras_h5' | 'scratchdream' from the first bytes (and the name for protobuf)."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found; give the path of a .caffemodel, .pth or Keras .h5 file")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(HDF5_MAGIC):
+        return "scratchdream" if _is_ours(path) else "keras_h5"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or head[257:262] == b"ustar":
+        return "pth"
+    if path.endswith(".caffemodel") or head[:1] in (b"\x0a", b"\x12") or head[:2] == b"\xa2\x06":
+        return "caffemodel"
+    raise UserError(f"{path} is not a file scratchdream can convert (expected a Caffe .caffemodel, a PyTorch .pth "
+                    "state dict or a Keras .h5 weights file)")
+
+
+def _is_ours(path):
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") in ("scratchdream-weights", b"scratchdream-weights")
+    except OSError:
+        return False
+
+
+def read_tensors(path, fmt):
+    """The file's arrays as one flat {key: ndarray}: state-dict keys, 'layer:weight'/'layer:bias' for Caffe
+    blobs (blobs[0], blobs[1]), 'layer:i' for the i-th weight of a Keras layer."""
+    if fmt == "pth":
+        from .readers.pth import load_state_dict
+        return dict(load_state_dict(path))
+    if fmt == "caffemodel":
+        from .readers.caffemodel import read_caffemodel
+        out = {}
+        for layer, blobs in read_caffemodel(path).items():
+            for what, blob in zip(("weight", "bias"), blobs):
+                out[f"{layer}:{what}"] = blob
+        return out
+    if fmt == "keras_h5":
+        from .readers.keras_h5 import read_keras_weights
+        return {f"{layer}:{i}": a for layer, arrays in read_keras_weights(path).items() for i, a in enumerate(arrays)}
+    raise UserError(f"{path} is already a scratchdream weights file; load it directly (no conversion needed)")
+
+
+def _used_keys(tensors):
+    return {k for k in tensors if not k.startswith(IGNORED_PREFIXES) and not k.endswith(IGNORED_SUFFIXES)}
+
+
+def fits(name, tensors, fmt):
+    """True when the file holds every parameter key of zoo network `name` and (for state dicts) nothing else."""
+    if zoo.entry(name).format != fmt:
+        return False
+    module, _ = zoo.arch_module(name)
+    need = module.file_keys(_param_shapes(name))
+    if fmt == "pth":                    # a state dict is exactly one module's: extra keys mean another net
+        return _used_keys(tensors) == need
+    return need <= set(tensors)         # Caffe/Keras files also hold training-only layers
+
+
+def recognise(path, tensors, fmt):
+    """The zoo name for this file: by contents; the file name breaks ties; refused when nothing fits."""
+    fitting = [n for n in zoo.known_names() if zoo.entry(n).format == fmt and zoo.entry(n).arch
+               and fits(n, tensors, fmt)]
+    if len(fitting) > 1:
+        base = os.path.basename(path).lower()
+        named = [n for n in fitting if zoo.entry(n).filename.split("-")[0].split(".")[0].lower() in base]
+        fitting = named or fitting[:1]
+    if not fitting:
+        known = ", ".join(n for n in zoo.known_names() if zoo.entry(n).arch)
+        raise UserError(f"{os.path.basename(path)} matches none of the known architectures ({known}); "
+                        "if it is one of them under other names, it cannot be converted as is")
+    return fitting[0]
+
+
+_SHAPES = {}
+
+
+def _param_shapes(name):
+    if name not in _SHAPES:
+        from .graph import Net
+        _SHAPES[name] = Net(zoo.spec_for(name)).param_shapes
+    return _SHAPES[name]
+
+
+def file_digests(path, extra=None):
+    """sha256 of the whole file (and `extra`, e.g. the publisher's sha1), in one streaming pass."""
+    hashers = {"sha256": hashlib.sha256()}
+    if extra and extra not in hashers:
+        hashers[extra] = hashlib.new(extra)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            for h in hashers.values():
+                h.update(chunk)
+    return {k: h.hexdigest() for k, h in hashers.items()}
+
+
+def convert_file(path, net=None):
+    """A Net with the weights of the publisher's file at `path` (net: a zoo name, else recognised)."""
+    from .graph import Net
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    tensors = read_tensors(path, fmt)
+    if net is None:
+        net = recognise(path, tensors, fmt)
+    e = zoo.entry(net)
+    if e.format != fmt:
+        raise UsageError(f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file")
+    module, _ = zoo.arch_module(net)
+    params = module.params_from(tensors, _param_shapes(net))
+    del tensors
+    spec = zoo.spec_for(net)
+    kind, published = e.checksum
+    hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)
+    digests = file_digests(path, hash_name)
+    spec["provenance"] = {"source_url": e.url, "source_file": os.path.basename(path),
+                          "source_sha256": digests["sha256"], "published_checksum": f"{kind}:{published}",
+                          "matches_published": digests[hash_name].startswith(published),
+                          "license": e.license, "converter_version": CONVERTER_VERSION}
+    return Net(spec, params)
+
+
+def cmd_convert(args):
+    """`scratchdream convert FILE [--net NAME] [-o OUT] [--force]`: never overwrites without --force."""
+    from ..weights_io import default_weights_dir, save_net
+    if args.net is not None:
+        zoo.entry(args.net)
+    net = convert_file(args.file, net=args.net)
+    out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
+    if os.path.abspath(out) == os.path.abspath(args.file):
+        raise UsageError(f"-o {out} is the input file; choose another output")
+    if os.path.exists(out) and not args.force:
+        raise UserError(f"{out} already exists; add --force to overwrite it")
+    save_net(net, out)
+    prov = net.spec["provenance"]
+    note = "matches" if prov["matches_published"] else "does NOT match"
+    print(f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
+          f"the file {note} the published {prov['published_checksum'].split(':')[0]})")
+    return 0

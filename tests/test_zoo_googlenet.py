@@ -1,0 +1,56 @@
+"""bvlc_googlenet end to end: a random-weight Caffe GoogLeNet written as the published file is (V1 `layers`,
+legacy 4-D blob dims, the train net's extra layers), converted, saved and loaded through HDF5, then held
+against a torch version of deploy.prototxt at every blob and for the input gradient of a channel objective."""
+import numpy as np
+
+from fixtures_formats import write_caffemodel
+
+import scratchdream as sd
+from scratchdream.nets.convert import convert_file
+
+H, W = 227, 251      # not multiples of the net's stride 32, non-square; still 7x7 at inception_5b, so the
+                     # classifier (pool5 7x7 -> loss3/classifier -> prob) is exercised too
+
+
+def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, tmp_path):
+    import torch_nets as tn
+    weights = tn.caffe_googlenet_weights(seed=0)
+    src = write_caffemodel(tmp_path / "bvlc_googlenet.caffemodel", tn.caffe_googlenet_layers(weights),
+                           form="v1", dims="legacy")
+    net = convert_file(src)                                  # recognised from the file, no --net
+    assert net.name == "googlenet"
+    sd.save_net(net, tmp_path / "googlenet.h5")
+    net = sd.load_net(tmp_path / "googlenet.h5")
+    assert net.spec["provenance"]["source_file"] == "bvlc_googlenet.caffemodel"
+    assert net.spec["provenance"]["matches_published"] is False     # a random test file, not the real one
+
+    img = tn.smooth_image(H, W, seed=1)
+    x = net.preprocess(img)
+    # the notebook's preprocessing: RGB -> BGR, 0..255, minus the mean pixel (B, G, R) = (104, 116, 122)
+    bgr = img[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(x, bgr - np.float32([104, 116, 122]).reshape(1, 3, 1, 1), rtol=0, atol=1e-4)
+
+    with torch.no_grad():
+        acts = tn.caffe_googlenet_forward(weights, torch.from_numpy(x))
+    assert acts["inception_5b/output"].shape[-2:] == (7, 7) and "prob" in acts
+    errors = tn.check_every_layer(net, x, acts)
+    assert len(errors) == len(net.layer_names) == 85
+
+    w64 = {n: (w.astype(np.float64), b.astype(np.float64)) for n, (w, b) in weights.items()}
+    err64, err32 = tn.check_gradient(net, x, lambda t: tn.caffe_googlenet_forward(w64, t),
+                                     lambda t: tn.caffe_googlenet_forward(weights, t), "inception_4c/output", 97)
+    print(f"\ngooglenet: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
+          f"float32 {err32:.2e}")
+
+
+def test_googlenet_shapes_at_224_are_deploy_prototxt(tmp_path):
+    """Output sizes of the published table (ZOO.md section 6, computed with Caffe's ceil rule)."""
+    from scratchdream.nets.graph import Net
+    from scratchdream.nets.zoo import spec_for
+    s = Net(spec_for("googlenet")).shapes(224, 224)
+    assert s["conv1/7x7_s2"] == (64, 112, 112) and s["pool1/3x3_s2"] == (64, 56, 56)
+    assert s["pool2/3x3_s2"] == (192, 28, 28)
+    assert [s[f"inception_{m}/output"][0] for m in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")] == \
+        [256, 480, 512, 512, 512, 528, 832, 832, 1024]
+    assert s["inception_4c/output"] == (512, 14, 14) and s["inception_5b/output"] == (1024, 7, 7)
+    assert s["prob"] == (1000,)

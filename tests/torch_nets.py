@@ -1,0 +1,397 @@
+"""The zoo's architectures written again in plain torch.nn (no torchvision here): the oracle for tests and bench.
+
+Each builder returns a module (eval mode, float32, seeded He-normal random weights) whose `forward(x)`
+returns an OrderedDict {layer name: activation} for every layer, named as the publisher names it
+(torchvision module paths, Caffe blob names), so the tests can hold scratchdream's every layer against
+torch's. `state_dict()` has the publisher's keys. The Caffe GoogLeNet has no torch module hierarchy of
+its own (its names hold '/'): it is a dict of weights and a functional forward.
+
+Written from the publishers' definitions (torchvision/models/{vgg,alexnet,squeezenet,googlenet}.py and
+Caffe's bvlc_googlenet deploy.prototxt, as summarised in shared ZOO.md), not from scratchdream's specs.
+"""
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TV_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+TV_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def randomise(module, seed):
+    """He-normal weights (activations keep their scale through deep ReLU stacks), small random biases,
+    and for BatchNorm random gamma, beta and running statistics, so that folding is really exercised."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            elif isinstance(m, nn.BatchNorm2d):
+                C = m.num_features
+                m.weight.copy_(0.5 + torch.rand(C, generator=g))
+                m.bias.copy_(torch.randn(C, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(C, generator=g) * 0.2)
+                m.running_var.copy_(0.5 + torch.rand(C, generator=g))
+    return module.eval()
+
+
+def run_sequential(seq, prefix, x, acts):
+    for i, m in enumerate(seq):
+        x = m(x, acts, f"{prefix}.{i}") if isinstance(m, (Fire, BasicConv2d)) else m(x)
+        acts[f"{prefix}.{i}"] = x
+    return x
+
+
+# ---- VGG16 / VGG19 (torchvision vgg.py, configurations D and E) --------------------------------------
+VGG_CFG = {"vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+           "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                     512, 512, 512, 512, "M"]}
+
+
+class VGG(nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        layers, cin = [], 3
+        for v in VGG_CFG[name]:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
+                cin = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+
+    def forward(self, x):
+        acts = OrderedDict()
+        x = run_sequential(self.features, "features", x, acts)
+        acts["avgpool"] = x = self.avgpool(x)
+        acts["flatten"] = x = torch.flatten(x, 1)
+        run_sequential(self.classifier, "classifier", x, acts)
+        return acts
+
+
+# ---- AlexNet (torchvision alexnet.py) ---------------------------------------------------------------
+class AlexNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(256 * 36, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+
+    forward = VGG.forward
+
+
+# ---- SqueezeNet 1.1 (torchvision squeezenet.py) -----------------------------------------------------
+class Fire(nn.Module):
+    def __init__(self, cin, squeeze, e1, e3):
+        super().__init__()
+        self.squeeze, self.squeeze_activation = nn.Conv2d(cin, squeeze, 1), nn.ReLU()
+        self.expand1x1, self.expand1x1_activation = nn.Conv2d(squeeze, e1, 1), nn.ReLU()
+        self.expand3x3, self.expand3x3_activation = nn.Conv2d(squeeze, e3, 3, padding=1), nn.ReLU()
+
+    def forward(self, x, acts, name):
+        def rec(key, v):
+            acts[f"{name}.{key}"] = v
+            return v
+        s = rec("squeeze_activation", self.squeeze_activation(rec("squeeze", self.squeeze(x))))
+        a = rec("expand1x1_activation", self.expand1x1_activation(rec("expand1x1", self.expand1x1(s))))
+        b = rec("expand3x3_activation", self.expand3x3_activation(rec("expand3x3", self.expand3x3(s))))
+        return torch.cat([a, b], 1)
+
+
+class SqueezeNet11(nn.Module):
+    def __init__(self):
+        super().__init__()
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)   # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), pool(), Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
+            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(), Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)))
+
+    def forward(self, x):
+        acts = OrderedDict()
+        x = run_sequential(self.features, "features", x, acts)
+        x = run_sequential(self.classifier, "classifier", x, acts)
+        acts["flatten"] = torch.flatten(x, 1)
+        return acts
+
+
+# ---- torchvision GoogLeNet (googlenet.py: BasicConv2d = conv no bias + BN eps 1e-3 + ReLU) ----------
+class BasicConv2d(nn.Module):
+    def __init__(self, cin, cout, k, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+    def forward(self, x, acts=None, name=None):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class TVInception(nn.Module):
+    def __init__(self, cin, c1, c3r, c3, c5r, c5, cp):
+        super().__init__()
+        self.branch1 = BasicConv2d(cin, c1, 1)
+        self.branch2 = nn.Sequential(BasicConv2d(cin, c3r, 1), BasicConv2d(c3r, c3, 3, padding=1))
+        self.branch3 = nn.Sequential(BasicConv2d(cin, c5r, 1), BasicConv2d(c5r, c5, 3, padding=1))  # "5x5" is 3x3
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), BasicConv2d(cin, cp, 1))
+
+    def forward(self, x, acts, name):
+        acts[f"{name}.branch1"] = b1 = self.branch1(x)
+        outs = [b1] + [run_sequential(getattr(self, f"branch{i}"), f"{name}.branch{i}", x, acts) for i in (2, 3, 4)]
+        return torch.cat(outs, 1)
+
+
+class TVInceptionAux(nn.Module):
+    """In the published file (keys aux1.*, aux2.*) though not pretrained; the converter must skip them."""
+    def __init__(self, cin):
+        super().__init__()
+        self.conv = BasicConv2d(cin, 128, 1)
+        self.fc1, self.fc2 = nn.Linear(2048, 1024), nn.Linear(1024, 1000)
+
+
+GOOGLENET_TABLE = {"3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
+                   "4a": (480, 192, 96, 208, 16, 48, 64), "4b": (512, 160, 112, 224, 24, 64, 64),
+                   "4c": (512, 128, 128, 256, 24, 64, 64), "4d": (512, 112, 144, 288, 32, 64, 64),
+                   "4e": (528, 256, 160, 320, 32, 128, 128), "5a": (832, 256, 160, 320, 32, 128, 128),
+                   "5b": (832, 384, 192, 384, 48, 128, 128)}
+
+
+class TVGoogLeNet(nn.Module):
+    """With transform_input=True, as torchvision sets it for the pretrained weights."""
+    ORDER = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+             "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
+             "inception5a", "inception5b", "avgpool"]
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = BasicConv2d(64, 64, 1)
+        self.conv3 = BasicConv2d(64, 192, 3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        for x, row in GOOGLENET_TABLE.items():
+            setattr(self, f"inception{x}", TVInception(*row))
+        self.maxpool3 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.maxpool4 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.aux1, self.aux2 = TVInceptionAux(512), TVInceptionAux(528)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(1024, 1000)
+
+    @staticmethod
+    def transform_input(x):
+        mean, std = torch.tensor(TV_MEAN).view(1, 3, 1, 1), torch.tensor(TV_STD).view(1, 3, 1, 1)
+        return x * (std / 0.5) + (mean - 0.5) / 0.5
+
+    def forward(self, x):
+        acts = OrderedDict()
+        x = self.transform_input(x)
+        for name in self.ORDER:
+            m = getattr(self, name)
+            x = m(x, acts, name) if isinstance(m, TVInception) else m(x)
+            acts[name] = x
+        acts["flatten"] = x = torch.flatten(x, 1)
+        acts["fc"] = self.fc(self.dropout(x))
+        return acts
+
+
+# ---- Caffe bvlc_googlenet (deploy.prototxt), functional: Caffe names hold '/' -----------------------
+def caffe_googlenet_weights(seed, classifier=True):
+    """{Caffe layer name: (weight, bias)} float32, He-normal; the layer order of deploy.prototxt."""
+    rng = np.random.default_rng(seed)
+    shapes = OrderedDict([("conv1/7x7_s2", (64, 3, 7, 7)), ("conv2/3x3_reduce", (64, 64, 1, 1)),
+                          ("conv2/3x3", (192, 64, 3, 3))])
+    for x, (cin, c1, c3r, c3, c5r, c5, cp) in GOOGLENET_TABLE.items():
+        m = f"inception_{x}/"
+        shapes.update({m + "1x1": (c1, cin, 1, 1), m + "3x3_reduce": (c3r, cin, 1, 1), m + "3x3": (c3, c3r, 3, 3),
+                       m + "5x5_reduce": (c5r, cin, 1, 1), m + "5x5": (c5, c5r, 5, 5), m + "pool_proj": (cp, cin, 1, 1)})
+    if classifier:
+        shapes["loss3/classifier"] = (1000, 1024)
+    return OrderedDict((n, ((rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[1:]))).astype(np.float32),
+                            (rng.standard_normal(s[0]) * 0.1).astype(np.float32))) for n, s in shapes.items())
+
+
+def caffe_googlenet_forward(weights, x):
+    """Every top blob of deploy.prototxt (ReLUs in place: conv blobs are post-ReLU)."""
+    W = {n: (torch.from_numpy(w), torch.from_numpy(b)) for n, (w, b) in weights.items()}
+    acts = OrderedDict()
+
+    def conv(name, inp, stride=1, pad=0):
+        acts[name] = F.relu(F.conv2d(acts[inp] if isinstance(inp, str) else inp, *W[name], stride=stride, padding=pad))
+        return acts[name]
+
+    def pool(name, inp, k, s, p=0):
+        acts[name] = F.max_pool2d(acts[inp], k, s, p, ceil_mode=True)
+
+    conv("conv1/7x7_s2", x, 2, 3)
+    pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
+    acts["pool1/norm1"] = F.local_response_norm(acts["pool1/3x3_s2"], 5, alpha=1e-4, beta=0.75, k=1.0)
+    conv("conv2/3x3_reduce", "pool1/norm1")
+    conv("conv2/3x3", "conv2/3x3_reduce", pad=1)
+    acts["conv2/norm2"] = F.local_response_norm(acts["conv2/3x3"], 5, alpha=1e-4, beta=0.75, k=1.0)
+    pool("pool2/3x3_s2", "conv2/norm2", 3, 2)
+    prev = "pool2/3x3_s2"
+    for x_ in GOOGLENET_TABLE:
+        m = f"inception_{x_}/"
+        conv(m + "1x1", prev)
+        conv(m + "3x3", conv(m + "3x3_reduce", prev), pad=1)
+        conv(m + "5x5", conv(m + "5x5_reduce", prev), pad=2)
+        pool(m + "pool", prev, 3, 1, 1)
+        conv(m + "pool_proj", m + "pool")
+        acts[m + "output"] = torch.cat([acts[m + b] for b in ("1x1", "3x3", "5x5", "pool_proj")], 1)
+        prev = m + "output"
+        if x_ in ("3b", "4e"):
+            nxt = "pool3/3x3_s2" if x_ == "3b" else "pool4/3x3_s2"
+            pool(nxt, prev, 3, 2)
+            prev = nxt
+    if "loss3/classifier" in W and acts[prev].shape[-1] >= 7 and acts[prev].shape[-2] >= 7:
+        acts["pool5/7x7_s1"] = F.avg_pool2d(acts[prev], 7, 1, ceil_mode=True)
+        acts["pool5/flatten"] = torch.flatten(acts["pool5/7x7_s1"], 1)
+        acts["loss3/classifier"] = F.linear(acts["pool5/flatten"], *W["loss3/classifier"])
+        acts["prob"] = F.softmax(acts["loss3/classifier"], dim=1)
+    return acts
+
+
+def caffe_googlenet_layers(weights, with_training_layers=True):
+    """The layers of a .caffemodel for tests/fixtures_formats.write_caffemodel, as Caffe snapshots the
+    *train* net: a data layer, separate in-place ReLU layers, dropout, the auxiliary heads and losses."""
+    layers = []
+    if with_training_layers:
+        layers.append({"name": "data", "type": "Data", "top": ["data", "label"]})
+    for name, (w, b) in weights.items():
+        kind = "InnerProduct" if w.ndim == 2 else "Convolution"
+        p = ({"convolution_param": {"num_output": w.shape[0], "kernel_size": w.shape[2]}} if kind == "Convolution"
+             else {"inner_product_param": {"num_output": w.shape[0]}})
+        layers.append({"name": name, "type": kind, "bottom": ["?"], "top": [name], "blobs": [w, b], "params": p})
+        if kind == "Convolution":
+            layers.append({"name": name.replace("/", "/relu_", 1), "type": "ReLU", "bottom": [name], "top": [name]})
+        if with_training_layers and name == "inception_4a/pool_proj":      # the first auxiliary head
+            rng = np.random.default_rng(1)
+            layers += [{"name": "loss1/conv", "type": "Convolution", "bottom": ["loss1/ave_pool"], "top": ["loss1/conv"],
+                        "blobs": [rng.standard_normal((128, 512, 1, 1)).astype(np.float32), np.zeros(128, np.float32)]},
+                       {"name": "loss1/fc", "type": "InnerProduct", "bottom": ["loss1/conv"], "top": ["loss1/fc"],
+                        "blobs": [rng.standard_normal((1024, 2048)).astype(np.float32), np.zeros(1024, np.float32)]},
+                       {"name": "loss1/loss", "type": "SoftmaxWithLoss", "bottom": ["loss1/classifier", "label"],
+                        "top": ["loss1/loss1"]}]
+    if with_training_layers:
+        layers.append({"name": "loss3/loss3", "type": "SoftmaxWithLoss", "bottom": ["loss3/classifier", "label"],
+                       "top": ["loss3/loss3"]})
+    return layers
+
+
+# ---- helpers for the oracle comparisons -------------------------------------------------------------
+def smooth_image(H, W, seed):
+    """A photo-like uint8 RGB image: smooth colour fields plus a little noise (no flat regions, so
+    max-pool ties are as unlikely as in a real photo)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
+    img = np.zeros((H, W, 3))
+    for c in range(3):
+        a = rng.uniform(2, 9, size=4)
+        img[..., c] = 128 + 60 * np.sin(a[0] * xx + a[1] * yy + a[2]) + 40 * np.cos(a[3] * xx * yy * 3)
+    img += rng.normal(0, 12, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def tv_normalise(img):
+    """torchvision's preset on an HxWx3 uint8 image -> (1, 3, H, W) float32."""
+    x = (img.astype(np.float32) / 255.0 - TV_MEAN) / TV_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def torch_channel_grad(forward, x, layer, channel):
+    """dL/dx for L = mean over one channel of layer's activation squared (the dream's channel objective)."""
+    xt = torch.from_numpy(np.array(x)).requires_grad_(True)
+    a = forward(xt)[layer]
+    (a[:, channel] ** 2).mean().backward()
+    return xt.grad.numpy()
+
+
+def channel_da(a, channel):
+    """dL/da of L = mean(a[:, channel]^2): 2 a / count on that channel, 0 elsewhere."""
+    da = np.zeros_like(a)
+    da[:, channel] = 2.0 * a[:, channel] / a[:, channel].size
+    return da
+
+
+def check_every_layer(net, x, torch_acts, tol=1e-4):
+    """Hold every layer of `net` against torch's activation of the same name; returns {layer: rel error}."""
+    from gradcheck import assert_close
+    ours = net.forward(x, upto=net.layer_names, keep=False)
+    errors = {}
+    for name in net.layer_names:
+        assert name in torch_acts, f"the torch oracle has no layer {name!r}"
+        errors[name] = assert_close(name, ours[name], torch_acts[name].detach().numpy(), tol)
+    return errors
+
+
+def our_channel_grad(net, x, layer, channel):
+    a = net.forward(x, upto=layer)
+    return net.backward(channel_da(a, channel))
+
+
+def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, x_torch=None):
+    """The input gradient of a channel objective at `layer`, ours against torch; returns (err64, err32).
+
+    float64: ours vs torch must agree to rounding (< 1e-10): this is the check of the backward chain.
+    float32: with random weights many ReLU inputs sit within float32 rounding of the kink and many
+    max-pool windows hold only such near-zero values, so two correct float32 implementations may route a
+    window's gradient differently (measured: torch float32 differs from torch float64 by up to 6e-3 on
+    GoogLeNet at inception_4c). So our float32 gradient must be within 1e-4 of torch's float32 gradient,
+    or no further from the float64 truth than torch's own float32 gradient is (with a factor 2 of slack).
+    `x_torch` is torch's input when its input space differs from ours, `to_pixels` then rescales our
+    gradient into torch's space (tv_googlenet: transform_input folded into our preprocessing)."""
+    from gradcheck import assert_close, rel_error
+    x64 = x.astype(np.float64)
+    xt = x if x_torch is None else x_torch
+    truth = torch_channel_grad(forward64, xt.astype(np.float64), layer, channel)
+    err64 = assert_close("dL/dx float64", our_channel_grad(net, x64, layer, channel) * to_pixels, truth, 1e-10)
+    ours32 = our_channel_grad(net, x.astype(np.float32), layer, channel) * to_pixels
+    torch32 = torch_channel_grad(forward32, xt.astype(np.float32), layer, channel)
+    err32 = rel_error(ours32, torch32)
+    if err32 >= 1e-4:
+        mine, theirs = rel_error(ours32, truth), rel_error(torch32, truth)
+        assert mine <= max(1e-4, 2 * theirs), (f"float32 dL/dx: {mine:.2e} from the float64 truth, "
+                                               f"torch's float32 is {theirs:.2e} from it")
+    return err64, err32
+
+
+def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=1):
+    """Save `model`'s state dict as the publisher did, convert it (recognised from the file), save and load
+    our HDF5, then compare every layer and the input gradient; returns (net, layer errors, err64, err32)."""
+    import copy
+    import scratchdream as sd
+    from scratchdream.nets.convert import convert_file
+    torch.save(model.state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    net = convert_file(path)
+    assert net.name == name, f"recognised as {net.name}, expected {name}"
+    h5 = str(path) + ".h5"
+    sd.save_net(net, h5)
+    net = sd.load_net(h5)
+    img = smooth_image(H, W, seed)
+    x_torch = tv_normalise(img)
+    x = net.preprocess(img)
+    with torch.no_grad():
+        acts = model(torch.from_numpy(x_torch))
+    errors = check_every_layer(net, x, acts)
+    model64 = copy.deepcopy(model).double()
+    to_pixels = 1.0
+    if np.allclose(net.spec["input"]["std"], TV_STD):
+        np.testing.assert_allclose(x, x_torch, rtol=0, atol=1e-5)     # our preprocess is torchvision's preset
+    else:                                                             # tv_googlenet: x = (pixel/255 - 0.5)/0.5
+        to_pixels = (TV_STD / np.float32(net.spec["input"]["std"])).reshape(1, 3, 1, 1)
+    err64, err32 = check_gradient(net, x, model64, model, layer, channel, to_pixels, x_torch)
+    return net, errors, err64, err32
