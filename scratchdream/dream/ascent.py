@@ -39,7 +39,7 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     del jittered
     if any(roll):
         dL_dI = np.roll(dL_dI, (-roll[0], -roll[1]), axis=(2, 3))        # ... and shift the gradient back
-    g, size = normalise(blur(dL_dI, smooth), normalize)
+    g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
     if not (np.isfinite(size) and np.isfinite(L)):
         raise UserError("the gradient became NaN or infinite, so nothing was written; "
                         "try a smaller --step-size, --normalize mean, or another layer")

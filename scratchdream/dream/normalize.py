@@ -9,6 +9,10 @@ All three methods return a gradient of unit "typical size", so one step size fit
     laplacian  split g into a Laplacian pyramid (fine to coarse bands), scale every band to unit
                RMS, add them back and rescale to unit RMS: coarse structure gets as much say as fine
                detail (the TensorFlow Deep Dream tutorial's lap_normalize, in NumPy)
+For a local objective (one neuron) the gradient is zero outside the neuron's receptive field; there the
+sizes are taken over the pixels the gradient reaches (local=True), so that the receptive field, not
+the whole picture, moves by `step_size` on average (measured over the whole picture, a neuron in one
+corner of a large picture would get huge steps that overshoot).
 Smoothing (a Gaussian blur of the gradient, sigma in pixels) is optional and comes first.
 Each returns (g, size): size is the divisor, 0.0 for an all-zero gradient, inf/nan if it is not finite.
 """
@@ -18,8 +22,17 @@ EPS = 1e-12
 BINOMIAL = np.array([1, 4, 6, 4, 1], np.float64) / 16     # the Burt-Adelson 5-tap blur
 
 
-def normalise(g, how="mean"):
-    """g (1, 3, H, W) -> (g / size, size), by `how` in {mean, std, laplacian}."""
+def normalise(g, how="mean", local=False):
+    """g (1, 3, H, W) -> (g / size, size), by `how` in {mean, std, laplacian}; see `local` above."""
+    g, size = _normalise(g, how)
+    if local and size > 0 and np.isfinite(size):
+        reached = np.count_nonzero(g) / g.size            # the share of pixels the gradient reaches
+        if 0 < reached < 1:
+            g *= g.dtype.type(reached if how == "mean" else np.sqrt(reached))
+    return g, size
+
+
+def _normalise(g, how):
     if how == "mean":
         size = float(np.mean(np.abs(g), dtype=np.float64))
     elif how == "std":

@@ -94,6 +94,11 @@ class Objective:
         """Whether the gradient can be computed tile by tile: not for one neuron or one class score."""
         return all(kind in ("channel", "layer", "guided") for _, _, kind, _ in self.terms)
 
+    @property
+    def local(self):
+        """Whether the gradient reaches only part of the picture (one neuron's receptive field)."""
+        return all(kind == "neuron" for _, _, kind, _ in self.terms)
+
     def __call__(self, acts, shift=(0.0, 0.0), counts=None):
         """acts {layer: h} -> (L, {layer: dL/dh}). counts {layer: (C, H, W)} of the whole picture, for tiles."""
         total, grads = 0.0, {}

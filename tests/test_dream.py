@@ -1,0 +1,173 @@
+"""The dream loop (sd.dream): objectives rise, options keep size and mode, seeds reproduce, bad input is one line."""
+import inspect
+
+import numpy as np
+import pytest
+from dream_pictures import sky
+from nets_for_tests import tiny_classifier, tiny_inception_net
+
+import scratchdream as sd
+from scratchdream.cli import build_parser
+from scratchdream.dream import loop
+from scratchdream.dream.lecture import most_active_neuron
+from scratchdream.dream.octaves import octave_sizes, reinject
+from scratchdream.errors import UsageError, UserError
+from scratchdream.image_io import resize
+
+FAST = dict(octaves=2, steps=4, progress=False)       # small and quick: the tiny nets run in milliseconds
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny_inception_net(0)
+
+
+@pytest.fixture(scope="module")
+def picture():
+    return sky(37, 53, seed=1)                          # non-square, odd sizes
+
+
+def _value(net, img, terms, **kw):
+    """The objective's own value on a picture (full size, one forward): the yardstick of 'it rose'."""
+    H, W = img.shape[:2]
+    objective = loop.build_objective(net, loop.layer_terms(net, terms), H, W, **kw)
+    acts = net.forward(net.preprocess(img), upto=objective.layers, keep=False)
+    return objective(acts)[0]
+
+
+# ---- each objective raises its own value ------------------------------------------------------------
+@pytest.mark.parametrize("name, layers, kw", [
+    ("layer", ["inc/output"], {}),
+    ("channel", ["conv3"], {"channel": 2}),
+    ("neuron", ["inc/output"], {"neuron": "most active"}),
+    ("several layers", ["inc/output:1.0", "conv3:0.5"], {}),
+])
+def test_each_objective_raises_its_value(net, picture, name, layers, kw):
+    if kw.get("neuron") == "most active":                   # a neuron whose ReLU is on: h_ij > 0
+        kw = {"neuron": most_active_neuron(net, picture, layers[0])}
+    out = sd.dream(net, picture, layers=layers, **kw, **FAST)
+    before, after = _value(net, picture, layers, **kw), _value(net, out, layers, **kw)
+    assert after > before * 1.2, f"{name}: L went from {before} to {after}"
+
+
+def test_guided_dream_moves_towards_the_guide(net, picture):
+    guide = sky(30, 30, seed=7)[::-1].copy()            # another picture: upside down, other clouds
+    out = sd.dream(net, picture, layers="inc/output", guide=guide, **FAST)
+    before = _value(net, picture, ["inc/output"], guide=guide)
+    after = _value(net, out, ["inc/output"], guide=guide)
+    assert after > before
+
+
+def test_class_logit_from_noise_raises_the_class():
+    clf = tiny_classifier(1)
+    img = sky(24, 30, seed=2)
+    out = sd.dream(clf, img, layers="logits", channel=2, start="noise", octaves=1, steps=8, step_size=5.0,
+                   progress=False)
+    x = clf.forward(clf.preprocess(out), upto="logits", keep=False)
+    noise = loop._start(img, "noise", np.random.default_rng(0))          # the very start picture of seed 0
+    x0 = clf.forward(clf.preprocess(noise), upto="logits", keep=False)
+    assert x[0, 2] > x0[0, 2] + 0.1
+
+
+# ---- options: every combination keeps the picture's size and mode ---------------------------------
+@pytest.mark.parametrize("opts", [
+    dict(octaves=3, octave_scale=1.3, jitter=0),
+    dict(octaves=1, jitter=5),
+    dict(normalize="std"),
+    dict(normalize="laplacian"),
+    dict(smooth=1.0),
+    dict(start="grey"),
+])
+def test_options_keep_size_and_mode(net, picture, opts):
+    out = sd.dream(net, picture, **{**FAST, **opts})
+    assert out.shape == picture.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - picture).mean() > 0.5              # something was dreamed
+
+
+def test_octave_sizes_and_reinjection():
+    sizes, dropped = octave_sizes(100, 141, 4, 1.4, min_side=1)
+    assert sizes == [(36, 51), (51, 72), (71, 101), (100, 141)] and dropped == 0
+    sizes, dropped = octave_sizes(100, 141, 4, 1.4, min_side=60)
+    assert sizes == [(71, 101), (100, 141)] and dropped == 2
+    detail = np.random.default_rng(0).standard_normal((1, 3, 20, 30)).astype(np.float32)
+    base = np.ones((1, 3, 28, 42), np.float32)
+    assert np.array_equal(reinject(detail, base), base + resize(detail, (28, 42)))
+
+
+def test_detail_is_reinjected_not_the_picture(net, picture, monkeypatch):
+    """With 0 steps' worth of change at the top octave, the output is the full-size picture plus the
+    upscaled detail of the small octave: the dreamed picture itself is never upscaled."""
+    seen = []
+    real = loop.reinject
+    monkeypatch.setattr(loop, "reinject", lambda d, b: seen.append((d.copy(), b.copy())) or real(d, b))
+    sd.dream(net, picture, octaves=2, steps=2, jitter=0, progress=False)
+    (d0, b0), (d1, b1) = seen
+    assert not d0.any()                                                 # the smallest octave starts from the picture
+    assert d1.shape[2:] != b1.shape[2:] and np.abs(d1).max() > 0        # the next gets the small octave's detail
+    assert np.allclose(b1, net.preprocess(picture), atol=1e-4)          # onto the full-size picture itself
+
+
+# ---- reproducible -----------------------------------------------------------------------------------
+def test_same_seed_same_bytes_other_seed_other_bytes(net, picture):
+    a = sd.dream(net, picture, seed=3, **FAST)
+    b = sd.dream(net, picture, seed=3, **FAST)
+    c = sd.dream(net, picture, seed=4, **FAST)
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+
+
+def test_on_frame_sees_full_size_frames(net, picture):
+    frames = []
+    sd.dream(net, picture, on_frame=frames.append, **FAST)
+    assert len(frames) == 2 * 4 and all(f.shape == picture.shape and f.dtype == np.uint8 for f in frames)
+
+
+# ---- bad input: one UsageError / UserError line ----------------------------------------------------
+@pytest.mark.parametrize("opts, text", [
+    (dict(steps=0), "--steps"), (dict(octaves=-1), "--octaves"), (dict(octave_scale=1.0), "--octave-scale"),
+    (dict(step_size=float("nan")), "--step-size"), (dict(step_size=float("inf")), "--step-size"),
+    (dict(jitter=-2), "--jitter"), (dict(normalize="max"), "--normalize"), (dict(tile=-5), "--tile"),
+    (dict(channel=99, layers="conv3"), "valid 0..5"),
+    (dict(neuron=(0, 50, 0), layers="inc/output"), "Y in 0..17"),
+    (dict(layers="inc/outptu"), "close matches: inc/output"),
+    (dict(layers=["conv3:0"]), "weight"),
+    (dict(channel=1, neuron=(0, 0, 0)), "only one of"),
+])
+def test_bad_options_are_one_line(net, picture, opts, text):
+    with pytest.raises(UsageError) as e:
+        sd.dream(net, picture, **{**FAST, **opts})
+    assert text in str(e.value) and "\n" not in str(e.value)
+
+
+def test_picture_too_small_for_the_layer(net):
+    with pytest.raises(UserError, match="needs at least"):
+        sd.dream(net, np.zeros((1, 1, 3), np.uint8), layers="conv3", **FAST)
+
+
+def test_tile_smaller_than_the_receptive_field(net):
+    big = sky(60, 80)
+    with pytest.raises(UsageError, match="receptive field"):
+        sd.dream(net, big, layers="conv3", tile=12, **FAST)             # conv3 sees 21 px
+
+
+def test_non_finite_gradient_stops_the_dream(net, picture, monkeypatch):
+    monkeypatch.setattr(net, "backward", lambda da, params=False: np.full((1, 3, 1, 1), np.nan, np.float32)
+                        * np.ones(net._tape[2], np.float32))
+    with pytest.raises(UserError, match="NaN or infinite"):
+        sd.dream(net, picture, **FAST)
+    monkeypatch.undo()
+
+
+def test_zero_gradient_everywhere_is_an_error(net, picture, monkeypatch):
+    monkeypatch.setattr(net, "backward", lambda da, params=False: np.zeros(net._tape[2], np.float32))
+    with pytest.raises(UserError, match="gradient is zero"):
+        sd.dream(net, picture, **FAST)
+    monkeypatch.undo()
+
+
+def test_api_defaults_match_the_cli():
+    """cli.py owns the defaults: the Python API's keyword defaults must say the same."""
+    args = build_parser().parse_args(["dream", "x.png"])
+    api = inspect.signature(loop.dream).parameters
+    for name in ("octaves", "octave_scale", "steps", "step_size", "jitter", "normalize", "smooth", "tile", "seed", "start"):
+        assert api[name].default == getattr(args, name), name
