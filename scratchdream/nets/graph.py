@@ -158,6 +158,7 @@ class Net:
             acts[name] = y
             if keep:
                 tape.append((layer, cache))
+            cache = None                 # without keep, nothing may hold the cache (and its inputs) a step longer
             for s in layer["inputs"]:
                 readers[s] -= 1
                 if readers[s] == 0 and s not in targets:

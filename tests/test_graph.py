@@ -1,0 +1,164 @@
+"""The network graph: forward runs only what it must and frees what nobody reads, names and aliases resolve,
+the size formulas agree with real forward passes, receptive fields, and pixels <-> input space."""
+import copy
+import weakref
+
+import numpy as np
+import pytest
+
+from nets_for_tests import TINY_INCEPTION, random_input, tiny_classifier, tiny_inception_net
+from scratchdream.errors import UsageError, UserError
+from scratchdream.layers import Kind
+from scratchdream.nets import graph
+from scratchdream.nets.graph import Net
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record, at each layer call, which layer runs and which earlier outputs are still alive."""
+    calls = []                                      # (layer name, set of names whose output is still alive)
+    outputs = {}                                    # name -> weakref to its output
+
+    def install(net):
+        names = {id(layer["hp"]): layer["name"] for layer in net.layers}
+        for kind_name, kind in list(graph.KINDS.items()):
+            def forward(xs, p, hp, kind=kind):
+                name = names[id(hp)]
+                calls.append((name, {n for n, ref in outputs.items() if ref() is not None}))
+                y, cache = kind.forward(xs, p, hp)
+                outputs[name] = weakref.ref(y)
+                return y, cache
+            monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, kind.backward, kind.shape, kind.params))
+        return calls
+    return install
+
+
+def test_forward_runs_only_the_ancestors(spy):
+    net = tiny_inception_net()
+    calls = spy(net)
+    net.forward(random_input(net), upto="inc/3x3")
+    assert [name for name, _ in calls] == ["conv1", "pool1", "norm1", "conv2", "conv2/relu", "inc/3x3_reduce", "inc/3x3"]
+
+
+def test_activations_nobody_reads_are_freed(spy):
+    net = tiny_inception_net()
+    calls = spy(net)
+    net.forward(random_input(net), upto="conv3", keep=False)
+    alive = dict(calls)
+    # conv2/relu feeds three branches: it lives until the last of them (inc/pool) has read it
+    assert alive["inc/pool"] == {"conv2/relu", "inc/1x1", "inc/3x3"}
+    assert alive["inc/pool_proj"] == {"inc/1x1", "inc/3x3", "inc/pool"}
+    assert alive["conv3"] == {"pool2"}
+
+
+def test_aliases_and_multiple_targets():
+    net = tiny_inception_net()
+    x = random_input(net)
+    assert net.resolve("deep") == "conv3" and net.resolve("conv3") == "conv3"
+    np.testing.assert_array_equal(net.forward(x, upto="deep"), net.forward(x, upto="conv3"))
+    acts = net.forward(x, upto=["inception", "pool1"])
+    assert set(acts) == {"inc/output", "pool1"}
+    np.testing.assert_array_equal(acts["inc/output"], net.forward(x, upto="inc/output"))
+
+
+def test_resolve_names_close_matches_in_one_line():
+    net = tiny_inception_net()
+    with pytest.raises(UsageError) as err:
+        net.resolve("inc/3x3_reduse")
+    msg = str(err.value)
+    assert "inc/3x3_reduce" in msg and "close matches" in msg and "\n" not in msg
+    with pytest.raises(UsageError, match="scratchdream layers"):
+        net.resolve("zzzzzzzz")
+
+
+def test_backward_checks_its_input():
+    net = tiny_inception_net()
+    x = random_input(net)
+    with pytest.raises(RuntimeError):
+        net.backward(np.zeros((1, 6, 3, 3)))
+    h = net.forward(x, upto="conv3")
+    with pytest.raises(UsageError, match="pool1"):
+        net.backward({"pool1": np.zeros((1, 8, 7, 7))})
+    dx = net.backward(np.zeros_like(h))                          # the forward's caches are still there
+    assert dx.shape == x.shape and not dx.any()
+
+
+def test_bad_input_is_a_user_error():
+    net = tiny_inception_net()
+    with pytest.raises(UserError, match="N, 3, H, W"):
+        net.forward(np.zeros((3, 15, 15)))
+
+
+@pytest.mark.parametrize("size", [(15, 15), (23, 17), (9, 30), (32, 32)])
+def test_shapes_agree_with_forward(size):
+    for net in (tiny_inception_net(), tiny_classifier()):
+        if net.name == "tiny_classifier" and tuple(size) != tuple(net.spec["input"]["size"]):
+            size = net.spec["input"]["size"]          # a linear layer fixes the input size
+        acts = net.forward(random_input(net, size=size), upto=net.layer_names)
+        shapes = net.shapes(*size)
+        assert shapes["data"] == (3,) + tuple(size)
+        for name in net.layer_names:
+            assert shapes[name] == acts[name].shape[1:], name
+
+
+def test_shapes_mark_layers_an_image_is_too_small_for():
+    shapes = tiny_inception_net().shapes(3, 3)      # pool1 gives 1x1, pool2 cannot fit a 3x3 window
+    assert shapes["pool1"][1:] == (1, 1)
+    assert 0 in shapes["pool2"] and shapes["conv3"] == (0, 0, 0)
+
+
+def test_receptive_field_by_hand():
+    net = tiny_inception_net()
+    # conv1 3x3: 3 | pool1 3x3/2: 3+2 = 5, jump 2 | 1x1 convs keep it | inc/3x3: 5+2·2 = 9 | the concat takes
+    # its widest branch: 9 | pool2 3x3/2: 9+2·2 = 13, jump 4 | conv3 3x3: 13+2·4 = 21
+    expected = {"conv1": 3, "pool1": 5, "norm1": 5, "conv2": 5, "inc/1x1": 5, "inc/3x3": 9, "inc/pool": 9,
+                "inc/output": 9, "pool2": 13, "conv3": 21, "deep": 21}
+    assert {name: net.receptive_field(name) for name in expected} == expected
+    assert tiny_classifier().receptive_field("fc2") == float("inf")
+
+
+def test_graph_errors_name_the_layer():
+    spec = copy.deepcopy(TINY_INCEPTION)
+    spec["layers"][3]["kind"] = "convolution"
+    with pytest.raises(UserError, match="conv2: unknown kind 'convolution'"):
+        Net(spec)
+    spec = copy.deepcopy(TINY_INCEPTION)
+    spec["layers"][1]["inputs"] = ["norm1"]
+    with pytest.raises(UserError, match="pool1: input 'norm1' is not defined before it"):
+        Net(spec)
+    spec = copy.deepcopy(TINY_INCEPTION)
+    spec["layers"][4]["name"] = "conv2"
+    with pytest.raises(UserError, match="used twice"):
+        Net(spec)
+
+
+def test_set_params_checks_names_and_shapes():
+    net = tiny_inception_net()
+    params = copy.deepcopy(net.params)
+    params["conv2"]["weight"] = params["conv2"]["weight"][:, :, :, :1].repeat(2, axis=3)
+    with pytest.raises(UserError, match=r"conv2: the weights have weight \(8, 8, 1, 2\), this net needs \(8, 8, 1, 1\)"):
+        net.set_params(params)
+    del params["conv2"]
+    with pytest.raises(UserError, match="conv2: the weights have no 'weight'"):
+        net.set_params(params)
+
+
+@pytest.mark.parametrize("make", [tiny_inception_net, tiny_classifier])   # BGR 0-255 mean pixel; RGB 0-1 mean/std
+def test_preprocess_deprocess_round_trip(make):
+    net = make()
+    img = np.random.default_rng(0).integers(0, 256, size=(7, 9, 3), dtype=np.uint8)
+    x = net.preprocess(img)
+    assert x.shape == (1, 3, 7, 9) and x.dtype == np.float32
+    np.testing.assert_array_equal(net.deprocess(x), img)
+    lo, hi = net.input_range()
+    np.testing.assert_allclose(net.preprocess(np.zeros((1, 1, 3), np.uint8)), lo, rtol=1e-6)
+    np.testing.assert_allclose(net.preprocess(np.full((1, 1, 3), 255, np.uint8)), hi, rtol=1e-6)
+
+
+def test_preprocess_channel_order_and_scale():
+    red = np.zeros((1, 1, 3), np.uint8)
+    red[..., 0] = 255
+    bgr = tiny_inception_net().preprocess(red)[0, :, 0, 0]       # Caffe: BGR, 0-255, minus the mean pixel (BGR)
+    np.testing.assert_allclose(bgr, [0 - 104.0, 0 - 117.0, 255 - 123.0])
+    rgb = tiny_classifier().preprocess(red)[0, :, 0, 0]          # torchvision: RGB, 0-1, (v - mean) / std
+    np.testing.assert_allclose(rgb, [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225], rtol=1e-6)
