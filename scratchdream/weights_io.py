@@ -58,16 +58,22 @@ def read_spec_and_params(path):
         if fmt != FORMAT:
             raise UserError(f"{path} is an HDF5 file but not a scratchdream weights file (format={fmt!r}); "
                             "convert it with `scratchdream convert`")
-        version = int(_attr(f, "format_version", path))
-        if version != FORMAT_VERSION:
+        version = _attr(f, "format_version", path)
+        if not isinstance(version, (int, np.integer)) or version != FORMAT_VERSION:
             raise UserError(f"{path} has weights format version {version}, this scratchdream reads version "
                             f"{FORMAT_VERSION}; convert it again with this version")
         spec = _json_attr(f, "architecture", path)
+        if not isinstance(spec, dict):
+            raise UserError(f"{path}: the architecture attribute is damaged (not a JSON object); convert the weights again")
         spec["input"] = _json_attr(f, "preprocessing", path)
         spec["labels"] = _json_attr(f, "labels", path) if "labels" in f.attrs else None
         spec["provenance"] = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
         from .nets.graph import Net
-        shapes = Net(spec).param_shapes
+        try:
+            shapes = Net(spec).param_shapes
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise UserError(f"{path}: the architecture attribute is damaged ({type(e).__name__}: {e}); "
+                            "convert the weights again") from None
         total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
         if total > MAX_PARAM_BYTES:
             raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
