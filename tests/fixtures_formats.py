@@ -151,8 +151,8 @@ def legacy_oldstyle_pth(path, tensors, views=()):
     for name, skey, offset, size, stride in entries:
         obj += _short_binstring(name)                 # py2 str key
         obj += b"ctorch\nFloatTensor\n)\x81"          # GLOBAL, EMPTY_TUPLE, NEWOBJ
-        pid = (b"(" + _binunicode("storage") + b"ctorch\nFloatStorage\n" + _binunicode(skey)
-               + _binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + b"Nt")
+        pid = (b"(" + binunicode("storage") + b"ctorch\nFloatStorage\n" + binunicode(skey)
+               + binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + b"Nt")
         state = b"(" + pid + b"Q" + b"J" + struct.pack("<i", offset) + _int_tuple(size) + _int_tuple(stride) + b"t"
         obj += state + b"b"                           # BUILD -> FloatTensor.__setstate__(state)
     obj += b"u."                                      # SETITEMS, STOP
@@ -174,7 +174,7 @@ def _short_binstring(s):
     return b"U" + bytes([len(b)]) + b
 
 
-def _binunicode(s):
+def binunicode(s):
     b = s.encode()
     return b"X" + struct.pack("<I", len(b)) + b
 
@@ -186,15 +186,15 @@ def _int_tuple(values):
 def code_running_pickle(marker_path, how="os.system"):
     """A pickle that would create `marker_path` if anything ever ran it (the attack to refuse)."""
     if how == "os.system":
-        call = b"cos\nsystem\n" + _binunicode(f"touch {marker_path}") + b"\x85R"
+        call = b"cos\nsystem\n" + binunicode(f"touch {marker_path}") + b"\x85R"
     elif how == "builtins.eval":
         src = f"open({str(marker_path)!r}, 'w').close()"
-        call = b"cbuiltins\neval\n" + _binunicode(src) + b"\x85R"
+        call = b"cbuiltins\neval\n" + binunicode(src) + b"\x85R"
     elif how == "stack_global":                   # protocol-4 STACK_GLOBAL spelling of os.system
-        call = (b"\x8c\x02os\x8c\x06system\x93" + _binunicode(f"touch {marker_path}") + b"\x85R")
+        call = (b"\x8c\x02os\x8c\x06system\x93" + binunicode(f"touch {marker_path}") + b"\x85R")
     else:
         raise ValueError(how)
-    return b"\x80\x02" + b"ccollections\nOrderedDict\n)R(" + _binunicode("w") + call + b"u."
+    return b"\x80\x02" + b"ccollections\nOrderedDict\n)R(" + binunicode("w") + call + b"u."
 
 
 # ----------------------------------------------------------------------------------------------- keras
@@ -217,4 +217,20 @@ def write_keras_h5(path, layers, split_names_at=None):
             g.attrs["weight_names"] = np.array([w.encode() for w, _ in weights])
             for wname, arr in weights:
                 g.create_dataset(wname, data=arr)
+    return path
+
+
+def handmade_zip_pth(path, size=(2,), stride=(1,), numel=2, after_tensor=b""):
+    """A zip checkpoint {'w': tensor} assembled by hand, for forgeries torch would never write:
+    any size/stride over a FloatStorage of `numel` zeros, and `after_tensor` opcodes run right after
+    the tensor is built (e.g. a BUILD that tries to overwrite its fields)."""
+    import zipfile
+    pid = (b"(" + binunicode("storage") + b"ctorch\nFloatStorage\n" + binunicode("0") + binunicode("cpu")
+           + b"J" + struct.pack("<i", numel) + b"t")
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"QK\x00" + _int_tuple(size) + _int_tuple(stride)
+              + b"\x89ccollections\nOrderedDict\n)RtR")
+    data_pkl = b"\x80\x02ccollections\nOrderedDict\n)R(" + binunicode("w") + tensor + after_tensor + b"u."
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("forged/data.pkl", data_pkl)
+        z.writestr("forged/data/0", bytes(4 * numel))
     return path

@@ -11,7 +11,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from fixtures_formats import LEGACY_MAGIC, code_running_pickle, legacy_oldstyle_pth
+from fixtures_formats import LEGACY_MAGIC, binunicode, code_running_pickle, handmade_zip_pth, legacy_oldstyle_pth
 from scratchdream.errors import UserError
 from scratchdream.nets.readers.pth import load_state_dict
 
@@ -176,3 +176,14 @@ def test_forged_lengths_are_refused_before_allocating(tmp_path):
     for body in (b"\x8e" + (1 << 60).to_bytes(8, "little") + b"x.", b"N" + b"r" + (1 << 31).to_bytes(4, "little") + b"."):
         p = _legacy_with(tmp_path / "forged.pth", b"\x80\x02" + body)
         _one_line_error(p, "not a readable PyTorch checkpoint")
+
+
+def test_handmade_zip_reads_and_forgeries_fail_cleanly(tmp_path):
+    np.testing.assert_array_equal(load_state_dict(handmade_zip_pth(tmp_path / "ok.pth"))["w"], np.zeros(2, np.float32))
+    # BUILD on a rebuilt tensor would overwrite its checked size with junk (found by review of the fuzz results)
+    build = b"}" + binunicode("size") + binunicode("junk") + b"sb"
+    assert "tries to change a TensorRef" in _one_line_error(handmade_zip_pth(tmp_path / "b.pth", after_tensor=build))
+    # a stride-0 view of one element claiming 10**8 elements: refused before anything is allocated
+    bomb = handmade_zip_pth(tmp_path / "bomb.pth", size=(10**8,), stride=(0,), numel=1)
+    assert "far more than the file holds" in _one_line_error(bomb)
+    assert "reaches outside" in _one_line_error(handmade_zip_pth(tmp_path / "oob.pth", size=(3,), stride=(1,)))

@@ -33,7 +33,14 @@ STORAGE_DTYPES = {"Float": "<f4", "Double": "<f8", "Half": "<f2", "BFloat16": "<
                   "Short": "<i2", "Char": "i1", "Byte": "u1", "Bool": "?", "Untyped": "u1"}
 
 
-class StorageType:
+class _Sealed:
+    """Stand-ins refuse pickle's BUILD: a forged state could otherwise overwrite their checked fields."""
+
+    def __setstate__(self, state):
+        raise ValueError(f"the pickle tries to change a {type(self).__name__}")
+
+
+class StorageType(_Sealed):
     """Stand-in for torch.FloatStorage & co.: only names an element type."""
 
     def __init__(self, name):
@@ -43,14 +50,14 @@ class StorageType:
         return f"torch.{self.name}Storage"
 
 
-class StorageRef:
+class StorageRef(_Sealed):
     """A window of `numel` elements at element `offset` of the file's storage `key`."""
 
     def __init__(self, key, stype, offset, numel):
         self.key, self.stype, self.offset, self.numel = key, stype, offset, numel
 
 
-class TensorRef:
+class TensorRef(_Sealed):
     """What a pickled tensor becomes here: a storage window and a shape; numbers are read later."""
     storage = None
 
@@ -260,10 +267,10 @@ def _materialize(state, storages, path, file_size):
         name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         if t.storage is None:
             raise damaged(path, WHAT, f"tensor {name} has no data")
+        budget -= int(np.prod(t.size, dtype=object)) * t.storage.stype.dtype.itemsize
+        if budget < 0:                                # checked before allocating: stride-0 views cost no file bytes
+            raise damaged(path, WHAT, f"its tensors (up to {name}) add up to far more than the file holds")
         arr = _window(storages[t.storage.key], t, users[t.storage.key] == 1, name, path)
-        budget -= arr.nbytes
-        if budget < 0:
-            raise damaged(path, WHAT, "its tensors add up to far more than the file holds")
         if t.storage.stype.name == "BFloat16":        # bfloat16 = the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
@@ -280,8 +287,6 @@ def _window(flat, t, sole_user, name, path):
     if numel and last >= s.offset + s.numel:
         raise damaged(path, WHAT, f"tensor {name} (size {t.size}, stride {t.stride}, offset {t.offset}) "
                                   f"reaches outside its storage of {s.numel} elements")
-    if numel > MAX_OUTPUT_BYTES:
-        raise damaged(path, WHAT, f"tensor {name} claims {numel} elements")
     if not numel:
         return np.zeros(t.size, flat.dtype)
     if sole_user and offset == 0 and numel == flat.size and t.stride == _contiguous(t.size):
