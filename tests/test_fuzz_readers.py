@@ -29,10 +29,12 @@ from fixtures_formats import binunicode, caffemodel_bytes, legacy_oldstyle_pth
 from scratchdream.errors import UserError
 from scratchdream.nets.readers.caffemodel import read_caffemodel
 from scratchdream.nets.readers.pickle_safe import safe_load
+from scratchdream.nets.readers.prototxt import parse_prototxt
 from scratchdream.nets.readers.pth import ALLOWED, _legacy_persistent_load, load_state_dict
 
 ITERATIONS = {"caffe_random": 300, "caffe_mutated": 500, "pickle_random": 300, "pickle_mutated": 500,
-              "pickle_programs": 300, "pth_legacy_mutated": 400, "pth_zip_mutated": 300, "image_mutated": 300}
+              "pickle_programs": 300, "pth_legacy_mutated": 400, "pth_zip_mutated": 300, "image_mutated": 300,
+              "prototxt_random": 300}
 SECONDS_PER_EXAMPLE = 10
 
 
@@ -120,6 +122,20 @@ def test_caffemodel_random_bytes(data):
 @given(st.one_of(mutations(CAFFE_V1), mutations(CAFFE_V2)))
 def test_caffemodel_mutated(data):
     _only_user_errors(read_caffemodel, data, ".caffemodel")
+
+
+_PROTOTXT_WORDS = st.sampled_from(['layer', 'name', ':', '{', '}', '"conv1"', "'x'", '3', '-0.5', '1e-4', 'MAX', 'true',
+                                   '#c\n', ' ', '\n', '"', '\\', '<', '>', ';', 'dim', '0x1F', '{' * 40])
+
+
+@_settings(ITERATIONS["prototxt_random"])
+@given(st.one_of(st.text(max_size=300), st.lists(_PROTOTXT_WORDS, max_size=60).map(" ".join)))
+def test_prototxt_random_text(text):
+    with bounded():
+        try:
+            parse_prototxt(text)
+        except UserError as e:
+            assert "\n" not in str(e)
 
 
 # ------------------------------------------------------------------------------------------ pickle

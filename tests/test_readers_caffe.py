@@ -119,3 +119,51 @@ def test_double_data_and_duplicate_names(tmp_path):
     p.write_bytes(f_bytes(100, layer))
     np.testing.assert_array_equal(read_caffemodel(p)["ip"][0], np.float32([1.5, -2.0]))
     assert "two layers named 'ip'" in _damaged(tmp_path, f_bytes(100, layer) * 2)
+
+
+# --------------------------------------------------------------------------------------------- prototxt
+DEPLOY_EXCERPT = '''name: "GoogleNet"   # a comment
+input: "data"
+input_shape { dim: 10 dim: 3 dim: 224 dim: 224 }
+layer {
+  name: "conv1/7x7_s2"
+  type: "Convolution"
+  bottom: "data"
+  top: "conv1/7x7_s2"
+  param { lr_mult: 1 decay_mult: 1 }
+  param { lr_mult: 2 decay_mult: 0 }
+  convolution_param {
+    num_output: 64  pad: 3  kernel_size: 7  stride: 2
+    weight_filler { type: "xavier" std: 0.1 }
+  }
+}
+layer {
+  name: 'pool1/norm1' type: "LRN" bottom: "pool1/3x3_s2" top: "pool1/norm1"
+  lrn_param: { local_size: 5 alpha: 0.0001 beta: 0.75 norm_region: ACROSS_CHANNELS }
+}
+force_backward: true
+note: "a \\"quoted\\" word"
+'''
+
+
+def test_prototxt_parses_deploy_style_text():
+    from scratchdream.nets.readers.prototxt import first, parse_prototxt
+    net = parse_prototxt(DEPLOY_EXCERPT)
+    assert first(net, "name") == "GoogleNet" and net["input_shape"][0]["dim"] == [10, 3, 224, 224]
+    conv, lrn = net["layer"]
+    assert first(conv, "name") == "conv1/7x7_s2" and [first(p, "lr_mult") for p in conv["param"]] == [1, 2]
+    cp = first(conv, "convolution_param")
+    assert (first(cp, "num_output"), first(cp, "pad"), first(cp, "kernel_size"), first(cp, "stride")) == (64, 3, 7, 2)
+    lp = first(lrn, "lrn_param")
+    assert first(lp, "alpha") == 0.0001 and first(lp, "norm_region") == "ACROSS_CHANNELS"
+    assert first(lrn, "name") == "pool1/norm1" and first(net, "force_backward") is True
+    assert first(net, "note") == 'a "quoted" word' and first(net, "missing", 7) == 7
+
+
+@pytest.mark.parametrize("text", ['layer { name: "x"', 'layer { name: "x" } }', "name: ", "name \"x\"",
+                                  "layer { : 3 }", "{ }", "a: b: c", "x: \"unterminated"])
+def test_prototxt_errors_are_one_line(text):
+    from scratchdream.nets.readers.prototxt import parse_prototxt
+    with pytest.raises(UserError) as e:
+        parse_prototxt(text, source="deploy.prototxt")
+    assert str(e.value).startswith("deploy.prototxt") and "\n" not in str(e.value)
