@@ -28,6 +28,7 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_PICKLE_BYTES = 256 << 20           # data.pkl holds names and shapes only; the numbers live elsewhere
 MAX_NDIM = 16
+READ_SLICE = 16 << 20
 
 STORAGE_DTYPES = {"Float": "<f4", "Double": "<f8", "Half": "<f2", "BFloat16": "<u2", "Long": "<i8", "Int": "<i4",
                   "Short": "<i2", "Char": "i1", "Byte": "u1", "Bool": "?", "Untyped": "u1"}
@@ -177,10 +178,13 @@ def _zip_storage(zf, name, stype, numel, path):
     if nbytes > info.file_size or info.file_size > max(1032 * info.compress_size, 1 << 16) or nbytes > MAX_OUTPUT_BYTES:
         raise damaged(path, WHAT, f"{name} holds {info.file_size} bytes, the tensors need {nbytes}")
     out = np.empty(numel, stype.dtype)
-    with zf.open(info) as fh:
-        got = fh.readinto(memoryview(out).cast("B")) if nbytes else 0
-    if got != nbytes:
-        raise damaged(path, WHAT, f"{name} is truncated")
+    view, got = memoryview(out).cast("B"), 0
+    with zf.open(info) as fh:             # in slices: a zip member's readinto would first copy it whole
+        while got < nbytes:
+            n = fh.readinto(view[got:got + READ_SLICE])
+            if not n:
+                raise damaged(path, WHAT, f"{name} is truncated")
+            got += n
     return out
 
 
