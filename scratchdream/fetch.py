@@ -28,6 +28,7 @@ from .errors import UserError
 CHUNK = 1 << 20
 TRIES = 3                           # connections per fetch: the first and up to two resumes
 TIMEOUT = 60.0                      # seconds without a byte before a connection counts as dead
+MAX_BYTES = 8 << 30                 # no published weights file comes near; a runaway server stops here
 HASHES = {"sha256": "sha256", "sha1": "sha1", "md5": "md5", "sha256_prefix": "sha256"}
 
 
@@ -42,6 +43,8 @@ def fetch(url, dest, sha256=None, sha1=None, md5=None, sha256_prefix=None, progr
         raise ValueError("fetch needs at least one published checksum")
     dest = os.fspath(dest)
     how = _by_hand(url, dest, want)
+    if os.path.isdir(dest):
+        raise UserError(f"{dest} is a folder; remove it or choose another --weights-dir, then run again")
     if os.path.exists(dest):
         got = _digests_of_file(dest, want)
         if _matches(got, want):
@@ -162,6 +165,8 @@ def _connection(url, sink, bar, timeout):
             while chunk := resp.read(CHUNK):
                 sink.write(chunk)
                 bar.update(len(chunk))
+                if sink.size > MAX_BYTES:
+                    raise _Broken(f"HTTP body larger than {MAX_BYTES >> 30} GiB, not a weights file")
         except (OSError, http.client.HTTPException, ValueError) as e:
             raise _Broken(f"connection lost after {sink.size} bytes: {_network_reason(e)}") from None
     if total is not None and sink.size != total:
@@ -199,10 +204,13 @@ def _network_reason(e):
 # ------------------------------------------------------------------------------------------ checks
 def _digests_of_file(path, want):
     hashers = {kind: hashlib.new(HASHES[kind]) for kind in want}
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                for h in hashers.values():
+                    h.update(chunk)
+    except OSError as e:
+        raise UserError(f"cannot read {path} to check it ({e.strerror}); fix its permissions or delete it") from None
     return {kind: h.hexdigest() for kind, h in hashers.items()}
 
 

@@ -26,7 +26,8 @@ def check_file(path, what):
     if os.path.isdir(path):
         raise UserError(f"{path} is a folder, not a {what}; give the path of the file itself")
     try:
-        return os.stat(path).st_size
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise UserError(f"{what} {path} not found; check the path or run `scratchdream fetch NAME`") from None
     except OSError as e:

@@ -121,7 +121,8 @@ def safe_load(f, path, what, allowed=None, persistent_load=None):
         return SafeUnpickler(f, allowed, persistent_load).load()
     except Refused as e:
         raise UserError(f"refusing to load {path}: it asks to run {e.name}, which a weights checkpoint "
-                        "never needs (no code from the file was run); use the publisher's original file") from None
+                        "never needs (nothing from the file was run); use the publisher's file, or save "
+                        "model.state_dict() rather than the whole model") from None
     except UserError:
         raise
     except RecursionError:
