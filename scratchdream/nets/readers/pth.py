@@ -12,7 +12,6 @@ A storage is a flat run of elements; a tensor is a strided window on it: element
 storage[offset + sum_k i_k * stride_k] (all in elements). Several tensors may share one storage.
 The pickles are read by pickle_safe with the stand-ins below: no code from the file ever runs.
 """
-import io
 import struct
 import zipfile
 from collections import OrderedDict
