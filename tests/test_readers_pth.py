@@ -187,3 +187,19 @@ def test_handmade_zip_reads_and_forgeries_fail_cleanly(tmp_path):
     bomb = handmade_zip_pth(tmp_path / "bomb.pth", size=(10**8,), stride=(0,), numel=1)
     assert "far more than the file holds" in _one_line_error(bomb)
     assert "reaches outside" in _one_line_error(handmade_zip_pth(tmp_path / "oob.pth", size=(3,), stride=(1,)))
+
+
+def test_cli_convert_refuses_the_attack_in_one_line(tmp_path):
+    """The real command line, in a child process: exit 1, one stderr line, no output, no payload run."""
+    import os
+    marker, out = tmp_path / "pwned", tmp_path / "evil.h5"
+    evil = _zip_with(tmp_path / "evil.pth", code_running_pickle(marker, "os.system"))
+    before = evil.read_bytes()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "scratchdream", "convert", str(evil), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"scratchdream: error: refusing to load {evil}") and r.stderr.count("\n") == 1
+    assert not marker.exists() and not out.exists() and evil.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]
