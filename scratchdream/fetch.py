@@ -128,7 +128,7 @@ def _stream(url, sink, progress, timeout):
     from tqdm import tqdm
     reason = None
     with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=url.rsplit("/", 1)[-1],
-              disable=not progress, leave=False) as bar:
+              disable=not progress, leave=False, delay=1.0) as bar:   # no bar flashes before a quick error
         for _ in range(TRIES):
             try:
                 _connection(url, sink, bar, timeout)
