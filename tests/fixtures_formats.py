@@ -133,26 +133,30 @@ def legacy_oldstyle_pth(path, tensors, views=()):
     """Write a pre-1.0 style checkpoint: an OrderedDict whose tensors are pickled as
     `torch.FloatTensor` + NEWOBJ + BUILD((storage, offset, size, stride)), keys as py2 byte strings.
 
-    tensors: {name: float32 array}; each gets its own storage. views: [(name, of_name, offset, size, stride)]
-    adds tensors that share the storage of `of_name` (element offset and strides)."""
+    tensors: {name: float32 array}; each gets its own storage.
+    views: [(name, of_name, offset, size, stride[, (view_offset, view_numel)])] adds tensors that share the
+    storage of `of_name` (element offset and strides); with the 6th item the persistent id also carries
+    old torch's storage-view metadata (view_key, view_offset, view_numel) and `offset` counts from the view."""
     storages = {}                                  # key -> contiguous float32 data
-    entries = []
+    entries = []                                   # (name, storage key, offset, size, stride, view metadata)
     for name, arr in tensors.items():
         arr = np.ascontiguousarray(arr, np.float32)
         skey = str(140000000 + 64 * len(storages))
         storages[skey] = arr.ravel()
         stride = tuple(int(s // 4) for s in arr.strides)
-        entries.append((name, skey, 0, arr.shape, stride))
+        entries.append((name, skey, 0, arr.shape, stride, None))
     keys_of = {e[0]: e[1] for e in entries}
-    for name, of, offset, size, stride in views:
-        entries.append((name, keys_of[of], offset, tuple(size), tuple(stride)))
+    for i, (name, of, offset, size, stride, *view) in enumerate(views):
+        meta = (f"{keys_of[of]}.view{i}",) + tuple(view[0]) if view else None
+        entries.append((name, keys_of[of], offset, tuple(size), tuple(stride), meta))
 
     obj = bytearray(b"\x80\x02" + b"ccollections\nOrderedDict\nq\x00)Rq\x01(")
-    for name, skey, offset, size, stride in entries:
+    for name, skey, offset, size, stride, meta in entries:
         obj += _short_binstring(name)                 # py2 str key
         obj += b"ctorch\nFloatTensor\n)\x81"          # GLOBAL, EMPTY_TUPLE, NEWOBJ
+        view = b"N" if meta is None else b"(" + binunicode(meta[0]) + _int_tuple(meta[1:])[1:]   # (key, off, n)
         pid = (b"(" + binunicode("storage") + b"ctorch\nFloatStorage\n" + binunicode(skey)
-               + binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + b"Nt")
+               + binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + view + b"t")
         state = b"(" + pid + b"Q" + b"J" + struct.pack("<i", offset) + _int_tuple(size) + _int_tuple(stride) + b"t"
         obj += state + b"b"                           # BUILD -> FloatTensor.__setstate__(state)
     obj += b"u."                                      # SETITEMS, STOP

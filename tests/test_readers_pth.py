@@ -203,3 +203,42 @@ def test_cli_convert_refuses_the_attack_in_one_line(tmp_path):
     assert r.stderr.startswith(f"scratchdream: error: refusing to load {evil}") and r.stderr.count("\n") == 1
     assert not marker.exists() and not out.exists() and evil.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]
+
+
+def test_legacy_storage_views(tmp_path, torch):
+    """Old torch could save a tensor on a slice of a storage: the persistent id then carries
+    (view key, view offset, view numel) and the tensor's own offset counts from the view."""
+    w = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    path = legacy_oldstyle_pth(tmp_path / "views.pth", {"w": w},
+                               views=[("v", "w", 2, (2, 3), (3, 1), (6, 12)), ("u", "w", 1, (4,), (1,), (0, 24))])
+    got = load_state_dict(path)
+    _assert_same(got, torch.load(path, weights_only=True))
+    np.testing.assert_array_equal(got["v"], w.ravel()[8:14].reshape(2, 3))
+
+
+def test_zip_with_big_endian_byteorder_record(tmp_path, torch):
+    sd = OrderedDict(w=torch.randn(3, 4, dtype=torch.float64), n=torch.arange(5), h=torch.randn(6).half())
+    little = tmp_path / "little.pth"
+    torch.save(sd, little)
+    big = tmp_path / "big.pth"
+    dtypes = {"0": ">f8", "1": ">i8", "2": ">f2"}               # storages numbered in save order
+    with zipfile.ZipFile(little) as src, zipfile.ZipFile(big, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            leaf = info.filename.split("/", 1)[1]
+            if leaf == "byteorder":
+                data = b"big"
+            elif leaf.startswith("data/"):
+                data = np.frombuffer(data, dtypes[leaf[5:]].replace(">", "<")).astype(dtypes[leaf[5:]]).tobytes()
+            dst.writestr(info, data)
+    oracle = torch.load(big, weights_only=True)
+    _assert_same(load_state_dict(big), oracle)
+    _assert_same(load_state_dict(big), sd)
+
+
+def test_legacy_big_endian_machine_is_refused(tmp_path):
+    path = tmp_path / "be.pth"
+    with open(path, "wb") as f:
+        for thing in (LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": False}):
+            pickle.dump(thing, f, protocol=2)
+    _one_line_error(path, "big-endian")

@@ -154,7 +154,8 @@ def _load_zip(path):
     if order not in (b"little", b"big"):
         raise damaged(path, WHAT, f"byteorder record {order[:20]!r}")
     if order == b"big":
-        storages = {k: v.byteswap() for k, v in storages.items()}
+        for v in storages.values():
+            v.byteswap(inplace=True)
     return obj, storages
 
 
@@ -198,14 +199,15 @@ def _load_legacy(path, size):
         protocol, sys_info = safe_load(f, path, WHAT), safe_load(f, path, WHAT)
         if protocol != LEGACY_PROTOCOL or not isinstance(sys_info, dict):
             raise damaged(path, WHAT, f"legacy protocol {protocol!r}, expected {LEGACY_PROTOCOL}")
+        if sys_info.get("little_endian", True) is not True:     # torch itself cannot read these either
+            raise UserError(f"{path} was saved by an old torch on a big-endian machine, which scratchdream "
+                            "does not read; re-save it with a current torch on a little-endian one")
         roots, views = {}, {}
         obj = safe_load(f, path, WHAT, ALLOWED, _legacy_persistent_load(roots, views))
         keys = safe_load(f, path, WHAT)
         if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(roots):
             raise damaged(path, WHAT, "the storage list does not match the tensors")
         storages = {str(key): _legacy_storage(raw, f, roots[str(key)], path) for key in keys}
-    if not sys_info.get("little_endian", True):
-        storages = {k: v.byteswap() for k, v in storages.items()}
     return obj, storages
 
 
