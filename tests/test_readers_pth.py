@@ -242,3 +242,18 @@ def test_legacy_big_endian_machine_is_refused(tmp_path):
         for thing in (LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": False}):
             pickle.dump(thing, f, protocol=2)
     _one_line_error(path, "big-endian")
+
+
+def test_a_pickle_cannot_modify_the_stand_ins(tmp_path):
+    """BUILD with a slot state on an allowed global would setattr on it (e.g. a function's __defaults__,
+    changing every later load): every allowed global is immutable or refuses BUILD."""
+    from scratchdream.nets.readers.pth import ALLOWED
+    for (module, name), standin in ALLOWED.items():
+        attack = (b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"N}" + binunicode("__defaults__")
+                  + b"K\x01\x85s\x86b.")                      # BUILD(global, (None, {'__defaults__': (1,)}))
+        path = _zip_with(tmp_path / "m.pth", attack)
+        with pytest.raises(UserError):
+            load_state_dict(path)
+        assert getattr(standin, "__defaults__", None) is None, (module, name)
+    w = np.ones((2, 3), np.float32)                           # and loading still works afterwards
+    np.testing.assert_array_equal(load_state_dict(legacy_oldstyle_pth(tmp_path / "ok.pth", {"w": w}))["w"], w)

@@ -96,14 +96,25 @@ def _rebuild_parameter(data, *_):                                 # requires_gra
     return data
 
 
+class _Call(_Sealed):
+    """A stand-in function a pickle may call (REDUCE) but not modify: BUILD on a plain function could
+    set its __defaults__ for every later load in this process."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
 def _allowed_globals():
     """The only names a checkpoint may mention, each mapped to a harmless stand-in."""
-    allowed = {("collections", "OrderedDict"): OrderedDict,
-               ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-               ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-               ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-               ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-               ("torch", "Size"): tuple}
+    allowed = {("collections", "OrderedDict"): OrderedDict,      # C types: a pickle cannot change them
+               ("torch", "Size"): tuple,
+               ("torch._utils", "_rebuild_tensor"): _Call(_rebuild_tensor),
+               ("torch._utils", "_rebuild_tensor_v2"): _Call(_rebuild_tensor),
+               ("torch._utils", "_rebuild_parameter"): _Call(_rebuild_parameter),
+               ("torch._utils", "_rebuild_parameter_with_state"): _Call(_rebuild_parameter)}
     for name in STORAGE_DTYPES:
         for module in ("torch", "torch.cuda"):        # old GPU checkpoints name torch.cuda.FloatStorage
             allowed[(module, f"{name}Storage")] = StorageType(name)
