@@ -1,0 +1,104 @@
+"""`scratchdream toyworld train | demo`: make the toy world's weights, or run the lecture's demonstration.
+
+    train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
+            sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes);
+            prints the held-out accuracy of each. `make toyworld`.
+    demo    dream on a plain sky, water, brown and grass with a deep-layer objective; writes
+            lecture_demo.png (before/after with class probabilities) and castle_emerging.gif into docs/img/
+            (or -o DIR), and prints the same numbers for the control net. `make lecture-demo`.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..errors import UsageError, UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WEIGHTS = os.path.join(REPO, "weights", "toyworld.h5")
+CONTROL = os.path.join(REPO, "weights", "toyworld_control.h5")
+IMG_DIR = os.path.join(REPO, "docs", "img")
+
+
+def cmd_toyworld(args):
+    if args.action == "train":
+        return cmd_train(args)
+    return cmd_demo(args)
+
+
+def cmd_train(args):
+    from ..weights_io import save_net
+    from . import scenes, train
+    steps = getattr(args, "steps", None) or train.STEPS
+    if steps < 1:
+        raise UsageError(f"--steps must be a whole number > 0, got {steps}")
+    out = args.output or WEIGHTS
+    control_out = _control_path(out)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UserError(f"cannot write {out}: its folder does not exist; create it or choose another -o")
+    todo = [("toyworld", scenes.DEFAULT_SETTINGS, out)]
+    if not getattr(args, "no_control", False):
+        todo.append(("toyworld_control", scenes.control_settings(), control_out))
+    for name, settings, path in todo:
+        t = time.perf_counter()
+        net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
+        seconds = time.perf_counter() - t
+        acc, confusion = train.evaluate(net, settings)
+        net.spec["provenance"] = train.provenance(settings, args.seed, steps, train.BATCH, "adam", train.LR,
+                                                  history, acc, seconds)
+        save_net(net, path)
+        print(f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
+              f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)")
+        print(_confusion_text(settings["classes"], confusion))
+    return 0
+
+
+def cmd_demo(args):
+    from ..weights_io import load_file
+    from . import demo
+    net = _load(WEIGHTS)
+    out_dir = args.output or IMG_DIR
+    if not os.path.isdir(out_dir):
+        raise UserError(f"output folder {out_dir} does not exist; create it or choose another -o")
+    results, written = demo.run_demo(net, out_dir, seed=args.seed)
+    print(_results_text("toyworld", net, results))
+    if os.path.isfile(CONTROL):
+        control = load_file(CONTROL)
+        rows = {bg: demo.bias_rise(control, bg, seed=args.seed)[:2] for bg in results}
+        print(_results_text("control (backgrounds shuffled)", control, rows))
+    path = demo.sample_sheet(out_dir, seed=args.seed)
+    print("wrote " + ", ".join(written + [path]))
+    return 0
+
+
+def _load(path):
+    from ..weights_io import load_file
+    if not os.path.isfile(path):
+        raise UserError(f"{path} is missing; run `make toyworld` to train it (offline, a few minutes)")
+    return load_file(path)
+
+
+def _control_path(out):
+    stem, ext = os.path.splitext(out)
+    return f"{stem}_control{ext or '.h5'}"
+
+
+def _results_text(title, net, results):
+    from .demo import EXPECTED, expected_probability
+    lines = [f"{title}: dreaming at {net.spec['dream_layers'][0]} (layer objective) on plain backgrounds"]
+    for bg, (pb, pa) in results.items():
+        want = "+".join(EXPECTED[bg])
+        lines.append(f"  {bg:6s} p({want}) {expected_probability(net, bg, pb):.3f} -> {expected_probability(net, bg, pa):.3f}"
+                     f"   top after: {net.labels[int(np.argmax(pa))]} {pa.max():.3f}")
+    return "\n".join(lines)
+
+
+def _confusion_text(classes, confusion):
+    head = "  true \\ predicted " + " ".join(f"{c[:7]:>7s}" for c in classes)
+    rows = [f"  {c:17s}" + " ".join(f"{v:7d}" for v in row) for c, row in zip(classes, confusion)]
+    return "\n".join([head] + rows)
+
+
+if __name__ == "__main__":               # pragma: no cover
+    sys.exit(cmd_toyworld(None))
