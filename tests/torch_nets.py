@@ -343,10 +343,12 @@ def our_channel_grad(net, x, layer, channel):
     return net.backward(channel_da(a, channel))
 
 
-def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, x_torch=None):
+def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, x_torch=None, tol64=1e-10):
     """The input gradient of a channel objective at `layer`, ours against torch; returns (err64, err32).
 
     float64: ours vs torch must agree to rounding (< 1e-10): this is the check of the backward chain.
+    (Nets with BatchNorm folded at conversion store the folded weights in float32, torch keeps conv and
+    BN apart, so there both sides differ by the float32 rounding of the folded weights: tol64 1e-5.)
     float32: with random weights many ReLU inputs sit within float32 rounding of the kink and many
     max-pool windows hold only such near-zero values, so two correct float32 implementations may route a
     window's gradient differently (measured: torch float32 differs from torch float64 by up to 6e-3 on
@@ -358,7 +360,7 @@ def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, 
     x64 = x.astype(np.float64)
     xt = x if x_torch is None else x_torch
     truth = torch_channel_grad(forward64, xt.astype(np.float64), layer, channel)
-    err64 = assert_close("dL/dx float64", our_channel_grad(net, x64, layer, channel) * to_pixels, truth, 1e-10)
+    err64 = assert_close("dL/dx float64", our_channel_grad(net, x64, layer, channel) * to_pixels, truth, tol64)
     ours32 = our_channel_grad(net, x.astype(np.float32), layer, channel) * to_pixels
     torch32 = torch_channel_grad(forward32, xt.astype(np.float32), layer, channel)
     err32 = rel_error(ours32, torch32)
@@ -387,11 +389,146 @@ def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=
     with torch.no_grad():
         acts = model(torch.from_numpy(x_torch))
     errors = check_every_layer(net, x, acts)
+    layer = net.resolve(layer)                                        # an alias such as relu4_3 -> features.22
     model64 = copy.deepcopy(model).double()
-    to_pixels = 1.0
+    to_pixels, tol64 = 1.0, 1e-10
     if np.allclose(net.spec["input"]["std"], TV_STD):
         np.testing.assert_allclose(x, x_torch, rtol=0, atol=1e-5)     # our preprocess is torchvision's preset
+        x_torch = None                                                # so both get the very same numbers
     else:                                                             # tv_googlenet: x = (pixel/255 - 0.5)/0.5
         to_pixels = (TV_STD / np.float32(net.spec["input"]["std"])).reshape(1, 3, 1, 1)
-    err64, err32 = check_gradient(net, x, model64, model, layer, channel, to_pixels, x_torch)
+        tol64 = 1e-5                                                  # BN folded: see check_gradient
+    err64, err32 = check_gradient(net, x, model64, model, layer, channel, to_pixels, x_torch, tol64)
     return net, errors, err64, err32
+
+
+# ---- Keras Applications VGG16 and InceptionV3: functional torch over Keras-layout weights -----------
+# Weights are {Keras layer: [(weight name, array)]} as in the .h5 (HWIO kernels, Dense (in, out)); the
+# forward keeps Keras' semantics (channels-last Flatten before fc1, BN scale=False eps 1e-3, 'same'
+# average pools that divide by the real pixels only) and records the value of each layer under the name
+# scratchdream gives it (Keras' own names; the Dense pre-activations as <name>_linear / logits).
+def _he(rng, shape, fan_in):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def keras_vgg16_weights(seed):
+    rng = np.random.default_rng(seed)
+    w, cin = OrderedDict(), 3
+    for b, (width, n) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], 1):
+        for i in range(1, n + 1):
+            name = f"block{b}_conv{i}"
+            w[name] = [(f"{name}_W_1:0", _he(rng, (3, 3, cin, width), 9 * cin)),
+                       (f"{name}_b_1:0", (rng.standard_normal(width) * 0.1).astype(np.float32))]
+            cin = width
+        w[f"block{b}_pool"] = []
+    w["flatten"] = []
+    for name, fin, fout in (("fc1", 25088, 4096), ("fc2", 4096, 4096), ("predictions", 4096, 1000)):
+        w[name] = [(f"{name}_W_1:0", _he(rng, (fin, fout), fin)),
+                   (f"{name}_b_1:0", (rng.standard_normal(fout) * 0.1).astype(np.float32))]
+    return w
+
+
+def _t(a, like):
+    return torch.from_numpy(a).to(like.dtype)
+
+
+def keras_vgg16_forward(weights, x):
+    acts = OrderedDict()
+    for b, n in enumerate([2, 2, 3, 3, 3], 1):
+        for i in range(1, n + 1):
+            (_, k), (_, bias) = weights[f"block{b}_conv{i}"]
+            x = acts[f"block{b}_conv{i}"] = F.relu(F.conv2d(x, _t(k, x).permute(3, 2, 0, 1), _t(bias, x), padding=1))
+        x = acts[f"block{b}_pool"] = F.max_pool2d(x, 2, 2)
+    acts["flatten"] = torch.flatten(x, 1)                     # scratchdream's flatten is channel-major
+    x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)         # Keras flattens (H, W, C)
+    for name, ours in (("fc1", "fc1_linear"), ("fc2", "fc2_linear"), ("predictions", "logits")):
+        (_, k), (_, bias) = weights[name]
+        x = acts[ours] = x @ _t(k, x) + _t(bias, x)
+        x = acts[name] = F.softmax(x, dim=1) if name == "predictions" else F.relu(x)
+    return acts
+
+
+class KerasInceptionV3:
+    """keras' inception_v3.py replayed in torch; the first call creates the weights in creation order,
+    named as Keras >= 2.3 does (conv2d, conv2d_1, ...; batch_normalization, ...)."""
+
+    def __init__(self, seed):
+        self.rng, self.weights, self.building = np.random.default_rng(seed), OrderedDict(), True
+
+    def _next(self, stem):
+        self.count[stem] = self.count.get(stem, -1) + 1
+        n = self.count[stem]
+        return f"{stem}_{n}" if n else stem, f"{stem}_{n + 1}"       # (Keras' name, scratchdream's name)
+
+    def conv_bn(self, x, filters, rows, cols, strides=1, padding="same"):
+        (conv, ours), (bn, _) = self._next("conv2d"), self._next("batch_normalization")
+        if self.building:
+            cin, rng = x.shape[1], self.rng
+            self.weights[conv] = [(f"{conv}/kernel:0", _he(rng, (rows, cols, cin, filters), rows * cols * cin))]
+            self.weights[bn] = [(f"{bn}/beta:0", (rng.standard_normal(filters) * 0.1).astype(np.float32)),
+                                (f"{bn}/moving_mean:0", (rng.standard_normal(filters) * 0.2).astype(np.float32)),
+                                (f"{bn}/moving_variance:0", (0.5 + rng.random(filters)).astype(np.float32))]
+        k = _t(self.weights[conv][0][1], x).permute(3, 2, 0, 1)
+        pad = 0 if padding == "valid" else (rows // 2, cols // 2)
+        beta, mean, var = (_t(a, x) for _, a in self.weights[bn])
+        y = F.conv2d(x, k, stride=strides, padding=pad)
+        y = F.batch_norm(y, mean, var, None, beta, training=False, eps=1e-3)
+        self.acts[ours] = y = F.relu(y)
+        return y
+
+    def pool(self, x, kind):
+        _, ours = self._next(kind)
+        y = F.max_pool2d(x, 3, 2) if kind == "max_pooling2d" else F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        self.acts[ours] = y
+        return y
+
+    def cat(self, xs, name=None):
+        if name is None:
+            name = self._next("concatenate")[1]
+        self.acts[name] = y = torch.cat(xs, 1)
+        return y
+
+    def __call__(self, x):
+        self.acts, self.count = OrderedDict(), {}
+        c = self.conv_bn
+        x = c(x, 32, 3, 3, strides=2, padding="valid")
+        x = c(x, 32, 3, 3, padding="valid")
+        x = self.pool(c(x, 64, 3, 3), "max_pooling2d")
+        x = c(x, 80, 1, 1, padding="valid")
+        x = self.pool(c(x, 192, 3, 3, padding="valid"), "max_pooling2d")
+        for i, pw in enumerate((32, 64, 64)):
+            b1 = c(x, 64, 1, 1)
+            b5 = c(c(x, 48, 1, 1), 64, 5, 5)
+            b3 = c(c(c(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
+            bp = c(self.pool(x, "average_pooling2d"), pw, 1, 1)
+            x = self.cat([b1, b5, b3, bp], f"mixed{i}")
+        b3 = c(x, 384, 3, 3, strides=2, padding="valid")
+        bd = c(c(c(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, strides=2, padding="valid")
+        x = self.cat([b3, bd, self.pool(x, "max_pooling2d")], "mixed3")
+        for i, w in enumerate((128, 160, 160, 192)):
+            b1 = c(x, 192, 1, 1)
+            b7 = c(c(c(x, w, 1, 1), w, 1, 7), 192, 7, 1)
+            bd = c(c(c(c(c(x, w, 1, 1), w, 7, 1), w, 1, 7), w, 7, 1), 192, 1, 7)
+            bp = c(self.pool(x, "average_pooling2d"), 192, 1, 1)
+            x = self.cat([b1, b7, bd, bp], f"mixed{4 + i}")
+        b3 = c(c(x, 192, 1, 1), 320, 3, 3, strides=2, padding="valid")
+        b7 = c(c(c(c(x, 192, 1, 1), 192, 1, 7), 192, 7, 1), 192, 3, 3, strides=2, padding="valid")
+        x = self.cat([b3, b7, self.pool(x, "max_pooling2d")], "mixed8")
+        for i in range(2):
+            b1 = c(x, 320, 1, 1)
+            b3 = c(x, 384, 1, 1)
+            b3 = self.cat([c(b3, 384, 1, 3), c(b3, 384, 3, 1)], f"mixed9_{i}")
+            bd = c(c(x, 448, 1, 1), 384, 3, 3)
+            bd = self.cat([c(bd, 384, 1, 3), c(bd, 384, 3, 1)])
+            bp = c(self.pool(x, "average_pooling2d"), 192, 1, 1)
+            x = self.cat([b1, b3, bd, bp], f"mixed{9 + i}")
+        self.acts["avg_pool"] = x = F.adaptive_avg_pool2d(x, 1)
+        self.acts["avg_pool_flat"] = x = torch.flatten(x, 1)
+        if self.building:
+            self.weights["predictions"] = [("predictions/kernel:0", _he(self.rng, (2048, 1000), 2048)),
+                                           ("predictions/bias:0", (self.rng.standard_normal(1000) * 0.1).astype(np.float32))]
+        (_, k), (_, bias) = self.weights["predictions"]
+        self.acts["logits"] = x = x @ _t(k, x) + _t(bias, x)
+        self.acts["predictions"] = F.softmax(x, dim=1)
+        self.building = False
+        return self.acts

@@ -75,8 +75,10 @@ def fits(name, tensors, fmt):
     """True when the file holds every parameter key of zoo network `name` and (for state dicts) nothing else."""
     if zoo.entry(name).format != fmt:
         return False
-    module, _ = zoo.arch_module(name)
-    need = module.file_keys(_param_shapes(name))
+    fits_fn = zoo.arch_function(name, "fits")
+    if fits_fn is not None:             # files whose layer names are not fixed (Keras' automatic numbering)
+        return fits_fn(tensors, _param_shapes(name))
+    need = zoo.arch_function(name, "file_keys")(_param_shapes(name))
     if fmt == "pth":                    # a state dict is exactly one module's: extra keys mean another net
         return _used_keys(tensors) == need
     return need <= set(tensors)         # Caffe/Keras files also hold training-only layers
@@ -130,8 +132,7 @@ def convert_file(path, net=None):
     e = zoo.entry(net)
     if e.format != fmt:
         raise UsageError(f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file")
-    module, _ = zoo.arch_module(net)
-    params = module.params_from(tensors, _param_shapes(net))
+    params = zoo.arch_function(net, "params_from")(tensors, _param_shapes(net))
     del tensors
     spec = zoo.spec_for(net)
     kind, published = e.checksum

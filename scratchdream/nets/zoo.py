@@ -86,6 +86,13 @@ def arch_module(name):
     return importlib.import_module(f"scratchdream.nets.archs.{module}"), func
 
 
+def arch_function(name, what):
+    """The architecture module's `what` for this net ("params_from", "file_keys", "fits"); a module holding
+    several nets prefixes them as its builder is named (keras: vgg16_spec -> vgg16_params_from)."""
+    module, func = arch_module(name)
+    return getattr(module, func[:-len("spec")] + what, None)
+
+
 def spec_for(name):
     """The architecture of a zoo network as plain data (graph.py's spec), without weights."""
     module, func = arch_module(name)

@@ -59,8 +59,8 @@ def spec():
 
 def file_keys(net_shapes):
     keys = {"fc.weight", "fc.bias"}
-    for layer in net_shapes:
-        if layer != "fc":
+    for layer, shapes in net_shapes.items():
+        if shapes and layer != "fc":
             keys |= {f"{layer}.conv.weight"} | {f"{layer}.bn.{k}" for k in ("weight", "bias", "running_mean", "running_var")}
     return keys
 
@@ -70,6 +70,8 @@ def params_from(tensors, net_shapes):
     `<module>.bn.{weight,bias,running_mean,running_var}`, `fc.weight`, `fc.bias`."""
     params = {}
     for layer, shapes in net_shapes.items():
+        if not shapes:
+            continue
         if layer == "fc":
             params[layer] = {w: take(tensors, f"fc.{w}", s, layer) for w, s in shapes.items()}
             continue
