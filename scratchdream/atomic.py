@@ -18,12 +18,14 @@ def atomic_path(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UserError(f"cannot write {path}: the folder {folder} does not exist; create it or choose another output")
+        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise UserError(f"cannot write {path}: the folder {folder} {problem}; create it or choose another output")
     base = os.path.basename(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part" + os.path.splitext(base)[1], dir=folder)
-    except PermissionError:
-        raise UserError(f"cannot write {path}: the folder {folder} is not writable; choose another output folder") from None
+    except OSError as e:                 # EACCES, EROFS, and ENOENT from /proc-like folders that take no files
+        raise UserError(f"cannot write {path}: the folder {folder} is not writable ({e.strerror}); "
+                        "choose another output folder") from None
     os.close(fd)
     try:
         yield tmp

@@ -141,5 +141,7 @@ def main(argv=None):
     except Exception as e:                       # a bug: one line unless --debug
         if debug:
             raise
-        print(f"scratchdream: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0][:200]      # numba's messages run to dozens of lines
+        print(f"scratchdream: internal error: {type(e).__name__}: {first} (run with --debug for the traceback)",
+              file=sys.stderr)
         return 1

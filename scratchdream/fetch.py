@@ -159,8 +159,8 @@ def _connection(url, sink, bar, timeout):
         start, total = _range_of(resp, have)
         if start == 0 and have:
             sink.reset()                                 # the server ignored Range: take it from the top
-        bar.reset(total=total)
-        bar.update(sink.size)
+        bar.total, bar.n, bar.last_print_n = total, 0, 0    # not bar.reset(): it draws at once despite delay=,
+        bar.update(sink.size)                               # and close() then leaves that bar on the screen
         try:
             while chunk := resp.read(CHUNK):
                 sink.write(chunk)

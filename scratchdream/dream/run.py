@@ -146,7 +146,24 @@ def output_path(source, given, suffix, force, what="-o/--output", ext=None):
         raise UsageError(f"{what} {path} is the input itself; scratchdream never overwrites its input, choose another name")
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} already exists; pass --force to overwrite it or choose another -o")
+    _check_folder(path)
     return path
+
+
+def _check_folder(path):
+    """The output's folder exists and takes new files: found out now, not after a long dream."""
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise UserError(f"cannot write {path}: the folder {folder} {problem}; create it or choose another output")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".scratchdream-probe.", dir=folder)
+    except OSError as e:                 # EACCES, EROFS; ENOENT in /proc-like folders (root passes os.access)
+        raise UserError(f"cannot write {path}: the folder {folder} is not writable ({e.strerror}); "
+                        "choose another output folder") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def _check_frames_dir(path, force):

@@ -1,0 +1,469 @@
+"""Every bad input gets a one-line answer; nothing is lost or half-written (issue 7).
+
+Each case runs the real command line, `python -m scratchdream ...`, in a subprocess, in a fresh folder
+holding its inputs, and checks what a user would see:
+    exit code        2 for a wrong command line, 1 for everything else, 130 for Ctrl-C
+    stderr           exactly one line a terminal would show (tqdm bars aside), starting "scratchdream: error: "
+                     (or "scratchdream: interrupted"), with a stable phrase from the message; never "Traceback"
+    the folder       byte for byte as before: the input unchanged, no output, no temporary file left behind
+The net is a tiny random-weight network saved once per session in the real HDF5 format (no download);
+the download cases talk to a local HTTP proxy started here. Pictures that are odd but fine (grey,
+palette, RGBA, 16-bit, CMYK, EXIF-rotated, smaller than the receptive field, 8000 x 6000) must dream.
+
+Unwritable folders: tests may run as root, and root ignores permission bits, so a chmod 555 folder is
+writable to it. As root the "unwritable folder" is /sys/kernel (sysfs refuses new files even to root,
+EACCES) and /proc (ENOENT on create); as another user a chmod 555 folder in the test's tmp_path.
+"""
+import contextlib
+import hashlib
+import http.server
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import bad_files as bf
+from nets_for_tests import tiny_inception_net
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ERROR = "scratchdream: error: "
+FAST = ["--octaves", "1", "--steps", "1"]          # enough to prove a picture dreams
+TIMEOUT = 300
+LARGE_RSS_LIMIT = 3 << 30                          # bytes; see test_large_picture_dreams_tiled_in_bounded_memory
+TQDM_BAR = re.compile(r"\d+%\||\[\d+:\d\d[<,\]]")          # tqdm: "40%|####  |" or "[00:01<00:02"
+
+
+# ---- running the CLI ------------------------------------------------------------------------------------
+class Result:
+    def __init__(self, code, stdout, stderr, peak_rss):
+        self.code, self.stdout, self.stderr, self.peak_rss = code, stdout, stderr, peak_rss
+
+    def shown(self):
+        """stderr as a terminal shows it: per line the text after the last carriage return, tqdm bars and
+        blank lines dropped."""
+        lines = (line.rsplit("\r", 1)[-1].strip() for line in self.stderr.split("\n"))
+        return [line for line in lines if line and not TQDM_BAR.search(line)]
+
+    def __repr__(self):
+        return f"exit {self.code}\n--- stdout\n{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-3000:]}"
+
+
+def _env(extra=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([REPO] + [p for p in [env.get("PYTHONPATH")] if p])
+    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy"):
+        env.pop(key, None)
+    env.update(extra or {})
+    return env
+
+
+def start(argv, cwd, env=None, preexec_fn=None, stderr=subprocess.PIPE):
+    return subprocess.Popen([sys.executable, "-m", "scratchdream"] + [str(a) for a in argv], cwd=cwd, env=_env(env),
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, preexec_fn=preexec_fn)
+
+
+def run(argv, cwd, env=None, preexec_fn=None, timeout=TIMEOUT):
+    """Run the CLI to the end; peak RSS of this child alone from wait4 (RUSAGE_CHILDREN would be the max
+    over every child so far)."""
+    p = start(argv, cwd, env, preexec_fn)
+    out, err = [], []
+    readers = [threading.Thread(target=lambda s=s, acc=acc: acc.append(s.read()), daemon=True)
+               for s, acc in ((p.stdout, out), (p.stderr, err))]
+    for t in readers:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            pytest.fail(f"scratchdream {' '.join(map(str, argv))} took more than {timeout} s")
+        time.sleep(0.02)
+    for t in readers:
+        t.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return Result(p.returncode, "".join(out), "".join(err), usage.ru_maxrss * 1024)
+
+
+def snapshot(*folders):
+    """{path: sha256} of every file under the folders: equal before and after = input untouched, nothing new."""
+    out = {}
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    with open(path, "rb") as f:
+                        out[path] = hashlib.sha256(f.read()).hexdigest()
+                except OSError:
+                    out[path] = "unreadable"
+    return out
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def ours(folder, *words):
+    """Names in `folder` that scratchdream may have made (/proc's own listing changes all the time)."""
+    return [n for n in os.listdir(folder) if any(w in n for w in words + (".part", "scratchdream"))]
+
+
+def assert_one_line_error(r, code, phrase):
+    shown = r.shown()
+    assert r.code == code, r
+    assert "Traceback" not in r.stderr, r
+    assert len(shown) == 1, r
+    assert shown[0].startswith(ERROR), r
+    assert re.search(phrase, shown[0][len(ERROR):]), f"{phrase!r} not in the message\n{r}"
+
+
+# ---- shared fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def net_file(tmp_path_factory):
+    """The tiny Inception-style net (tests/nets_for_tests.py) in the real weights format; read-only to cases."""
+    import scratchdream as sd
+    path = str(tmp_path_factory.mktemp("net") / "tiny.h5")
+    sd.save_net(tiny_inception_net(seed=3), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def warm(net_file, tmp_path_factory):
+    """One small dream, tiled, so numba compiles (or loads from its cache) every kernel once per session and
+    the cases after it pay only the start-up."""
+    folder = str(tmp_path_factory.mktemp("warm"))
+    pic = bf.make_rgb_png(folder, H=64, W=72)
+    r = run(["dream", pic, "--net", net_file, "--tile", "40", "-o", os.path.join(folder, "out.png")] + FAST, folder)
+    assert r.code == 0, r
+    return net_file
+
+
+@pytest.fixture
+def ws(tmp_path, warm):
+    return Workspace(str(tmp_path), warm)
+
+
+class Workspace:
+    """A case's folder: `d` holds its inputs (and would hold any output), `net` is the shared net file."""
+
+    def __init__(self, d, net):
+        self.d, self.net = d, net
+        self.pic = bf.make_rgb_png(d)
+
+    def p(self, name):
+        return os.path.join(self.d, name)
+
+    def dream(self, *extra, image=None, net=None):
+        return ["dream", image or self.pic, "--net", net or self.net, *FAST, *extra]
+
+
+def unwritable_folders(tmp):
+    """Folders this process cannot create files in (see the module docstring for root)."""
+    if os.geteuid() != 0:
+        ro = os.path.join(tmp, "readonly")
+        os.mkdir(ro, 0o555)
+        return [ro]
+    return ["/sys/kernel", "/proc"]
+
+
+# ---- the table --------------------------------------------------------------------------------------------
+# id -> (setup(ws) -> argv, exit code, phrase the message must contain (a regex))
+CASES = {
+    # pictures
+    "image missing": (lambda w: w.dream(image=w.p("nope.jpg")), 1, r"nope\.jpg not found; check the path"),
+    "image is a folder": (lambda w: (os.mkdir(w.p("photos")), w.dream(image=w.p("photos")))[1], 1, r"is a folder, not an image"),
+    "image empty": (lambda w: w.dream(image=bf.make_empty(w.d)), 1, r"empty\.jpg is empty \(0 bytes\)"),
+    "text named .jpg": (lambda w: w.dream(image=bf.make_text_named_jpg(w.d)), 1, r"notes\.jpg is not an image Pillow can read"),
+    "truncated JPEG": (lambda w: w.dream(image=bf.make_truncated_jpeg(w.d)), 1, r"cut\.jpg cannot be decoded .*truncated or damaged"),
+    "truncated PNG": (lambda w: w.dream(image=bf.make_truncated_png(w.d)), 1, r"cut\.png cannot be decoded .*truncated or damaged"),
+    "1x1 image": (lambda w: w.dream(image=bf.make_tiny_png(w.d)), 1, r"the picture is 1x1 px but .* needs at least 3 px"),
+    "too small for the layer": (lambda w: w.dream("--layer", "conv3", image=bf.make_tiny_png(w.d, side=5)), 1,
+                                r"the picture is 5x5 px but .* needs at least 6 px .* conv3"),
+    "decompression bomb": (lambda w: w.dream(image=bf.make_bomb_png(w.d)), 1, r"bomb\.png is larger than Pillow's decompression-bomb limit"),
+    "output is the input": (lambda w: w.dream("-o", w.pic), 2, r"is the input itself"),
+    "output is the input, spelt otherwise": (lambda w: (os.mkdir(w.p("sub")), w.dream("-o", w.p("sub/../pic.png")))[1], 2,
+                                             r"is the input itself"),
+    "output exists, no --force": (lambda w: (bf.make_rgb_png(w.d, "old.png", seed=5), w.dream("-o", w.p("old.png")))[1], 2,
+                                  r"old\.png already exists; pass --force"),
+    "unknown output extension": (lambda w: w.dream("-o", w.p("out.bmp")), 2, r"unknown image extension '\.bmp'; use \.png"),
+    "output without extension": (lambda w: w.dream("-o", w.p("out")), 2, r"unknown image extension '\(none\)'"),
+    "output folder missing": (lambda w: w.dream("-o", w.p("no/such/out.png")), 1, r"the folder .* does not exist"),
+    "output folder is a file": (lambda w: w.dream("-o", w.p("pic.png/out.png")), 1, r"is a file, not a folder"),
+    "--gif is not .gif": (lambda w: w.dream("--gif", w.p("anim.png")), 2, r"--gif must end in \.gif"),
+    # options
+    "unknown net name": (lambda w: w.dream(net="nosuchnet"), 2, r"unknown network 'nosuchnet'; known: googlenet, .*toyworld"),
+    "unknown layer": (lambda w: w.dream("--layer", "inc/outptu"), 2, r"no layer 'inc/outptu'; close matches: inc/output"),
+    "layer weight zero": (lambda w: w.dream("--layer", "conv3:0"), 2, r"weight must be a finite non-zero number"),
+    "channel out of range": (lambda w: w.dream("--layer", "conv3", "--channel", "6"), 2,
+                             r"--channel 6 is out of range: conv3 has 6 channels, valid 0\.\.5"),
+    "channel negative": (lambda w: w.dream("--layer", "conv3", "--channel", "-1"), 2, r"valid 0\.\.5"),
+    "neuron out of range": (lambda w: w.dream("--layer", "conv3", "--neuron", "0,99,0"), 2,
+                            r"--neuron 0,99,0 is out of range: .* Y in 0\.\.\d+"),
+    "neuron not three numbers": (lambda w: w.dream("--neuron", "1,2"), 2, r"--neuron must be three whole numbers"),
+    "channel and neuron both": (lambda w: w.dream("--layer", "conv3", "--channel", "1", "--neuron", "0,1,1"), 2,
+                                r"only one of --channel, --neuron"),
+    "steps zero": (lambda w: w.dream("--steps", "0"), 2, r"--steps must be a whole number > 0, got 0"),
+    "steps negative": (lambda w: w.dream("--steps", "-3"), 2, r"--steps must be a whole number > 0, got -3"),
+    "steps not a number": (lambda w: w.dream("--steps", "ten"), 2, r"argument --steps: invalid int value: 'ten'"),
+    "octaves zero": (lambda w: w.dream("--octaves", "0"), 2, r"--octaves must be a whole number > 0"),
+    "octave scale 1": (lambda w: w.dream("--octave-scale", "1"), 2, r"--octave-scale must be a number > 1"),
+    "octave scale 0.5": (lambda w: w.dream("--octave-scale", "0.5"), 2, r"--octave-scale must be a number > 1"),
+    "octave scale nan": (lambda w: w.dream("--octave-scale", "nan"), 2, r"--octave-scale must be a number > 1"),
+    "tile under the receptive field": (lambda w: w.dream("--tile", "4"), 2, r"--tile 4 is smaller than the receptive field"),
+    "tile negative": (lambda w: w.dream("--tile", "-8"), 2, r"--tile must be 0 \(never tile\) or a size"),
+    "step size nan": (lambda w: w.dream("--step-size", "nan"), 2, r"--step-size must be a finite number > 0"),
+    "step size inf": (lambda w: w.dream("--step-size", "inf"), 2, r"--step-size must be a finite number > 0"),
+    "step size -inf": (lambda w: w.dream("--step-size=-inf"), 2, r"--step-size must be a finite number > 0"),
+    "step size zero": (lambda w: w.dream("--step-size", "0"), 2, r"--step-size must be a finite number > 0"),
+    "jitter negative": (lambda w: w.dream("--jitter", "-1"), 2, r"--jitter must be a whole number of pixels >= 0"),
+    "smooth nan": (lambda w: w.dream("--smooth", "nan"), 2, r"--smooth must be a finite sigma"),
+    "unknown option": (lambda w: w.dream("--colour"), 2, r"unrecognized arguments: --colour"),
+    "unknown normalisation": (lambda w: w.dream("--normalize", "max"), 2, r"argument --normalize: invalid choice: 'max'"),
+    "no command": (lambda w: [], 2, r"give a command"),
+    "unknown command": (lambda w: ["paint", w.pic], 2, r"invalid choice: 'paint'"),
+    "lecture: two layers": (lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--layer", "conv2"], 2,
+                            r"lecture follows one neuron of one layer"),
+    "lecture: neuron out of range": (lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--neuron", "7,0,0"], 2,
+                                     r"--neuron 7,0,0 is out of range: .* C in 0\.\.5"),
+    "lecture: steps zero": (lambda w: ["lecture", w.pic, "--net", w.net, "--steps", "0"], 2, r"--steps must be a whole number > 0"),
+    "zoom: zero frames": (lambda w: ["zoom", w.pic, "--net", w.net, "--frames", "0"], 2, r"--frames must be a whole number > 0"),
+    "zoom: factor nan": (lambda w: ["zoom", w.pic, "--net", w.net, "--zoom", "nan"], 2, r"--zoom must be a factor between 1 and 2"),
+    "layers: unknown net": (lambda w: ["layers", "nosuchnet"], 2, r"unknown network 'nosuchnet'"),
+    "layers: bad size": (lambda w: ["layers", w.net, "--size", "big"], 2, r"--size 'big': give the image size"),
+    # weights
+    "weights missing": (lambda w: w.dream(net=w.p("gone.h5")), 1, r"weights file .*gone\.h5 not found; run `scratchdream fetch"),
+    "weights truncated": (lambda w: w.dream(net=bf.make_truncated_h5(w.d, w.net)), 1, r"truncated\.h5 is not a readable HDF5 file"),
+    "weights not HDF5": (lambda w: w.dream(net=bf.make_not_hdf5_named_h5(w.d)), 1, r"weights\.h5 is not a readable HDF5 file"),
+    "weights from another program": (lambda w: w.dream(net=bf.make_foreign_h5(w.d)), 1,
+                                     r"not a scratchdream weights file; convert it with `scratchdream convert`"),
+    "weights format version 99": (lambda w: w.dream(net=bf.make_wrong_version_h5(w.d, w.net)), 1,
+                                  r"has weights format version 99, this scratchdream reads version 1"),
+    "weights of the wrong shape": (lambda w: w.dream(net=bf.make_wrong_shape_h5(w.d, w.net)), 1,
+                                   r"conv1: the file has weight \(9, 3, 3, 3\), this net needs \(8, 3, 3, 3\)"),
+    "NaN weights (NaN guard)": (lambda w: w.dream(net=bf.make_nan_h5(w.d, w.net)), 1, r"became NaN or infinite, so nothing was written"),
+    "pickle that runs code (legacy .pth)": (lambda w: ["convert", bf.make_evil_pth(w.d, w.p("pwned")), "--net", "vgg16",
+                                                       "-o", w.p("out.h5")], 1, r"refusing to load .*evil\.pth: it asks to run"),
+    "pickle that runs code (zip .pth)": (lambda w: ["convert", bf.make_evil_zip_pth(w.d, w.p("pwned")), "-o", w.p("out.h5")], 1,
+                                         r"refusing to load .*evil_zip\.pth.*: it asks to run"),
+    "convert: not a checkpoint": (lambda w: ["convert", bf.make_text_named_jpg(w.d, "model.pth"), "-o", w.p("out.h5")], 1,
+                                  r"model\.pth is not a "),
+}
+
+# the exact phrase for an unwritable folder depends on who runs the test (see unwritable_folders)
+UNWRITABLE = r"cannot write .*(not writable|permission denied|cannot create|No such file)"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_and_changes_nothing(ws, case):
+    setup, code, phrase = CASES[case]
+    argv = setup(ws)
+    before = snapshot(ws.d, os.path.dirname(ws.net))
+    r = run(argv, ws.d)
+    assert_one_line_error(r, code, phrase)
+    assert snapshot(ws.d, os.path.dirname(ws.net)) == before, "a file was changed, added or left behind"
+    assert not os.path.exists(ws.p("pwned")), "the checkpoint's pickle ran code"
+
+
+def test_unwritable_output_folder(ws):
+    for folder in unwritable_folders(ws.d):
+        before = snapshot(ws.d)
+        r = run(ws.dream("-o", os.path.join(folder, "out.png")), ws.d)
+        assert_one_line_error(r, 1, UNWRITABLE)
+        assert snapshot(ws.d) == before and ours(folder, "out.png") == []
+
+
+def _file_size_limit(limit):
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return preexec
+
+
+def test_full_disk_leaves_no_partial_file(ws):
+    """`ulimit -f 16` (16 KiB): the PNG of a 96 x 96 noise picture is ~27 KiB, so the write fails half-way
+    (EFBIG; cli.main ignores SIGXFSZ so the process is not killed) and the temporary file is removed."""
+    pic = bf.make_rgb_png(ws.d, "big_noise.png", H=96, W=96)
+    assert os.path.getsize(pic) > 16 << 10
+    before = snapshot(ws.d)
+    r = run(ws.dream("-o", ws.p("out.png"), image=pic), ws.d, preexec_fn=_file_size_limit(16 << 10))
+    assert_one_line_error(r, 1, r"cannot write .*out\.png: the disk is full or the file is too large")
+    assert snapshot(ws.d) == before
+
+
+def test_ctrl_c_during_a_dream(ws):
+    """Start a long dream, wait until it has taken a step (the tqdm bar shows L=), press Ctrl-C."""
+    pic = bf.make_rgb_png(ws.d, "long.png", H=120, W=160)
+    out = ws.p("long_dream.png")
+    before = snapshot(ws.d)
+    p = start(["dream", pic, "--net", ws.net, "--octaves", "1", "--steps", "100000", "-o", out], ws.d)
+    err = []
+
+    def read():
+        while chunk := p.stderr.read(1):
+            err.append(chunk)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while "L=" not in "".join(err):
+        assert p.poll() is None, f"the dream ended before Ctrl-C: {''.join(err)}"
+        assert time.monotonic() < deadline, "no progress within 120 s"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail("Ctrl-C did not stop the dream within 60 s")
+    reader.join()
+    r = Result(p.returncode, p.stdout.read(), "".join(err), 0)
+    shown = r.shown()
+    assert r.code == 130, r
+    assert "Traceback" not in r.stderr and shown == ["scratchdream: interrupted; no output was written"], r
+    assert snapshot(ws.d) == before and not os.path.exists(out)
+
+
+# ---- downloads, through a local HTTP proxy ---------------------------------------------------------------
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """Answers every GET (the CLI asks for the zoo's http:// URL through http_proxy) as server.mode says:
+    'wrong' a complete file with the wrong bytes, 'cut' a body that stops long before its Content-Length."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.urls.append(self.path)
+        self.send_response(200)
+        body = b"not the weights you are looking for " * 100
+        self.send_header("Content-Length", str(len(body) if self.server.mode == "wrong" else 50 * len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+
+@contextlib.contextmanager
+def proxy(mode):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    srv.mode, srv.urls = mode, []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv, {"http_proxy": f"http://127.0.0.1:{srv.server_address[1]}"}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize("mode, phrase", [
+    ("wrong", r"refusing the download of http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel: its sha1 is"),
+    ("cut", r"cannot download http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel \(.*\); nothing was kept"),
+])
+def test_bad_download_keeps_nothing(ws, mode, phrase):
+    weights = ws.p("weights")
+    os.mkdir(weights)
+    with proxy(mode) as (srv, env):
+        r = run(["fetch", "googlenet", "--weights-dir", weights], ws.d, env=env)
+    assert srv.urls, "the CLI never reached the test proxy"
+    assert_one_line_error(r, 1, phrase)
+    assert listing(weights) == [], "a partial download was left behind"
+
+
+def test_read_only_weights_folder(ws):
+    with proxy("wrong") as (srv, env):
+        for folder in unwritable_folders(ws.d):
+            r = run(["fetch", "googlenet", "--weights-dir", folder], ws.d, env=env)
+            assert_one_line_error(r, 1, r"(read-only|cannot write .*\.part|cannot create the weights folder)")
+            assert ours(folder, "googlenet") == []
+    assert not srv.urls, "it started downloading into a folder it cannot write"
+
+
+# ---- pictures that are odd but fine: they dream ----------------------------------------------------------
+def _dreams(w, pic, *extra):
+    out = w.p("out.png")
+    inputs = snapshot(w.d)
+    r = run(w.dream("-o", out, *extra, image=pic), w.d)
+    assert r.code == 0 and "Traceback" not in r.stderr, r
+    after = snapshot(w.d)
+    assert {k: v for k, v in after.items() if k != out} == inputs, "the input changed or a stray file appeared"
+    return r, Image.open(out)
+
+
+@pytest.mark.parametrize("maker, note", [
+    (bf.make_grey_png, "is greyscale; converted to RGB"),
+    (bf.make_palette_png, "is a palette image; converted to RGB"),
+    (bf.make_png16, "16-bit grey"),
+    (bf.make_cmyk_jpeg, "is CMYK; converted to RGB"),
+])
+def test_odd_modes_dream_as_rgb_with_a_note(ws, maker, note):
+    pic = maker(ws.d)
+    r, out = _dreams(ws, pic)
+    with Image.open(pic) as src:
+        assert out.size == src.size and out.mode == "RGB"
+    assert note in r.stderr, r
+
+
+@pytest.mark.parametrize("maker", [bf.make_rgba_png, lambda d: bf.make_palette_png(d, "clear.png", transparent=True)])
+def test_alpha_is_kept_and_put_back(ws, maker):
+    pic = maker(ws.d)
+    with Image.open(pic) as src:
+        alpha = np.asarray(src.convert("RGBA").getchannel("A"))
+    r, out = _dreams(ws, pic)
+    assert out.mode == "RGBA" and "alpha channel" in r.stderr, r
+    assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def test_exif_rotated_jpeg_dreams_upright(ws):
+    pic = bf.make_exif_rotated_jpeg(ws.d, H=28, W=44)
+    with Image.open(pic) as src:
+        assert src.size == (44, 28)                        # stored landscape
+    _, out = _dreams(ws, pic)
+    assert out.size == (28, 44)                            # dreamed (and written) upright: portrait
+
+
+def test_picture_smaller_than_the_receptive_field_dreams(ws):
+    """conv3's receptive field is 21 px; a 10 x 10 picture still gives conv3 an output (zero padding
+    fills the rest), so it dreams at its own size; below 6 px it is refused (see the table)."""
+    pic = bf.make_tiny_png(ws.d, "small.png", side=10)
+    _, out = _dreams(ws, pic, "--layer", "conv3")
+    assert out.size == (10, 10)
+
+
+def test_large_picture_dreams_tiled_in_bounded_memory(ws):
+    """8000 x 6000 (48 Mpx), one step, tiles of 512 px. Untiled, the tiny net's first conv alone would need
+    its im2col matrix, 27 x 48 M float32 = 5.2 GB, plus 8 x 48 M x 4 = 1.5 GB of activations. Tiled, the
+    peak is the picture's own few full-size float32 copies (1 copy = 3 x 48 M x 4 = 576 MB): we require
+    under LARGE_RSS_LIMIT (3 GiB) of peak RSS for the whole process."""
+    pic = bf.make_large_jpeg(ws.d)
+    out = ws.p("large_dream.jpg")
+    r = run(ws.dream("-o", out, "--tile", "512", "--jitter", "0", image=pic), ws.d, timeout=600)
+    assert r.code == 0 and "Traceback" not in r.stderr, r
+    with Image.open(out) as im:
+        assert im.size == (8000, 6000)
+    print(f"8000x6000 tiled dream: peak RSS {r.peak_rss / 2**30:.2f} GiB")
+    assert r.peak_rss < LARGE_RSS_LIMIT, f"peak RSS {r.peak_rss / 2**30:.2f} GiB"
+
+
+# ---- help ------------------------------------------------------------------------------------------------
+def test_every_subcommand_help_shows_an_example(capsys):
+    from scratchdream.cli import COMMANDS, main
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        assert e.value.code == 0
+        text = capsys.readouterr().out
+        assert re.search(rf"example:\n  scratchdream {command}\b", text), text
+
+
+def test_help_from_the_real_cli(tmp_path):
+    r = run(["dream", "--help"], str(tmp_path))
+    assert r.code == 0 and "example:" in r.stdout and "--octave-scale" in r.stdout and r.stderr == "", r
