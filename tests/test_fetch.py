@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,7 +108,7 @@ def test_good_file_each_checksum_kind(tmp_path, kind):
     dest = str(tmp_path / "w" / "net.caffemodel")
     with serve() as (srv, url):
         assert _fetch(url, dest, **{kind: value}) == dest
-    assert open(dest, "rb").read() == DATA
+    assert Path(dest).read_bytes() == DATA
     assert os.listdir(tmp_path / "w") == ["net.caffemodel"]
 
 
@@ -158,7 +159,7 @@ def test_dropped_connection_resumes_with_range(tmp_path):
     dest = str(tmp_path / "net.caffemodel")
     with serve("flaky") as (srv, url):
         _fetch(url, dest)
-    assert open(dest, "rb").read() == DATA
+    assert Path(dest).read_bytes() == DATA
     assert srv.requests == [None, f"bytes={len(DATA) // 2}-"]
 
 
@@ -166,7 +167,7 @@ def test_server_without_range_support_restarts_cleanly(tmp_path):
     dest = str(tmp_path / "net.caffemodel")
     with serve("norange") as (srv, url):
         _fetch(url, dest)
-    assert open(dest, "rb").read() == DATA and len(srv.requests) == 2
+    assert Path(dest).read_bytes() == DATA and len(srv.requests) == 2
 
 
 @pytest.mark.parametrize("good", [True, False], ids=["good-part", "bad-part"])
@@ -177,7 +178,7 @@ def test_part_left_by_a_killed_run_is_resumed(tmp_path, good):
         f.write(head)
     with serve() as (srv, url):
         _fetch(url, dest)
-    assert open(dest, "rb").read() == DATA and os.listdir(tmp_path) == ["net.caffemodel"]
+    assert Path(dest).read_bytes() == DATA and os.listdir(tmp_path) == ["net.caffemodel"]
     # a good .part needs only the rest; a bad one is detected by the checksum and fetched again whole
     assert srv.requests == (["bytes=100000-"] if good else ["bytes=100000-", None])
 
