@@ -1,4 +1,6 @@
 """The .caffemodel reader against files written by the tests' own protobuf encoder (fixtures_formats)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,11 @@ def test_prototxt_errors_are_one_line(text):
     with pytest.raises(UserError) as e:
         parse_prototxt(text, source="deploy.prototxt")
     assert str(e.value).startswith("deploy.prototxt") and "\n" not in str(e.value)
+
+
+def test_pipes_and_devices_are_refused_without_reading(tmp_path):
+    fifo = tmp_path / "weights.caffemodel"
+    os.mkfifo(fifo)                           # opening it for reading would block until a writer came
+    for path in (fifo, "/dev/zero"):          # /dev/zero would stream forever
+        with pytest.raises(UserError, match="not a regular file"):
+            read_caffemodel(path)

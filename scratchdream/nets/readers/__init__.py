@@ -14,6 +14,7 @@ that remain before anything is allocated, and any damage ends in one UserError l
 file and the fix, never in another exception.
 """
 import os
+import stat
 
 from ...errors import UserError
 
@@ -26,12 +27,16 @@ def check_file(path, what):
     if os.path.isdir(path):
         raise UserError(f"{path} is a folder, not a {what}; give the path of the file itself")
     try:
-        with open(path, "rb") as f:
-            return os.fstat(f.fileno()).st_size
+        st = os.stat(path)                        # stat first: opening a named pipe would block
+        if not stat.S_ISREG(st.st_mode):          # a pipe or a device could stream forever
+            raise UserError(f"{path} is not a regular file; give the {what} itself")
+        with open(path, "rb"):
+            pass
     except FileNotFoundError:
         raise UserError(f"{what} {path} not found; check the path or run `scratchdream fetch NAME`") from None
     except OSError as e:
         raise UserError(f"cannot read {what} {path} ({e.strerror}); check its permissions") from None
+    return st.st_size
 
 
 def damaged(path, what, detail):
