@@ -257,3 +257,17 @@ def test_a_pickle_cannot_modify_the_stand_ins(tmp_path):
         assert getattr(standin, "__defaults__", None) is None, (module, name)
     w = np.ones((2, 3), np.float32)                           # and loading still works afterwards
     np.testing.assert_array_equal(load_state_dict(legacy_oldstyle_pth(tmp_path / "ok.pth", {"w": w}))["w"], w)
+
+
+def test_reading_never_imports_torch(tmp_path):
+    """The readers work without torch: in a child process, read a checkpoint and check sys.modules."""
+    import os
+    path = legacy_oldstyle_pth(tmp_path / "w.pth", {"w": np.ones(3, np.float32)})
+    code = ("import sys; from scratchdream.nets.readers import pth, caffemodel, keras_h5, prototxt; "
+            "import scratchdream.fetch; "
+            f"assert pth.load_state_dict({str(path)!r})['w'].sum() == 3; "
+            "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch imported'")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
