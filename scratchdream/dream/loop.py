@@ -15,7 +15,7 @@ from ..errors import UsageError, UserError
 from . import objectives
 from .ascent import ascent_step
 from .octaves import octave_sizes, pyramid, reinject
-from .tiling import Tiler, default_margin
+from .tiling import Tiler, default_margin, jump
 
 NORMALIZE = ("mean", "std", "laplacian")
 STARTS = ("image", "noise", "grey")
@@ -37,7 +37,8 @@ def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_sc
                 the context around each tile (default: a quarter of the receptive field, see tiling.py)
     guide       (h, w, 3) uint8 picture: dream towards its features instead (the notebook's objective_guide)
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
-    seed        seeds jitter, tile offsets and noise: the same seed gives the same bytes
+    seed        seeds jitter, tile offsets and noise (three independent streams, so turning tiling on
+                does not change the jitter): the same seed gives the same bytes
     progress    tqdm bars on stderr; on_frame(frame) gets the full-size uint8 picture after every step
     """
     img = _check_image(img)
@@ -50,18 +51,18 @@ def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_sc
         raise UserError(f"the picture is {W}x{H} px but {net.name} needs at least {min_side} px on each side to reach "
                         f"{', '.join(name for name, _ in terms)}; use a larger picture or an earlier layer")
     objective = build_objective(net, terms, H, W, channel=channel, neuron=neuron, guide=guide)
-    rng = np.random.default_rng(seed)
+    noise_rng, jitter_rng, tile_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     sizes, dropped = octave_sizes(H, W, octaves, octave_scale, min_side)
     if dropped and progress:
         _note(f"{dropped} of {octaves} octaves would be smaller than {min_side} px (the least {net.name} needs); "
               f"dreaming at {len(sizes)}")
     for h, w in sizes:
         _check_fixed_size(net, objective.layers, h, w, len(sizes))
-    tiler = _tiler(net, objective, tile, tile_margin, rng, H, W, progress)
-    base = net.preprocess(_start(img, start, rng))
+    tiler = _tiler(net, objective, tile, tile_margin, tile_rng, H, W, progress)
+    base = net.preprocess(_start(img, start, noise_rng))
     lo, hi = net.input_range()
     eta = np.float32(step_size) * (hi - lo) / np.float32(255.0)      # grey levels -> input units, per channel
-    x = _dream_octaves(net, base, sizes, objective, steps, eta, lo, hi, rng, jitter, normalize, smooth, tiler,
+    x = _dream_octaves(net, base, sizes, objective, steps, eta, lo, hi, jitter_rng, jitter, normalize, smooth, tiler,
                        progress, on_frame)
     return net.deprocess(x)
 
@@ -276,10 +277,10 @@ def _tiler(net, objective, tile, tile_margin, rng, H, W, progress):
     if tile < need and max(H, W) > tile:
         raise UsageError(f"--tile {tile} is smaller than the receptive field of {', '.join(objective.layers)} "
                          f"({need} px); use --tile {need} or more, or --tile 0 to never tile")
-    margin = default_margin(net, objective.layers, tile) if tile_margin is None else int(tile_margin)
-    if margin < 0:
-        raise UsageError(f"tile_margin must be >= 0 pixels, got {tile_margin}")
-    return Tiler(tile, margin, rng)
+    margin = default_margin(net, objective.layers, tile) if tile_margin is None else tile_margin
+    if not _is_int(margin) or margin < 0:
+        raise UsageError(f"tile_margin must be a whole number of pixels >= 0, got {tile_margin}")
+    return Tiler(tile, margin, rng, step=jump(net, objective.layers))
 
 
 def _start(img, start, rng):

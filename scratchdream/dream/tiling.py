@@ -12,12 +12,16 @@ so the picture can be cut into tiles and each tile's gradient computed on its ow
     +-----+-----+--+         the dotted box: a tile plus its margin, what the network actually sees
 
 Each tile is given to the network with a `margin` of context on every side (clipped at the picture's
-edge); only the gradient of its core is kept. Margin = the receptive field makes every core gradient
+edge); only the gradient of its core is kept. Every tile edge, margin and grid offset is a multiple
+of the layer's total stride (`jump`: 16 for GoogLeNet's inception_4c), so a tile's activations sit on
+the same grid as the whole picture's. Then margin = the receptive field makes every core gradient
 exact (a core pixel's gradient comes from activations within RF/2 of it, and those see only pixels
 within RF of it); smaller margins cost less and are wrong only near tile edges, where the random
-grid shift spreads the error thinly. The default is RF/4 (at most a quarter of the tile): tests/test_dream_tiling.py
-measures the error at the seams for several margins. Objective means use the whole picture's count
-(`counts`), so the tiles' gradients add up to the picture's. With the tile at least as large as the
+grid shift spreads the error thinly. The default is RF/4 (at most a quarter of the tile):
+tests/test_dream_tiling.py measures the error at the seams for several margins. Objective means use
+the whole picture's count (`counts`), so the tiles' gradients add up to the picture's; each tile adds
+to L only the activations on its own core's grid positions, so the tiles' L add up to the picture's
+too (exactly when the margin covers the receptive field). With the tile at least as large as the
 picture there is one tile and the computation is exactly the untiled one.
 """
 import numpy as np
@@ -44,28 +48,59 @@ def default_margin(net, layers, tile):
     return int(min(rf / 4, tile / 4)) if np.isfinite(rf) else tile // 4
 
 
-class Tiler:
-    """Computes (L, dL/dI) of a picture tile by tile; `rng` shifts the grid at every call."""
+def jump(net, layers):
+    """The total stride from the pixels to `layers`: one step on their grid is this many pixels."""
+    step = {"data": 1}
+    for layer in net.layers:
+        j = max(step[s] for s in layer["inputs"])
+        if layer["kind"] in ("conv", "maxpool", "avgpool"):
+            j *= max(layer["hp"]["stride"])
+        step[layer["name"]] = j
+    return int(np.lcm.reduce([step[name] for name in layers]))
 
-    def __init__(self, tile, margin, rng):
-        self.tile, self.margin, self.rng = int(tile), int(margin), rng
+
+def _round_up(v, k):
+    return -(-int(v) // k) * k
+
+
+class Tiler:
+    """Computes (L, dL/dI) of a picture tile by tile; `rng` shifts the grid at every call.
+    tile, margin and the grid offsets are rounded to multiples of `step` (the layers' jump)."""
+
+    def __init__(self, tile, margin, rng, step=1):
+        self.step = max(1, int(step))
+        self.tile = _round_up(tile, self.step) if tile else 0
+        self.margin, self.rng = _round_up(margin, self.step), rng
 
     def needed(self, H, W):
         return self.tile > 0 and (H > self.tile or W > self.tile)
 
     def gradient(self, net, x, objective, shift=(0.0, 0.0)):
+        """(L, dL/dI) of x (1, 3, H, W), tile by tile; exactly `ascent.gradient` when one tile covers x."""
         H, W = x.shape[2:]
         if not self.needed(H, W):
             return whole_gradient(net, x, objective, shift)
-        oy, ox = (int(v) for v in self.rng.integers(0, self.tile, size=2))
+        oy, ox = (int(v) * self.step for v in self.rng.integers(0, self.tile // self.step, size=2))
         shapes = net.shapes(H, W)
         counts = {name: shapes[name] for name in objective.layers}
+        jumps = {name: jump(net, [name]) for name in objective.layers}
         dL_dI, total, m = np.empty_like(x), 0.0, self.margin
         for y0, y1 in tile_spans(H, self.tile, oy):
             for x0, x1 in tile_spans(W, self.tile, ox):
                 a0, a1, b0, b1 = max(0, y0 - m), min(H, y1 + m), max(0, x0 - m), min(W, x1 + m)
-                L, g = whole_gradient(net, x[:, :, a0:a1, b0:b1], objective, shift, counts)
+                rows, cols = (y0 - a0, None if y1 == H else y1 - a0), (x0 - b0, None if x1 == W else x1 - b0)
+                h = net.forward(x[:, :, a0:a1, b0:b1], upto=objective.layers)         # the tile and its margin
+                own = {name: _crop(h[name], rows, cols, jumps[name]) for name in h}
+                total += objective(own, shift, counts)[0]     # L of the activations this tile owns
+                _, dL_dh = objective(h, shift, counts)        # the gradient of all it sees
+                g = net.backward(dL_dh)
                 dL_dI[:, :, y0:y1, x0:x1] = g[:, :, y0 - a0:y1 - a0, x0 - b0:x1 - b0]     # keep the core
-                total += L                      # margins overlap, so this L is an estimate
-                del g
+                del h, own, dL_dh, g
         return total, dL_dI
+
+
+def _crop(h, rows, cols, j):
+    """The activations of h (1, C, Hl, Wl) whose grid positions fall in the core (pixel ranges / jump)."""
+    r1 = None if rows[1] is None else rows[1] // j
+    c1 = None if cols[1] is None else cols[1] // j
+    return h[:, :, rows[0] // j:r1, cols[0] // j:c1]

@@ -1,0 +1,91 @@
+"""Tiling: the grid's geometry, exactness with a full margin, equality with the untiled dream, bounded memory."""
+import tracemalloc
+
+import numpy as np
+import pytest
+from dream_pictures import sky
+from nets_for_tests import tiny_inception_net
+
+import scratchdream as sd
+from scratchdream.dream import loop
+from scratchdream.dream.ascent import gradient
+from scratchdream.dream.tiling import Tiler, jump, tile_spans
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny_inception_net(0)
+
+
+@pytest.mark.parametrize("n, tile", [(100, 24), (97, 32), (33, 32), (500, 64), (64, 64), (10, 64)])
+def test_tile_spans_cover_the_line_without_slivers(n, tile):
+    for offset in range(0, tile, 5):
+        spans = tile_spans(n, tile, offset)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))           # contiguous, no overlap
+        if n > tile:
+            assert all(tile / 2 <= b - a < 1.5 * tile for a, b in spans)       # no sliver too small for the net
+        else:
+            assert spans == [(0, n)]
+    assert tile_spans(100, 24, 0) != tile_spans(100, 24, 10)                  # the offset moves the seams
+
+
+def test_jump_is_the_total_stride(net):
+    assert jump(net, ["conv1"]) == 1 and jump(net, ["inc/output"]) == 2 and jump(net, ["conv3"]) == 4
+    assert jump(net, ["inc/output", "conv3"]) == 4
+
+
+@pytest.mark.parametrize("layer", ["inc/output", "conv3"])
+def test_tiled_gradient_is_exact_with_a_full_margin(net, layer):
+    """Margin >= the receptive field, tiles on the layer's grid: every core pixel sees all it depends on,
+    so the tiled dL/dI and L equal the untiled ones (float64; only the summation order differs)."""
+    H, W = 90, 118
+    objective = loop.build_objective(net, [(layer, 1.0)], H, W)
+    x = net.preprocess(sky(H, W, seed=3), dtype=np.float64)
+    L, g = gradient(net, x, objective)
+    rf = int(net.receptive_field(layer))
+    tiler = Tiler(24, rf, np.random.default_rng(0), step=jump(net, [layer]))
+    assert tiler.needed(H, W)
+    Lt, gt = tiler.gradient(net, x, objective)
+    assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
+    assert abs(Lt - L) <= 1e-12 * abs(L)
+    _, g0 = Tiler(24, 0, np.random.default_rng(0), step=jump(net, [layer])).gradient(net, x, objective)
+    assert np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()     # without a margin the seams are real: the test can fail
+
+
+def test_tiled_and_untiled_dreams_are_bit_identical_when_one_tile_covers(net):
+    pic = sky(41, 57, seed=4)
+    opts = dict(layers="conv3", octaves=2, steps=3, jitter=0, progress=False, seed=1)
+    assert sd.dream(net, pic, tile=0, **opts).tobytes() == sd.dream(net, pic, tile=64, **opts).tobytes()
+
+
+def test_tiled_dream_keeps_size_and_differs_little(net):
+    pic = sky(70, 101, seed=5)
+    opts = dict(layers="conv3", octaves=2, steps=3, progress=False, seed=2)
+    tiled = sd.dream(net, pic, tile=32, **opts)
+    whole = sd.dream(net, pic, tile=0, **opts)
+    assert tiled.shape == pic.shape and tiled.dtype == np.uint8
+    assert np.abs(tiled.astype(int) - pic).mean() > 0.5                       # it dreamed
+    assert np.abs(tiled.astype(int) - whole).mean() < 2.0                     # ... nearly as the untiled dream
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_tiled_dream_of_a_large_picture_has_bounded_memory(net):
+    """Peak memory (tracemalloc: NumPy's allocations) of one step on a 600 x 800 picture: tiles of 64 px
+    keep only a tile's activations alive, the whole-picture pass keeps all of them."""
+    pic = sky(600, 800, seed=6)
+    opts = dict(layers="conv3", octaves=1, steps=1, jitter=0, progress=False)
+    sd.dream(net, pic[:64, :64], **opts)                                      # compile and warm up first
+    untiled = _peak(lambda: sd.dream(net, pic, tile=0, **opts))
+    tiled = _peak(lambda: sd.dream(net, pic, tile=64, **opts))
+    picture = pic.size * 4                                                    # one float32 copy of the picture
+    assert tiled < 0.5 * untiled, (tiled, untiled)
+    assert tiled < 12 * picture, (tiled, picture)          # a handful of picture-sized buffers, nothing per layer
