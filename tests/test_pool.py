@@ -189,3 +189,16 @@ def test_keras_same_padding_counts_only_real_pixels():
     assert y[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 4
     y, _ = pool.avgpool_forward(x, {"kernel": 3, "stride": 1, "pad": 1, "count_pad": True})
     assert y[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 9
+
+
+def test_maxpool_nan_wins_like_the_reference():
+    # a NaN activation must not hide behind a max: the first NaN of a window wins, in kernel and reference
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((1, 2, 9, 8))
+    x[0, 0, 1, 2] = x[0, 0, 2, 1] = x[0, 1, 8, 7] = np.nan
+    hp = {"kernel": 3, "stride": 2, "pad": 1, "ceil": True}
+    y, (arg, _, g) = pool.maxpool_forward(x, hp)
+    y_ref, arg_ref = pool._maxpool_ref(x, g, *y.shape[2:])
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    assert np.isnan(y[0, 0, 1, 1]) and np.isnan(y[0, 1, -1, -1])
