@@ -10,7 +10,7 @@
     tar (oldest):        refused with a message saying how to re-save it.
 A storage is a flat run of elements; a tensor is a strided window on it: element (i0, i1, ...) sits at
 storage[offset + sum_k i_k * stride_k] (all in elements). Several tensors may share one storage.
-The pickles are read by pickle_safe with the stand-ins below: no code from the file ever runs.
+The pickles are read by pickle_safe with the stand-ins of torch_objects.py: no code from the file ever runs.
 """
 import struct
 import zipfile
@@ -20,112 +20,14 @@ import numpy as np
 
 from . import MAX_OUTPUT_BYTES, check_file, damaged
 from .pickle_safe import BoundedReader, safe_load
+from .torch_objects import ALLOWED, StorageRef, StorageType, TensorRef, nonneg_int, window
 from ...errors import UserError
 
 WHAT = "PyTorch checkpoint"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_PICKLE_BYTES = 256 << 20           # data.pkl holds names and shapes only; the numbers live elsewhere
-MAX_NDIM = 16
 READ_SLICE = 16 << 20
-
-STORAGE_DTYPES = {"Float": "<f4", "Double": "<f8", "Half": "<f2", "BFloat16": "<u2", "Long": "<i8", "Int": "<i4",
-                  "Short": "<i2", "Char": "i1", "Byte": "u1", "Bool": "?", "Untyped": "u1"}
-
-
-class _Sealed:
-    """Stand-ins refuse pickle's BUILD: a forged state could otherwise overwrite their checked fields."""
-
-    def __setstate__(self, state):
-        raise ValueError(f"the pickle tries to change a {type(self).__name__}")
-
-
-class StorageType(_Sealed):
-    """Stand-in for torch.FloatStorage & co.: only names an element type."""
-
-    def __init__(self, name):
-        self.name, self.dtype = name, np.dtype(STORAGE_DTYPES[name])
-
-    def __repr__(self):
-        return f"torch.{self.name}Storage"
-
-
-class StorageRef(_Sealed):
-    """A window of `numel` elements at element `offset` of the file's storage `key`."""
-
-    def __init__(self, key, stype, offset, numel):
-        self.key, self.stype, self.offset, self.numel = key, stype, offset, numel
-
-
-class TensorRef(_Sealed):
-    """What a pickled tensor becomes here: a storage window and a shape; numbers are read later."""
-    storage = None
-
-    def set(self, storage, offset, size, stride):
-        if not isinstance(storage, StorageRef):
-            raise ValueError("a tensor refers to something that is not a storage")
-        size, stride = _ints(size, "size"), _ints(stride, "stride")
-        if len(size) != len(stride) or len(size) > MAX_NDIM:
-            raise ValueError(f"tensor size {size} and stride {stride} do not match")
-        self.storage, self.offset, self.size, self.stride = storage, _int(offset, "offset"), size, stride
-        return self
-
-
-class LegacyTensor(TensorRef):
-    """Stand-in for torch.FloatTensor & co. in old pickles: NEWOBJ, then BUILD with the state."""
-
-    def __setstate__(self, state):
-        if not isinstance(state, tuple):
-            raise ValueError("legacy tensor state is not a tuple")
-        if len(state) == 4:                           # (storage, offset, size, stride)
-            self.set(*state)
-        elif len(state) == 5 and isinstance(state[0], TensorRef):     # old Variable: (data, ...)
-            d = state[0]
-            self.set(d.storage, d.offset, d.size, d.stride)
-        elif len(state) != 3:                         # (requires_grad, _, hooks) carries no data
-            raise ValueError(f"legacy tensor state of length {len(state)}")
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride, *_):    # *_: requires_grad, hooks, metadata
-    return TensorRef().set(storage, storage_offset, size, stride)
-
-
-def _rebuild_parameter(data, *_):                                 # requires_grad, hooks[, state]
-    if not isinstance(data, TensorRef):
-        raise ValueError("a parameter wraps something that is not a tensor")
-    return data
-
-
-class _Call(_Sealed):
-    """A stand-in function a pickle may call (REDUCE) but not modify: BUILD on a plain function could
-    set its __defaults__ for every later load in this process."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
-
-
-def _allowed_globals():
-    """The only names a checkpoint may mention, each mapped to a harmless stand-in."""
-    allowed = {("collections", "OrderedDict"): OrderedDict,      # C types: a pickle cannot change them
-               ("torch", "Size"): tuple,
-               ("torch._utils", "_rebuild_tensor"): _Call(_rebuild_tensor),
-               ("torch._utils", "_rebuild_tensor_v2"): _Call(_rebuild_tensor),
-               ("torch._utils", "_rebuild_parameter"): _Call(_rebuild_parameter),
-               ("torch._utils", "_rebuild_parameter_with_state"): _Call(_rebuild_parameter)}
-    for name in STORAGE_DTYPES:
-        for module in ("torch", "torch.cuda"):        # old GPU checkpoints name torch.cuda.FloatStorage
-            allowed[(module, f"{name}Storage")] = StorageType(name)
-            if name != "Untyped":
-                allowed[(module, f"{name}Tensor")] = LegacyTensor
-    return allowed
-
-
-ALLOWED = _allowed_globals()
-
-
 def load_state_dict(path):
     """A .pth file -> OrderedDict {name: np.ndarray} (bfloat16 comes back as float32; other dtypes as stored)."""
     size = check_file(path, WHAT)
@@ -175,7 +77,7 @@ def _zip_persistent_load(refs):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], StorageType)):
             raise ValueError(f"unknown persistent id {str(pid)[:80]}")
         _, stype, key, _, numel = pid
-        key, numel = str(key), _int(numel, "storage size")
+        key, numel = str(key), nonneg_int(numel, "storage size")
         if refs.setdefault(key, (stype, numel)) != (stype, numel):
             raise ValueError(f"storage {key} is described twice, differently")
         return StorageRef(key, stype, 0, numel)
@@ -227,13 +129,13 @@ def _legacy_persistent_load(roots, views):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage" and isinstance(pid[1], StorageType)):
             raise ValueError(f"unknown persistent id {str(pid)[:80]}")
         _, stype, key, _, numel, view = pid
-        key, numel = str(key), _int(numel, "storage size")
+        key, numel = str(key), nonneg_int(numel, "storage size")
         if roots.setdefault(key, (stype, numel)) != (stype, numel):
             raise ValueError(f"storage {key} is described twice, differently")
         if view is None:
             return StorageRef(key, stype, 0, numel)
         vkey, offset, vnumel = view                   # (view key, element offset, view numel)
-        offset, vnumel = _int(offset, "view offset"), _int(vnumel, "view size")
+        offset, vnumel = nonneg_int(offset, "view offset"), nonneg_int(vnumel, "view size")
         if offset + vnumel > numel:
             raise ValueError(f"storage view {vkey} runs past its storage")
         return views.setdefault(str(vkey), StorageRef(key, stype, offset, vnumel))
@@ -286,49 +188,13 @@ def _materialize(state, storages, path, file_size):
         budget -= int(np.prod(t.size, dtype=object)) * t.storage.stype.dtype.itemsize
         if budget < 0:                                # checked before allocating: stride-0 views cost no file bytes
             raise damaged(path, WHAT, f"its tensors (up to {name}) add up to far more than the file holds")
-        arr = _window(storages[t.storage.key], t, users[t.storage.key] == 1, name, path)
+        try:
+            arr = window(storages[t.storage.key], t, users[t.storage.key] == 1)
+        except ValueError as e:
+            raise damaged(path, WHAT, f"tensor {name}: {e}") from None
         if t.storage.stype.name == "BFloat16":        # bfloat16 = the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
     return out
 
 
-def _window(flat, t, sole_user, name, path):
-    """storage[offset + sum_k i_k * stride_k] as an array of shape t.size: the storage itself when the
-    tensor is its only user and covers it in order, otherwise a copy (so no two arrays share memory)."""
-    s = t.storage
-    offset = s.offset + t.offset
-    numel = int(np.prod(t.size, dtype=object))
-    last = offset + sum((n - 1) * st for n, st in zip(t.size, t.stride))
-    if numel and last >= s.offset + s.numel:
-        raise damaged(path, WHAT, f"tensor {name} (size {t.size}, stride {t.stride}, offset {t.offset}) "
-                                  f"reaches outside its storage of {s.numel} elements")
-    if not numel:
-        return np.zeros(t.size, flat.dtype)
-    if sole_user and offset == 0 and numel == flat.size and t.stride == _contiguous(t.size):
-        return flat.reshape(t.size)
-    item = flat.dtype.itemsize
-    return np.lib.stride_tricks.as_strided(flat[offset:], t.size, [st * item for st in t.stride]).copy()
-
-
-def _contiguous(size):
-    """Row-major strides in elements, as torch writes them (size-1 dims keep the product rule too)."""
-    strides, step = [], 1
-    for n in reversed(size):
-        strides.append(step)
-        step *= max(n, 1)
-    return tuple(reversed(strides))
-
-
-def _int(v, what):
-    if type(v) is not int:
-        raise ValueError(f"{what} is {type(v).__name__}, not an integer")
-    if v < 0:
-        raise ValueError(f"{what} is negative")
-    return v
-
-
-def _ints(v, what):
-    if not isinstance(v, tuple):
-        raise ValueError(f"tensor {what} is {type(v).__name__}, not a tuple")
-    return tuple(_int(x, what) for x in v)
