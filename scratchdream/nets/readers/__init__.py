@@ -7,6 +7,8 @@
     caffemodel.read_caffemodel_layers  the same with each layer's type, bottoms, tops and parameters
     prototxt.parse_prototxt(text)      Caffe's text format (deploy.prototxt) -> nested dicts
     keras_h5.read_keras_weights(path)  Keras .h5 weights -> OrderedDict[layer name, list[np.ndarray]]
+Helpers: protobuf.py (the wire format), pickle_safe.py (unpickling without running code),
+torch_objects.py (the stand-ins a checkpoint's pickle gets instead of torch's classes).
 
 Every file here is untrusted input. The readers share three rules: no code from the file ever runs
 (pickle_safe.py allows a short list of harmless globals), every length is checked against the bytes
