@@ -3,16 +3,19 @@ legacy 4-D blob dims, the train net's extra layers), converted, saved and loaded
 against a torch version of deploy.prototxt at every blob and for the input gradient of a channel objective."""
 import numpy as np
 
+import pytest
 from fixtures_formats import write_caffemodel
 
 import scratchdream as sd
+from scratchdream import cli
+from scratchdream.errors import UserError
 from scratchdream.nets.convert import convert_file
 
 H, W = 227, 251      # not multiples of the net's stride 32, non-square; still 7x7 at inception_5b, so the
                      # classifier (pool5 7x7 -> loss3/classifier -> prob) is exercised too
 
 
-def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, tmp_path):
+def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, tmp_path, capsys):
     import torch_nets as tn
     weights = tn.caffe_googlenet_weights(seed=0)
     src = write_caffemodel(tmp_path / "bvlc_googlenet.caffemodel", tn.caffe_googlenet_layers(weights),
@@ -39,6 +42,9 @@ def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, t
     w64 = {n: (w.astype(np.float64), b.astype(np.float64)) for n, (w, b) in weights.items()}
     err64, err32 = tn.check_gradient(net, x, lambda t: tn.caffe_googlenet_forward(w64, t),
                                      lambda t: tn.caffe_googlenet_forward(weights, t), "inception_4c/output", 97)
+    assert cli.main(["layers", str(tmp_path / "googlenet.h5"), "--size", f"{H}x{W}"]) == 0     # on the converted file
+    row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("inception_4c/output "))
+    assert "x".join(map(str, acts["inception_4c/output"].shape[1:])) in row
     print(f"\ngooglenet: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
           f"float32 {err32:.2e}")
 
@@ -54,3 +60,19 @@ def test_googlenet_shapes_at_224_are_deploy_prototxt(tmp_path):
         [256, 480, 512, 512, 512, 528, 832, 832, 1024]
     assert s["inception_4c/output"] == (512, 14, 14) and s["inception_5b/output"] == (1024, 7, 7)
     assert s["prob"] == (1000,)
+
+
+@pytest.mark.parametrize("override, what", [({"stride": 1}, "stride [1, 1]"), ({"pad": 0}, "pad [0, 0, 0, 0]"),
+                                            ({"kernel_size": 5}, "kernel [5, 5]")])
+def test_a_caffemodel_whose_layer_parameters_differ_is_refused(torch, tmp_path, override, what):
+    """Same names, same blob shapes, other geometry: the file's stored layer parameters give it away."""
+    import numpy as np
+    from torch_nets import caffe_googlenet_layers, caffe_googlenet_weights
+    weights = caffe_googlenet_weights(seed=0, classifier=False)
+    layers = caffe_googlenet_layers(weights, conv_overrides={"conv1/7x7_s2": override})
+    layers.append({"name": "loss3/classifier", "type": "InnerProduct", "blobs": [np.zeros((1000, 1024), np.float32),
+                   np.zeros(1000, np.float32)], "params": {"inner_product_param": {"num_output": 1000}}})
+    src = write_caffemodel(tmp_path / "other.caffemodel", layers)
+    with pytest.raises(UserError) as e:
+        convert_file(src)
+    assert str(e.value).startswith(f"conv1/7x7_s2: the file's layer has {what}, this network has")

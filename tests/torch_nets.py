@@ -265,27 +265,74 @@ def caffe_googlenet_forward(weights, x):
     return acts
 
 
-def caffe_googlenet_layers(weights, with_training_layers=True):
+def caffe_googlenet_layers(weights, with_training_layers=True, conv_overrides=None):
     """The layers of a .caffemodel for tests/fixtures_formats.write_caffemodel, as Caffe snapshots the
-    *train* net: a data layer, separate in-place ReLU layers, dropout, the auxiliary heads and losses."""
-    layers = []
-    if with_training_layers:
-        layers.append({"name": "data", "type": "Data", "top": ["data", "label"]})
-    for name, (w, b) in weights.items():
-        kind = "InnerProduct" if w.ndim == 2 else "Convolution"
-        p = ({"convolution_param": {"num_output": w.shape[0], "kernel_size": w.shape[2]}} if kind == "Convolution"
-             else {"inner_product_param": {"num_output": w.shape[0]}})
-        layers.append({"name": name, "type": kind, "bottom": ["?"], "top": [name], "blobs": [w, b], "params": p})
-        if kind == "Convolution":
-            layers.append({"name": name.replace("/", "/relu_", 1), "type": "ReLU", "bottom": [name], "top": [name]})
-        if with_training_layers and name == "inception_4a/pool_proj":      # the first auxiliary head
+    *train* net: a data layer, every layer with its stored parameters (kernel, stride, pad; pooling and
+    LRN settings), separate in-place ReLU layers, dropout, an auxiliary head and the losses.
+    conv_overrides: {layer: {param: value}} to write a wrong parameter on purpose."""
+    conv_geo = {"conv1/7x7_s2": (2, 3), "conv2/3x3": (1, 1)}          # (stride, pad) where not (1, 0)
+    for x in GOOGLENET_TABLE:
+        conv_geo.update({f"inception_{x}/3x3": (1, 1), f"inception_{x}/5x5": (1, 2)})
+    layers = [{"name": "data", "type": "Data", "top": ["data", "label"]}] if with_training_layers else []
+
+    def pool(name, bottom, k, s, p=0, kind=0):
+        layers.append({"name": name, "type": "Pooling", "bottom": [bottom], "top": [name],
+                       "params": {"pooling_param": {"pool": kind, "kernel_size": k, "stride": s, "pad": p}}})
+
+    def lrn(name, bottom):
+        layers.append({"name": name, "type": "LRN", "bottom": [bottom], "top": [name],
+                       "params": {"lrn_param": {"local_size": 5, "alpha": 1e-4, "beta": 0.75}}})
+
+    def conv(name, bottom):
+        w, b = weights[name]
+        stride, pad = conv_geo.get(name, (1, 0))
+        p = {"num_output": w.shape[0], "pad": pad, "kernel_size": w.shape[2], "stride": stride}
+        p.update((conv_overrides or {}).get(name, {}))
+        layers.append({"name": name, "type": "Convolution", "bottom": [bottom], "top": [name], "blobs": [w, b],
+                       "params": {"convolution_param": p}})
+        layers.append({"name": name.replace("/", "/relu_", 1), "type": "ReLU", "bottom": [name], "top": [name]})
+
+    conv("conv1/7x7_s2", "data")
+    pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
+    lrn("pool1/norm1", "pool1/3x3_s2")
+    conv("conv2/3x3_reduce", "pool1/norm1")
+    conv("conv2/3x3", "conv2/3x3_reduce")
+    lrn("conv2/norm2", "conv2/3x3")
+    pool("pool2/3x3_s2", "conv2/norm2", 3, 2)
+    prev = "pool2/3x3_s2"
+    for x in GOOGLENET_TABLE:
+        m = f"inception_{x}/"
+        conv(m + "1x1", prev)
+        conv(m + "3x3_reduce", prev)
+        conv(m + "3x3", m + "3x3_reduce")
+        conv(m + "5x5_reduce", prev)
+        conv(m + "5x5", m + "5x5_reduce")
+        pool(m + "pool", prev, 3, 1, 1)
+        conv(m + "pool_proj", m + "pool")
+        layers.append({"name": m + "output", "type": "Concat", "top": [m + "output"],
+                       "bottom": [m + b for b in ("1x1", "3x3", "5x5", "pool_proj")]})
+        prev = m + "output"
+        if with_training_layers and x == "4a":                      # the first auxiliary head
             rng = np.random.default_rng(1)
             layers += [{"name": "loss1/conv", "type": "Convolution", "bottom": ["loss1/ave_pool"], "top": ["loss1/conv"],
-                        "blobs": [rng.standard_normal((128, 512, 1, 1)).astype(np.float32), np.zeros(128, np.float32)]},
+                        "blobs": [rng.standard_normal((128, 512, 1, 1)).astype(np.float32), np.zeros(128, np.float32)],
+                        "params": {"convolution_param": {"num_output": 128, "kernel_size": 1}}},
                        {"name": "loss1/fc", "type": "InnerProduct", "bottom": ["loss1/conv"], "top": ["loss1/fc"],
-                        "blobs": [rng.standard_normal((1024, 2048)).astype(np.float32), np.zeros(1024, np.float32)]},
+                        "blobs": [rng.standard_normal((1024, 2048)).astype(np.float32), np.zeros(1024, np.float32)],
+                        "params": {"inner_product_param": {"num_output": 1024}}},
                        {"name": "loss1/loss", "type": "SoftmaxWithLoss", "bottom": ["loss1/classifier", "label"],
                         "top": ["loss1/loss1"]}]
+        if x in ("3b", "4e"):
+            nxt = "pool3/3x3_s2" if x == "3b" else "pool4/3x3_s2"
+            pool(nxt, prev, 3, 2)
+            prev = nxt
+    if "loss3/classifier" in weights:
+        pool("pool5/7x7_s1", prev, 7, 1, kind=1)
+        layers.append({"name": "pool5/drop_7x7_s1", "type": "Dropout", "bottom": ["pool5/7x7_s1"],
+                       "top": ["pool5/7x7_s1"], "params": {"dropout_param": {"dropout_ratio": 0.4}}})
+        layers.append({"name": "loss3/classifier", "type": "InnerProduct", "bottom": ["pool5/7x7_s1"],
+                       "top": ["loss3/classifier"], "blobs": list(weights["loss3/classifier"]),
+                       "params": {"inner_product_param": {"num_output": 1000}}})
     if with_training_layers:
         layers.append({"name": "loss3/loss3", "type": "SoftmaxWithLoss", "bottom": ["loss3/classifier", "label"],
                        "top": ["loss3/loss3"]})

@@ -55,16 +55,24 @@ def read_tensors(path, fmt):
         from .readers.pth import load_state_dict
         return dict(load_state_dict(path))
     if fmt == "caffemodel":
-        from .readers.caffemodel import read_caffemodel
-        out = {}
-        for layer, blobs in read_caffemodel(path).items():
-            for what, blob in zip(("weight", "bias"), blobs):
-                out[f"{layer}:{what}"] = blob
+        from .readers.caffemodel import read_caffemodel_layers
+        out = CaffeTensors()
+        out.layers = read_caffemodel_layers(path)
+        for layer in out.layers:
+            for what, blob in zip(("weight", "bias"), layer.blobs):
+                if f"{layer.name}:{what}" in out:
+                    raise UserError(f"{path}: two layers named {layer.name!r} both carry weights; the file is damaged")
+                out[f"{layer.name}:{what}"] = blob
         return out
     if fmt == "keras_h5":
         from .readers.keras_h5 import read_keras_weights
         return {f"{layer}:{i}": a for layer, arrays in read_keras_weights(path).items() for i, a in enumerate(arrays)}
     raise UserError(f"{path} is already a scratchdream weights file; load it directly (no conversion needed)")
+
+
+class CaffeTensors(dict):
+    """Caffe blobs by 'layer:weight'/'layer:bias', plus `.layers`: each layer's stored parameters."""
+    layers = ()
 
 
 def _used_keys(tensors):
@@ -132,9 +140,12 @@ def convert_file(path, net=None):
     e = zoo.entry(net)
     if e.format != fmt:
         raise UsageError(f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file")
+    spec = zoo.spec_for(net)
+    check = zoo.arch_function(net, "check_caffe_layers")
+    if check is not None and isinstance(tensors, CaffeTensors):
+        check(tensors.layers, spec)                      # the file's kernels/strides/pads vs the architecture
     params = zoo.arch_function(net, "params_from")(tensors, _param_shapes(net))
     del tensors
-    spec = zoo.spec_for(net)
     kind, published = e.checksum
     hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)
     digests = file_digests(path, hash_name)

@@ -158,9 +158,10 @@ def open_for_listing(name_or_path, weights_dir=None):
     if os.path.exists(name_or_path) or name_or_path.endswith((".h5", ".hdf5")):
         return load_file(name_or_path), f"{name_or_path}"
     e = entry(name_or_path)
+    if e.name == "toyworld":
+        path = ensure_weights("toyworld", weights_dir)      # the committed file, or how to regenerate it
+        return load_file(path), f"toyworld ({path})"
     path = weights_path(e.name, weights_dir)
-    if name_or_path == "toyworld" and not os.path.isfile(path):
-        path = _toyworld_path()
     if os.path.isfile(path):
         return load_file(path), f"{e.name} ({path})"
     return Net(spec_for(e.name)), (f"{e.name}: architecture only, weights not fetched yet "

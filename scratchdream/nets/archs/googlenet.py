@@ -6,6 +6,9 @@ here is one layer with the ReLU fused (hp relu=True) and keeps the blob's name. 
 rule; LRN is across channels with alpha divided by the window (Caffe and torch agree). Dropout is the
 identity at inference and is left out. The input is BGR, 0..255, minus the notebook's mean pixel.
 """
+import numpy as np
+
+from ...errors import UserError
 from . import avgpool, concat, conv, copy_by_name, keys_of, flatten, linear, lrn, maxpool, softmax
 
 MEAN_BGR = [104.0, 116.0, 122.0]        # google/deepdream dream.ipynb ("ImageNet mean, training set dependent")
@@ -79,3 +82,66 @@ def file_keys(net_shapes):
 def params_from(tensors, net_shapes):
     """Matching is by Caffe layer name; the train net's other layers (data, loss1/*, loss2/*) are ignored."""
     return copy_by_name(tensors, net_shapes, source_key)
+
+
+# ---- the file's own layer parameters, checked against this architecture -----------------------------
+CAFFE_KIND = {"Convolution": "conv", "Pooling": "maxpool|avgpool", "LRN": "lrn", "InnerProduct": "linear"}
+
+
+def check_caffe_layers(layers, spec):
+    """A .caffemodel also stores each layer's parameters (kernel, stride, pad, ...); compare them with the
+    architecture for every layer we use, so a file of another net with the same names and shapes (e.g.
+    other strides) is refused instead of silently misread. `layers`: readers.caffemodel.CaffeLayer list."""
+    ours = {layer["name"]: layer for layer in spec["layers"]}
+    for cl in layers:
+        layer = ours.get(cl.name)
+        if layer is None or cl.type not in CAFFE_KIND:
+            continue
+        if layer["kind"] not in CAFFE_KIND[cl.type].split("|"):
+            _differs(cl.name, "type", cl.type, layer["kind"])
+        for what, theirs, mine in _caffe_vs_ours(cl, layer):
+            if theirs is not None and theirs != mine:
+                _differs(cl.name, what, theirs, mine)
+
+
+def _caffe_vs_ours(cl, layer):
+    """(what, file's value or None when absent, ours) for the parameters that decide the computation."""
+    hp = layer["hp"]
+    if cl.type in ("Convolution", "Pooling"):
+        p = cl.params.get("convolution_param" if cl.type == "Convolution" else "pooling_param", {})
+        k, s, pad = (_hw(p, "kernel_size", "kernel", 0), _hw(p, "stride", "stride", 1), _hw(p, "pad", "pad", 0))
+        out = [("kernel", k, hp["kernel"]), ("stride", s, hp["stride"]),
+               ("pad", None if pad is None else [pad[0], pad[0], pad[1], pad[1]], hp["pad"])]
+        if cl.type == "Convolution":
+            out += [("num_output", p.get("num_output"), hp["out"]), ("group", p.get("group", 1), hp.get("groups", 1))]
+        else:
+            out += [("pool", {0: "maxpool", 1: "avgpool"}.get(p.get("pool", 0), "other"), layer["kind"])]
+        return out
+    if cl.type == "LRN":
+        p = cl.params.get("lrn_param", {})
+        return [("local_size", p.get("local_size", 5), hp["size"]), ("norm_region", p.get("norm_region", 0), 0),
+                ("alpha", _f32(p.get("alpha", 1.0)), _f32(hp["alpha"])), ("beta", _f32(p.get("beta", 0.75)), _f32(hp["beta"])),
+                ("k", _f32(p.get("k", 1.0)), _f32(hp["k"]))]
+    return [("num_output", cl.params.get("inner_product_param", {}).get("num_output"), hp["out"])]
+
+
+def _hw(p, name, short, default):
+    """Caffe's [h, w] from `name` (one value for both, or repeated) or `<short>_h`/`<short>_w`."""
+    v = p.get(name)
+    if isinstance(v, (list, tuple)) and len(v):
+        return [int(v[0]), int(v[-1])]
+    if v is not None and not isinstance(v, (list, tuple)):
+        return [int(v), int(v)]
+    h, w = p.get(f"{short}_h"), p.get(f"{short}_w")
+    if h is not None or w is not None:
+        return [int(h if h is not None else default), int(w if w is not None else default)]
+    return None if name == "kernel_size" else [default, default]
+
+
+def _f32(v):
+    return float(np.float32(v))
+
+
+def _differs(layer, what, theirs, mine):
+    raise UserError(f"{layer}: the file's layer has {what} {theirs}, this network has {mine}; "
+                    "the file is for another architecture (use --net to choose another)")
