@@ -4,10 +4,12 @@ L = h_ij², so dL/dh_ij = 2 h_ij, and dL/di_mn = dL/dh_ij · dh_ij/di_mn is what
 by layer (conv, fused and separate ReLU, ceil-mode max pooling, LRN, an Inception concat whose input feeds
 three branches). Each test holds it against central differences of the whole forward pass, in float64.
 
-No finite-difference step may cross a ReLU kink or change a max-pool winner. The input is uniform noise
-over the pixel range and the step is h = 1e-6 (input space, 0-255 scale); `_kink_margin` measures how far
-every ReLU input is from 0 and every max-pool winner from its runner-up, and the tests assert that margin
-is above 1e-4: a step of 1e-6 moves any activation by far less (the layer gains here are below 1).
+The tiny net reads pixels on Caffe's 0-255 scale, so the step for pixels is H_PIXEL = 1e-4 grey levels
+(1e-6 of the range, the usual relative step; a step of 1e-6 here would drown the small dL/di_mn in
+rounding error). No finite-difference step may cross a ReLU kink or change a max-pool winner: the input
+is uniform noise over the pixel range, `_kink_margin` measures how far every ReLU input is from 0 and
+every max-pool winner from its runner-up, and the tests assert that margin is above 1e-4, while a step
+of 1e-4 grey levels moves any activation by less than 1e-6 (conv1's weights are ~2e-3, later gains ~1).
 """
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 from scratchdream.layers import conv, pool
 
 MARGIN = 1e-4
+H_PIXEL = 1e-4
 MARGIN_PARAMS = 1e-3
 
 
@@ -78,7 +81,7 @@ def test_neuron_to_every_pixel(net, x):
     da[0, c, i, j] = 2 * h[0, c, i, j]                 # dL/dh_ij = 2 h_ij, zero for every other neuron
     dL_dI = net.backward(da)
     assert dL_dI.shape == x.shape and dL_dI.dtype == np.float64
-    num = numerical_vjp(L, x, np.float64(1.0))
+    num = numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL)
     assert_close("dL/dI for L = h_ij^2", dL_dI, num, 1e-6)
     # only pixels inside the neuron's receptive field can matter: the non-zero region fits in rf x rf
     rows, cols = np.nonzero(np.abs(dL_dI).sum(axis=(0, 1)))
@@ -97,7 +100,7 @@ def test_channel_objective(net, x):
     h = net.forward(x, upto="inception")
     da = np.zeros_like(h)
     da[0, c] = 2 * h[0, c]
-    assert_close("dL/dI channel", net.backward(da), numerical_vjp(L, x, np.float64(1.0)), 1e-6)
+    assert_close("dL/dI channel", net.backward(da), numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL), 1e-6)
 
 
 def test_multi_layer_objective(net, x):
@@ -109,7 +112,7 @@ def test_multi_layer_objective(net, x):
     acts = net.forward(x, upto=["inception", "conv3"])
     assert set(acts) == {"inc/output", "conv3"}
     dx = net.backward({"inception": 2 * acts["inc/output"], "conv3": acts["conv3"]})
-    assert_close("dL/dI two layers", dx, numerical_vjp(L, x, np.float64(1.0)), 1e-6)
+    assert_close("dL/dI two layers", dx, numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL), 1e-6)
 
 
 def test_parameter_gradients_through_the_net():

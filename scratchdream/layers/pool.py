@@ -106,14 +106,6 @@ def _maxpool_backward_ref(dy, arg, x_shape, g):
 
 
 @njit(cache=True)
-def _cols(v, pl, sw, W, Wo):
-    """The output columns j whose window tap v lands inside the image: 0 <= sw·j - pl + v < W."""
-    lo = max(0, -((v - pl) // sw))                       # ceil((pl - v) / sw)
-    hi = min(Wo, (W - 1 + pl - v) // sw + 1)
-    return lo, hi
-
-
-@njit(cache=True)
 def _maxpool_plane(x, y, arg, kh, kw, sh, sw, pt, pl, nans):
     """One (H, W) plane, separable: first the max of every row segment (first v wins), then the max of
     kh such row maxima down each column (first u wins). Row-major order is u first, then v, so this
@@ -228,6 +220,14 @@ def _avgpool_backward_ref(dy, x_shape, g, count_pad):
             d = _divisor(h0, w0, kh, kw, H, W, pb, pr, count_pad)
             dx[:, :, max(h0, 0):min(h0 + kh, H), max(w0, 0):min(w0 + kw, W)] += dy[:, :, i, j, None, None] / d
     return dx
+
+
+@njit(cache=True)
+def _cols(v, pl, sw, W, Wo):
+    """The output columns j whose window tap v lands inside the image: 0 <= sw·j - pl + v < W."""
+    lo = max(0, -((v - pl) // sw))                       # ceil((pl - v) / sw)
+    hi = min(Wo, (W - 1 + pl - v) // sw + 1)
+    return lo, hi
 
 
 @njit(cache=True, parallel=True)
