@@ -14,10 +14,10 @@ from numba import njit, prange
 
 # ---- folding the running statistics -------------------------------------------------------------
 def bn_fold(gamma, beta, mean, var, eps):
-    """(γ, β, running mean, running var, ε) -> (scale, shift), all (C,), in float64 then float32."""
+    """(γ, β, running mean, running var, ε) -> (scale, shift), all (C,), in float64 (rounded once, when stored)."""
     gamma, beta, mean, var = (np.asarray(a, np.float64) for a in (gamma, beta, mean, var))
     scale = gamma / np.sqrt(var + eps)
-    return scale.astype(np.float32), (beta - mean * scale).astype(np.float32)
+    return scale, beta - mean * scale
 
 
 def fold_into_conv(w, b, scale, shift):
