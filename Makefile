@@ -35,5 +35,8 @@ toyworld: $(VENV)/.runtime
 lecture-demo: $(VENV)/.runtime
 	$(PY) -m scratchdream toyworld demo $(ARGS)
 
+docs-pictures: $(VENV)/.runtime
+	$(PY) docs/make_pictures.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
