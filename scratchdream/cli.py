@@ -61,6 +61,8 @@ def _ascent_options(p, octaves):
     p.add_argument("--normalize", choices=["mean", "std", "laplacian"], default="mean", help="gradient normalisation (default mean, as the original)")
     p.add_argument("--smooth", type=float, default=0.0, help="gradient smoothing sigma in pixels (default 0 = off)")
     p.add_argument("--tile", type=int, default=512, help="tile size for big images, 0 = never tile (default 512)")
+    p.add_argument("--tile-margin", type=int, help="context around each tile in pixels (default: a quarter of the "
+                   "layer's receptive field, at most tile/8; the receptive field itself makes tiles exact)")
 
 
 def build_parser():
@@ -112,12 +114,19 @@ def build_parser():
     p.add_argument("--nets", default="googlenet,vgg16")
     p.add_argument("--sizes", default="224,512,1024")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0, help="threads for Numba, BLAS and torch (default: all cores)")
+    p.add_argument("--layer-size", type=int, default=224, help="image size of the per-conv-layer table (0: skip it)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the Numba compile-time probe")
 
     p = _sub(subs, "toyworld", "the offline toy world: train its network, or run the lecture's demonstration",
              "scratchdream toyworld demo")
     p.add_argument("action", choices=["train", "demo"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output")
+    p.add_argument("--seed", type=int, default=0, help="seed for scenes, weights and dreams (default 0)")
+    p.add_argument("-o", "--output", help="train: weights file (default weights/toyworld.h5, control beside it); "
+                                          "demo: output folder (default docs/img/)")
+    p.add_argument("--steps", type=int, help="train: minibatches per net (default 1200)")
+    p.add_argument("--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)")
     return parser
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from gradcheck import assert_close, numerical_vjp
 from scratchdream.errors import UserError
-from scratchdream.layers import conv
+from scratchdream.layers import _blas, conv, winograd
 from scratchdream.layers.conv import _conv_ref, _conv_ref_backward, conv_backward, conv_forward, conv_params, conv_shape
 
 # (N, C, H, W, K, kernel, stride, pad (t,b,l,r), dilation, groups, bias, relu)
@@ -164,3 +164,95 @@ def test_torch_oracle(case, torch):
     y, cache = conv_forward(x, w, b, hp)
     assert_close("forward vs torch", y, yt.detach().numpy(), 1e-12)
     assert_close("dx vs torch", conv_backward(dy, cache), xt.grad.numpy(), 1e-12)
+
+
+# ---- Winograd F(4x4, 3x3): the fast path of every 3x3 stride-1 convolution with >= 8 channels -------------
+# (N, C, H, W, K, pad (t,b,l,r), relu): odd sizes, sizes not a multiple of the 4x4 tile, asymmetric padding
+WINO = [
+    (1, 8, 9, 11, 12, (1, 1, 1, 1), True),
+    (2, 16, 13, 6, 8, (0, 2, 1, 0), False),
+    (1, 12, 7, 7, 10, (2, 2, 2, 2), True),
+    (1, 9, 5, 14, 8, (0, 0, 0, 0), True),
+]
+
+
+def _wino_case(case, seed, dtype=np.float64):
+    N, C, H, W, K, pad, relu = case
+    return _make((N, C, H, W, K, (3, 3), (1, 1), pad, (1, 1), 1, True, relu), seed, dtype)
+
+
+@pytest.mark.parametrize("case", WINO)
+def test_winograd_is_taken_and_equals_reference(case):
+    x, w, b, hp = _wino_case(case, 20)
+    assert winograd.applies(conv._geometry(hp), x.shape[1], w.shape[0])
+    y, cache = conv_forward(x, w, b, hp)
+    assert_close("winograd forward", y, _conv_ref(x, w, b, hp), 1e-12)
+    dy = np.random.default_rng(21).standard_normal(y.shape)
+    assert_close("winograd dx", conv_backward(dy, cache), _conv_ref_backward(dy, x, w, hp, y=y)[0], 1e-12)
+
+
+@pytest.mark.parametrize("case", WINO)
+def test_winograd_float32_tolerance(case):
+    """float32 Winograd vs the float64 direct convolution: the transforms' 4, 5, 8 and 1/24 cost some
+    digits; measured ~2e-6..1e-5 relative to the largest output; held under 1e-4."""
+    x, w, b, hp = _wino_case(case, 22)
+    y32, c32 = conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), hp)
+    assert_close("winograd f32 forward", y32, _conv_ref(x, w, b, hp), 1e-4)
+    dy = np.random.default_rng(23).standard_normal(y32.shape)
+    ref_dx = _conv_ref_backward(dy, x, w, hp, y=_conv_ref(x, w, b, hp))[0]
+    assert_close("winograd f32 dx", conv_backward(dy.astype(np.float32), c32), ref_dx, 1e-4)
+
+
+def test_winograd_float32_tolerance_at_vgg_width():
+    """The error grows with the number of summed channels: a VGG conv4-wide layer still stays under 1e-4."""
+    x, w, b, hp = _wino_case((1, 512, 12, 12, 64, (1, 1, 1, 1), False), 24)
+    y32, _ = conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), hp)
+    assert_close("winograd f32, 512 channels", y32, _conv_ref(x, w, b, hp), 1e-4)
+
+
+@pytest.mark.parametrize("case", WINO[:2])
+def test_winograd_gradients_match_finite_differences(case):
+    x, w, b, hp = _wino_case(case, 25)
+    if hp["relu"]:
+        x, w, b, hp = _away_from_kink((x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], (3, 3), (1, 1),
+                                       tuple(hp["pad"]), (1, 1), 1, True, True), 26)
+    y, cache = conv_forward(x, w, b, hp)
+    dy = np.random.default_rng(27).standard_normal(y.shape)
+    assert_close("winograd dL/dx", conv_backward(dy, cache),
+                 numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy), 1e-6)
+
+
+def test_winograd_bands_and_weight_cache(monkeypatch):
+    """Many bands (tiny budget) give the same result; changing the weights in place is seen (no stale cache)."""
+    x, w, b, hp = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 28)
+    y_one, _ = conv_forward(x, w, b, hp)
+    monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
+    y, _ = conv_forward(x, w, b, hp)
+    assert_close("banded winograd", y, y_one, 1e-14)
+    w *= 0.5                                                        # training updates weights in place
+    assert_close("after an in-place update", conv_forward(x, w, b, hp)[0], _conv_ref(x, w, b, hp), 1e-12)
+
+
+def test_winograd_off_gives_the_same_numbers(monkeypatch):
+    x, w, b, hp = _wino_case(WINO[0], 29, np.float32)
+    y_w, c_w = conv_forward(x, w, b, hp)
+    dy = np.random.default_rng(30).standard_normal(y_w.shape).astype(np.float32)
+    dx_w = conv_backward(dy, c_w)
+    monkeypatch.setattr(conv, "WINOGRAD", False)
+    y_g, c_g = conv_forward(x, w, b, hp)
+    assert_close("forward: winograd vs im2col", y_w, y_g, 1e-5)
+    assert_close("dx: winograd vs col2im", dx_w, conv_backward(dy, c_g), 1e-5)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_blas_matmul_on_numba_threads(trans_a):
+    """_blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands."""
+    rng = np.random.default_rng(31)
+    for B, M, K, N in [(1, 64, 300, 1000), (36, 7, 5, 11), (3, 130, 64, 97)]:
+        a = rng.standard_normal((B, K, M) if trans_a else (B, M, K)).astype(np.float32)
+        bm = rng.standard_normal((B, K, N)).astype(np.float32)
+        big = np.zeros((B, M, N + 9), np.float32)
+        _blas.matmul(a, bm, big[:, :, 4:N + 4], trans_a=trans_a)
+        ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm)
+        assert_close("sgemm blocks", big[:, :, 4:N + 4], ref, 1e-5)
+        assert not big[:, :, :4].any() and not big[:, :, N + 4:].any()       # nothing written outside the band

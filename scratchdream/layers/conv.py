@@ -17,8 +17,10 @@ import numpy as np
 from numba import njit, prange
 
 from ..errors import UserError
+from . import _blas, winograd
 
-COLS_BUDGET = 1 << 23          # elements (32 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+COLS_BUDGET = 1 << 22          # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+WINOGRAD = True               # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (layers/winograd.py); False: im2col
 
 
 # ---- hyper-parameters and sizes -------------------------------------------------------------------
@@ -116,39 +118,42 @@ def _conv_ref_backward(dy, x, w, hp, y=None):
 def _im2col_nb(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
     """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
     C, H, W = x.shape
-    for c in prange(C):                                   # each c writes its own kh*kw rows of cols
-        for u in range(kh):
-            for v in range(kw):
-                r = (c * kh + u) * kw + v
-                for i in range(i0, i1):
-                    m = sh * i + dh * u - pt
-                    base = (i - i0) * Wo
-                    if m < 0 or m >= H:
-                        for j in range(Wo):
-                            cols[r, base + j] = 0
-                        continue
-                    for j in range(Wo):
-                        l = sw * j + dw * v - pl
-                        cols[r, base + j] = x[c, m, l] if 0 <= l < W else 0
+    for r in prange(C * kh * kw):                         # each task fills its own row of cols
+        c, u, v = r // (kh * kw), (r // kw) % kh, r % kw
+        for i in range(i0, i1):
+            m = sh * i + dh * u - pt
+            base = (i - i0) * Wo
+            if m < 0 or m >= H:
+                cols[r, base:base + Wo] = 0
+                continue
+            for j in range(Wo):
+                l = sw * j + dw * v - pl
+                cols[r, base + j] = x[c, m, l] if 0 <= l < W else 0
 
 
 @njit(parallel=True, cache=True)
 def _col2im_nb(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
-    """dx[c, s*i+d*u-pt, s*j+d*v-pl] += cols[(c*kh+u)*kw+v, (i-i0)*Wo+j]: the adjoint of _im2col_nb."""
+    """dx[c, s*i+d*u-pt, s*j+d*v-pl] += cols[(c*kh+u)*kw+v, (i-i0)*Wo+j]: the adjoint of _im2col_nb.
+
+    Gathered per input row (c, m), so parallel tasks never add into the same pixel.
+    """
     C, H, W = dx.shape
-    for c in prange(C):                                   # each c adds only into its own channel of dx
+    for cm in prange(C * H):
+        c, m = cm // H, cm % H
         for u in range(kh):
+            top = m + pt - dh * u                         # = s*i for the output row i that reads x[c, m] by tap u
+            if top % sh != 0:
+                continue
+            i = top // sh
+            if i < i0 or i >= i1:
+                continue
+            base = (i - i0) * Wo
             for v in range(kw):
                 r = (c * kh + u) * kw + v
-                for i in range(i0, i1):
-                    m = sh * i + dh * u - pt
-                    if m < 0 or m >= H:
-                        continue
-                    base = (i - i0) * Wo
-                    for j in range(Wo):
-                        l = sw * j + dw * v - pl
-                        if 0 <= l < W:
-                            dx[c, m, l] += cols[r, base + j]
+                for j in range(Wo):
+                    l = sw * j + dw * v - pl
+                    if 0 <= l < W:
+                        dx[c, m, l] += cols[r, base + j]
 
 
 @njit(parallel=True, cache=True)
@@ -160,9 +165,8 @@ def _bias_relu_nb(y, b, relu, mask):
         for p in range(P):
             t = y[k, p] + bk
             if relu:
-                pos = t > 0
-                mask[k, p] = pos
-                t = t if pos else 0
+                mask[k, p] = t > 0
+                t = max(t, 0)
             y[k, p] = t
 
 
@@ -202,12 +206,12 @@ def _gemm_forward(x, w, y, geo):
         for q in range(g):
             xq = x[n, q * Cg:(q + 1) * Cg]
             if pointwise:
-                np.matmul(w2[q], xq.reshape(Cg, H * W), out=yn[q])
+                _blas.matmul(w2[q], xq.reshape(Cg, H * W), yn[q])
                 continue
             for i0, i1 in bands:
                 c = cols[:, :(i1 - i0) * Wo]
                 _im2col_nb(xq, c, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
-                yn[q, :, i0 * Wo:i1 * Wo] = w2[q] @ c
+                _blas.matmul(w2[q], c, yn[q, :, i0 * Wo:i1 * Wo])
 
 
 def _gemm_backward_input(dy, w, dx, geo):
@@ -216,21 +220,24 @@ def _gemm_backward_input(dy, w, dx, geo):
     N, C, H, W = dx.shape
     K, Ho, Wo = dy.shape[1:]
     Cg, Kg = C // g, K // g
-    w2t = w.reshape(g, Kg, Cg * kh * kw).transpose(0, 2, 1)
+    w2 = w.reshape(g, Kg, Cg * kh * kw)
     pointwise = _is_pointwise(geo)
+    bands = [(0, Ho)] if pointwise else _bands(Ho, Wo, Cg * kh * kw)
+    cols = None if pointwise else np.empty((Cg * kh * kw, (bands[0][1] - bands[0][0]) * Wo), dx.dtype)
     for n in range(N):
         dyn = dy[n].reshape(g, Kg, Ho * Wo)
         for q in range(g):
             if pointwise:
-                np.matmul(w2t[q], dyn[q], out=dx[n, q * Cg:(q + 1) * Cg].reshape(Cg, H * W))
+                _blas.matmul(w2[q], dyn[q], dx[n, q * Cg:(q + 1) * Cg].reshape(Cg, H * W), trans_a=True)
                 continue
-            dxq = dx[n, q * Cg:(q + 1) * Cg]
-            for i0, i1 in _bands(Ho, Wo, Cg * kh * kw):
-                _col2im_nb(w2t[q] @ dyn[q, :, i0 * Wo:i1 * Wo], dxq, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
+            for i0, i1 in bands:
+                c = cols[:, :(i1 - i0) * Wo]
+                _blas.matmul(w2[q], dyn[q, :, i0 * Wo:i1 * Wo], c, trans_a=True)
+                _col2im_nb(c, dx[n, q * Cg:(q + 1) * Cg], kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
 
 
 def _gemm_backward_weight(dy, x, geo, w_shape):
-    """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band."""
+    """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band (training only: NumPy's matmul is fine)."""
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
     N, C, H, W = x.shape
     K, Ho, Wo = dy.shape[1:]
@@ -280,29 +287,37 @@ def conv_forward(x, w, b, hp):
     K = w.shape[0]
     Ho, Wo = _out_size(H, W, geo)
     relu = bool(hp.get("relu", False))
-    path = None
-    y = np.empty((N, K, Ho, Wo), dtype)
-    _gemm_forward(x, w, y, geo)
-    mask = np.empty((N, K, Ho * Wo), np.bool_) if relu else np.empty((1, 1, 1), np.bool_)
-    bias = b if b is not None else np.zeros(K, dtype)
-    if relu or b is not None:
-        for n in range(N):
-            _bias_relu_nb(y[n].reshape(K, Ho * Wo), bias, relu, mask[n] if relu else mask[0])
-    cache = (x, w, b is not None, geo, mask.reshape(N, K, Ho, Wo) if relu else None, path)
-    return y, cache
+    if WINOGRAD and winograd.applies(geo, C, K):
+        y, mask = winograd.conv3x3(x, winograd.transformed_weights(w, False), geo[4], geo[6], Ho, Wo, b, relu)
+    else:
+        y = np.empty((N, K, Ho, Wo), dtype)
+        _gemm_forward(x, w, y, geo)
+        mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else None
+        if relu or b is not None:
+            bias = b if b is not None else np.zeros(K, dtype)
+            dummy = np.empty((1, 1), np.bool_)
+            for n in range(N):
+                _bias_relu_nb(y[n].reshape(K, Ho * Wo), bias, relu, mask[n].reshape(K, Ho * Wo) if relu else dummy)
+    return y, (x, w, b is not None, geo, mask)          # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
 
 
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
-    x, w, has_bias, geo, mask, path = cache
+    x, w, has_bias, geo, mask = cache
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
     N, K, Ho, Wo = dy.shape
+    N, C, H, W = x.shape
+    kh, kw, sh, sw, pt, pb, pl, pr = geo[:8]
+    if WINOGRAD and winograd.applies(geo, C, K) and not params:
+        # dx = conv(dy, w rotated 180°, in/out swapped, pad 2 - p); the ReLU mask is applied as dy is read
+        dx, _ = winograd.conv3x3(dy, winograd.transformed_weights(w, True), 2 - pt, 2 - pl, H, W, in_mask=mask)
+        return dx
     if mask is not None:                                   # the fused ReLU: gradient flows only where y > 0
         masked = np.empty_like(dy)
         for n in range(N):
             _mask_nb(dy[n].reshape(K, Ho * Wo), mask[n].reshape(K, Ho * Wo), masked[n].reshape(K, Ho * Wo))
         dy = masked
-    dx = np.zeros_like(x) if not _is_pointwise(geo) else np.empty_like(x)
+    dx = np.empty_like(x) if _is_pointwise(geo) else np.zeros_like(x)
     _gemm_backward_input(dy, w, dx, geo)
     if not params:
         return dx

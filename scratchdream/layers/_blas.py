@@ -1,0 +1,88 @@
+"""Matrix products for the convolutions, on one pool of threads.
+
+NumPy's matmul runs OpenBLAS on OpenBLAS's own threads, and Numba's parallel loops run on Numba's.
+Alternating the two (transform, product, transform, ...) makes each pool's idle threads spin on the cores
+the other pool needs; on 2 cores that can double the time of a step. So the products here run *inside* a
+Numba `prange`: the work is cut into independent blocks (a batch entry, a band of columns), and each
+Numba thread calls OpenBLAS's single-threaded sgemm on its own block. One pool, no oversubscription.
+
+    matmul(a, b, out, trans_a=False):  out[i] = op(a[i]) @ b[i]   (2-D or 3-D, C-contiguous)
+
+The sgemm symbol is found through threadpoolctl (which names the BLAS library NumPy loaded). When it
+cannot be found (MKL, Accelerate, an old OpenBLAS without per-thread settings) or the data are float64,
+the product is NumPy's own matmul: same result, NumPy's threading.
+"""
+import ctypes
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+_I64, _I32 = ctypes.c_int64, ctypes.c_int
+
+
+def _find_sgemm():
+    """(sgemm, set_local_threads) as ctypes functions from NumPy's OpenBLAS, or (None, None)."""
+    try:
+        from threadpoolctl import threadpool_info
+        libs = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
+        if not libs:
+            return None, None
+        lib = ctypes.CDLL(libs[0]["filepath"])
+        local = getattr(lib, "openblas_set_num_threads_local", None)
+        for prefix, suffix, blasint in (("scipy_", "64_", _I64), ("", "64_", _I64), ("scipy_", "", _I32), ("", "", _I32)):
+            name = f"{prefix}cblas_sgemm{suffix}"
+            if local is not None and hasattr(lib, name):
+                proto = ctypes.CFUNCTYPE(None, _I32, _I32, _I32, blasint, blasint, blasint, ctypes.c_float,
+                                         ctypes.c_void_p, blasint, ctypes.c_void_p, blasint, ctypes.c_float,
+                                         ctypes.c_void_p, blasint)
+                return proto((name, lib)), ctypes.CFUNCTYPE(_I32, _I32)(("openblas_set_num_threads_local", lib))
+    except (OSError, ImportError, AttributeError):
+        pass
+    return None, None
+
+
+SGEMM, SET_LOCAL_THREADS = _find_sgemm()
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+MIN_COLS = 96                  # narrowest column band worth a separate sgemm call
+
+
+@njit(parallel=True, cache=True)
+def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, chunk):
+    """out[i][:, j0:j1] = op(a[i]) @ b[i][:, j0:j1] for every batch entry i and column band, one sgemm each."""
+    B, M, N = out.shape
+    K = b.shape[1]
+    lda, ldb, ldc = a.strides[1] // 4, b.strides[1] // 4, out.strides[1] // 4
+    bands = (N + chunk - 1) // chunk
+    for task in prange(B * bands):
+        i, j0 = task // bands, (task % bands) * chunk
+        j1 = min(N, j0 + chunk)
+        old = set_local(1)                          # this thread's sgemm stays on this thread
+        sgemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, NO_TRANS, M, j1 - j0, K, 1.0,
+              a[i].ctypes.data, lda, b[i].ctypes.data + 4 * j0, ldb, 0.0, out[i].ctypes.data + 4 * j0, ldc)
+        set_local(old)
+
+
+def matmul(a, b, out, trans_a=False):
+    """out = op(a) @ b, where op transposes the last two axes of a if trans_a; 2-D or batched 3-D.
+
+    Rows may be strided (a band of columns of a bigger matrix), the last axis must be contiguous.
+    """
+    if a.ndim == 2:
+        a, b, out = a[None], b[None], out[None]
+    fast = (SGEMM is not None and a.dtype == b.dtype == out.dtype == np.float32
+            and all(t.strides[2] == 4 and t.strides[1] >= 4 * t.shape[2] for t in (a, b, out)))
+    if not fast:
+        np.matmul(a.transpose(0, 2, 1) if trans_a else a, b, out=out)
+        return out
+    B, M, N = out.shape
+    threads = numba.get_num_threads()
+    want = max(1, -(-2 * threads // B))             # enough blocks for every thread, twice over
+    chunk = max(MIN_COLS, -(-N // want))
+    _sgemm_blocks_nb(SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), chunk)
+    return out
+
+
+def threads():
+    """The one thread count used by Numba's loops and, through them, by the matrix products."""
+    return numba.get_num_threads()

@@ -1,0 +1,251 @@
+"""Winograd F(4x4, 3x3): a 3x3 stride-1 convolution with 2.25 instead of 9 multiplications per output.
+
+Why it is exact: a 3-tap correlation of 6 inputs is the product of two polynomials evaluated at 6 points
+(0, 1, -1, 2, -2, inf) and read back by interpolation. In matrix form, for one 6x6 input tile d and one
+3x3 kernel g, the 4x4 output tile is
+    Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A                      (⊙: elementwise, 36 products)
+and summed over input channels the 36 products become 36 matrix products, done by BLAS:
+    M[ξ] (K, T) = U[ξ] (K, C) @ V[ξ] (C, T),   U = G g G^T per (k, c),  V = B^T d B per (c, tile),  ξ = 0..35
+The input gradient of a 3x3 stride-1 convolution is again one: dx = conv(dy, w rotated 180°, in/out swapped,
+pad 2 - p), so backward runs the same three steps (after the fused ReLU's mask zeroes dy where y <= 0).
+Transforms are Numba loops over tiles, parallel over channels (each channel writes only its own rows).
+
+Accuracy: the transforms multiply by up to 8 and 1/24, so float32 rounding grows: measured relative error
+against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under 1e-4); float64 ~1e-15.
+"""
+import numpy as np
+from numba import njit, prange
+
+from . import _blas
+
+BAND_BUDGET = 1 << 22                # elements of V (36, C, tiles) per band: 16 MiB in float32
+TILE, TAPS = 4, 6                    # output tile side, input tile side (TILE + 3 - 1)
+
+
+# ---- the three transforms, each matrix written out once -------------------------------------------
+# Each helper applies its matrix to one length-6 (or length-3) line of `src`, read with a stride, and writes
+# the result with a stride into `dst`: column pass then row pass gives B^T d B, A^T m A, G g G^T.
+@njit(inline="always")
+def _bt(src, s0, ss, dst, d0, ds):
+    """dst[d0 + i*ds] = (B^T v)[i] for the line v = src[s0 + j*ss], j = 0..5."""
+    v0, v1, v2, v3, v4, v5 = src[s0], src[s0 + ss], src[s0 + 2 * ss], src[s0 + 3 * ss], src[s0 + 4 * ss], src[s0 + 5 * ss]
+    dst[d0] = 4 * v0 - 5 * v2 + v4
+    dst[d0 + ds] = -4 * (v1 + v2) + v3 + v4
+    dst[d0 + 2 * ds] = 4 * (v1 - v2) - v3 + v4
+    dst[d0 + 3 * ds] = 2 * (v3 - v1) - v2 + v4
+    dst[d0 + 4 * ds] = 2 * (v1 - v3) - v2 + v4
+    dst[d0 + 5 * ds] = 4 * v1 - 5 * v3 + v5
+
+
+@njit(inline="always")
+def _at(src, s0, ss, dst, d0, ds):
+    """dst[d0 + i*ds] = (A^T m)[i], i = 0..3, for the line m = src[s0 + j*ss], j = 0..5."""
+    m0, m1, m2, m3, m4, m5 = src[s0], src[s0 + ss], src[s0 + 2 * ss], src[s0 + 3 * ss], src[s0 + 4 * ss], src[s0 + 5 * ss]
+    p, q, r, t = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    dst[d0] = m0 + p + r
+    dst[d0 + ds] = q + 2 * t
+    dst[d0 + 2 * ds] = p + 4 * r
+    dst[d0 + 3 * ds] = q + 8 * t + m5
+
+
+@njit(inline="always")
+def _g(src, s0, ss, dst, d0, ds):
+    """dst[d0 + i*ds] = (G g)[i], i = 0..5, for the kernel line g = src[s0 + j*ss], j = 0..2."""
+    g0, g1, g2 = src[s0], src[s0 + ss], src[s0 + 2 * ss]
+    dst[d0] = g0 / 4
+    dst[d0 + ds] = -(g0 + g1 + g2) / 6
+    dst[d0 + 2 * ds] = -(g0 - g1 + g2) / 6
+    dst[d0 + 3 * ds] = g0 / 24 + g1 / 12 + g2 / 6
+    dst[d0 + 4 * ds] = g0 / 24 - g1 / 12 + g2 / 6
+    dst[d0 + 5 * ds] = g2
+
+
+@njit(parallel=True, cache=True)
+def _weights_nb(w, U):
+    """U[6a+b, k, c] = (G w[k,c] G^T)[a, b]; w (K,C,3,3) -> U (36,K,C)."""
+    K, C = w.shape[:2]
+    for k in prange(K):
+        t = np.empty(TAPS * 3, np.float64)                 # G g, (6, 3) row-major
+        u = np.empty(TAPS * TAPS, np.float64)
+        for c in range(C):
+            g = w[k, c].ravel()
+            for v in range(3):
+                _g(g, v, 3, t, v, 3)                       # columns of g
+            for a in range(TAPS):
+                _g(t, 3 * a, 1, u, TAPS * a, 1)            # rows of G g
+            for x in range(TAPS * TAPS):
+                U[x, k, c] = u[x]
+
+
+@njit(parallel=True, cache=True)
+def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
+    """V[6a+b, c, t] = (B^T d B)[a, b] for the 6x6 input tile d of tile t (zero outside x).
+
+    One tile row at a time: copy its 6 input rows (zero-padded) split by column phase (q mod 4), so that
+    B^T down the columns and then B across the tiles are both loops over consecutive tiles (SIMD-friendly),
+    and V's 36 rows are written as contiguous runs.
+    """
+    C, H, W = x.shape
+    n4 = ntx + 1                                          # tiles + 1: the last tile reads 2 columns of the next
+    one = np.ones(1, V.dtype)[0]                          # constants of V's dtype keep float32 math in float32
+    c2 = one + one
+    c4 = c2 + c2
+    c5 = c4 + one
+    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)         # padded columns lo..hi-1 hold x[:, :, 0..]
+    for c in prange(C):
+        xr = np.zeros((TAPS, 4, n4), V.dtype)             # xr[j, q % 4, q // 4] = x[c, m0 + j, q - pl]
+        e = np.empty((TAPS, 4, n4), V.dtype)              # B^T xr
+        for ty in range(ty0, ty1):
+            m0 = TILE * ty - pt
+            for j in range(TAPS):
+                m = m0 + j
+                if m < 0 or m >= H:
+                    xr[j] = 0
+                    continue
+                for q in range(lo):
+                    xr[j, q & 3, q >> 2] = 0
+                for q in range(lo, hi):
+                    xr[j, q & 3, q >> 2] = x[c, m, q - pl]
+                for q in range(hi, 4 * n4):
+                    xr[j, q & 3, q >> 2] = 0
+            for ph in range(4):                           # columns: e = B^T xr
+                for tx in range(n4):
+                    d0, d1, d2 = xr[0, ph, tx], xr[1, ph, tx], xr[2, ph, tx]
+                    d3, d4, d5 = xr[3, ph, tx], xr[4, ph, tx], xr[5, ph, tx]
+                    e[0, ph, tx] = c4 * d0 - c5 * d2 + d4
+                    e[1, ph, tx] = d3 + d4 - c4 * (d1 + d2)
+                    e[2, ph, tx] = c4 * (d1 - d2) - d3 + d4
+                    e[3, ph, tx] = c2 * (d3 - d1) - d2 + d4
+                    e[4, ph, tx] = c2 * (d1 - d3) - d2 + d4
+                    e[5, ph, tx] = c4 * d1 - c5 * d3 + d5
+            t0 = (ty - ty0) * ntx
+            for a in range(TAPS):                         # rows: (B^T d) B, tile by tile
+                r = TAPS * a
+                for tx in range(ntx):
+                    d0, d1, d2, d3 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx], e[a, 3, tx]
+                    d4, d5 = e[a, 0, tx + 1], e[a, 1, tx + 1]
+                    V[r, c, t0 + tx] = c4 * d0 - c5 * d2 + d4
+                    V[r + 1, c, t0 + tx] = d3 + d4 - c4 * (d1 + d2)
+                    V[r + 2, c, t0 + tx] = c4 * (d1 - d2) - d3 + d4
+                    V[r + 3, c, t0 + tx] = c2 * (d3 - d1) - d2 + d4
+                    V[r + 4, c, t0 + tx] = c2 * (d1 - d3) - d2 + d4
+                    V[r + 5, c, t0 + tx] = c4 * d1 - c5 * d3 + d5
+
+
+@njit(parallel=True, cache=True)
+def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
+    """y[k, 4ty+i, 4tx+j] = (A^T m A)[i, j] + bias[k] (then ReLU, mask = y > 0) for the 36 products m of each tile.
+
+    One tile row at a time: A^T down the 6 rows of products, then A across, both loops over consecutive
+    tiles; the 4 output columns of each tile land in a phase-split row buffer, copied out with bias and ReLU.
+    """
+    K, Ho, Wo = y.shape
+    one = np.ones(1, M.dtype)[0]
+    c2 = one + one
+    c4 = c2 + c2
+    c8 = c4 + c4
+    for k in prange(K):
+        e = np.empty((TILE, TAPS, ntx), M.dtype)          # A^T m: (out row i, product column b, tile)
+        row = np.empty((TILE, ntx), M.dtype)              # row[j, tx] = y[k, r, 4tx + j]
+        bk = bias[k]
+        for ty in range(ty0, ty1):
+            t0 = (ty - ty0) * ntx
+            for b in range(TAPS):                         # columns: e = A^T m
+                for tx in range(ntx):
+                    t = t0 + tx
+                    m0, m1, m2 = M[b, k, t], M[TAPS + b, k, t], M[2 * TAPS + b, k, t]
+                    m3, m4, m5 = M[3 * TAPS + b, k, t], M[4 * TAPS + b, k, t], M[5 * TAPS + b, k, t]
+                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                    e[0, b, tx] = m0 + p + r
+                    e[1, b, tx] = q + c2 * s
+                    e[2, b, tx] = p + c4 * r
+                    e[3, b, tx] = q + c8 * s + m5
+            for i in range(min(TILE, Ho - TILE * ty)):    # rows: (A^T m) A, then bias and ReLU
+                for tx in range(ntx):
+                    m0, m1, m2 = e[i, 0, tx], e[i, 1, tx], e[i, 2, tx]
+                    m3, m4, m5 = e[i, 3, tx], e[i, 4, tx], e[i, 5, tx]
+                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                    row[0, tx] = m0 + p + r
+                    row[1, tx] = q + c2 * s
+                    row[2, tx] = p + c4 * r
+                    row[3, tx] = q + c8 * s + m5
+                yr = TILE * ty + i
+                if relu:
+                    for j in range(Wo):
+                        v = row[j & 3, j >> 2] + bk
+                        mask[k, yr, j] = v > 0
+                        y[k, yr, j] = max(v, 0)
+                else:
+                    for j in range(Wo):
+                        y[k, yr, j] = row[j & 3, j >> 2] + bk
+
+
+# ---- transformed weights, made once per weight array -------------------------------------------------
+@njit(parallel=True, cache=True)
+def _fingerprint_nb(bits):
+    """sum_i mix(bits[i] + i * golden) mod 2^64, mix = splitmix64's finaliser: any change of the weights
+    (an in-place training update too) changes it, barring a 2^-64 accident."""
+    h = np.uint64(0)
+    for i in prange(bits.size):
+        z = np.uint64(bits[i]) + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h += z ^ (z >> np.uint64(31))
+    return h
+
+
+_CACHE = {}                          # (id(w), flip, dtype) -> (w, fingerprint, U); holds w so the id stays its own
+CACHE_SIZE = 128
+
+
+def transformed_weights(w, flip):
+    """U (36, K, C) for w (K, C, 3, 3); flip=True gives the input gradient's (36, C, K) of w rotated 180°."""
+    bits = w.reshape(-1).view(np.uint32 if w.dtype == np.float32 else np.uint64)
+    key, fp = (id(w), flip, w.dtype.str), _fingerprint_nb(bits)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is w and hit[1] == fp:
+        return hit[2]
+    src = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)) if flip else w
+    U = np.empty((TAPS * TAPS, src.shape[0], src.shape[1]), w.dtype)
+    _weights_nb(src, U)
+    if len(_CACHE) >= CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (w, fp, U)
+    return U
+
+
+# ---- the whole convolution -----------------------------------------------------------------------
+def applies(geo, C, K):
+    """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side (for backward)."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
+    return (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
+
+
+def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False, in_mask=None):
+    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with the kernels behind U, padded by pt/pl (rest by Ho/Wo).
+
+    Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None. in_mask zeroes x where False.
+    """
+    N, C, H, W = x.shape
+    K = U.shape[1]
+    nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
+    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)      # flat, so every band's (36, C, T) is contiguous
+    Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
+    y = np.empty((N, K, Ho, Wo), x.dtype)
+    mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else np.empty((1, 1, 1, 1), np.bool_)
+    b = bias if bias is not None else np.zeros(K, x.dtype)
+    masked = np.empty((C, H, W), x.dtype) if in_mask is not None else None
+    for n in range(N):
+        xn = x[n]
+        if in_mask is not None:                                  # the fused ReLU's backward: dy where y > 0
+            xn = np.multiply(x[n], in_mask[n], out=masked)
+        for ty0 in range(0, nty, rows):
+            ty1 = min(nty, ty0 + rows)
+            T = (ty1 - ty0) * ntx
+            V = Vbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
+            M = Mbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
+            _input_nb(xn, V, pt, pl, ty0, ty1, ntx)
+            _blas.matmul(U, V, M)
+            _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
+    return y, (mask if relu else None)
