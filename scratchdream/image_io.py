@@ -34,7 +34,8 @@ def load_image(path, quiet=False):
     path = os.fspath(path)
     _check_file(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as remarks:       # Pillow's own (corrupt EXIF, odd tags):
+            warnings.simplefilter("always")                         # one note below, not two lines of Python
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()                       # decode now: truncation shows up here, not later
@@ -49,6 +50,8 @@ def load_image(path, quiet=False):
     except Exception as e:                      # truncated or damaged data: OSError, SyntaxError, ValueError, ...
         raise UserError(f"{path} cannot be decoded ({_why(e)}): the file is truncated or damaged; "
                         "open and re-save it, or use another copy") from None
+    if remarks and not quiet:
+        note(f"{os.path.basename(path)}: Pillow says: {_why(remarks[0].message)} (read anyway)")
     return _to_rgb(im, path, quiet)
 
 
@@ -94,7 +97,9 @@ def _to_rgb(im, path, quiet):
 
 def _wide_to_rgb(a, mode):
     """16-bit or 32-bit single-channel pixels -> uint8 RGB. Pillow's own convert would clip at 255."""
-    a = a.astype(np.float64)
+    with np.errstate(invalid="ignore"):         # a damaged float TIFF may hold (signalling) NaN and inf:
+        a = a.astype(np.float64)
+    a[~np.isfinite(a)] = 0.0                    # those pixels become black, not uint8 garbage
     if mode.startswith("I;16"):
         top = 65535.0
     else:                                       # 'I' or 'F': guess the range from the data
