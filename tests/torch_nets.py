@@ -28,9 +28,9 @@ def randomise(module, seed):
         for m in module.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=g)
                 if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                    m.bias.normal_(0.0, 0.1, generator=g)
             elif isinstance(m, nn.BatchNorm2d):
                 C = m.num_features
                 m.weight.copy_(0.5 + torch.rand(C, generator=g))
@@ -40,10 +40,17 @@ def randomise(module, seed):
     return module.eval()
 
 
-def run_sequential(seq, prefix, x, acts):
+def big_linear(fin, fout):
+    """nn.Linear without torch's default initialisation (seconds for VGG's 103M weights): randomise sets them."""
+    return torch.nn.utils.skip_init(nn.Linear, fin, fout)
+
+
+def run_sequential(seq, prefix, x, acts, upto=None):
     for i, m in enumerate(seq):
         x = m(x, acts, f"{prefix}.{i}") if isinstance(m, (Fire, BasicConv2d)) else m(x)
         acts[f"{prefix}.{i}"] = x
+        if f"{prefix}.{i}" == upto:
+            break
     return x
 
 
@@ -65,12 +72,15 @@ class VGG(nn.Module):
                 cin = v
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
-                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+        self.classifier = nn.Sequential(big_linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
+                                        big_linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
 
-    def forward(self, x):
+    def forward(self, x, upto=None):
+        """All activations; with `upto` (a features.N name) only those up to it (the bench's dream step)."""
         acts = OrderedDict()
-        x = run_sequential(self.features, "features", x, acts)
+        x = run_sequential(self.features, "features", x, acts, upto)
+        if upto in acts:
+            return acts
         acts["avgpool"] = x = self.avgpool(x)
         acts["flatten"] = x = torch.flatten(x, 1)
         run_sequential(self.classifier, "classifier", x, acts)
@@ -87,8 +97,8 @@ class AlexNet(nn.Module):
             nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(256 * 36, 4096), nn.ReLU(), nn.Dropout(),
-                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+        self.classifier = nn.Sequential(nn.Dropout(), big_linear(256 * 36, 4096), nn.ReLU(), nn.Dropout(),
+                                        big_linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
 
     forward = VGG.forward
 
@@ -224,8 +234,20 @@ def caffe_googlenet_weights(seed, classifier=True):
                             (rng.standard_normal(s[0]) * 0.1).astype(np.float32))) for n, s in shapes.items())
 
 
-def caffe_googlenet_forward(weights, x):
-    """Every top blob of deploy.prototxt (ReLUs in place: conv blobs are post-ReLU)."""
+class CaffeGoogLeNet(nn.Module):
+    """caffe_googlenet_forward as a module (weights: caffe_googlenet_weights), e.g. for the bench."""
+
+    def __init__(self, weights):
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, x, upto=None):
+        return caffe_googlenet_forward(self.weights, x, upto)
+
+
+def caffe_googlenet_forward(weights, x, upto=None):
+    """Every top blob of deploy.prototxt (ReLUs in place: conv blobs are post-ReLU); with `upto`, the
+    blobs up to the module or layer that makes it (e.g. inception_4c/output)."""
     W = {n: (torch.from_numpy(w), torch.from_numpy(b)) for n, (w, b) in weights.items()}
     acts = OrderedDict()
 
@@ -253,6 +275,8 @@ def caffe_googlenet_forward(weights, x):
         conv(m + "pool_proj", m + "pool")
         acts[m + "output"] = torch.cat([acts[m + b] for b in ("1x1", "3x3", "5x5", "pool_proj")], 1)
         prev = m + "output"
+        if upto in acts:
+            return acts
         if x_ in ("3b", "4e"):
             nxt = "pool3/3x3_s2" if x_ == "3b" else "pool4/3x3_s2"
             pool(nxt, prev, 3, 2)
@@ -402,14 +426,18 @@ def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, 
     GoogLeNet at inception_4c). So our float32 gradient must be within 1e-4 of torch's float32 gradient,
     or no further from the float64 truth than torch's own float32 gradient is (with a factor 2 of slack).
     `x_torch` is torch's input when its input space differs from ours, `to_pixels` then rescales our
-    gradient into torch's space (tv_googlenet: transform_input folded into our preprocessing)."""
+    gradient into torch's space (tv_googlenet: transform_input folded into our preprocessing).
+    `forward64` is called after `forward32` has been used for the last time (it may convert the model).
+    Our side runs on the part of the net that leads to `layer` (`head`), so float64 never casts a
+    classifier it does not use."""
     from gradcheck import assert_close, rel_error
-    x64 = x.astype(np.float64)
+    net = head(net, layer)
     xt = x if x_torch is None else x_torch
-    truth = torch_channel_grad(forward64, xt.astype(np.float64), layer, channel)
-    err64 = assert_close("dL/dx float64", our_channel_grad(net, x64, layer, channel) * to_pixels, truth, tol64)
     ours32 = our_channel_grad(net, x.astype(np.float32), layer, channel) * to_pixels
     torch32 = torch_channel_grad(forward32, xt.astype(np.float32), layer, channel)
+    truth = torch_channel_grad(forward64, xt.astype(np.float64), layer, channel)
+    err64 = assert_close("dL/dx float64", our_channel_grad(net, x.astype(np.float64), layer, channel) * to_pixels,
+                         truth, tol64)
     err32 = rel_error(ours32, torch32)
     if err32 >= 1e-4:
         mine, theirs = rel_error(ours32, truth), rel_error(torch32, truth)
@@ -418,13 +446,32 @@ def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, 
     return err64, err32
 
 
+def head(net, layer):
+    """A Net of the layers `layer` depends on (spec and parameters of the same net, nothing recomputed)."""
+    from scratchdream.nets.graph import Net
+    by_name = {ly["name"]: ly for ly in net.spec["layers"]}
+    need, stack = set(), [net.resolve(layer)]
+    while stack:
+        n = stack.pop()
+        if n in by_name and n not in need:
+            need.add(n)
+            stack.extend(by_name[n].get("inputs", []))
+    spec = dict(net.spec, layers=[ly for ly in net.spec["layers"] if ly["name"] in need])
+    spec["aliases"] = {a: t for a, t in (net.spec.get("aliases") or {}).items() if t in need}
+    return Net(spec, {n: p for n, p in net.params.items() if n in need})
+
+
 def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=1):
-    """Save `model`'s state dict as the publisher did, convert it (recognised from the file), save and load
+    """Save `model`'s state dict as the publisher did (legacy: False = zip, True = torch's legacy stream,
+    "oldstyle" = the same stream with pre-1.0 tensor pickles), convert it (recognised from the file), save and load
     our HDF5, then compare every layer and the input gradient; returns (net, layer errors, err64, err32)."""
-    import copy
     import scratchdream as sd
     from scratchdream.nets.convert import convert_file
-    torch.save(model.state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    if legacy == "oldstyle":       # the pre-1.0 pickling of the published VGG files (FloatTensor + __setstate__)
+        from fixtures_formats import legacy_oldstyle_pth
+        legacy_oldstyle_pth(path, {k: v.numpy() for k, v in model.state_dict().items()})
+    else:
+        torch.save(model.state_dict(), path, _use_new_zipfile_serialization=not legacy)
     net = convert_file(path)
     assert net.name == name, f"recognised as {net.name}, expected {name}"
     h5 = str(path) + ".h5"
@@ -437,7 +484,9 @@ def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=
         acts = model(torch.from_numpy(x_torch))
     errors = check_every_layer(net, x, acts)
     layer = net.resolve(layer)                                        # an alias such as relu4_3 -> features.22
-    model64 = copy.deepcopy(model).double()
+
+    def model64(t):                                                   # float64 torch, made when first needed
+        return model.double()(t)
     to_pixels, tol64 = 1.0, 1e-10
     if np.allclose(net.spec["input"]["std"], TV_STD):
         np.testing.assert_allclose(x, x_torch, rtol=0, atol=1e-5)     # our preprocess is torchvision's preset
