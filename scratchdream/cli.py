@@ -109,6 +109,7 @@ def build_parser():
     p.add_argument("--net", help="which architecture (default: recognised from the file)")
     p.add_argument("-o", "--output")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--prototxt", help="Caffe only: also check the architecture against this deploy.prototxt")
 
     p = _sub(subs, "bench", "time one dream step against PyTorch on this CPU", "scratchdream bench --sizes 224,512")
     p.add_argument("--nets", default="googlenet,vgg16")
