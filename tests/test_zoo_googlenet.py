@@ -20,7 +20,8 @@ def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, t
     weights = tn.caffe_googlenet_weights(seed=0)
     src = write_caffemodel(tmp_path / "bvlc_googlenet.caffemodel", tn.caffe_googlenet_layers(weights),
                            form="v1", dims="legacy")
-    net = convert_file(src)                                  # recognised from the file, no --net
+    (tmp_path / "deploy.prototxt").write_text(tn.deploy_prototxt(tn.caffe_googlenet_layers(weights, False)))
+    net = convert_file(src, prototxt=tmp_path / "deploy.prototxt")   # recognised from the file, no --net
     assert net.name == "googlenet"
     sd.save_net(net, tmp_path / "googlenet.h5")
     net = sd.load_net(tmp_path / "googlenet.h5")
@@ -76,3 +77,33 @@ def test_a_caffemodel_whose_layer_parameters_differ_is_refused(torch, tmp_path, 
     with pytest.raises(UserError) as e:
         convert_file(src)
     assert str(e.value).startswith(f"conv1/7x7_s2: the file's layer has {what}, this network has")
+
+
+def test_the_architecture_is_checked_against_a_deploy_prototxt(torch, tmp_path):
+    """`scratchdream convert X.caffemodel --prototxt deploy.prototxt`: same layers, inputs (concat order
+    included) and parameters pass; any difference is named in one line."""
+    from scratchdream.nets.archs import googlenet
+    from scratchdream.nets.zoo import spec_for
+    from torch_nets import caffe_googlenet_layers, caffe_googlenet_weights, deploy_prototxt
+    layers = caffe_googlenet_layers(caffe_googlenet_weights(seed=0), with_training_layers=False)
+    text = deploy_prototxt(layers)
+    (tmp_path / "deploy.prototxt").write_text(text)
+    assert googlenet.check_prototxt(tmp_path / "deploy.prototxt", spec_for("googlenet")) == 84   # all but our flatten
+
+    swapped = text.replace('bottom: "inception_4c/3x3"\n  bottom: "inception_4c/5x5"',
+                           'bottom: "inception_4c/5x5"\n  bottom: "inception_4c/3x3"')
+    pad1 = text.replace('name: "inception_3a/5x5"\n  type: "Convolution"\n  bottom: "inception_3a/5x5_reduce"\n'
+                        '  top: "inception_3a/5x5"\n  convolution_param { num_output: 32 pad: 2',
+                        'name: "inception_3a/5x5"\n  type: "Convolution"\n  bottom: "inception_3a/5x5_reduce"\n'
+                        '  top: "inception_3a/5x5"\n  convolution_param { num_output: 32 pad: 1')
+    no_lrn = text.replace('type: "LRN"', 'type: "BatchNorm"')
+    no_prob = text[:text.index('layer {\n  name: "prob"')]
+    for bad, start in ((swapped, "inception_4c/output: the file's layer has inputs"),
+                       (pad1, "inception_3a/5x5: the file's layer has pad [1, 1, 1, 1]"),
+                       (no_lrn, "pool1/norm1: the file's layer has type BatchNorm, this network has lrn"),
+                       (no_prob, "deploy.prototxt has no layer 'prob'")):
+        assert bad != text
+        (tmp_path / "deploy.prototxt").write_text(bad)
+        with pytest.raises(UserError) as e:
+            googlenet.check_prototxt(tmp_path / "deploy.prototxt", spec_for("googlenet"))
+        assert str(e.value).replace(str(tmp_path) + "/", "").startswith(start), str(e.value)

@@ -628,3 +628,19 @@ class KerasInceptionV3:
         self.acts["predictions"] = F.softmax(x, dim=1)
         self.building = False
         return self.acts
+
+
+def deploy_prototxt(layers):
+    """Caffe text format (deploy.prototxt style) for caffe_googlenet_layers(..., with_training_layers=False):
+    an Input layer, the layers with their parameters, a Softmax `prob` at the end."""
+    enums = {"pool": {0: "MAX", 1: "AVE"}}
+    out = ['name: "GoogleNet"', 'layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n'
+           '  input_param { shape: { dim: 10 dim: 3 dim: 224 dim: 224 } }\n}']
+    for ly in layers + [{"name": "prob", "type": "Softmax", "bottom": ["loss3/classifier"], "top": ["prob"]}]:
+        text = [f'  name: "{ly["name"]}"', f'  type: "{ly["type"]}"']
+        text += [f'  bottom: "{b}"' for b in ly.get("bottom", [])] + [f'  top: "{t}"' for t in ly.get("top", [])]
+        for pname, values in ly.get("params", {}).items():
+            fields = " ".join(f"{k}: {enums.get(k, {}).get(v, v)}" for k, v in values.items())
+            text.append(f"  {pname} {{ {fields} }}")
+        out.append("layer {\n" + "\n".join(text) + "\n}")
+    return "\n".join(out) + "\n"

@@ -1,7 +1,7 @@
 """Conversion: a publisher's file (.caffemodel, torchvision .pth, Keras .h5) -> a Net -> our HDF5 format.
 
     convert_file(path, net=None) -> Net        recognise, read, check every name and shape, attach provenance
-    scratchdream convert FILE [--net NAME] -o OUT [--force]
+    scratchdream convert FILE [--net NAME] [--prototxt deploy.prototxt] -o OUT [--force]
 
 Steps: detect the file format from its first bytes; read it with our own readers (no torch, Caffe or
 TensorFlow); flatten it to {source key: array}; pick the network (from --net, else the one zoo entry of
@@ -129,8 +129,9 @@ def file_digests(path, extra=None):
     return {k: h.hexdigest() for k, h in hashers.items()}
 
 
-def convert_file(path, net=None):
-    """A Net with the weights of the publisher's file at `path` (net: a zoo name, else recognised)."""
+def convert_file(path, net=None, prototxt=None):
+    """A Net with the weights of the publisher's file at `path` (net: a zoo name, else recognised);
+    `prototxt`: a Caffe deploy.prototxt to check the architecture against as well."""
     from .graph import Net
     path = os.fspath(path)
     fmt = detect_format(path)
@@ -144,6 +145,11 @@ def convert_file(path, net=None):
     check = zoo.arch_function(net, "check_caffe_layers")
     if check is not None and isinstance(tensors, CaffeTensors):
         check(tensors.layers, spec)                      # the file's kernels/strides/pads vs the architecture
+    if prototxt is not None:
+        check_text = zoo.arch_function(net, "check_prototxt")
+        if check_text is None:
+            raise UsageError(f"--prototxt is for Caffe networks; {net} is not one")
+        check_text(prototxt, spec)
     params = zoo.arch_function(net, "params_from")(tensors, _param_shapes(net))
     del tensors
     kind, published = e.checksum
@@ -163,7 +169,7 @@ def cmd_convert(args):
         zoo.entry(args.net)
     if args.output:                                  # refuse before the (long) conversion
         _check_output(args.output, args)
-    net = convert_file(args.file, net=args.net)
+    net = convert_file(args.file, net=args.net, prototxt=getattr(args, "prototxt", None))
     out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
     _check_output(out, args)
     save_net(net, out)

@@ -85,7 +85,8 @@ def params_from(tensors, net_shapes):
 
 
 # ---- the file's own layer parameters, checked against this architecture -----------------------------
-CAFFE_KIND = {"Convolution": "conv", "Pooling": "maxpool|avgpool", "LRN": "lrn", "InnerProduct": "linear"}
+CAFFE_KIND = {"Convolution": "conv", "Pooling": "maxpool|avgpool", "LRN": "lrn", "InnerProduct": "linear",
+              "Concat": "concat", "Softmax": "softmax"}
 
 
 def check_caffe_layers(layers, spec):
@@ -93,15 +94,22 @@ def check_caffe_layers(layers, spec):
     architecture for every layer we use, so a file of another net with the same names and shapes (e.g.
     other strides) is refused instead of silently misread. `layers`: readers.caffemodel.CaffeLayer list."""
     ours = {layer["name"]: layer for layer in spec["layers"]}
+    checked = 0
     for cl in layers:
         layer = ours.get(cl.name)
-        if layer is None or cl.type not in CAFFE_KIND:
-            continue
-        if layer["kind"] not in CAFFE_KIND[cl.type].split("|"):
+        if layer is None:
+            continue                                       # data, ReLU/Dropout (own names), aux heads, losses
+        if layer["kind"] not in CAFFE_KIND.get(cl.type, "?").split("|"):
             _differs(cl.name, "type", cl.type, layer["kind"])
-        for what, theirs, mine in _caffe_vs_ours(cl, layer):
-            if theirs is not None and theirs != mine:
-                _differs(cl.name, what, theirs, mine)
+        inputs = [ours[i]["inputs"][0] if i in ours and ours[i]["kind"] == "flatten" else i for i in layer["inputs"]]
+        if cl.bottom and list(cl.bottom) != inputs:            # InnerProduct flattens inside: skip our flatten
+            _differs(cl.name, "inputs", list(cl.bottom), inputs)
+        if cl.type not in ("Concat", "Softmax"):
+            for what, theirs, mine in _caffe_vs_ours(cl, layer):
+                if theirs is not None and theirs != mine:
+                    _differs(cl.name, what, theirs, mine)
+        checked += 1
+    return checked
 
 
 def _caffe_vs_ours(cl, layer):
@@ -145,3 +153,36 @@ def _f32(v):
 def _differs(layer, what, theirs, mine):
     raise UserError(f"{layer}: the file's layer has {what} {theirs}, this network has {mine}; "
                     "the file is for another architecture (use --net to choose another)")
+
+
+# ---- the published deploy.prototxt, checked against this architecture ---------------------------------
+ENUMS = {"MAX": 0, "AVE": 1, "STOCHASTIC": 2, "ACROSS_CHANNELS": 0, "WITHIN_CHANNEL": 1}
+REPEATED = ("pad", "kernel_size", "stride", "dilation")
+V1_NAMES = {"CONVOLUTION": "Convolution", "POOLING": "Pooling", "LRN": "LRN", "INNER_PRODUCT": "InnerProduct",
+            "CONCAT": "Concat", "SOFTMAX": "Softmax", "RELU": "ReLU", "DROPOUT": "Dropout"}
+
+
+def check_prototxt(path, spec):
+    """Compare a Caffe deploy.prototxt (text format; `layer {}` or the old `layers {}`) with this
+    architecture: every layer we have must be there with the same type, inputs and parameters.
+    Returns the number of layers checked; a one-line UserError names the first difference."""
+    from types import SimpleNamespace
+    from ..readers.prototxt import first, parse_prototxt
+    with open(path, encoding="utf-8", errors="replace") as f:
+        msg = parse_prototxt(f.read(), source=str(path))
+    layers = []
+    for lay in msg.get("layer", []) + msg.get("layers", []):
+        kind = first(lay, "type", "")
+        params = {k: {f: (v if f in REPEATED else v[-1]) for f, v in sub[-1].items() if not isinstance(v[-1], dict)}
+                  for k, sub in lay.items() if k.endswith("_param")}
+        for p in params.values():
+            p.update({f: ENUMS.get(v, v) for f, v in p.items() if isinstance(v, str)})
+        layers.append(SimpleNamespace(name=first(lay, "name", ""), type=V1_NAMES.get(kind, kind),
+                                      bottom=lay.get("bottom", []), top=lay.get("top", []), params=params))
+    checked = check_caffe_layers(layers, spec)
+    missing = [ly["name"] for ly in spec["layers"] if ly["kind"] != "flatten"
+               and ly["name"] not in {cl.name for cl in layers}]
+    if missing:
+        raise UserError(f"{path} has no layer {missing[0]!r} (and {len(missing) - 1} more) of this network; "
+                        "is it the bvlc_googlenet deploy.prototxt?")
+    return checked
