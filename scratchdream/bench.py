@@ -179,6 +179,10 @@ def _set_threads(n):
         pass
 
 
+CLOCK = time.perf_counter        # --clock cpu: time.process_time, CPU seconds of the process (fair on a busy
+                                 # machine when --threads 1; with more threads it also counts idle spinning)
+
+
 def time_steps(runs, repeat):
     """Alternate the callables `repeat` times after one warm run each; median ms of each."""
     for f in runs:
@@ -186,9 +190,9 @@ def time_steps(runs, repeat):
     times = [[] for _ in runs]
     for _ in range(repeat):
         for i, f in enumerate(runs):
-            t = time.perf_counter()
+            t = CLOCK()
             f()
-            times[i].append((time.perf_counter() - t) * 1e3)
+            times[i].append((CLOCK() - t) * 1e3)
     return [statistics.median(t) for t in times]
 
 
@@ -202,9 +206,9 @@ def sgemm_gflops(n=2048):
 
 
 def _timed(f):
-    t = time.perf_counter()
+    t = CLOCK()
     f()
-    return time.perf_counter() - t
+    return CLOCK() - t
 
 
 # ---- memory: a fresh process per configuration ---------------------------------------------------
@@ -327,6 +331,8 @@ def cmd_bench(args):
     threads = int(getattr(args, "threads", 0) or 0) or os.cpu_count() or 1
     memory = not getattr(args, "no_memory", False)
     layer_size = int(getattr(args, "layer_size", 0) or 0)
+    global CLOCK
+    CLOCK = time.process_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
     for n in nets:
         bench_spec(n)                                  # unknown names fail before any timing
     _set_threads(threads)
@@ -337,7 +343,7 @@ def cmd_bench(args):
     from .layers import _blas
     print(f"scratchdream bench: {threads} threads (Numba, BLAS{', torch' if torch else ''}); "
           f"BLAS products {'inside Numba threads (OpenBLAS sgemm, 1 thread each)' if _blas.SGEMM else 'by NumPy'}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}; clock: {'CPU time of the process' if CLOCK is time.process_time else 'wall'}")
     print(f"sgemm (NumPy's BLAS, {threads} threads, 2048^3): {sgemm_gflops():.1f} GFLOP/s")
     if getattr(args, "compile", True):
         print(f"Numba first-step overhead: {compile_seconds(True):.1f} s compiling (empty cache), "

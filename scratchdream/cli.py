@@ -119,6 +119,8 @@ def build_parser():
     p.add_argument("--layer-size", type=int, default=224, help="image size of the per-conv-layer table (0: skip it)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the Numba compile-time probe")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall time (default), or CPU time of the process: fair on a busy machine with --threads 1")
 
     p = _sub(subs, "toyworld", "the offline toy world: train its network, or run the lecture's demonstration",
              "scratchdream toyworld demo")
@@ -126,8 +128,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="seed for scenes, weights and dreams (default 0)")
     p.add_argument("-o", "--output", help="train: weights file (default weights/toyworld.h5, control beside it); "
                                           "demo: output folder (default docs/img/)")
-    p.add_argument("--steps", type=int, help="train: minibatches per net (default 1200)")
+    p.add_argument("--steps", type=int, help="train: minibatches per net (default 400)")
     p.add_argument("--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)")
+    p.add_argument("--control-only", action="store_true", help="train: only the control net")
     return parser
 
 
