@@ -92,6 +92,9 @@ def read_spec_and_params(path):
                     params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
                 except OSError:
                     raise UserError(f"{path}: {name} cannot be read (truncated file?); fetch or convert it again") from None
+                if not np.isfinite(params[layer][key]).all():
+                    raise UserError(f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
+                                    "that diverged); fetch or convert it again")
     return spec, params
 
 

@@ -8,7 +8,7 @@ at least MIN_SIDE px on each side so the tiny test net can dream on them.
                text named .jpg, truncated JPEG/PNG, 1x1, a PNG header claiming 100000 x 100000 px (a
                decompression bomb in 67 bytes), a large JPEG (8000 x 6000 by default)
     weights    truncated HDF5, HDF5 from another program, wrong format_version, a weight of the wrong
-               shape, NaN weights, a non-HDF5 file named .h5, a .pth pickle (legacy and zip) that
+               shape, NaN weights, enormous weights, a non-HDF5 file named .h5, a .pth pickle (legacy and zip) that
                would run a shell command
 """
 import io
@@ -191,6 +191,15 @@ def make_nan_h5(folder, good, layer="conv1", name="nan_weights.h5"):
         w = ds[()]
         w.reshape(-1)[::2] = np.nan
         ds[...] = w
+    return _edited_copy(folder, good, name, edit)
+
+
+def make_huge_h5(folder, good, layer="inc/1x1", name="huge_weights.h5"):
+    """Finite but enormous weights (x 1e30): activations overflow float32 to inf mid-dream, which is what
+    the dream loop's NaN guard is for."""
+    def edit(f):
+        ds = f[f"params/{layer}/weight"]
+        ds[...] = ds[()] * np.float32(1e30)
     return _edited_copy(folder, good, name, edit)
 
 
