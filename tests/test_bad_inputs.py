@@ -243,6 +243,8 @@ CASES = {
     "layers: unknown net": (lambda w: ["layers", "nosuchnet"], 2, r"unknown network 'nosuchnet'"),
     "layers: bad size": (lambda w: ["layers", w.net, "--size", "big"], 2, r"--size 'big': give the image size"),
     # weights
+    "weights folder is a file": (lambda w: ["fetch", "googlenet", "--weights-dir", w.p("pic.png/weights")], 1,
+                                 r"cannot create the weights folder .*pic\.png/weights \(Not a directory\)"),
     "weights missing": (lambda w: w.dream(net=w.p("gone.h5")), 1, r"weights file .*gone\.h5 not found; run `scratchdream fetch"),
     "weights truncated": (lambda w: w.dream(net=bf.make_truncated_h5(w.d, w.net)), 1, r"truncated\.h5 is not a readable HDF5 file"),
     "weights not HDF5": (lambda w: w.dream(net=bf.make_not_hdf5_named_h5(w.d)), 1, r"weights\.h5 is not a readable HDF5 file"),
@@ -304,12 +306,20 @@ def test_full_disk_leaves_no_partial_file(ws):
     assert snapshot(ws.d) == before
 
 
-def test_ctrl_c_during_a_dream(ws):
-    """Start a long dream, wait until it has taken a step (the tqdm bar shows L=), press Ctrl-C."""
+@pytest.mark.parametrize("command", ["dream", "zoom"])
+def test_ctrl_c_leaves_nothing(ws, command):
+    """Start a long dream (or zoom), wait until it is under way (the dream's tqdm bar shows L=, the zoom has
+    written its second frame), press Ctrl-C: exit 130, one line, and nothing written is left behind."""
     pic = bf.make_rgb_png(ws.d, "long.png", H=120, W=160)
-    out = ws.p("long_dream.png")
     before = snapshot(ws.d)
-    p = start(["dream", pic, "--net", ws.net, "--octaves", "1", "--steps", "100000", "-o", out], ws.d)
+    if command == "dream":
+        argv = ["dream", pic, "--net", ws.net, "--octaves", "1", "--steps", "100000", "-o", ws.p("long_dream.png")]
+        under_way = lambda err: "L=" in err                                           # noqa: E731
+    else:
+        argv = ["zoom", pic, "--net", ws.net, "--octaves", "1", "--steps", "1", "--frames", "100000", "-o",
+                ws.p("long_zoom.gif")]
+        under_way = lambda err: os.path.exists(ws.p("long_zoom_frames/frame_0002.png"))   # noqa: E731
+    p = start(argv, ws.d)
     err = []
 
     def read():
@@ -318,8 +328,8 @@ def test_ctrl_c_during_a_dream(ws):
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = time.monotonic() + 120
-    while "L=" not in "".join(err):
-        assert p.poll() is None, f"the dream ended before Ctrl-C: {''.join(err)}"
+    while not under_way("".join(err)):
+        assert p.poll() is None, f"the {command} ended before Ctrl-C: {''.join(err)}"
         assert time.monotonic() < deadline, "no progress within 120 s"
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
@@ -327,13 +337,12 @@ def test_ctrl_c_during_a_dream(ws):
         p.wait(timeout=60)
     except subprocess.TimeoutExpired:
         p.kill()
-        pytest.fail("Ctrl-C did not stop the dream within 60 s")
+        pytest.fail(f"Ctrl-C did not stop the {command} within 60 s")
     reader.join()
     r = Result(p.returncode, p.stdout.read(), "".join(err), 0)
-    shown = r.shown()
     assert r.code == 130, r
-    assert "Traceback" not in r.stderr and shown == ["scratchdream: interrupted; no output was written"], r
-    assert snapshot(ws.d) == before and not os.path.exists(out)
+    assert "Traceback" not in r.stderr and r.shown() == ["scratchdream: interrupted; no output was written"], r
+    assert snapshot(ws.d) == before and listing(ws.d) == ["long.png", "pic.png"], listing(ws.d)
 
 
 # ---- downloads, through a local HTTP proxy ---------------------------------------------------------------

@@ -124,7 +124,11 @@ def ensure_weights(name, weights_dir=None, progress=True):
             return _toyworld_path()
         raise UserError(f"{target} is missing; `make toyworld` regenerates it (a few minutes, offline)")
     folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the weights folder {folder} ({err.strerror}); choose another with "
+                        "--weights-dir or $SCRATCHDREAM_WEIGHTS") from None
     source = os.path.join(folder, e.filename)
     if not os.path.isfile(source):
         from .. import fetch
