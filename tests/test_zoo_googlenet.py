@@ -63,6 +63,17 @@ def test_googlenet_shapes_at_224_are_deploy_prototxt(tmp_path):
     assert s["prob"] == (1000,)
 
 
+def test_a_caffemodel_without_stored_layer_settings_still_converts(torch, tmp_path):
+    """Settings are compared only where the file has them (an absent field inside a present message
+    takes Caffe's default, e.g. stride 1)."""
+    from torch_nets import caffe_googlenet_layers, caffe_googlenet_weights
+    layers = caffe_googlenet_layers(caffe_googlenet_weights(seed=0))
+    for ly in layers:
+        ly.pop("params", None)
+    net = convert_file(write_caffemodel(tmp_path / "bvlc_googlenet.caffemodel", layers))
+    assert net.name == "googlenet"
+
+
 @pytest.mark.parametrize("override, what", [({"stride": 1}, "stride [1, 1]"), ({"pad": 0}, "pad [0, 0, 0, 0]"),
                                             ({"kernel_size": 5}, "kernel [5, 5]")])
 def test_a_caffemodel_whose_layer_parameters_differ_is_refused(torch, tmp_path, override, what):

@@ -115,8 +115,12 @@ def check_caffe_layers(layers, spec):
 def _caffe_vs_ours(cl, layer):
     """(what, file's value or None when absent, ours) for the parameters that decide the computation."""
     hp = layer["hp"]
+    message = {"Convolution": "convolution_param", "Pooling": "pooling_param", "LRN": "lrn_param",
+               "InnerProduct": "inner_product_param"}[cl.type]
+    if message not in cl.params:           # a file without the layer's settings: nothing to compare
+        return []
     if cl.type in ("Convolution", "Pooling"):
-        p = cl.params.get("convolution_param" if cl.type == "Convolution" else "pooling_param", {})
+        p = cl.params[message]
         k, s, pad = (_hw(p, "kernel_size", "kernel", 0), _hw(p, "stride", "stride", 1), _hw(p, "pad", "pad", 0))
         out = [("kernel", k, hp["kernel"]), ("stride", s, hp["stride"]),
                ("pad", None if pad is None else [pad[0], pad[0], pad[1], pad[1]], hp["pad"])]
