@@ -65,8 +65,9 @@ def test_tiled_dream_keeps_size_and_differs_little(net):
     tiled = sd.dream(net, pic, tile=32, **opts)
     whole = sd.dream(net, pic, tile=0, **opts)
     assert tiled.shape == pic.shape and tiled.dtype == np.uint8
-    assert np.abs(tiled.astype(int) - pic).mean() > 0.5                       # it dreamed
-    assert np.abs(tiled.astype(int) - whole).mean() < 2.0                     # ... nearly as the untiled dream
+    change = np.abs(whole.astype(int) - pic).mean()                          # what the untiled dream changed
+    assert np.abs(tiled.astype(int) - pic).mean() > 0.5 * change              # the tiled one dreamed as much
+    assert np.abs(tiled.astype(int) - whole).mean() < 0.5 * change            # ... and mostly the same
 
 
 def _peak(fn):
@@ -79,13 +80,14 @@ def _peak(fn):
 
 
 def test_tiled_dream_of_a_large_picture_has_bounded_memory(net):
-    """Peak memory (tracemalloc: NumPy's allocations) of one step on a 600 x 800 picture: tiles of 64 px
-    keep only a tile's activations alive, the whole-picture pass keeps all of them."""
-    pic = sky(600, 800, seed=6)
+    """Peak memory (tracemalloc: NumPy's allocations) of one step on a 480 x 640 picture: tiles of 128 px
+    keep only a tile's activations alive, the whole-picture pass keeps all of them.
+    (Measured: tiled 6.0, untiled 19.8 float32 copies of the picture.)"""
+    pic = sky(480, 640, seed=6)
     opts = dict(layers="conv3", octaves=1, steps=1, jitter=0, progress=False)
     sd.dream(net, pic[:64, :64], **opts)                                      # compile and warm up first
     untiled = _peak(lambda: sd.dream(net, pic, tile=0, **opts))
-    tiled = _peak(lambda: sd.dream(net, pic, tile=64, **opts))
+    tiled = _peak(lambda: sd.dream(net, pic, tile=128, **opts))
     picture = pic.size * 4                                                    # one float32 copy of the picture
     assert tiled < 0.5 * untiled, (tiled, untiled)
-    assert tiled < 12 * picture, (tiled, picture)          # a handful of picture-sized buffers, nothing per layer
+    assert tiled < 10 * picture, (tiled, picture)          # a handful of picture-sized buffers, nothing per layer

@@ -47,4 +47,6 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
         return L, 0.0                                                    # nothing to climb here
     x += eta * g                                       # slide 35: i_mn <- i_mn + eta · dL/di_mn
     np.clip(x, lo, hi, out=x)                          # keep every pixel inside 0..255
+    if not np.isfinite(x).all():                       # clip keeps NaN (e.g. an eta that overflows float32)
+        raise UserError("the picture became NaN or infinite, so nothing was written; try a smaller --step-size")
     return L, size

@@ -19,6 +19,7 @@ from .tiling import Tiler, default_margin, jump
 
 NORMALIZE = ("mean", "std", "laplacian")
 STARTS = ("image", "noise", "grey")
+MAX_SMOOTH = 64               # px: the blur costs 6 sigma passes over the picture; wider only erases the gradient
 
 
 def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_scale=1.4, steps=10, step_size=1.5,
@@ -45,6 +46,8 @@ def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_sc
     terms = layer_terms(net, layers)
     check_options(octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter,
                   normalize=normalize, smooth=smooth, tile=tile, start=start)
+    if step_size > 255:                    # grey levels here (lecture's eta has no such bound)
+        raise UsageError(f"--step-size is the mean pixel change per step in grey levels, at most 255, got {step_size}")
     H, W = img.shape[:2]
     min_side = min_input_side(net, [name for name, _ in terms])
     if min(H, W) < min_side:
@@ -59,12 +62,22 @@ def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_sc
     for h, w in sizes:
         _check_fixed_size(net, objective.layers, h, w, len(sizes))
     tiler = _tiler(net, objective, tile, tile_margin, tile_rng, H, W, progress)
-    base = net.preprocess(_start(img, start, noise_rng))
+    base = _in_bands(net.preprocess, _start(img, start, noise_rng), axis=0)
     lo, hi = net.input_range()
     eta = np.float32(step_size) * (hi - lo) / np.float32(255.0)      # grey levels -> input units, per channel
     x = _dream_octaves(net, base, sizes, objective, steps, eta, lo, hi, jitter_rng, jitter, normalize, smooth, tiler,
                        progress, on_frame)
-    return net.deprocess(x)
+    return _in_bands(net.deprocess, x, axis=2)
+
+
+def _in_bands(fn, a, axis, rows=256):
+    """fn (net.preprocess or net.deprocess, which work pixel by pixel) on bands of rows, joined again:
+    the same result, without float64 temporaries the size of the whole picture."""
+    H = a.shape[axis]
+    if H <= rows:
+        return fn(a)
+    parts = [fn(np.take(a, range(r, min(H, r + rows)), axis=axis)) for r in range(0, H, rows)]
+    return np.concatenate(parts, axis=0 if parts[0].ndim == 3 else 2)
 
 
 def _dream_octaves(net, base, sizes, objective, steps, eta, lo, hi, rng, jitter, normalize, smooth, tiler,
@@ -116,8 +129,8 @@ def check_options(octaves=1, octave_scale=2.0, steps=1, step_size=1.0, jitter=0,
         raise UsageError(f"--jitter must be a whole number of pixels >= 0, got {jitter}")
     if normalize not in NORMALIZE:
         raise UsageError(f"--normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
-    if not _finite(smooth) or smooth < 0:
-        raise UsageError(f"--smooth must be a finite sigma >= 0 (0 = off), got {smooth}")
+    if not _finite(smooth) or not 0 <= smooth <= MAX_SMOOTH:
+        raise UsageError(f"--smooth must be a sigma from 0 (off) to {MAX_SMOOTH} px, got {smooth}")
     if not _is_int(tile) or tile < 0:
         raise UsageError(f"--tile must be 0 (never tile) or a size in pixels, got {tile}")
     if start not in STARTS:

@@ -29,7 +29,7 @@ def octave_sizes(H, W, octaves, scale, min_side=1):
 
 def pyramid(base, sizes):
     """The picture base (1, 3, H, W) at every size, each resized from the full size (no blur build-up)."""
-    return [resize(base, s) for s in sizes]
+    return [base if tuple(s) == base.shape[2:] else resize(base, s) for s in sizes]
 
 
 def reinject(detail, base_k):

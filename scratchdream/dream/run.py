@@ -4,6 +4,7 @@ Order of work, so that a mistake costs nothing: options (one UsageError line eac
 (extension, not the input, not an existing file without --force) -> the network -> the picture ->
 the dream -> the outputs, each written to a temporary file and renamed. The input is only ever read.
 """
+import contextlib
 import os
 import sys
 import time
@@ -29,7 +30,8 @@ def cmd_dream(args):
     t0 = time.perf_counter()
     result = dream(net, img, layers=args.layer, channel=args.channel, neuron=neuron, octaves=args.octaves,
                    octave_scale=args.octave_scale, steps=args.steps, step_size=args.step_size, jitter=args.jitter,
-                   normalize=args.normalize, smooth=args.smooth, tile=args.tile, guide=guide, start=args.start,
+                   normalize=args.normalize, smooth=args.smooth, tile=args.tile, tile_margin=args.tile_margin,
+                   guide=guide, start=args.start,
                    seed=args.seed, progress=True, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
     seconds = time.perf_counter() - t0
     save_image(out, result, alpha)
@@ -99,19 +101,34 @@ def cmd_zoom(args):
     _check_frames_dir(frames_dir, args.force)
     net = load_net(args.net, args.weights_dir)
     img, _ = load_image(args.image)
-    os.makedirs(frames_dir, exist_ok=True)
-    frames = []
+    made_dir = not os.path.isdir(frames_dir)
+    try:
+        os.makedirs(frames_dir, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the frames folder {frames_dir} ({e.strerror}); choose another --frames-dir") from None
+    frames, written = [], []
 
     def on_frame(k, picture):
-        save_image(os.path.join(frames_dir, f"frame_{k + 1:04d}.png"), picture)
+        written.append(os.path.join(frames_dir, f"frame_{k + 1:04d}.png"))
+        save_image(written[-1], picture)
         frames.append(shrink(picture))
 
     t0 = time.perf_counter()
-    zoom(net, img, frames=args.frames, factor=args.zoom, seed=args.seed, on_frame=on_frame, layers=args.layer,
-         channel=args.channel, neuron=neuron, octaves=args.octaves, octave_scale=args.octave_scale, steps=args.steps,
-         step_size=args.step_size, jitter=args.jitter, normalize=args.normalize, smooth=args.smooth, tile=args.tile)
+    try:
+        zoom(net, img, frames=args.frames, factor=args.zoom, seed=args.seed, on_frame=on_frame, layers=args.layer,
+             channel=args.channel, neuron=neuron, octaves=args.octaves, octave_scale=args.octave_scale,
+             steps=args.steps, step_size=args.step_size, jitter=args.jitter, normalize=args.normalize,
+             smooth=args.smooth, tile=args.tile, tile_margin=args.tile_margin)
+        save_gif(gif, frames)
+    except BaseException:                 # Ctrl-C, a full disk, a NaN: no half-made animation is left behind
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        if made_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(frames_dir)
+        raise
     seconds = time.perf_counter() - t0
-    save_gif(gif, frames)
     layers = ", ".join(args.layer) if args.layer else default_layer(net)
     _summary(f"zoom on {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {layers}: {args.frames} frames x "
              f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s -> {gif} and {frames_dir}/")

@@ -14,15 +14,23 @@ so the picture can be cut into tiles and each tile's gradient computed on its ow
 Each tile is given to the network with a `margin` of context on every side (clipped at the picture's
 edge); only the gradient of its core is kept. Every tile edge, margin and grid offset is a multiple
 of the layer's total stride (`jump`: 16 for GoogLeNet's inception_4c), so a tile's activations sit on
-the same grid as the whole picture's. Then margin = the receptive field makes every core gradient
-exact (a core pixel's gradient comes from activations within RF/2 of it, and those see only pixels
-within RF of it); smaller margins cost less and are wrong only near tile edges, where the random
-grid shift spreads the error thinly. The default is RF/4 (at most a quarter of the tile):
-tests/test_dream_tiling.py measures the error at the seams for several margins. Objective means use
-the whole picture's count (`counts`), so the tiles' gradients add up to the picture's; each tile adds
-to L only the activations on its own core's grid positions, so the tiles' L add up to the picture's
-too (exactly when the margin covers the receptive field). With the tile at least as large as the
-picture there is one tile and the computation is exactly the untiled one.
+the same grid as the whole picture's. Then a margin of one receptive field (RF) makes every core
+gradient exact: a core pixel's gradient comes from activations whose view contains it, and those see
+only pixels within RF of it. Smaller margins cost less and are wrong only near the tile edges (the
+net sees zero padding where the neighbour tile's pixels should be). Measured on GoogLeNet
+(random weights, float64, inception_4c, RF 299 px, 128-px tiles, so nearly every pixel is near a seam),
+||tiled - untiled|| / ||untiled gradient|| is:
+    margin   0      16     32     48     80 (~RF/4)  160      304 (>= RF)
+    error    58%    37%    23%    13%    3.3%        0.05%    0 (bit-identical)
+The default margin is RF/4, at most a quarter of the tile (80 px for inception_4c with 512-px tiles):
+a few per cent of the gradient where tiles meet, and the random grid shift moves the seams every
+step so even that does not build up. It costs at most (1 + 2·margin/tile)² of the untiled work (1.7x
+for interior 512-px tiles of GoogLeNet, about 1.4x on a 1024 x 768 picture); `tile_margin` (--tile-margin)
+trades it: 0 is the cheapest (the TensorFlow tutorial's choice), the RF is exact.
+Objective means use the whole picture's count (`counts`), so the tiles' gradients add up to the
+picture's; each tile adds to L only the activations on its own core's grid positions, so the tiles'
+L add up to the picture's too (exactly when the margin covers the receptive field). With the tile at
+least as large as the picture there is one tile and the computation is exactly the untiled one.
 """
 import numpy as np
 
@@ -45,7 +53,7 @@ def tile_spans(n, tile, offset=0):
 def default_margin(net, layers, tile):
     """RF/4 of the deepest objective layer, at most tile/4 (see the module docstring)."""
     rf = max(net.receptive_field(name) for name in layers)
-    return int(min(rf / 4, tile / 4)) if np.isfinite(rf) else tile // 4
+    return int(np.ceil(min(rf / 4, tile / 4))) if np.isfinite(rf) else tile // 4
 
 
 def jump(net, layers):
