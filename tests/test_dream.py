@@ -11,6 +11,7 @@ from scratchdream.cli import build_parser
 from scratchdream.dream import loop
 from scratchdream.dream.lecture import most_active_neuron
 from scratchdream.dream.octaves import octave_sizes, reinject
+from scratchdream.dream.zoom import zoom, zoom_in
 from scratchdream.errors import UsageError, UserError
 from scratchdream.image_io import resize
 
@@ -172,3 +173,22 @@ def test_api_defaults_match_the_cli():
     api = inspect.signature(loop.dream).parameters
     for name in ("octaves", "octave_scale", "steps", "step_size", "jitter", "normalize", "smooth", "tile", "seed", "start"):
         assert api[name].default == getattr(args, name), name
+
+
+# ---- zoom ---------------------------------------------------------------------------------------------
+def test_zoom_in_magnifies_the_centre():
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[15:25, 25:35] = 255                                              # a 10 x 10 white square in the middle
+    out = zoom_in(img, 1.25)
+    assert out.shape == img.shape
+    rows = np.flatnonzero(out[:, 30, 0] > 127)
+    assert rows[0] < 15 and rows[-1] > 24 and len(rows) == pytest.approx(12.5, abs=1)
+
+
+def test_zoom_dreams_every_frame_reproducibly(net, picture):
+    seen = []
+    last = zoom(net, picture, frames=2, factor=1.1, seed=3, progress=False, on_frame=lambda k, p: seen.append(p),
+                octaves=1, steps=2)
+    again = zoom(net, picture, frames=2, factor=1.1, seed=3, progress=False, octaves=1, steps=2)
+    assert len(seen) == 2 and seen[-1] is last and last.shape == picture.shape
+    assert last.tobytes() == again.tobytes()
