@@ -37,6 +37,17 @@ def _sub(subs, name, help, example):
                            formatter_class=_formatter)
 
 
+def _seed(text):
+    """argparse type for --seed: numpy's generators take whole numbers >= 0 only."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
 def _dream_options(p, steps=10):
     """Options shared by dream, lecture and zoom."""
     p.add_argument("--net", default="googlenet", help="zoo name or weights .h5 file (default: googlenet; toyworld works offline)")
@@ -47,7 +58,7 @@ def _dream_options(p, steps=10):
     p.add_argument("--steps", type=int, default=steps, help=f"gradient-ascent steps per octave (default {steps})")
     p.add_argument("--step-size", type=float, default=1.5, help="step size: mean pixel change per step in grey levels "
                    "(default 1.5, as the original notebook); lecture: eta itself (default: chosen at the first step)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed >= 0: same seed, same bytes (default 0)")
     p.add_argument("-o", "--output", help="output image (default beside the input: INPUT_dream.png, INPUT_lecture.png, INPUT_zoom.gif)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)")
