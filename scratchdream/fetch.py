@@ -248,7 +248,7 @@ def _locked(part, how):
         f = open(part, "ab+")
     except OSError as e:
         raise UserError(f"cannot write {part} ({e.strerror}); choose another --weights-dir, or {how}") from None
-    with f:
+    try:
         try:
             import fcntl
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -257,6 +257,9 @@ def _locked(part, how):
         except OSError:
             raise UserError(f"another scratchdream is already downloading {part}; wait for it to finish") from None
         yield f
+    finally:
+        with contextlib.suppress(OSError):   # a full disk fails this close's flush once more; it was reported above
+            f.close()                         # (a good download was flushed by _Sink.digests before its check)
 
 
 def cmd_fetch(args):

@@ -379,15 +379,17 @@ def proxy(mode):
         srv.server_close()
 
 
-@pytest.mark.parametrize("mode, phrase", [
-    ("wrong", r"refusing the download of http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel: its sha1 is"),
-    ("cut", r"cannot download http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel \(.*\); nothing was kept"),
+@pytest.mark.parametrize("mode, limit, phrase", [
+    ("wrong", None, r"refusing the download of http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel: its sha1 is"),
+    ("cut", None, r"cannot download http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel \(.*\); nothing was kept"),
+    ("wrong", 1024, r"cannot write .*bvlc_googlenet\.caffemodel\.part \(File too large\); free space"),   # disk full
 ])
-def test_bad_download_keeps_nothing(ws, mode, phrase):
+def test_bad_download_keeps_nothing(ws, mode, limit, phrase):
     weights = ws.p("weights")
     os.mkdir(weights)
     with proxy(mode) as (srv, env):
-        r = run(["fetch", "googlenet", "--weights-dir", weights], ws.d, env=env)
+        r = run(["fetch", "googlenet", "--weights-dir", weights], ws.d, env=env,
+                preexec_fn=_file_size_limit(limit) if limit else None)
     assert srv.urls, "the CLI never reached the test proxy"
     assert_one_line_error(r, 1, phrase)
     assert listing(weights) == [], "a partial download was left behind"
