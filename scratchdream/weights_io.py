@@ -26,6 +26,7 @@ def save_net(net, path):
     """Write `net` (spec + parameters) to `path` atomically."""
     import h5py
     spec = dict(net.spec)
+    _check_room(path, sum(int(np.prod(np.shape(a))) * 4 for arrays in net.params.values() for a in arrays.values()))
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
@@ -40,6 +41,25 @@ def save_net(net, path):
             for layer, arrays in net.params.items():
                 for key, arr in arrays.items():
                     group.create_dataset(f"{layer}/{key}", data=np.asarray(arr, np.float32))
+
+
+def _check_room(path, nbytes):
+    """Refuse before writing when the disk (or `ulimit -f`) cannot take about `nbytes`: HDF5 does not
+    report a failed write as an error Python can catch, it can crash the process and leave the .part."""
+    import shutil
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    need = int(nbytes * 1.01) + (1 << 20)                   # the HDF5 layout and attributes on top of the numbers
+    room = shutil.disk_usage(folder).free if os.path.isdir(folder) else need
+    try:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY:
+            room = min(room, limit)
+    except ImportError:                                     # not POSIX: no such limit
+        pass
+    if need > room:
+        raise UserError(f"cannot write {path}: it needs about {need / 2**20:.0f} MB and only {room / 2**20:.0f} MB can "
+                        "be written there; free space or choose another folder")
 
 
 def read_spec_and_params(path):

@@ -309,6 +309,35 @@ def test_full_disk_leaves_no_partial_file(ws):
     assert snapshot(ws.d) == before
 
 
+SAVE_NET = """
+import sys
+from nets_for_tests import tiny_inception_net
+import scratchdream as sd
+from scratchdream.errors import UserError
+import signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)           # as cli.main does
+try:
+    sd.save_net(tiny_inception_net(), sys.argv[1])
+except UserError as e:
+    print(f"scratchdream: error: {e}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_full_disk_while_saving_weights(ws):
+    """What `convert` and `fetch` do last, sd.save_net, under `ulimit -f 2` (2 KiB). HDF5 does not turn a
+    failed write into a Python error (it printed RuntimeErrors and crashed the process with SIGSEGV,
+    leaving the .part behind), so save_net checks the room first. Run as a script, not the CLI: no
+    subcommand saves a tiny net."""
+    before = snapshot(ws.d)
+    p = subprocess.run([sys.executable, "-c", SAVE_NET, ws.p("tiny_copy.h5")], cwd=ws.d, capture_output=True, text=True,
+                       env=_env({"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}),
+                       preexec_fn=_file_size_limit(2048), timeout=TIMEOUT)
+    r = Result(p.returncode, p.stdout, p.stderr, 0)
+    assert_one_line_error(r, 1, r"cannot write .*tiny_copy\.h5: it needs about 1 MB and only 0 MB can be written there")
+    assert snapshot(ws.d) == before
+
+
 @pytest.mark.parametrize("command", ["dream", "zoom"])
 def test_ctrl_c_leaves_nothing(ws, command):
     """Start a long dream (or zoom), wait until it is under way (the dream's tqdm bar shows L=, the zoom has
