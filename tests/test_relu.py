@@ -35,3 +35,15 @@ def test_gradient():
     dy = rng.standard_normal(y.shape)
     num = numerical_vjp(lambda a: relu.relu_forward(a)[0], x, dy)
     assert_close("relu dx", relu.relu_backward(dy, mask), num, 1e-6)
+
+
+def test_small_arrays_run_on_one_thread_and_restore_the_count():
+    import numba
+    from scratchdream.layers._threads import PARALLEL_MIN, parallel_if_large
+
+    threads_inside = parallel_if_large(lambda a: numba.get_num_threads())
+    before = numba.get_num_threads()
+    assert threads_inside(np.zeros(10)) == 1
+    assert threads_inside([np.zeros(10), np.zeros(PARALLEL_MIN)]) == before        # a list counts all its arrays
+    assert threads_inside(np.zeros(PARALLEL_MIN)) == before
+    assert numba.get_num_threads() == before

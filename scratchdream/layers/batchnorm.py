@@ -11,6 +11,8 @@ Parameters in the weights file: "weight" = scale, "bias" = shift (not γ, β).
 import numpy as np
 from numba import njit, prange
 
+from ._threads import parallel_if_large
+
 
 # ---- folding the running statistics -------------------------------------------------------------
 def bn_fold(gamma, beta, mean, var, eps):
@@ -70,6 +72,7 @@ def _as3(a):
 
 
 # ---- the layer ---------------------------------------------------------------------------------
+@parallel_if_large
 def batchnorm_forward(x, scale, shift):
     """x (N, C, H, W), scale (C,), shift (C,) -> (y same shape, cache = (x, scale))."""
     x = np.ascontiguousarray(x)
@@ -79,6 +82,7 @@ def batchnorm_forward(x, scale, shift):
     return y, (x, scale)
 
 
+@parallel_if_large
 def batchnorm_backward(dy, cache, params=False):
     """dy (N, C, H, W) -> dx [, {"weight": dscale (C,), "bias": dshift (C,)}]."""
     x, scale = cache

@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..errors import UserError
+from ._threads import parallel_if_large
 
 
 # ---- math: y[:, off_b + c] = x_b[:, c];  dx_b[:, c] = dy[:, off_b + c] ----------------------------
@@ -40,6 +41,7 @@ def _as_planes(a):
 
 
 # ---- the layer ---------------------------------------------------------------------------------
+@parallel_if_large
 def concat_forward(xs):
     """xs: list of (N, C_b, H, W) -> (y (N, ΣC_b, H, W), cache = list of C_b)."""
     xs = [np.ascontiguousarray(x) for x in xs]
@@ -55,6 +57,7 @@ def concat_forward(xs):
     return y, sizes
 
 
+@parallel_if_large
 def concat_backward(dy, cache):
     """dy (N, ΣC_b, H, W) -> [dx_b (N, C_b, H, W) for each branch]."""
     dy = np.ascontiguousarray(dy)

@@ -10,6 +10,8 @@ denominator `scale` computed in forward, so backward does not recompute the wind
 import numpy as np
 from numba import njit, prange
 
+from ._threads import parallel_if_large
+
 
 def _hp(hp):
     return int(hp["size"]), float(hp.get("alpha", 1e-4)), float(hp.get("beta", 0.75)), float(hp.get("k", 1.0))
@@ -99,6 +101,7 @@ def _lrn_backward_nb(dy, x, scale, dx, size, alpha, beta):
 
 
 # ---- the layer ---------------------------------------------------------------------------------
+@parallel_if_large
 def lrn_forward(x, hp):
     """x (N, C, H, W), hp {size, alpha, beta, k} -> (y same shape, cache = (x, scale, hp values))."""
     x = np.ascontiguousarray(x)
@@ -108,6 +111,7 @@ def lrn_forward(x, hp):
     return y, (x, scale, (size, alpha, beta))
 
 
+@parallel_if_large
 def lrn_backward(dy, cache):
     """dy (N, C, H, W) -> dx (N, C, H, W)."""
     x, scale, (size, alpha, beta) = cache

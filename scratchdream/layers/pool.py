@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..errors import UserError
+from ._threads import parallel_if_large
 
 
 # ---- geometry -----------------------------------------------------------------------------------
@@ -162,6 +163,7 @@ def _maxpool_backward_nb(dy, arg, dx, kw, sh, sw, pt, pl):
                 dx[n, c, i * sh - pt + a // kw, j * sw - pl + a % kw] += dy[n, c, i, j]
 
 
+@parallel_if_large
 def maxpool_forward(x, hp):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (arg uint8 (N, C, Ho, Wo), x.shape, geometry))."""
     x = np.ascontiguousarray(x)
@@ -174,6 +176,7 @@ def maxpool_forward(x, hp):
     return y, (arg, x.shape, g)
 
 
+@parallel_if_large
 def maxpool_backward(dy, cache):
     """dy (N, C, Ho, Wo) -> dx (N, C, H, W), zero except at the winners."""
     arg, x_shape, g = cache
@@ -268,6 +271,7 @@ def _avgpool_backward_nb(dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, count_pad):
                         dx[n, c, h, w] += g
 
 
+@parallel_if_large
 def avgpool_forward(x, hp):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (x.shape, geometry, count_pad))."""
     x = np.ascontiguousarray(x)
@@ -279,6 +283,7 @@ def avgpool_forward(x, hp):
     return y, (x.shape, g, count_pad)
 
 
+@parallel_if_large
 def avgpool_backward(dy, cache):
     """dy (N, C, Ho, Wo) -> dx (N, C, H, W)."""
     x_shape, g, count_pad = cache
@@ -355,6 +360,7 @@ def _adaptive_backward_nb(dy, dx, hs, he, ws, we):
                         dx[n, c, h, w] += g
 
 
+@parallel_if_large
 def adaptive_avgpool_forward(x, hp):
     """x (N, C, H, W) -> (y (N, C, oh, ow), cache = x.shape)."""
     x = np.ascontiguousarray(x)
@@ -364,6 +370,7 @@ def adaptive_avgpool_forward(x, hp):
     return y, x.shape
 
 
+@parallel_if_large
 def adaptive_avgpool_backward(dy, cache):
     """dy (N, C, oh, ow) -> dx (N, C, H, W)."""
     x_shape = cache

@@ -8,6 +8,8 @@ Convolutions can fuse their ReLU (conv hp relu=True); this module is the stand-a
 import numpy as np
 from numba import njit, prange
 
+from ._threads import parallel_if_large
+
 
 # ---- math: y = max(x, 0);  dL/dx = dL/dy · [x > 0] -----------------------------------------------
 def _relu_ref(x):
@@ -39,6 +41,7 @@ def _relu_backward_nb(dy, mask, dx):
 
 
 # ---- the layer ---------------------------------------------------------------------------------
+@parallel_if_large
 def relu_forward(x):
     """x (any shape) -> (y same shape, cache = bool mask x > 0)."""
     x = np.ascontiguousarray(x)
@@ -48,6 +51,7 @@ def relu_forward(x):
     return y, mask
 
 
+@parallel_if_large
 def relu_backward(dy, cache):
     """dy (shape of y), cache = mask -> dx = dy · mask."""
     mask = cache

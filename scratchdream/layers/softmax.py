@@ -7,6 +7,8 @@ Subtracting max z changes nothing mathematically and keeps exp from overflowing.
 import numpy as np
 from numba import njit, prange
 
+from ._threads import parallel_if_large
+
 
 # ---- math: p = exp(z - max z) / Σ exp(z - max z);  dz = p ⊙ (dp - <p, dp>) ---------------------
 def _softmax_ref(z):
@@ -53,6 +55,7 @@ def _as3(a):
 
 
 # ---- the layer ---------------------------------------------------------------------------------
+@parallel_if_large
 def softmax_forward(z):
     """z (N, K) or (N, K, H, W) -> (p same shape, cache = p)."""
     z = np.ascontiguousarray(z)
@@ -61,6 +64,7 @@ def softmax_forward(z):
     return p, p
 
 
+@parallel_if_large
 def softmax_backward(dp, cache):
     """dp (shape of p) -> dz."""
     p = cache
