@@ -31,6 +31,7 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), _new_file_mode())      # mkstemp made it 0600; give it the usual mode
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
@@ -42,6 +43,13 @@ def atomic_path(path):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _new_file_mode():
+    """The mode open() would give a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _remove(tmp):
