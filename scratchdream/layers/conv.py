@@ -10,7 +10,8 @@ left, right), d dilation (1 = none), g groups (each group sees C/g inputs and ma
 The module reads top to bottom: the plain NumPy reference (`_conv_ref`, `_conv_ref_backward`), then the
 fast path: im2col (unfold every receptive field into a column, a Numba kernel) + one BLAS matrix product,
 col2im for the input gradient, and 1x1 stride-1 convolutions as a plain matrix product with no unfolding.
-3x3 stride-1 convolutions go through Winograd (`layers/winograd.py`) when that is faster.
+3x3 stride-1 convolutions with >= 8 channels go through Winograd F(4x4,3x3) (`layers/winograd.py`), forward
+and input gradient. The products run on Numba's threads (`layers/_blas.py`); docs/performance.md has the figures.
 Dreaming calls `conv_backward(dy, cache)` and never pays for the weight gradient; training asks params=True.
 """
 import numpy as np
