@@ -37,18 +37,21 @@ def cmd_train(args):
     control_out = _control_path(out)
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UserError(f"cannot write {out}: its folder does not exist; create it or choose another -o")
-    todo = [("toyworld", scenes.DEFAULT_SETTINGS, out)]
-    if not getattr(args, "no_control", False):
-        todo.append(("toyworld_control", scenes.control_settings(), control_out))
+    todo = [("toyworld", scenes.DEFAULT_SETTINGS, out), ("toyworld_control", scenes.control_settings(), control_out)]
+    if getattr(args, "no_control", False):
+        todo = todo[:1]
+    if getattr(args, "control_only", False):
+        todo = todo[1:]
     for name, settings, path in todo:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         acc, confusion = train.evaluate(net, settings)
         net.spec["provenance"] = train.provenance(settings, args.seed, steps, train.BATCH, "adam", train.LR,
-                                                  history, acc, seconds)
+                                                  history, acc, seconds, cpu)
         save_net(net, path)
         print(f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
+              f"({cpu / 60:.1f} min of CPU) "
               f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)")
         print(_confusion_text(settings["classes"], confusion))
     return 0
@@ -85,8 +88,8 @@ def _control_path(out):
 
 
 def _results_text(title, net, results):
-    from .demo import EXPECTED, expected_probability
-    lines = [f"{title}: dreaming at {net.spec['dream_layers'][0]} (layer objective) on plain backgrounds"]
+    from .demo import EXPECTED, LAYER, expected_probability
+    lines = [f"{title}: dreaming at {LAYER} (layer objective) on plain backgrounds"]
     for bg, (pb, pa) in results.items():
         want = "+".join(EXPECTED[bg])
         lines.append(f"  {bg:6s} p({want}) {expected_probability(net, bg, pb):.3f} -> {expected_probability(net, bg, pa):.3f}"

@@ -16,7 +16,8 @@ from . import scenes
 
 # background -> the classes that lived on it in the training world (the ones the dream should grow)
 EXPECTED = {"sky": ("castle",), "water": ("fish", "ship"), "brown": ("dog",), "grass": ("bird",)}
-DREAM = {"octaves": 3, "octave_scale": 1.4, "steps": 12, "step_size": 3.0, "jitter": 8}   # the demo's settings
+DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 6, "step_size": 1.0, "jitter": 4}   # gentle: see docs/toyworld.md
+LAYER = "conv3"    # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
 SIZE = 96          # dream canvas: bigger than the 64 px training scenes, so a whole castle fits
 
 
@@ -26,10 +27,10 @@ def classify(net, img):
 
 
 def dream_on(net, img, layer=None, seed=0, on_frame=None, progress=False, **opts):
-    """Deep Dream with a layer objective at `layer` (default: the net's deep dream layer); uint8 in, uint8 out."""
+    """Deep Dream with a layer objective (L = sum of h^2) at `layer` (default LAYER); uint8 in, uint8 out."""
     from ..dream.loop import dream
     settings = dict(DREAM, **opts)
-    return dream(net, img, layers=[layer or net.spec["dream_layers"][0]], seed=seed, progress=progress,
+    return dream(net, img, layers=[layer or LAYER], seed=seed, progress=progress,
                  on_frame=on_frame, **settings)
 
 
@@ -63,19 +64,19 @@ def run_demo(net, out_dir, seed=0, backgrounds=("sky", "water", "brown", "grass"
     written = [png]
     if gif and frames:
         path = os.path.join(out_dir, "castle_emerging.gif")
-        save_gif(path, [_upscale(f, 3) for f in [frames[0]] * 3 + frames + [frames[-1]] * 6], duration_ms=150, max_side=288)
+        save_gif(path, [_upscale(f, 3) for f in [frames[0]] * 3 + frames + [frames[-1]] * 6], duration_ms=150, max_side=192)
         written.append(path)
     return results, written
 
 
-def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
+def sample_sheet(out_dir, seed=0, per_class=10, settings=None):
     """A grid of training scenes, one row per class: what the network learned from."""
     from ..image_io import save_image
     s = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 9]), 60 * per_class, s)
     rows = [np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1) for c in range(len(s["classes"]))]
     path = os.path.join(out_dir, "toyworld_scenes.png")
-    save_image(path, _upscale(np.concatenate(rows, axis=0), 2), quiet=True)
+    save_image(path, np.concatenate(rows, axis=0), quiet=True)
     return path
 
 

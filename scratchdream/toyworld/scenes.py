@@ -33,9 +33,11 @@ DEFAULT_SETTINGS = {
     "home": dict(HOME),
     "home_rate": {c: 0.95 for c in HOME},         # p(home background | class): the dataset bias
     "class_weights": [1, 1, 1, 1, 1, 1],          # relative class frequencies
+    "faint_rate": 0.5,                            # this share of objects is drawn see-through, so that
+    "faint_alpha": [0.3, 0.8],                   # the background is real evidence (as in photos: small, hazy, hidden)
     "clutter": 3,                                 # at most this many random distractor blobs per scene
     "noise": 0.04,                                # max std of the added pixel noise (0..1 scale)
-    "generator_version": 1,
+    "generator_version": 3,
 }
 
 
@@ -79,7 +81,10 @@ def make_scenes(rng, n, settings=None, size=None):
         if idx.size and name in OBJECT_PAINTERS:
             sub = img[idx]
             OBJECT_PAINTERS[name](rng, sub)
-            img[idx] = sub
+            alpha = np.where(rng.random(idx.size) < s.get("faint_rate", 0.0),
+                             rng.uniform(*s.get("faint_alpha", [1.0, 1.0]), idx.size), 1.0).astype(np.float32)
+            a = alpha[:, None, None, None]
+            img[idx] = a * sub + (1 - a) * img[idx]       # faint objects: partly the background shows through
     flip = rng.random(n) < 0.5                    # objects face either way
     img[flip] = img[flip, :, ::-1]
     _lighting(rng, img, s["noise"])

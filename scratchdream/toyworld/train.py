@@ -17,7 +17,8 @@ from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
 WIDTHS = (16, 32, 64, 128)          # channels of the four conv blocks (98k parameters)
-DREAM_LAYERS = ["conv4", "conv3"]   # the deep layer first: the demo and `dream --net toyworld` use it
+STEPS, BATCH, EPOCHS, LR = 400, 64, 3, 2e-3    # `make toyworld`: 400 minibatches of 64; 8,533 scenes seen 3 times
+DREAM_LAYERS = ["conv3", "conv4"]   # the demo's layer first (`dream --net toyworld` uses it); see docs/toyworld.md
 
 
 # ---- the network as data ----------------------------------------------------------------------
@@ -113,7 +114,7 @@ def make_pool(settings, seed, n, progress=True, chunk=500):
     return img, y
 
 
-def train(settings=None, seed=0, steps=1500, batch=64, epochs=3, widths=WIDTHS, optimiser="adam", lr=2e-3,
+def train(settings=None, seed=0, steps=STEPS, batch=BATCH, epochs=EPOCHS, widths=WIDTHS, optimiser="adam", lr=LR,
           weight_decay=1e-4, warmup=50, name="toyworld", progress=True, log_every=50):
     """Train a toy-world net from nothing; returns (net, history) with history = [(step, mean loss), ...].
 
@@ -167,13 +168,14 @@ def evaluate(net, settings=None, seed=12345, n=1200):
     return float((pred == y).mean()), confusion
 
 
-def provenance(settings, seed, steps, batch, optimiser, lr, history, accuracy, seconds):
+def provenance(settings, seed, steps, batch, optimiser, lr, history, accuracy, seconds, cpu_seconds=None):
     """What the weights file records about how it was made: enough to make it again."""
     return {"source_url": "generated locally: `scratchdream toyworld train` (make toyworld)",
             "source_sha256": None, "converter_version": "toyworld-train/1",
             "generator": settings, "co_occurrence": background_table_dict(settings),
             "training": {"seed": seed, "steps": steps, "batch": batch, "optimiser": optimiser, "lr": lr,
-                         "final_loss": history[-1][1] if history else None, "seconds": round(seconds, 1)},
+                         "final_loss": history[-1][1] if history else None, "seconds": round(seconds, 1),
+                         "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 1), "widths": list(WIDTHS)},
             "heldout_accuracy": accuracy}
 
 
