@@ -506,7 +506,7 @@ def test_large_picture_dreams_tiled_in_bounded_memory(ws, tmp_path_factory):
     preprocessed picture, the octave base, the detail, x, dL/dI, the normalised gradient). Untiled, the
     conv's im2col matrix alone would be 27 x 48 M x 4 B = 5.2 GB (9 copies) on top of those. Tiled, the
     per-tile memory is a few MB, so we require peak RSS under LARGE_COPIES copies of the picture for the
-    whole process (Python, numba and Pillow included). Measured on 2 cores: ~4.5 GiB (about 8 copies)."""
+    whole process (Python, numba and Pillow included). Measured on 2 cores: 3.55 GiB (6.6 copies)."""
     net = one_conv_net_file(str(tmp_path_factory.mktemp("one_conv")))
     pic = bf.make_large_jpeg(ws.d)
     out = ws.p("large_dream.jpg")
