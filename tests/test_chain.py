@@ -68,6 +68,13 @@ def x(net):
     return x
 
 
+@pytest.fixture(scope="module")
+def x_small(net):
+    x = random_input(net, seed=7)                      # 15x15, the net's own size: fewer pixels to difference
+    assert _kink_margin(net, x) > MARGIN
+    return x
+
+
 def test_neuron_to_every_pixel(net, x):
     """L = h_ij² for ONE neuron (c=2, i=1, j=3) of conv3, the deepest layer: dL/dI at every pixel."""
     c, i, j = 2, 1, 3
@@ -90,8 +97,9 @@ def test_neuron_to_every_pixel(net, x):
     assert np.count_nonzero(num.sum(axis=(0, 1))) < x.shape[2] * x.shape[3]   # some pixels are outside
 
 
-def test_channel_objective(net, x):
+def test_channel_objective(net, x_small):
     """L = Σ_ij h_c,ij² over one channel of the Inception output (the concat, read through its alias)."""
+    x = x_small
     c = 5
 
     def L(a):
@@ -103,8 +111,9 @@ def test_channel_objective(net, x):
     assert_close("dL/dI channel", net.backward(da), numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL), 1e-6)
 
 
-def test_multi_layer_objective(net, x):
+def test_multi_layer_objective(net, x_small):
     """L = Σ a² + 0.5 Σ b² with a = inc/output and b = conv3, which reads a: the gradients add up."""
+    x = x_small
     def L(z):
         acts = net.forward(z, upto=["inception", "conv3"], keep=False)
         return np.sum(acts["inc/output"] ** 2) + 0.5 * np.sum(acts["conv3"] ** 2)
