@@ -172,7 +172,8 @@ def maxpool_forward(x, hp):
     y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
     arg = np.empty(y.shape, _arg_dtype(g[0], g[1]))
     kh, kw, sh, sw, pt, pb, pl, pr = g
-    _maxpool_nb(x, y, arg, kh, kw, sh, sw, pt, pl, bool(np.isnan(x).any()))
+    nans = bool(np.isnan(x.sum()))               # a NaN anywhere makes the sum NaN (no temporary array)
+    _maxpool_nb(x, y, arg, kh, kw, sh, sw, pt, pl, nans)
     return y, (arg, x.shape, g)
 
 
