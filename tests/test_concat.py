@@ -10,7 +10,8 @@ from scratchdream.layers import concat
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
-    for N, H, W, Cs in ((1, 7, 7, [4, 6, 4]), (2, 3, 5, [1, 1]), (3, 1, 1, [5]), (2, 9, 4, [3, 2, 7, 1])):
+    for N, H, W, Cs in ((1, 7, 7, [4, 6, 4]), (2, 3, 5, [1, 1]), (3, 1, 1, [5]), (2, 9, 4, [3, 2, 7, 1]),
+                           (2, 33, 32, [8, 16, 4, 4])):          # the last one runs on every thread
         xs = [rng.standard_normal((N, C, H, W)).astype(dtype) for C in Cs]
         y, cache = concat.concat_forward(xs)
         assert y.dtype == dtype and y.shape == (N, sum(Cs), H, W)

@@ -61,3 +61,16 @@ def test_matches_torch(torch):
         y, cache = lrn.lrn_forward(x, _hp(size, alpha, beta, k))
         assert_close(f"lrn vs torch n={size}", y, ty.detach().numpy(), 1e-12)
         assert_close(f"lrn dx vs torch n={size}", lrn.lrn_backward(dy, cache), t.grad.numpy(), 1e-12)
+
+
+def test_parallel_path_matches_reference():
+    from scratchdream.layers._threads import PARALLEL_MIN
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 40, 31)).astype(np.float32)
+    assert x.size >= PARALLEL_MIN
+    y, cache = lrn.lrn_forward(x, _hp(5, 0.5, 0.75, 1.0))
+    y_ref, scale_ref = lrn._lrn_ref(x, 5, 0.5, 0.75, 1.0)
+    assert_close("lrn parallel", y, y_ref, 2e-6)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    assert_close("lrn dx parallel", lrn.lrn_backward(dy, cache),
+                 lrn._lrn_backward_ref(dy, x, scale_ref, 5, 0.5, 0.75, 1.0), 2e-6)

@@ -202,3 +202,26 @@ def test_maxpool_nan_wins_like_the_reference():
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(arg, arg_ref)
     assert np.isnan(y[0, 0, 1, 1]) and np.isnan(y[0, 1, -1, -1])
+
+
+def test_parallel_path_matches_reference():
+    # above PARALLEL_MIN elements the kernels run on every thread: planes must not interfere
+    from scratchdream.layers._threads import PARALLEL_MIN
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 5, size=(2, 8, 48, 47)).astype(np.float32)           # ties again
+    assert x.size >= PARALLEL_MIN
+    for hp in ({"kernel": 3, "stride": 2, "pad": 1, "ceil": True, "count_pad": False},
+               {"kernel": 3, "stride": 1, "pad": 1, "ceil": True, "count_pad": True}):
+        y, (arg, shape, g) = pool.maxpool_forward(x, hp)
+        y_ref, arg_ref = pool._maxpool_ref(x, g, *y.shape[2:])
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(arg, arg_ref)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        assert_close("maxpool dx parallel", pool.maxpool_backward(dy, (arg, shape, g)),
+                     pool._maxpool_backward_ref(dy, arg, shape, g), 1e-6)
+        ya, ca = pool.avgpool_forward(x, hp)
+        assert_close("avgpool parallel", ya, pool._avgpool_ref(x, g, *ya.shape[2:], hp["count_pad"]), 1e-6)
+        assert_close("avgpool dx parallel", pool.avgpool_backward(dy, ca),
+                     pool._avgpool_backward_ref(dy, x.shape, g, hp["count_pad"]), 1e-6)
+    y, cache = pool.adaptive_avgpool_forward(x, {"size": [5, 7]})
+    assert_close("adaptive parallel", y, pool._adaptive_ref(x, 5, 7), 1e-6)

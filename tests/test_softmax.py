@@ -10,7 +10,7 @@ from scratchdream.layers import softmax
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
     tol = 1e-6 if dtype == np.float32 else 1e-14
-    for shape in ((1, 1), (3, 10), (2, 1000), (2, 5, 3, 4)):
+    for shape in ((1, 1), (3, 10), (2, 1000), (2, 5, 3, 4), (4, 10, 32, 32)):     # the last: every thread
         z = (3 * rng.standard_normal(shape)).astype(dtype)
         p, cache = softmax.softmax_forward(z)
         assert p.dtype == dtype
