@@ -135,7 +135,7 @@ def jitter(net, trained, out, seed):
     rolled = _dream(net, img, seed=seed)
     return _save(out, "lecture_jitter.png", panel(
         [img, still, rolled], ["start", "jitter 0", f"jitter {TOY['jitter']} px"],
-        "jitter: a random roll each step hides the stride grid" + _note(trained)))
+        "jitter: without and with a random roll of the picture each step" + _note(trained)))
 
 
 def _raw_ascent(net, img, layer, eta, n):
@@ -201,7 +201,7 @@ def tiling(net, trained, out, seed, n=12, tile=48):
     caps = ["one pass (no tiles)", f"{tile} px tiles, fixed grid,\nno margin: seams",
             f"{tile} px tiles, grid shifted\neach step, margin {margin} px"]
     return _save(out, "lecture_tiling.png", panel([whole, fixed, shifted], caps,
-                                                   f"tiling: {n} steps at {layer}" + _note(trained), k=1))
+                                                   f"tiling: {n} steps at {layer}" + _note(trained)))
 
 
 def bias(net, trained, out, seed):
@@ -223,7 +223,7 @@ def bias(net, trained, out, seed):
             caps.append(f"plain sky\np(castle) = {pb[k]:.2f}")
         pics.append(after)
         caps.append(f"{name}\np(castle) = {pa[k]:.2f}")
-    return _save(out, "lecture_bias.png", panel(pics, caps, "dreaming on a plain sky: castles, because of the data"))
+    return _save(out, "lecture_bias.png", panel(pics, caps, "a plain sky dreamed at the deep layer: p(castle) by each net, before and after"))
 
 
 PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias]
