@@ -234,7 +234,7 @@ def test_not_run_lists_only_commands_the_readme_shows():
     assert len(shown - set(NOT_RUN)) >= 8, "fewer than 8 README commands are run: is the shell-block parser broken?"
 
 
-def _sky(path, size=(96, 128)):
+def _sky(path, size=(64, 96)):
     from scratchdream.image_io import save_image
     from scratchdream.toyworld import scenes
     save_image(path, scenes.plain_background("sky", size=size[0], width=size[1], seed=1), quiet=True)
