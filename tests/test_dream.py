@@ -192,3 +192,17 @@ def test_zoom_dreams_every_frame_reproducibly(net, picture):
     again = zoom(net, picture, frames=2, factor=1.1, seed=3, progress=False, octaves=1, steps=2)
     assert len(seen) == 2 and seen[-1] is last and last.shape == picture.shape
     assert last.tobytes() == again.tobytes()
+
+
+# ---- jitter -------------------------------------------------------------------------------------------
+def test_jitter_shifts_with_mirrored_borders_and_shifts_back():
+    from scratchdream.dream.ascent import shift_picture, unshift_gradient
+    x = np.random.default_rng(0).standard_normal((1, 3, 9, 11))
+    s = shift_picture(x, (2, -3))
+    assert s.shape == x.shape
+    assert np.array_equal(s[:, :, 2:, :8], x[:, :, :7, 3:])              # content moved down 2, left 3
+    assert np.array_equal(s[:, :, 1, :8], x[:, :, 1, 3:])                # the rows that came in are a mirror
+    assert np.array_equal(s[:, :, 0, :8], x[:, :, 2, 3:])                # (no wrap-round from the bottom)
+    back = unshift_gradient(s, (2, -3))
+    assert np.array_equal(back[:, :, :7, 3:], x[:, :, :7, 3:])           # the picture's own pixels return
+    assert not back[:, :, 7:].any() and not back[:, :, :, :3].any()      # what left the frame gets no gradient

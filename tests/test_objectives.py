@@ -83,9 +83,9 @@ def test_neuron_follows_octaves_and_jitter():
     _, g = o({"a": np.ones((1, 3, 4, 6))})
     assert g["a"][0, 1, 1, 2] == 2.0                               # half the size: half the indices
     _, g = o({"a": h + 1}, shift=(1 / 8, -2 / 12))
-    assert g["a"][0, 1, 3, 3] == 2.0                               # rolled down 1 row, left 2 columns
+    assert g["a"][0, 1, 3, 3] == 2.0                               # shifted down 1 row, left 2 columns
     _, g = o({"a": h + 1}, shift=(6 / 8, 0.0))
-    assert g["a"][0, 1, 0, 5] == 2.0                               # rolled past the bottom: wraps to the top
+    assert g["a"][0, 1, 7, 5] == 2.0                               # shifted past the bottom: stays on the last row
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

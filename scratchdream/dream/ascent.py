@@ -5,7 +5,7 @@
 
 `gradient` is slide 34: forward to the layer(s), the objective and its dL/dh (objectives.py), and the
 chain rule back to every pixel (Net.backward). `ascent_step` is slide 35, with the three things Deep
-Dream adds around it: jitter (roll the picture, take the gradient, roll the gradient back), the
+Dream adds around it: jitter (shift the picture, take the gradient, shift the gradient back), the
 normalised gradient (normalize.py), and clipping so the pixels stay in 0..255.
 """
 import numpy as np
@@ -30,7 +30,8 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     by tile (tiling.py) when the picture is large. A zero gradient leaves x as it was (size 0.0).
     """
     H, W = x.shape[2:]
-    jittered = np.roll(x, roll, axis=(2, 3)) if any(roll) else x         # jitter: shift the picture
+    roll = (int(np.clip(roll[0], -(H // 2), H // 2)), int(np.clip(roll[1], -(W // 2), W // 2)))   # small octaves
+    jittered = shift_picture(x, roll) if any(roll) else x                # jitter: shift the picture
     shift = (roll[0] / H, roll[1] / W)
     if tiler is None:
         L, dL_dI = gradient(net, jittered, objective, shift)
@@ -38,7 +39,7 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
         L, dL_dI = tiler.gradient(net, jittered, objective, shift)
     del jittered
     if any(roll):
-        dL_dI = np.roll(dL_dI, (-roll[0], -roll[1]), axis=(2, 3))        # ... and shift the gradient back
+        dL_dI = unshift_gradient(dL_dI, roll)                            # ... and shift the gradient back
     g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
     if not (np.isfinite(size) and np.isfinite(L)):
         raise UserError("the gradient became NaN or infinite, so nothing was written; "
@@ -50,3 +51,26 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     if not np.isfinite(x).all():                       # clip keeps NaN (e.g. an eta that overflows float32)
         raise UserError("the picture became NaN or infinite, so nothing was written; try a smaller --step-size")
     return L, size
+
+
+# ---- jitter ----------------------------------------------------------------------------------------
+# The original notebook rolls the picture (np.roll): the bottom rows wrap round to the top, so the net
+# sees a hard false edge where sky meets ground and paints a band of patterns along both borders.
+# Here the picture is shifted the same way but the rows and columns that come in at a border are the
+# picture's own mirror image; their gradient is dropped (each step's shift is new, so every border
+# pixel is reached in the other steps).
+def shift_picture(x, d):
+    """x (N, C, H, W) with its content moved by d = (dy, dx) pixels, mirrored at the borders."""
+    (dy, dx), (H, W) = d, x.shape[2:]
+    ay, ax = abs(dy), abs(dx)
+    padded = np.pad(x, ((0, 0), (0, 0), (ay, ay), (ax, ax)), mode="reflect")
+    return np.ascontiguousarray(padded[:, :, ay - dy:ay - dy + H, ax - dx:ax - dx + W])
+
+
+def unshift_gradient(g, d):
+    """The gradient w.r.t. the shifted picture, moved back onto the picture's own pixels (mirrored ones: 0)."""
+    (dy, dx), (H, W) = d, g.shape[2:]
+    out = np.zeros_like(g)
+    out[:, :, max(0, -dy):H - max(0, dy), max(0, -dx):W - max(0, dx)] = \
+        g[:, :, max(0, dy):H - max(0, -dy), max(0, dx):W - max(0, -dx)]
+    return out

@@ -82,7 +82,7 @@ class Objective:
     `terms` is a list of (layer, weight, kind, arg): kind one of "neuron", "channel", "layer", "logit",
     "guided"; arg the channel, (c, fy, fx) for a neuron, the class index, or the guide's features.
     A neuron is stored at a fractional position (fy, fx) in [0, 1) of the picture, so that it follows
-    the picture through octaves (other sizes) and jitter (a roll by `shift`, in fractions of the size).
+    the picture through octaves (other sizes) and jitter (a shift by `shift`, in fractions of the size).
     """
 
     def __init__(self, terms):
@@ -117,8 +117,8 @@ class Objective:
         if kind == "neuron":
             c, fy, fx = arg
             Hl, Wl = h.shape[2:]
-            i = int(((fy + shift[0]) % 1.0) * Hl)
-            j = int(((fx + shift[1]) % 1.0) * Wl)
+            i = int(min(max(fy + shift[0], 0.0), 1.0) * Hl)       # where the jitter moved it, kept
+            j = int(min(max(fx + shift[1], 0.0), 1.0) * Wl)       # inside the picture
             return neuron(h, c, min(i, Hl - 1), min(j, Wl - 1))
         if kind == "channel":
             return channel(h, arg, spatial)
