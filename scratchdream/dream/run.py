@@ -38,6 +38,9 @@ def cmd_dream(args):
     if gif:
         save_gif(gif, [shrink(img)] + frames)
     layers = ", ".join(args.layer) if args.layer else default_layer(net)
+    layers += (f" channel {args.channel}" if args.channel is not None else "") + \
+        (f" neuron {args.neuron}" if args.neuron else "") + (f" guided by {args.guide}" if args.guide else "") + \
+        (f" from {args.start}" if args.start != "image" else "")
     _summary(f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {layers}, "
              f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s -> {out}" + (f" and {gif}" if gif else ""))
     return 0
