@@ -71,7 +71,7 @@ def _ascent_options(p, octaves):
     p.add_argument("--jitter", type=int, default=32, help="random roll in pixels each step, 0 = off (default 32)")
     p.add_argument("--normalize", choices=["mean", "std", "laplacian"], default="mean", help="gradient normalisation (default mean, as the original)")
     p.add_argument("--smooth", type=float, default=0.0, help="gradient smoothing sigma in pixels (default 0 = off)")
-    p.add_argument("--tile", type=int, default=512, help="tile size for big images, 0 = never tile (default 512)")
+    p.add_argument("--tile", type=int, default=1024, help="tile size for big images, 0 = never tile (default 1024)")
     p.add_argument("--tile-margin", type=int, help="context around each tile in pixels (default: a quarter of the "
                    "layer's receptive field, at most tile/4; the receptive field itself makes tiles exact)")
 

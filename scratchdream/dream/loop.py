@@ -23,7 +23,7 @@ MAX_SMOOTH = 64               # px: the blur costs 6 sigma passes over the pictu
 
 
 def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_scale=1.4, steps=10, step_size=1.5,
-          jitter=32, normalize="mean", smooth=0.0, tile=512, tile_margin=None, guide=None, start="image", seed=0,
+          jitter=32, normalize="mean", smooth=0.0, tile=1024, tile_margin=None, guide=None, start="image", seed=0,
           progress=True, on_frame=None):
     """Deep Dream on img (H, W, 3) uint8 RGB; returns a new (H, W, 3) uint8 RGB image.
 

@@ -22,10 +22,11 @@ net sees zero padding where the neighbour tile's pixels should be). Measured on 
 ||tiled - untiled|| / ||untiled gradient|| is:
     margin   0      16     32     48     80 (~RF/4)  160      304 (>= RF)
     error    58%    37%    23%    13%    3.3%        0.05%    0 (bit-identical)
-The default margin is RF/4, at most a quarter of the tile (80 px for inception_4c with 512-px tiles):
+The default margin is RF/4 rounded to the layer's stride, at most a quarter of the tile (80 px for inception_4c):
 a few per cent of the gradient where tiles meet, and the random grid shift moves the seams every
-step so even that does not build up. It costs at most (1 + 2·margin/tile)² of the untiled work (1.7x
-for interior 512-px tiles of GoogLeNet, about 1.4x on a 1024 x 768 picture); `tile_margin` (--tile-margin)
+step so even that does not build up. It costs at most (1 + 2·margin/tile)² of the untiled work (1.3x
+for interior tiles of GoogLeNet at the default 1024-px tile, 1.7x at 512 px), which is why the default
+tile is large: pictures up to 1024 px on a side are not tiled at all; `tile_margin` (--tile-margin)
 trades it: 0 is the cheapest (the TensorFlow tutorial's choice), the RF is exact.
 Objective means use the whole picture's count (`counts`), so the tiles' gradients add up to the
 picture's; each tile adds to L only the activations on its own core's grid positions, so the tiles'
