@@ -69,14 +69,16 @@ def run_demo(net, out_dir, seed=0, backgrounds=("sky", "water", "brown", "grass"
     return results, written
 
 
-def sample_sheet(out_dir, seed=0, per_class=10, settings=None):
-    """A grid of training scenes, one row per class: what the network learned from."""
-    from ..image_io import save_image
+def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
+    """A grid of training scenes, one row per class: what the network learned from (a 256-colour PNG, small)."""
+    from PIL import Image
+    from ..atomic import atomic_path
     s = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 9]), 60 * per_class, s)
     rows = [np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1) for c in range(len(s["classes"]))]
     path = os.path.join(out_dir, "toyworld_scenes.png")
-    save_image(path, np.concatenate(rows, axis=0), quiet=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(rows, axis=0)).quantize(256).save(tmp, format="PNG", optimize=True)
     return path
 
 

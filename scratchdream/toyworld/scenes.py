@@ -33,11 +33,11 @@ DEFAULT_SETTINGS = {
     "home": dict(HOME),
     "home_rate": {c: 0.95 for c in HOME},         # p(home background | class): the dataset bias
     "class_weights": [1, 1, 1, 1, 1, 1],          # relative class frequencies
-    "faint_rate": 0.5,                            # this share of objects is drawn see-through, so that
-    "faint_alpha": [0.3, 0.8],                   # the background is real evidence (as in photos: small, hazy, hidden)
+    "faint_rate": 0.3,                            # this share of objects is drawn see-through, so that
+    "faint_alpha": [0.45, 0.9],                   # the background is real evidence (as in photos: small, hazy, hidden)
     "clutter": 3,                                 # at most this many random distractor blobs per scene
     "noise": 0.04,                                # max std of the added pixel noise (0..1 scale)
-    "generator_version": 3,
+    "generator_version": 2,
 }
 
 
