@@ -135,7 +135,7 @@ def jitter(net, trained, out, seed):
     rolled = _dream(net, img, seed=seed)
     return _save(out, "lecture_jitter.png", panel(
         [img, still, rolled], ["start", "jitter 0", f"jitter {TOY['jitter']} px"],
-        "jitter: without and with a random roll of the picture each step" + _note(trained)))
+        "jitter: without and with a random shift of the picture each step" + _note(trained)))
 
 
 def _raw_ascent(net, img, layer, eta, n):
