@@ -91,3 +91,17 @@ def test_cosine_schedule():
     assert optim.cosine_lr(1.0, 0, 100, warmup=10) == pytest.approx(0.1)
     assert optim.cosine_lr(1.0, 10, 100, warmup=10) == pytest.approx(1.0)
     assert optim.cosine_lr(1.0, 100, 100, warmup=10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_train_command_writes_loadable_weights_with_provenance(tmp_path, capsys):
+    """`scratchdream toyworld train` end to end, cut to 3 steps: a weights file that loads, with the generator inside."""
+    import scratchdream as sd
+    from scratchdream.cli import main
+    out = tmp_path / "tw.h5"
+    assert main(["toyworld", "train", "--steps", "3", "--no-control", "-o", str(out)]) == 0
+    net = sd.load_net(str(out))
+    prov = net.spec["provenance"]
+    assert prov["co_occurrence"]["dog"]["brown"] == 0.95 and prov["training"]["steps"] == 3
+    assert prov["generator"]["faint_rate"] == scenes.DEFAULT_SETTINGS["faint_rate"]
+    assert "held-out accuracy" in capsys.readouterr().out
+    assert main(["toyworld", "train", "--steps", "0", "-o", str(out)]) == 2          # a usage error, one line

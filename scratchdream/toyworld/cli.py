@@ -30,7 +30,7 @@ def cmd_toyworld(args):
 def cmd_train(args):
     from ..weights_io import save_net
     from . import scenes, train
-    steps = getattr(args, "steps", None) or train.STEPS
+    steps = train.STEPS if getattr(args, "steps", None) is None else args.steps
     if steps < 1:
         raise UsageError(f"--steps must be a whole number > 0, got {steps}")
     out = args.output or WEIGHTS
