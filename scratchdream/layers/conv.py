@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from ..errors import UserError
 from . import _blas, winograd
+from ._threads import parallel_if_large
 
 COLS_BUDGET = 1 << 22          # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
 WINOGRAD = True               # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (layers/winograd.py); False: im2col
@@ -275,6 +276,7 @@ def _check(x, w, b, hp, geo):
         raise UserError(f"input {x.shape[2]}x{x.shape[3]} is smaller than the {kh}x{kw} kernel can read; use a bigger image")
 
 
+@parallel_if_large
 def conv_forward(x, w, b, hp):
     """x (N,C,H,W), w (K,C/g,kh,kw), b (K,) or None -> y (N,K,Ho,Wo), cache. Output is post-ReLU if hp["relu"]."""
     geo = _geometry(hp)
@@ -302,6 +304,7 @@ def conv_forward(x, w, b, hp):
     return y, (x, w, b is not None, geo, mask)          # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
 
 
+@parallel_if_large
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
     x, w, has_bias, geo, mask = cache
