@@ -108,3 +108,16 @@ def copy_by_name(tensors, net_shapes, key_of):
         for what, shape in shapes.items():
             params.setdefault(layer, {})[what] = take(tensors, key_of(layer, what), shape, layer)
     return params
+
+
+def tv_source_key(layer, what):
+    """A torchvision state-dict key: our layer names for those nets are torchvision's module paths."""
+    return f"{layer}.{what}"
+
+
+def tv_file_keys(net_shapes):
+    return keys_of(net_shapes, tv_source_key)
+
+
+def tv_params_from(tensors, net_shapes):
+    return copy_by_name(tensors, net_shapes, tv_source_key)

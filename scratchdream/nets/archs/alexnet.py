@@ -5,7 +5,7 @@ conv 3x3 (384) · ReLU · conv 3x3 (256) · ReLU · conv 3x3 (256) · ReLU · ma
 then adaptive average pooling to 6x6 and three fully connected layers. Names are torchvision's module
 paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out.
 """
-from . import adaptive_avgpool, conv, copy_by_name, keys_of, flatten, linear, maxpool, relu, tv_input
+from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
 
 
 def spec():
@@ -28,13 +28,5 @@ def spec():
             "dream_layers": ["relu4", "relu5", "relu3"]}
 
 
-def source_key(layer, what):
-    return f"{layer}.{what}"               # the state-dict key: our layer names are torchvision's module paths
-
-
-def file_keys(net_shapes):
-    return keys_of(net_shapes, source_key)
-
-
-def params_from(tensors, net_shapes):
-    return copy_by_name(tensors, net_shapes, source_key)
+# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
+file_keys, params_from = tv_file_keys, tv_params_from

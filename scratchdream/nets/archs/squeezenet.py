@@ -6,7 +6,7 @@ A Fire module squeezes with a 1x1 conv + ReLU, then expands with a 1x1 and a 3x3
 ReLU and a global average, so the net runs at any image size. fire2..fire9 (the paper's numbering)
 are aliases. Dropout (classifier.0) is left out.
 """
-from . import adaptive_avgpool, concat, conv, copy_by_name, keys_of, flatten, maxpool, relu, tv_input
+from . import adaptive_avgpool, concat, conv, flatten, maxpool, relu, tv_file_keys, tv_input, tv_params_from
 
 #        index: (in, squeeze, expand1x1, expand3x3)     torchvision squeezenet1_1
 FIRES = {3: (64, 16, 64, 64), 4: (128, 16, 64, 64), 6: (128, 32, 128, 128), 7: (256, 32, 128, 128),
@@ -42,13 +42,5 @@ def spec():
             "dream_layers": ["fire7", "fire6", "fire8", "fire9"]}
 
 
-def source_key(layer, what):
-    return f"{layer}.{what}"               # the state-dict key: our layer names are torchvision's module paths
-
-
-def file_keys(net_shapes):
-    return keys_of(net_shapes, source_key)
-
-
-def params_from(tensors, net_shapes):
-    return copy_by_name(tensors, net_shapes, source_key)
+# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
+file_keys, params_from = tv_file_keys, tv_params_from

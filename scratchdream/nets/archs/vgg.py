@@ -6,7 +6,7 @@ keys `features.21.weight` map one to one; the friendly names of the VGG paper (c
 are aliases. Convolution and ReLU stay separate layers so that `features.21` is the pre-ReLU value, as
 in torchvision. Dropout (classifier.2, classifier.5) is the identity at inference and is left out.
 """
-from . import adaptive_avgpool, conv, copy_by_name, keys_of, flatten, linear, maxpool, relu, tv_input
+from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
 
 CONFIGS = {"vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
            "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -44,13 +44,5 @@ def _indexed(cfg):
         idx += 1 if v == "M" else 2
 
 
-def source_key(layer, what):
-    return f"{layer}.{what}"               # the state-dict key: our layer names are torchvision's module paths
-
-
-def file_keys(net_shapes):
-    return keys_of(net_shapes, source_key)
-
-
-def params_from(tensors, net_shapes):
-    return copy_by_name(tensors, net_shapes, source_key)
+# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
+file_keys, params_from = tv_file_keys, tv_params_from
