@@ -18,11 +18,16 @@ def test_torch_twin_computes_the_same_dream_step(name, torch):
     net, target = bench.build_sd(name)
     model = bench.build_torch(net, target, torch)
     x = np.random.default_rng(0).standard_normal((1, 3, 40, 48)).astype(np.float32)
-    h = net.forward(x, upto=target)
-    dx = net.backward(h)
+    h = net.forward(x, upto=target, keep=False)
     ht = model(torch.tensor(x))
     assert_close(f"{name} h", h, ht.detach().numpy(), 1e-4)
-    assert_close(f"{name} dL/dx", dx, bench.torch_step(model, torch.tensor(x), torch).numpy(), 1e-4)
+    # The gradient is compared in float64. In float32, random weights leave some activations within rounding
+    # of a ReLU kink or a max-pool tie, where two correct implementations route the gradient differently
+    # (seen once: 8e-4 on vgg16 in a fresh clone).
+    x64 = x.astype(np.float64)
+    dx = net.backward(net.forward(x64, upto=target))
+    dxt = bench.torch_step(model.double(), torch.tensor(x64), torch).numpy()
+    assert_close(f"{name} dL/dx", dx, dxt, 1e-6)
 
 
 def test_local_specs_match_the_zoo():
