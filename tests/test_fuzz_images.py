@@ -16,7 +16,6 @@ Each example runs under a SIGALRM timer (SECONDS_PER_EXAMPLE) and the whole kind
 import contextlib
 import io
 import os
-import signal
 import struct
 import time
 import warnings
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import timebox
 from scratchdream.errors import UserError
 from scratchdream.image_io import load_image
 
@@ -80,17 +80,8 @@ def seeds():
 
 
 # ---- the property ------------------------------------------------------------------------------------------
-@contextlib.contextmanager
 def bounded(seconds=SECONDS_PER_EXAMPLE):
-    def alarm(*_):
-        raise TimeoutError(f"load_image hung for more than {seconds} s")
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    return timebox.bounded(seconds, "load_image")
 
 
 def check(path, data, label):

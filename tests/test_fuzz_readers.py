@@ -11,12 +11,10 @@ The grammar fuzzer re-finds the one real bug this work turned up: a BUILD opcode
 tensor could overwrite its checked size/stride, and a ValueError escaped instead of a UserError
 (fixed in pth.py: the stand-ins refuse BUILD; test_readers_pth has the hand-made case).
 """
-import contextlib
 import io
 import os
 import pickle
 import pickletools
-import signal
 import tempfile
 import zipfile
 
@@ -24,6 +22,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import timebox
 from conftest import require_torch
 from fixtures_formats import binunicode, caffemodel_bytes, legacy_oldstyle_pth
 from scratchdream.errors import UserError
@@ -43,18 +42,8 @@ def _settings(n):
                     suppress_health_check=list(HealthCheck))
 
 
-@contextlib.contextmanager
 def bounded(seconds=SECONDS_PER_EXAMPLE):
-    """Fail, instead of hanging, if one example takes longer than `seconds`."""
-    def alarm(*_):
-        raise TimeoutError(f"reader hung for more than {seconds} s")
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    return timebox.bounded(seconds, "reader")
 
 
 def mutations(seed):
