@@ -317,6 +317,49 @@ def conv_layer_rows(net, size, repeat, torch):
 
 
 # ---- the command -----------------------------------------------------------------------------------
+def tiling_times(net, target, size, repeat):
+    """ms of one layer-objective gradient of a size x size picture: untiled, then in tiles of size/2 with
+    the default margin and with an exact one (one receptive field). Returns [(label, margin, ms), ...]."""
+    from .dream.ascent import gradient
+    from .dream.loop import build_objective
+    from .dream.tiling import Tiler, default_margin, exact_margin, jump
+    objective = build_objective(net, [(target, 1.0)], size, size)
+    x = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
+    tile, step = size // 2, jump(net, [target])
+    margins = [("default", default_margin(net, [target], tile)), ("exact", exact_margin(net, [target]))]
+    runs = [lambda: gradient(net, x, objective)]
+    runs += [lambda m=m: Tiler(tile, m, np.random.default_rng(0), step=step).gradient(net, x, objective)
+             for _, m in margins]
+    ms = time_steps(runs, repeat)
+    return [("untiled", None, ms[0])] + [(label, m, t) for (label, m), t in zip(margins, ms[1:])]
+
+
+def print_scaling(results):
+    """Time over pixel count from the smallest to the largest size, per net and framework."""
+    for name in dict.fromkeys(r[0] for r in results):
+        rows = sorted((r for r in results if r[0] == name), key=lambda r: r[1])
+        if len(rows) < 2:
+            continue
+        a, b = rows[0], rows[-1]
+        pixels = (b[1] / a[1]) ** 2
+        torch_part = f", torch x{b[3] / a[3]:.1f}" if np.isfinite(b[3]) else ""
+        print(f"scaling {name} {a[1]} -> {b[1]} px (x{pixels:.1f} the pixels): scratchdream x{b[2] / a[2]:.1f}{torch_part}")
+
+
+def print_tiling(nets, size, repeat):
+    """Tiling's price at equal area: the same picture untiled and in four tiles (issue 6: at most 10%)."""
+    for name in nets:
+        net, target = build_sd(name)
+        if size // 2 < net.receptive_field(target):
+            print(f"tiling {name}: {size // 2}-px tiles are smaller than the receptive field; skipped")
+            continue
+        rows = tiling_times(net, target, size, max(1, min(repeat, 3)))
+        base = rows[0][2]
+        parts = [f"untiled {base:.0f} ms"] + [f"margin {m} px ({label}) {t:.0f} ms ({100 * (t / base - 1):+.0f}%)"
+                                              for label, m, t in rows[1:]]
+        print(f"tiling {name} {size} px in {size // 2}-px tiles: " + "; ".join(parts), flush=True)
+
+
 def _ints(text, what):
     try:
         return [int(v) for v in str(text).split(",") if v.strip()]
@@ -371,6 +414,9 @@ def cmd_bench(args):
             print(f"{row[0]:10s} {row[1]:5d} {row[2]:9.1f} {row[3]:9.1f} {row[4]:6.2f} {row[5]:7.0f} {row[6]:8.0f}", flush=True)
     if memory:
         print("MB: peak resident set of a fresh process during two steps, over its size once the net is built (VmHWM delta)")
+    print_scaling(results)
+    if getattr(args, "tiling", True) and max(sizes) >= 2:
+        print_tiling(nets, max(sizes), repeat)
     if layer_size:
         peak = sgemm_gflops()
         for name in nets:

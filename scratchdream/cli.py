@@ -37,15 +37,24 @@ def _sub(subs, name, help, example):
                            formatter_class=_formatter)
 
 
-def _seed(text):
-    """argparse type for --seed: numpy's generators take whole numbers >= 0 only."""
+def _whole(text, what="a whole number >= 0"):
     try:
         value = int(text)
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return value
+
+
+def _seed(text):
+    """argparse type for --seed: numpy's generators take whole numbers >= 0 only."""
+    return _whole(text)
+
+
+def _margin(text):
+    """argparse type for --tile-margin: pixels >= 0, or 'exact' for one receptive field."""
+    return text if text == "exact" else _whole(text, "a whole number of pixels >= 0 or 'exact'")
 
 
 def _dream_options(p, steps=10):
@@ -72,8 +81,8 @@ def _ascent_options(p, octaves):
     p.add_argument("--normalize", choices=["mean", "std", "laplacian"], default="mean", help="gradient normalisation (default mean, as the original)")
     p.add_argument("--smooth", type=float, default=0.0, help="gradient smoothing sigma in pixels (default 0 = off)")
     p.add_argument("--tile", type=int, default=1024, help="tile size for big images, 0 = never tile (default 1024)")
-    p.add_argument("--tile-margin", type=int, help="context around each tile in pixels (default: a quarter of the "
-                   "layer's receptive field, at most tile/4; the receptive field itself makes tiles exact)")
+    p.add_argument("--tile-margin", type=_margin, help="context around each tile in pixels, or 'exact' (one receptive "
+                   "field: exact gradients, about 3x the work); default: the widest that adds at most 10%% work")
 
 
 def build_parser():
@@ -130,6 +139,8 @@ def build_parser():
     p.add_argument("--layer-size", type=int, default=224, help="image size of the per-conv-layer table (0: skip it)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the Numba compile-time probe")
+    p.add_argument("--no-tiling", dest="tiling", action="store_false",
+                   help="skip the tiling row (the largest size untiled vs in four tiles, scratchdream only)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time (default), or CPU time of the process: fair on a busy machine with --threads 1")
 

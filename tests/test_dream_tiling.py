@@ -9,7 +9,7 @@ from nets_for_tests import tiny_inception_net
 import scratchdream as sd
 from scratchdream.dream import loop
 from scratchdream.dream.ascent import gradient
-from scratchdream.dream.tiling import Tiler, jump, tile_spans
+from scratchdream.dream.tiling import MARGIN_BUDGET, Tiler, default_margin, exact_margin, jump, tile_spans
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +43,42 @@ def test_tiled_gradient_is_exact_with_a_full_margin(net, layer):
     objective = loop.build_objective(net, [(layer, 1.0)], H, W)
     x = net.preprocess(sky(H, W, seed=3), dtype=np.float64)
     L, g = gradient(net, x, objective)
-    rf = int(net.receptive_field(layer))
-    tiler = Tiler(24, rf, np.random.default_rng(0), step=jump(net, [layer]))
+    margin = exact_margin(net, [layer])
+    assert margin >= net.receptive_field(layer) and margin % jump(net, [layer]) == 0
+    tiler = Tiler(24, margin, np.random.default_rng(0), step=jump(net, [layer]))
     assert tiler.needed(H, W)
     Lt, gt = tiler.gradient(net, x, objective)
     assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
     assert abs(Lt - L) <= 1e-12 * abs(L)
     _, g0 = Tiler(24, 0, np.random.default_rng(0), step=jump(net, [layer])).gradient(net, x, objective)
     assert np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()     # without a margin the seams are real: the test can fail
+
+
+@pytest.mark.parametrize("layer", ["inc/output", "conv3"])
+def test_default_margin_is_the_widest_within_the_work_budget(net, layer):
+    """The worst tile (neighbours on four sides) sees (1 + 2m/t)² of its area: at most 1.1 by default."""
+    step, quarter_rf = jump(net, [layer]), net.receptive_field(layer) / 4
+    for tile in (24, 64, 100, 512, 1024, 4096):
+        m = default_margin(net, [layer], tile)
+        assert m % step == 0 and 0 <= m <= quarter_rf
+        assert (1 + 2 * m / tile) ** 2 <= 1 + MARGIN_BUDGET
+        wider = m + step                                   # one more stride breaks the budget or passes RF/4
+        assert (1 + 2 * wider / tile) ** 2 > 1 + MARGIN_BUDGET or wider > quarter_rf
+    assert default_margin(net, ["conv3"], 100) == 0                       # 100 · 0.0244 = 2.4 px < one stride of 4
+
+
+def test_exact_margin_option_reproduces_the_untiled_dream(net):
+    """tile_margin='exact' (--tile-margin exact): tiles of a float64 gradient equal the whole picture's."""
+    H, W = 90, 118
+    objective = loop.build_objective(net, [("conv3", 1.0)], H, W)
+    x = net.preprocess(sky(H, W, seed=7), dtype=np.float64)
+    tiler = loop._tiler(net, objective, 48, "exact", np.random.default_rng(1), H, W, False)
+    assert tiler.needed(H, W) and tiler.margin == exact_margin(net, ["conv3"])
+    _, g = gradient(net, x, objective)
+    _, gt = tiler.gradient(net, x, objective)
+    assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
+    with pytest.raises(sd.errors.UsageError, match="tile-margin"):
+        loop._tiler(net, objective, 48, "wide", np.random.default_rng(1), H, W, False)
 
 
 def test_tiled_and_untiled_dreams_are_bit_identical_when_one_tile_covers(net):
@@ -60,9 +88,12 @@ def test_tiled_and_untiled_dreams_are_bit_identical_when_one_tile_covers(net):
 
 
 def test_tiled_dream_keeps_size_and_differs_little(net):
+    """With a margin of RF/4 (8 px; conv3's RF is 21) the tiled dream stays within half of what the dream
+    changed of the untiled one (measured 0.36; two untiled dreams with other jitter seeds differ by 1.4x
+    the change, and margin 0 with these 32-px tiles, where every pixel is near a seam, by 0.77x)."""
     pic = sky(70, 101, seed=5)
     opts = dict(layers="conv3", octaves=2, steps=3, progress=False, seed=2)
-    tiled = sd.dream(net, pic, tile=32, **opts)
+    tiled = sd.dream(net, pic, tile=32, tile_margin=8, **opts)
     whole = sd.dream(net, pic, tile=0, **opts)
     assert tiled.shape == pic.shape and tiled.dtype == np.uint8
     change = np.abs(whole.astype(int) - pic).mean()                          # what the untiled dream changed

@@ -15,7 +15,7 @@ from ..errors import UsageError, UserError
 from . import objectives
 from .ascent import ascent_step
 from .octaves import octave_sizes, pyramid, reinject
-from .tiling import Tiler, default_margin, jump
+from .tiling import Tiler, default_margin, exact_margin, jump
 
 NORMALIZE = ("mean", "std", "laplacian")
 STARTS = ("image", "noise", "grey")
@@ -35,7 +35,8 @@ def dream(net, img, layers=None, channel=None, neuron=None, octaves=4, octave_sc
     jitter      random roll of up to this many pixels each step (0 = off)
     normalize   "mean" (original), "std" or "laplacian"; smooth: Gaussian sigma for the gradient (0 = off)
     tile        compute gradients in tiles of this size when the picture is larger (0 = never); tile_margin
-                the context around each tile (default: a quarter of the receptive field, see tiling.py)
+                the context around each tile in pixels, or "exact" (one receptive field); default: the
+                widest margin that adds at most 10% work, see tiling.py
     guide       (h, w, 3) uint8 picture: dream towards its features instead (the notebook's objective_guide)
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
     seed        seeds jitter, tile offsets and noise (three independent streams, so turning tiling on
@@ -290,9 +291,14 @@ def _tiler(net, objective, tile, tile_margin, rng, H, W, progress):
     if tile < need and max(H, W) > tile:
         raise UsageError(f"--tile {tile} is smaller than the receptive field of {', '.join(objective.layers)} "
                          f"({need} px); use --tile {need} or more, or --tile 0 to never tile")
-    margin = default_margin(net, objective.layers, tile) if tile_margin is None else tile_margin
+    if tile_margin is None:
+        margin = default_margin(net, objective.layers, tile)
+    elif tile_margin == "exact":
+        margin = exact_margin(net, objective.layers)
+    else:
+        margin = tile_margin
     if not _is_int(margin) or margin < 0:
-        raise UsageError(f"tile_margin must be a whole number of pixels >= 0, got {tile_margin}")
+        raise UsageError(f"--tile-margin must be a whole number of pixels >= 0 or 'exact', got {tile_margin}")
     return Tiler(tile, margin, rng, step=jump(net, objective.layers))
 
 
