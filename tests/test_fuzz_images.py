@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 import timebox
+from byte_edits import OPS, apply_edit
 from scratchdream.errors import UserError
 from scratchdream.image_io import load_image
 
@@ -132,23 +133,8 @@ def fuzz(tmp_path, kind, make):
 def mutate(seed, rng):
     b = bytearray(seed)
     for _ in range(int(rng.integers(1, 9))):
-        op = rng.choice(["flip", "set", "insert", "delete", "dup", "truncate", "big"])
-        pos = int(rng.integers(0, len(b) + 1))
-        n = int(rng.integers(1, 65))
-        if op == "flip" and pos < len(b):
-            b[pos] ^= 1 << int(rng.integers(0, 8))
-        elif op == "set" and pos < len(b):
-            b[pos] = int(rng.integers(0, 256))
-        elif op == "insert":
-            b[pos:pos] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        elif op == "delete":
-            del b[pos:pos + n]
-        elif op == "dup":
-            b[pos:pos] = b[pos:pos + n]
-        elif op == "truncate":
-            del b[pos:]
-        elif op == "big":
-            b[pos:pos + 4] = b"\xff\xff\xff\x7f"
+        apply_edit(b, str(rng.choice(OPS)), int(rng.integers(0, len(b) + 1)), int(rng.integers(0, 256)),
+                   int(rng.integers(1, 65)))
     return bytes(b)
 
 

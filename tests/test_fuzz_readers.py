@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timebox
+from byte_edits import OPS, apply_edit
 from conftest import require_torch
 from fixtures_formats import binunicode, caffemodel_bytes, legacy_oldstyle_pth
 from scratchdream.errors import UserError
@@ -49,7 +50,7 @@ def bounded(seconds=SECONDS_PER_EXAMPLE):
 def mutations(seed):
     """Strategy: `seed` with 1-8 random edits (bit flips, byte sets, inserts, deletes, duplicated runs,
     truncation): the damage a bad download or a forger would do."""
-    edit = st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "dup", "truncate", "big"]),
+    edit = st.tuples(st.sampled_from(OPS),
                      st.integers(0, len(seed)), st.integers(0, 255), st.integers(1, 64))
     return st.lists(edit, min_size=1, max_size=8).map(lambda edits: _apply(seed, edits))
 
@@ -57,21 +58,7 @@ def mutations(seed):
 def _apply(seed, edits):
     b = bytearray(seed)
     for op, pos, value, n in edits:
-        pos = pos % (len(b) + 1)
-        if op == "flip" and pos < len(b):
-            b[pos] ^= 1 << (value % 8)
-        elif op == "set" and pos < len(b):
-            b[pos] = value
-        elif op == "insert":
-            b[pos:pos] = bytes([value]) * n
-        elif op == "delete":
-            del b[pos:pos + n]
-        elif op == "dup":
-            b[pos:pos] = b[pos:pos + n]
-        elif op == "truncate":
-            del b[pos:]
-        elif op == "big":                       # a length-looking field made enormous
-            b[pos:pos + 4] = b"\xff\xff\xff\x7f"
+        apply_edit(b, op, pos, value, n)
     return bytes(b)
 
 
