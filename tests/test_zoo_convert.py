@@ -59,8 +59,8 @@ def test_cmd_convert_writes_once_and_needs_force_to_overwrite(torch, tmp_path, c
     argv = ["convert", str(tmp_path / "squeezenet1_1-b8a52dc0.pth"), "-o", str(out)]
     assert cli.main(argv) == 0 and out.is_file()
     before = out.read_bytes()
-    assert cli.main(argv) == 1
-    assert "already exists; add --force" in capsys.readouterr().err
+    assert cli.main(argv) == 2                    # a usage error, as for dream
+    assert "already exists; pass --force" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert cli.main(argv + ["--force"]) == 0
 

@@ -184,4 +184,4 @@ def _check_output(out, args):
     if os.path.abspath(out) == os.path.abspath(args.file):
         raise UsageError(f"-o {out} is the input file; choose another output")
     if os.path.exists(out) and not args.force:
-        raise UserError(f"{out} already exists; add --force to overwrite it")
+        raise UsageError(f"{out} already exists; pass --force to overwrite it or choose another -o")
