@@ -233,6 +233,59 @@ def test_winograd_bands_and_weight_cache(monkeypatch):
     assert_close("after an in-place update", conv_forward(x, w, b, hp)[0], _conv_ref(x, w, b, hp), 1e-12)
 
 
+@pytest.mark.parametrize("case", WINO)
+def test_winograd_matrix_reference_is_the_convolution(case):
+    """The explicit-matrix reference (B^T, G, A^T and their transposes) == the direct convolution, both ways."""
+    x, w, _, hp = _wino_case(case, 40)
+    pt, pl = hp["pad"][0], hp["pad"][2]
+    y = _conv_ref(x, w, None, dict(hp, relu=False))
+    dy = np.random.default_rng(41).standard_normal(y.shape)
+    assert_close("matrix forward", winograd._conv3x3_ref(x, w, pt, pl, *y.shape[2:]), y, 1e-12)
+    assert_close("matrix adjoint", winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
+                 _conv_ref_backward(dy, x, w, dict(hp, relu=False))[0], 1e-12)
+
+
+@pytest.mark.parametrize("case", WINO)
+def test_winograd_kernels_equal_matrix_reference(case):
+    """conv3x3 / conv3x3_grad (Numba transforms + BLAS) == the einsum reference; the mask gates dy as it is read."""
+    x, w, _, hp = _wino_case(case, 42)
+    pt, pl = hp["pad"][0], hp["pad"][2]
+    U = winograd.transformed_weights(w)
+    y_ref = winograd._conv3x3_ref(x, w, pt, pl, *_conv_ref(x, w, None, dict(hp, relu=False)).shape[2:])
+    y, _ = winograd.conv3x3(x, U, pt, pl, *y_ref.shape[2:])
+    assert_close("conv3x3 vs reference", y, y_ref, 1e-12)
+    rng = np.random.default_rng(43)
+    dy, mask = rng.standard_normal(y.shape), rng.random(y.shape) < 0.5
+    assert_close("conv3x3_grad vs reference", winograd.conv3x3_grad(dy, U, pt, pl, *x.shape[2:]),
+                 winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]), 1e-12)
+    assert_close("masked conv3x3_grad", winograd.conv3x3_grad(dy, U, pt, pl, *x.shape[2:], mask=mask),
+                 winograd._conv3x3_grad_ref(dy * mask, w, pt, pl, *x.shape[2:]), 1e-12)
+
+
+@pytest.mark.parametrize("case", WINO)
+def test_winograd_adjoint_equals_rotated_kernel_route(case):
+    """The input gradient two ways: the forward run backwards with U (what conv_backward does), and the
+    textbook route, a forward Winograd conv of dy with w rotated 180°, in/out swapped, padded 2 - p."""
+    x, w, _, hp = _wino_case(case, 44)
+    pt, pl = hp["pad"][0], hp["pad"][2]
+    y, _ = winograd.conv3x3(x, winograd.transformed_weights(w), pt, pl, *_conv_ref(x, w, None, hp).shape[2:])
+    dy = np.random.default_rng(45).standard_normal(y.shape)
+    w_rot = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))           # (C, K, 3, 3)
+    textbook, _ = winograd.conv3x3(dy, winograd.transformed_weights(w_rot), 2 - pt, 2 - pl, *x.shape[2:])
+    assert_close("adjoint vs rotated kernel", winograd.conv3x3_grad(dy, winograd.transformed_weights(w), pt, pl, *x.shape[2:]),
+                 textbook, 1e-12)
+
+
+def test_winograd_gradient_bands(monkeypatch):
+    """conv3x3_grad band by band (tiny budget: one tile row each, rows overlapping by 2) == in one band."""
+    x, w, b, hp = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 46)
+    y, cache = conv_forward(x, w, b, hp)
+    dy = np.random.default_rng(47).standard_normal(y.shape)
+    dx_one = conv_backward(dy, cache)
+    monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
+    assert_close("banded winograd dx", conv_backward(dy, cache), dx_one, 1e-14)
+
+
 def test_winograd_off_gives_the_same_numbers(monkeypatch):
     x, w, b, hp = _wino_case(WINO[0], 29, np.float32)
     y_w, c_w = conv_forward(x, w, b, hp)

@@ -6,9 +6,13 @@ Why it is exact: a 3-tap correlation of 6 inputs is the product of two polynomia
     Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A                      (⊙: elementwise, 36 products)
 and summed over input channels the 36 products become 36 matrix products, done by BLAS:
     M[ξ] (K, T) = U[ξ] (K, C) @ V[ξ] (C, T),   U = G g G^T per (k, c),  V = B^T d B per (c, tile),  ξ = 0..35
-The input gradient of a 3x3 stride-1 convolution is again one: dx = conv(dy, w rotated 180°, in/out swapped,
-pad 2 - p), so backward runs the same three steps (after the fused ReLU's mask zeroes dy where y <= 0).
+The input gradient is the same algorithm run backwards (its adjoint, each linear step transposed), with the
+same U, so one transformed copy of the weights serves both directions:
+    dM = A dY A^T per (k, tile),   dV[ξ] (C, T) = U[ξ]^T (C, K) @ dM[ξ] (K, T),   dd = B dV B^T per (c, tile)
+and each 6x6 dd is added back onto the input pixels its tile read (neighbouring tiles overlap by 2).
+(The textbook route, dx = conv(dy, w rotated 180°, in/out swapped, pad 2 - p), would need a second U.)
 Transforms are Numba loops over tiles, parallel over channels (each channel writes only its own rows).
+`_conv3x3_ref` and `_conv3x3_grad_ref` write all of this with the explicit matrices, for the tests.
 
 Accuracy: the transforms multiply by up to 8 and 1/24, so float32 rounding grows: measured relative error
 against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under 1e-4); float64 ~1e-15.
@@ -20,6 +24,53 @@ from . import _blas
 
 BAND_BUDGET = 1 << 22                # elements of V (36, C, tiles) per band: 16 MiB in float32
 TILE, TAPS = 4, 6                    # output tile side, input tile side (TILE + 3 - 1)
+
+
+# ---- the plain NumPy reference: the three matrices written out, every tile at once -----------------
+# Rows of B^T, G, A^T are the points 0, 1, -1, 2, -2 and infinity (B^T, A^T for the data, G for the kernel).
+BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)
+G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)
+
+
+def _tiles_ref(H, W, pt, pl, Ho, Wo):
+    """Tile counts, and the zero padding (top, bottom), (left, right) that makes every 6x6 input tile whole."""
+    nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
+    return nty, ntx, (pt, TILE * nty + 2 - H - pt), (pl, TILE * ntx + 2 - W - pl)   # bottom/right >= pad: >= 0
+
+
+def _conv3x3_ref(x, w, pt, pl, Ho, Wo):
+    """y (N,K,Ho,Wo) = A^T [ sum_c (G w G^T) ⊙ (B^T d B) ] A per tile, x (N,C,H,W) padded by pt/pl; no bias."""
+    N, C, H, W = x.shape
+    nty, ntx, ph, pw = _tiles_ref(H, W, pt, pl, Ho, Wo)
+    xp = np.pad(x, ((0, 0), (0, 0), ph, pw))
+    r = TILE * np.arange(nty)[:, None] + np.arange(TAPS)             # (nty, 6): padded rows of each tile
+    q = TILE * np.arange(ntx)[:, None] + np.arange(TAPS)             # (ntx, 6)
+    d = xp[:, :, r[:, :, None, None], q[None, None, :, :]]           # (N, C, nty, 6, ntx, 6)
+    V = np.einsum("ai,ncyixj,bj->ncyxab", BT, d, BT)                 # B^T d B
+    U = np.einsum("ai,kcij,bj->kcab", G, w, G)                       # G g G^T
+    M = np.einsum("kcab,ncyxab->nkyxab", U, V)                        # summed over c
+    Y = np.einsum("ia,nkyxab,jb->nkyixj", AT, M, AT)                 # A^T M A: (N, K, nty, 4, ntx, 4)
+    return Y.reshape(N, -1, TILE * nty, TILE * ntx)[:, :, :Ho, :Wo]
+
+
+def _conv3x3_grad_ref(dy, w, pt, pl, H, W):
+    """dx (N,C,H,W): _conv3x3_ref backwards: dM = A dY A^T, dV = U^T dM, dd = B dV B^T, tiles added back."""
+    N, K, Ho, Wo = dy.shape
+    nty, ntx, ph, pw = _tiles_ref(H, W, pt, pl, Ho, Wo)
+    dY = np.zeros((N, K, TILE * nty, TILE * ntx), dy.dtype)          # outputs past Ho, Wo get no gradient
+    dY[:, :, :Ho, :Wo] = dy
+    dM = np.einsum("ia,nkyixj,jb->nkyxab", AT, dY.reshape(N, K, nty, TILE, ntx, TILE), AT)   # A dY A^T
+    U = np.einsum("ai,kcij,bj->kcab", G, w, G)
+    dV = np.einsum("kcab,nkyxab->ncyxab", U, dM)                      # the same U, summed over k
+    dd = np.einsum("ai,ncyxab,bj->ncyixj", BT, dV, BT)               # B dV B^T: (N, C, nty, 6, ntx, 6)
+    dxp = np.zeros((N, w.shape[1], TILE * nty + 2, TILE * ntx + 2), dy.dtype)
+    for ty in range(nty):
+        for tx in range(ntx):
+            dxp[:, :, TILE * ty:TILE * ty + TAPS, TILE * tx:TILE * tx + TAPS] += dd[:, :, ty, :, tx, :]
+    return dxp[:, :, pt:pt + H, pl:pl + W]                           # the padding's gradient is dropped
 
 
 # ---- the three transforms, each matrix written out once -------------------------------------------
@@ -180,6 +231,116 @@ def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
                         y[k, yr, j] = row[j & 3, j >> 2] + bk
 
 
+# ---- the input gradient: the same steps transposed -------------------------------------------------
+@njit(parallel=True, cache=True)
+def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
+    """D[6a+b, k, t] = (A dY A^T)[a, b] for the 4x4 gradient tile dY of tile t: dy (where mask, if masked), 0 past Ho, Wo.
+
+    The transpose of _output_nb: A (6x4) down the 4 rows of the tile, then across its 4 columns.
+    """
+    K, Ho, Wo = dy.shape
+    one = np.ones(1, D.dtype)[0]
+    zero = one - one
+    c2 = one + one
+    c4 = c2 + c2
+    c8 = c4 + c4
+    for k in prange(K):
+        r4 = np.zeros((TILE, 4, ntx), D.dtype)           # r4[i, j, tx] = dy[k, 4ty + i, 4tx + j]
+        e = np.empty((TAPS, 4, ntx), D.dtype)            # A r4, down the columns
+        line = np.empty(Wo, D.dtype)                     # one masked row: a contiguous loop the compiler vectorises
+        for ty in range(ty0, ty1):
+            for i in range(TILE):
+                m = TILE * ty + i
+                if m >= Ho:
+                    r4[i] = 0
+                    continue
+                src = dy[k, m]
+                if masked:
+                    keep = mask[k, m]
+                    for j in range(Wo):
+                        line[j] = src[j] if keep[j] else zero
+                    src = line
+                for j in range(Wo):
+                    r4[i, j & 3, j >> 2] = src[j]
+                for j in range(Wo, TILE * ntx):
+                    r4[i, j & 3, j >> 2] = 0
+            for ph in range(4):
+                for tx in range(ntx):
+                    d0, d1, d2, d3 = r4[0, ph, tx], r4[1, ph, tx], r4[2, ph, tx], r4[3, ph, tx]
+                    e[0, ph, tx] = d0
+                    e[1, ph, tx] = d0 + d1 + d2 + d3
+                    e[2, ph, tx] = d0 - d1 + d2 - d3
+                    e[3, ph, tx] = d0 + c2 * d1 + c4 * d2 + c8 * d3
+                    e[4, ph, tx] = d0 - c2 * d1 + c4 * d2 - c8 * d3
+                    e[5, ph, tx] = d3
+            t0 = (ty - ty0) * ntx
+            for a in range(TAPS):
+                r = TAPS * a
+                for tx in range(ntx):
+                    d0, d1, d2, d3 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx], e[a, 3, tx]
+                    D[r, k, t0 + tx] = d0
+                    D[r + 1, k, t0 + tx] = d0 + d1 + d2 + d3
+                    D[r + 2, k, t0 + tx] = d0 - d1 + d2 - d3
+                    D[r + 3, k, t0 + tx] = d0 + c2 * d1 + c4 * d2 + c8 * d3
+                    D[r + 4, k, t0 + tx] = d0 - c2 * d1 + c4 * d2 - c8 * d3
+                    D[r + 5, k, t0 + tx] = d3
+
+
+@njit(parallel=True, cache=True)
+def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
+    """dx[c, 4ty-pt+a, 4tx-pl+b] += (B d B^T)[a, b] for the 36 products d of each tile (padding dropped).
+
+    The transpose of _input_nb: B (6x6) down the rows, then across. Neighbouring tiles overlap by 2
+    columns, so each of the 6 rows is summed in a line over the padded width (columns 4, 5 of a tile land
+    on columns 0, 1 of the next), then added onto dx. dx must start at zero: tile rows overlap by 2 too.
+    """
+    C, H, W = dx.shape
+    n4 = ntx + 1
+    one = np.ones(1, D.dtype)[0]
+    c2 = one + one
+    c4 = c2 + c2
+    c5 = c4 + one
+    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)        # padded columns lo..hi-1 are x's columns 0..
+    for c in prange(C):
+        e = np.empty((TAPS, TAPS, ntx), D.dtype)         # e[a, j, tx] = (B d)[a, j]: B down the rows
+        line = np.empty(4 * n4, D.dtype)                 # line[q]: padded column q of the tile row's row a
+        s4, s5 = np.empty(ntx, D.dtype), np.empty(ntx, D.dtype)   # each tile's columns 4 and 5
+        for ty in range(ty0, ty1):
+            t0 = (ty - ty0) * ntx
+            for j in range(TAPS):
+                for tx in range(ntx):
+                    t = t0 + tx
+                    m0, m1, m2 = D[j, c, t], D[TAPS + j, c, t], D[2 * TAPS + j, c, t]
+                    m3, m4, m5 = D[3 * TAPS + j, c, t], D[4 * TAPS + j, c, t], D[5 * TAPS + j, c, t]
+                    e[0, j, tx] = c4 * m0
+                    e[1, j, tx] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                    e[2, j, tx] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                    e[3, j, tx] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                    e[4, j, tx] = m0 + m1 + m2 + m3 + m4
+                    e[5, j, tx] = m5
+            for a in range(TAPS):
+                m = TILE * ty - pt + a
+                if m < 0 or m >= H:
+                    continue                             # a padding row: its gradient is dropped
+                for tx in range(ntx):
+                    m0, m1, m2 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx]
+                    m3, m4, m5 = e[a, 3, tx], e[a, 4, tx], e[a, 5, tx]
+                    line[4 * tx] = c4 * m0
+                    line[4 * tx + 1] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                    line[4 * tx + 2] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                    line[4 * tx + 3] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                    s4[tx] = m0 + m1 + m2 + m3 + m4
+                    s5[tx] = m5
+                for q in range(4 * ntx, 4 * n4):
+                    line[q] = 0
+                for tx in range(ntx):
+                    line[4 * tx + 4] += s4[tx]
+                    line[4 * tx + 5] += s5[tx]
+                out = dx[c, m]
+                for q in range(lo, hi):
+                    out[q - pl] += line[q]
+
+
 # ---- transformed weights, made once per weight array -------------------------------------------------
 @njit(parallel=True, cache=True)
 def _fingerprint_nb(bits):
@@ -194,20 +355,19 @@ def _fingerprint_nb(bits):
     return h
 
 
-_CACHE = {}                          # (id(w), flip, dtype) -> (w, fingerprint, U); holds w so the id stays its own
+_CACHE = {}                          # (id(w), dtype) -> (w, fingerprint, U); holds w so the id stays its own
 CACHE_SIZE = 128
 
 
-def transformed_weights(w, flip):
-    """U (36, K, C) for w (K, C, 3, 3); flip=True gives the input gradient's (36, C, K) of w rotated 180°."""
+def transformed_weights(w):
+    """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient."""
     bits = w.reshape(-1).view(np.uint32 if w.dtype == np.float32 else np.uint64)
-    key, fp = (id(w), flip, w.dtype.str), _fingerprint_nb(bits)
+    key, fp = (id(w), w.dtype.str), _fingerprint_nb(bits)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is w and hit[1] == fp:
         return hit[2]
-    src = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)) if flip else w
-    U = np.empty((TAPS * TAPS, src.shape[0], src.shape[1]), w.dtype)
-    _weights_nb(src, U)
+    U = np.empty((TAPS * TAPS, w.shape[0], w.shape[1]), w.dtype)
+    _weights_nb(w, U)
     if len(_CACHE) >= CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (w, fp, U)
@@ -216,15 +376,15 @@ def transformed_weights(w, flip):
 
 # ---- the whole convolution -----------------------------------------------------------------------
 def applies(geo, C, K):
-    """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side (for backward)."""
+    """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side, >= 8 channels."""
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
     return (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
 
 
-def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False, in_mask=None):
+def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False):
     """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with the kernels behind U, padded by pt/pl (rest by Ho/Wo).
 
-    Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None. in_mask zeroes x where False.
+    Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None.
     """
     N, C, H, W = x.shape
     K = U.shape[1]
@@ -235,11 +395,8 @@ def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False, in_mask=None):
     y = np.empty((N, K, Ho, Wo), x.dtype)
     mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else np.empty((1, 1, 1, 1), np.bool_)
     b = bias if bias is not None else np.zeros(K, x.dtype)
-    masked = np.empty((C, H, W), x.dtype) if in_mask is not None else None
     for n in range(N):
         xn = x[n]
-        if in_mask is not None:                                  # the fused ReLU's backward: dy where y > 0
-            xn = np.multiply(x[n], in_mask[n], out=masked)
         for ty0 in range(0, nty, rows):
             ty1 = min(nty, ty0 + rows)
             T = (ty1 - ty0) * ntx
@@ -249,3 +406,28 @@ def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False, in_mask=None):
             _blas.matmul(U, V, M)
             _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
     return y, (mask if relu else None)
+
+
+def conv3x3_grad(dy, U, pt, pl, H, W, mask=None):
+    """dx (N,C,H,W) of conv3x3: dy (N,K,Ho,Wo) back through the same tiles, U (36,K,C) used transposed.
+
+    mask (N,K,Ho,Wo) bool, if given, zeroes dy where False (the fused ReLU's backward) as dy is read.
+    """
+    N, K, Ho, Wo = dy.shape
+    C = U.shape[2]
+    nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
+    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)       # (36, K, T) per band: A dY A^T
+    Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)       # (36, C, T) per band: U^T @ D
+    dx = np.zeros((N, C, H, W), dy.dtype)
+    no_mask = np.empty((1, 1, 1), np.bool_)
+    for n in range(N):
+        for ty0 in range(0, nty, rows):
+            ty1 = min(nty, ty0 + rows)
+            T = (ty1 - ty0) * ntx
+            D = Dbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
+            P = Pbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
+            _grad_output_nb(dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx)
+            _blas.matmul(U, D, P, trans_a=True)
+            _grad_input_nb(P, dx[n], pt, pl, ty0, ty1, ntx)
+    return dx
