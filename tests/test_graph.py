@@ -51,6 +51,37 @@ def test_activations_nobody_reads_are_freed(spy):
     assert alive["conv3"] == {"pool2"}
 
 
+def test_backward_frees_each_cache_once_used(monkeypatch):
+    """While layer L's backward runs, the caches of the layers already gone through are freed (their saved
+    inputs and masks no longer count towards the step's peak memory); those still to come are alive."""
+    net = tiny_inception_net()
+    names = {id(layer["hp"]): layer["name"] for layer in net.layers}
+    boxes, seen = {}, []                            # name -> weakref to its cache's box; (name, alive names)
+
+    class Box:                                      # a tuple cannot be weakly referenced; this wrapper can
+        def __init__(self, cache):
+            self.cache = cache
+
+    for kind_name, kind in list(graph.KINDS.items()):
+        def forward(xs, p, hp, kind=kind):
+            y, cache = kind.forward(xs, p, hp)
+            box = Box(cache)
+            boxes[names[id(hp)]] = weakref.ref(box)
+            return y, box
+
+        def backward(dy, box, params, kind=kind):
+            seen.append({n for n, ref in boxes.items() if ref() is not None})
+            return kind.backward(dy, box.cache, params)
+        monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, backward, kind.shape, kind.params))
+    h = net.forward(random_input(net), upto="conv3")
+    order = [layer["name"] for layer in net._ancestors(["conv3"])]
+    net.backward(h)
+    assert len(seen) == len(order)
+    for i, alive in enumerate(seen):                # backward call i runs layer order[-1 - i]
+        assert alive == set(order[:len(order) - i]), (order[-1 - i], sorted(alive))
+    assert all(ref() is None for ref in boxes.values())
+
+
 def test_aliases_and_multiple_targets():
     net = tiny_inception_net()
     x = random_input(net)

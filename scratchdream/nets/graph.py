@@ -185,16 +185,19 @@ class Net:
                 raise UsageError(f"backward got a gradient for {t!r}, but the last forward ran up to {targets}; "
                                  "pass the same layers to forward(upto=...)")
         pgrads = {}
-        for layer, cache in reversed(tape):
+        self._tape = None                   # from here on the tape is spent
+        while tape:
+            layer, cache = tape.pop()       # popped, so each cache (its saved input, mask) is freed once used
             dy = grads.pop(layer["name"], None)
             if dy is None:
                 continue                   # nothing flows back through this layer
             dxs, dp = KINDS[layer["kind"]].backward(dy, cache, params)
+            cache = dy = None
             if dp:
                 pgrads[layer["name"]] = dp
             for src, dx in zip(layer["inputs"], dxs):
                 grads[src] = grads[src] + dx if src in grads else dx
-        self._tape = None                   # the caches are spent: free them
+            dxs = dx = None
         dx = grads.get(INPUT)
         if dx is None:
             dx = np.zeros(x_shape, dtype=x_dtype)
