@@ -7,10 +7,19 @@
 """
 import os
 
-from .nets.graph import Net
-from .weights_io import save_net
-
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """sd.Net and sd.save_net are imported on first use, so `scratchdream --help` and a mistyped option
+    answer at once instead of after loading Numba and every layer (about a second)."""
+    if name == "Net":
+        from .nets.graph import Net
+        return Net
+    if name == "save_net":
+        from .weights_io import save_net
+        return save_net
+    raise AttributeError(f"module 'scratchdream' has no attribute {name!r}")
 
 
 def load_net(name_or_path):
