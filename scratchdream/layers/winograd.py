@@ -73,59 +73,43 @@ def _conv3x3_grad_ref(dy, w, pt, pl, H, W):
     return dxp[:, :, pt:pt + H, pl:pl + W]                           # the padding's gradient is dropped
 
 
-# ---- the three transforms, each matrix written out once -------------------------------------------
-# Each helper applies its matrix to one length-6 (or length-3) line of `src`, read with a stride, and writes
-# the result with a stride into `dst`: column pass then row pass gives B^T d B, A^T m A, G g G^T.
+# ---- the Numba kernels: the matrices above written out as sums, one loop per transform -------------
 @njit(inline="always")
-def _bt(src, s0, ss, dst, d0, ds):
-    """dst[d0 + i*ds] = (B^T v)[i] for the line v = src[s0 + j*ss], j = 0..5."""
-    v0, v1, v2, v3, v4, v5 = src[s0], src[s0 + ss], src[s0 + 2 * ss], src[s0 + 3 * ss], src[s0 + 4 * ss], src[s0 + 5 * ss]
-    dst[d0] = 4 * v0 - 5 * v2 + v4
-    dst[d0 + ds] = -4 * (v1 + v2) + v3 + v4
-    dst[d0 + 2 * ds] = 4 * (v1 - v2) - v3 + v4
-    dst[d0 + 3 * ds] = 2 * (v3 - v1) - v2 + v4
-    dst[d0 + 4 * ds] = 2 * (v1 - v3) - v2 + v4
-    dst[d0 + 5 * ds] = 4 * v1 - 5 * v3 + v5
-
-
-@njit(inline="always")
-def _at(src, s0, ss, dst, d0, ds):
-    """dst[d0 + i*ds] = (A^T m)[i], i = 0..3, for the line m = src[s0 + j*ss], j = 0..5."""
-    m0, m1, m2, m3, m4, m5 = src[s0], src[s0 + ss], src[s0 + 2 * ss], src[s0 + 3 * ss], src[s0 + 4 * ss], src[s0 + 5 * ss]
-    p, q, r, t = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-    dst[d0] = m0 + p + r
-    dst[d0 + ds] = q + 2 * t
-    dst[d0 + 2 * ds] = p + 4 * r
-    dst[d0 + 3 * ds] = q + 8 * t + m5
-
-
-@njit(inline="always")
-def _g(src, s0, ss, dst, d0, ds):
-    """dst[d0 + i*ds] = (G g)[i], i = 0..5, for the kernel line g = src[s0 + j*ss], j = 0..2."""
-    g0, g1, g2 = src[s0], src[s0 + ss], src[s0 + 2 * ss]
-    dst[d0] = g0 / 4
-    dst[d0 + ds] = -(g0 + g1 + g2) / 6
-    dst[d0 + 2 * ds] = -(g0 - g1 + g2) / 6
-    dst[d0 + 3 * ds] = g0 / 24 + g1 / 12 + g2 / 6
-    dst[d0 + 4 * ds] = g0 / 24 - g1 / 12 + g2 / 6
-    dst[d0 + 5 * ds] = g2
+def _g_line(g0, g1, g2, dst, a0, k, c, r4, r6, r12, r24):
+    """dst[a0 + i, k, c] = (G g)[i], i = 0..5, for the kernel line g = (g0, g1, g2); r6 = 1/6 etc. in dst's dtype."""
+    dst[a0, k, c] = g0 * r4
+    dst[a0 + 1, k, c] = -(g0 + g1 + g2) * r6
+    dst[a0 + 2, k, c] = -(g0 - g1 + g2) * r6
+    dst[a0 + 3, k, c] = g0 * r24 + g1 * r12 + g2 * r6
+    dst[a0 + 4, k, c] = g0 * r24 - g1 * r12 + g2 * r6
+    dst[a0 + 5, k, c] = g2
 
 
 @njit(parallel=True, cache=True)
 def _weights_nb(w, U):
-    """U[6a+b, k, c] = (G w[k,c] G^T)[a, b]; w (K,C,3,3) -> U (36,K,C)."""
+    """U[6a+b, k, c] = (G w[k,c] G^T)[a, b]; w (K,C,3,3) -> U (36,K,C).
+
+    Per output channel k: the 9 taps are gathered as rows over c, then G down the kernel's columns and
+    across its rows, each a loop over consecutive c (vectorised), writing U's 36 rows as contiguous runs.
+    """
     K, C = w.shape[:2]
+    one = np.ones(1, U.dtype)[0]                          # constants of U's dtype keep float32 math in float32
+    c2 = one + one
+    c3, c4 = c2 + one, c2 + c2
+    c6 = c3 + c3
+    r4, r6, r12, r24 = one / c4, one / c6, one / (c6 + c6), one / (c6 * c4)
     for k in prange(K):
-        t = np.empty(TAPS * 3, np.float64)                 # G g, (6, 3) row-major
-        u = np.empty(TAPS * TAPS, np.float64)
+        g = np.empty((9, C), U.dtype)                      # g[3u + v, c] = w[k, c, u, v]
+        t = np.empty((TAPS, 3, C), U.dtype)                # t[a, v, c] = (G g)[a, v]
         for c in range(C):
-            g = w[k, c].ravel()
-            for v in range(3):
-                _g(g, v, 3, t, v, 3)                       # columns of g
-            for a in range(TAPS):
-                _g(t, 3 * a, 1, u, TAPS * a, 1)            # rows of G g
-            for x in range(TAPS * TAPS):
-                U[x, k, c] = u[x]
+            for j in range(9):
+                g[j, c] = w[k, c, j // 3, j % 3]
+        for v in range(3):
+            for c in range(C):
+                _g_line(g[v, c], g[3 + v, c], g[6 + v, c], t, 0, v, c, r4, r6, r12, r24)
+        for a in range(TAPS):
+            for c in range(C):
+                _g_line(t[a, 0, c], t[a, 1, c], t[a, 2, c], U, TAPS * a, k, c, r4, r6, r12, r24)
 
 
 @njit(parallel=True, cache=True)
@@ -341,36 +325,16 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
                     out[q - pl] += line[q]
 
 
-# ---- transformed weights, made once per weight array -------------------------------------------------
-@njit(parallel=True, cache=True)
-def _fingerprint_nb(bits):
-    """sum_i mix(bits[i] + i * golden) mod 2^64, mix = splitmix64's finaliser: any change of the weights
-    (an in-place training update too) changes it, barring a 2^-64 accident."""
-    h = np.uint64(0)
-    for i in prange(bits.size):
-        z = np.uint64(bits[i]) + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h += z ^ (z >> np.uint64(31))
-    return h
-
-
-_CACHE = {}                          # (id(w), dtype) -> (w, fingerprint, U); holds w so the id stays its own
-CACHE_SIZE = 128
-
-
+# ---- transformed weights: made per call, not kept ----------------------------------------------------
 def transformed_weights(w):
-    """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient."""
-    bits = w.reshape(-1).view(np.uint32 if w.dtype == np.float32 else np.uint64)
-    key, fp = (id(w), w.dtype.str), _fingerprint_nb(bits)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is w and hit[1] == fp:
-        return hit[2]
+    """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient.
+
+    Not cached between calls (layers keep no state): kept, the U of every 3x3 layer (4x its weights) would
+    stay resident, ~120 MB for VGG16 up to conv4_3, more than its whole step needs at 224 px. Made per call
+    it costs ~6 ms per 512x512 layer, ~1% of a VGG16 step at 512 px (docs/performance.md).
+    """
     U = np.empty((TAPS * TAPS, w.shape[0], w.shape[1]), w.dtype)
     _weights_nb(w, U)
-    if len(_CACHE) >= CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (w, fp, U)
     return U
 
 
