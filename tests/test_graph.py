@@ -18,6 +18,7 @@ def spy(monkeypatch):
     """Record, at each layer call, which layer runs and which earlier outputs are still alive."""
     calls = []                                      # (layer name, set of names whose output is still alive)
     outputs = {}                                    # name -> weakref to its output
+    monkeypatch.setattr(graph, "FUSE_RELU", False)  # every layer runs as written (fusion: its own test below)
 
     def install(net):
         names = {id(layer["hp"]): layer["name"] for layer in net.layers}
@@ -54,6 +55,7 @@ def test_activations_nobody_reads_are_freed(spy):
 def test_backward_frees_each_cache_once_used(monkeypatch):
     """While layer L's backward runs, the caches of the layers already gone through are freed (their saved
     inputs and masks no longer count towards the step's peak memory); those still to come are alive."""
+    monkeypatch.setattr(graph, "FUSE_RELU", False)
     net = tiny_inception_net()
     names = {id(layer["hp"]): layer["name"] for layer in net.layers}
     boxes, seen = {}, []                            # name -> weakref to its cache's box; (name, alive names)
@@ -80,6 +82,32 @@ def test_backward_frees_each_cache_once_used(monkeypatch):
     for i, alive in enumerate(seen):                # backward call i runs layer order[-1 - i]
         assert alive == set(order[:len(order) - i]), (order[-1 - i], sorted(alive))
     assert all(ref() is None for ref in boxes.values())
+
+
+def test_conv_relu_pairs_run_fused_with_the_same_numbers(monkeypatch):
+    """conv2 -> conv2/relu runs as one conv with its ReLU fused (the relu layer is never called), yet every
+    name gives what it gave unfused: the relu's h and dL/dx, and conv2 itself, asked for, stays pre-ReLU."""
+    net = tiny_inception_net()
+    x = random_input(net).astype(np.float64)
+    called = []
+    relu_kind = graph.KINDS["relu"]
+    monkeypatch.setitem(graph.KINDS, "relu", Kind(lambda *a: called.append(1) or relu_kind.forward(*a),
+                                                  relu_kind.backward, relu_kind.shape, relu_kind.params))
+
+    def step(upto):
+        h = net.forward(x, upto=upto)
+        dy = np.random.default_rng(5).standard_normal(h.shape)
+        return h, net.backward(dy)
+    fused = {t: step(t) for t in ("conv2/relu", "inception", "conv3")}
+    assert not called                                # conv2 applied the ReLU itself
+    both = net.forward(x, upto=["conv2", "conv2/relu"])
+    assert len(called) == 1                          # conv2 is a target: not fused, the relu layer runs
+    assert both["conv2"].min() < 0 and np.array_equal(both["conv2/relu"], np.maximum(both["conv2"], 0))
+    monkeypatch.setattr(graph, "FUSE_RELU", False)
+    for t, (h, dx) in fused.items():
+        h0, dx0 = step(t)
+        np.testing.assert_array_equal(h, h0)
+        np.testing.assert_allclose(dx, dx0, rtol=0, atol=1e-12 * np.abs(dx0).max())
 
 
 def test_aliases_and_multiple_targets():

@@ -23,6 +23,8 @@ from ..errors import UsageError, UserError
 from ..layers import KINDS
 
 INPUT = "data"
+FUSE_RELU = True         # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
+_PASS = "fused"          # the tape's cache of a relu whose conv applied it
 
 
 class Net:
@@ -151,10 +153,15 @@ class Net:
         plan = self._ancestors(targets)
         params = self.params_as(x.dtype)
         readers = _count_readers(plan)
+        fused = _fusable_relus(plan, readers, targets) if FUSE_RELU else {}
         acts, tape = {INPUT: x}, []
         for layer in plan:
             name, kind = layer["name"], KINDS[layer["kind"]]
-            y, cache = kind.forward([acts[s] for s in layer["inputs"]], params.get(name, {}), layer["hp"])
+            if name in fused.values():             # a relu its conv already applied: same array, same mask
+                y, cache = acts[layer["inputs"][0]], _PASS
+            else:
+                hp = dict(layer["hp"], relu=True) if name in fused else layer["hp"]
+                y, cache = kind.forward([acts[s] for s in layer["inputs"]], params.get(name, {}), hp)
             acts[name] = y
             if keep:
                 tape.append((layer, cache))
@@ -191,7 +198,10 @@ class Net:
             dy = grads.pop(layer["name"], None)
             if dy is None:
                 continue                   # nothing flows back through this layer
-            dxs, dp = KINDS[layer["kind"]].backward(dy, cache, params)
+            if cache is _PASS:
+                dxs, dp = [dy], {}         # the fused relu: its conv's backward applies the mask
+            else:
+                dxs, dp = KINDS[layer["kind"]].backward(dy, cache, params)
             cache = dy = None
             if dp:
                 pgrads[layer["name"]] = dp
@@ -263,6 +273,25 @@ def _normalise(layer):
 
 def _pair(v):
     return [int(v), int(v)] if np.isscalar(v) else [int(a) for a in v]
+
+
+def _fusable_relus(plan, readers, targets):
+    """{conv name: relu name} for each relu whose input is a conv without its own relu, read by nothing else.
+
+    Such a conv runs with its ReLU fused (one pass writes max(y, 0) and the mask; its backward reads dy through
+    the mask), and the relu layer passes its input through. Nothing a user sees changes: the relu's name gives
+    the same h and gradient, and a conv asked for by name (a target) is never fused, so it stays pre-ReLU.
+    """
+    kinds = {layer["name"]: layer for layer in plan}
+    fused = {}
+    for layer in plan:
+        if layer["kind"] != "relu":
+            continue
+        src = kinds.get(layer["inputs"][0])
+        if (src is not None and src["kind"] == "conv" and not src["hp"].get("relu")
+                and readers[src["name"]] == 1 and src["name"] not in targets):
+            fused[src["name"]] = layer["name"]
+    return fused
 
 
 def _count_readers(plan):
