@@ -250,16 +250,27 @@ def test_winograd_kernels_equal_matrix_reference(case):
     """conv3x3 / conv3x3_grad (Numba transforms + BLAS) == the einsum reference; the mask gates dy as it is read."""
     x, w, _, hp = _wino_case(case, 42)
     pt, pl = hp["pad"][0], hp["pad"][2]
-    U = winograd.transformed_weights(w)
     y_ref = winograd._conv3x3_ref(x, w, pt, pl, *_conv_ref(x, w, None, dict(hp, relu=False)).shape[2:])
-    y, _ = winograd.conv3x3(x, U, pt, pl, *y_ref.shape[2:])
+    y, _ = winograd.conv3x3(x, w, pt, pl, *y_ref.shape[2:])
     assert_close("conv3x3 vs reference", y, y_ref, 1e-12)
     rng = np.random.default_rng(43)
     dy, mask = rng.standard_normal(y.shape), rng.random(y.shape) < 0.5
-    assert_close("conv3x3_grad vs reference", winograd.conv3x3_grad(dy, U, pt, pl, *x.shape[2:]),
+    assert_close("conv3x3_grad vs reference", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]),
                  winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]), 1e-12)
-    assert_close("masked conv3x3_grad", winograd.conv3x3_grad(dy, U, pt, pl, *x.shape[2:], mask=mask),
+    assert_close("masked conv3x3_grad", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:], mask=mask),
                  winograd._conv3x3_grad_ref(dy * mask, w, pt, pl, *x.shape[2:]), 1e-12)
+
+
+def test_winograd_weights_in_slices(monkeypatch):
+    """U made a few rows (forward) or columns (gradient) at a time, one band: the same products as whole."""
+    x, w, b, hp = _wino_case((1, 12, 9, 10, 16, (1, 1, 1, 1), True), 48)
+    y, cache = conv_forward(x, w, b, hp)
+    dy = np.random.default_rng(49).standard_normal(y.shape)
+    dx = conv_backward(dy, cache)
+    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 16 * 5)       # slices of 6 of 16 rows, 5 of 12 columns
+    y_s, cache_s = conv_forward(x, w, b, hp)
+    assert_close("forward, sliced U", y_s, y, 1e-14)
+    assert_close("gradient, sliced U", conv_backward(dy, cache_s), dx, 1e-14)
 
 
 @pytest.mark.parametrize("case", WINO)
@@ -268,12 +279,11 @@ def test_winograd_adjoint_equals_rotated_kernel_route(case):
     textbook route, a forward Winograd conv of dy with w rotated 180°, in/out swapped, padded 2 - p."""
     x, w, _, hp = _wino_case(case, 44)
     pt, pl = hp["pad"][0], hp["pad"][2]
-    y, _ = winograd.conv3x3(x, winograd.transformed_weights(w), pt, pl, *_conv_ref(x, w, None, hp).shape[2:])
+    y, _ = winograd.conv3x3(x, w, pt, pl, *_conv_ref(x, w, None, hp).shape[2:])
     dy = np.random.default_rng(45).standard_normal(y.shape)
     w_rot = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))           # (C, K, 3, 3)
-    textbook, _ = winograd.conv3x3(dy, winograd.transformed_weights(w_rot), 2 - pt, 2 - pl, *x.shape[2:])
-    assert_close("adjoint vs rotated kernel", winograd.conv3x3_grad(dy, winograd.transformed_weights(w), pt, pl, *x.shape[2:]),
-                 textbook, 1e-12)
+    textbook, _ = winograd.conv3x3(dy, w_rot, 2 - pt, 2 - pl, *x.shape[2:])
+    assert_close("adjoint vs rotated kernel", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]), textbook, 1e-12)
 
 
 def test_winograd_gradient_bands(monkeypatch):

@@ -291,7 +291,7 @@ def conv_forward(x, w, b, hp):
     Ho, Wo = _out_size(H, W, geo)
     relu = bool(hp.get("relu", False))
     if WINOGRAD and winograd.applies(geo, C, K):
-        y, mask = winograd.conv3x3(x, winograd.transformed_weights(w), geo[4], geo[6], Ho, Wo, b, relu)
+        y, mask = winograd.conv3x3(x, w, geo[4], geo[6], Ho, Wo, b, relu)
     else:
         y = np.empty((N, K, Ho, Wo), dtype)
         _gemm_forward(x, w, y, geo)
@@ -314,7 +314,7 @@ def conv_backward(dy, cache, params=False):
     kh, kw, sh, sw, pt, pb, pl, pr = geo[:8]
     if WINOGRAD and winograd.applies(geo, C, K) and not params:
         # the forward's tiles run backwards with the same transformed weights; the ReLU mask is applied as dy is read
-        return winograd.conv3x3_grad(dy, winograd.transformed_weights(w), pt, pl, H, W, mask)
+        return winograd.conv3x3_grad(dy, w, pt, pl, H, W, mask)
     if mask is not None:                                   # the fused ReLU: gradient flows only where y > 0
         masked = np.empty_like(dy)
         for n in range(N):

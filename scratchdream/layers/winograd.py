@@ -23,6 +23,7 @@ from numba import njit, prange
 from . import _blas
 
 BAND_BUDGET = 1 << 22                # elements of V (36, C, tiles) per band: 16 MiB in float32
+WEIGHT_BUDGET = 1 << 21              # elements of transformed weights made at a time (8 MiB), see _products
 TILE, TAPS = 4, 6                    # output tile side, input tile side (TILE + 3 - 1)
 
 
@@ -345,15 +346,29 @@ def applies(geo, C, K):
     return (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
 
 
-def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False):
-    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with the kernels behind U, padded by pt/pl (rest by Ho/Wo).
+def _sliced_products(w, V, M, transposed=False):
+    """M[ξ] = U[ξ] @ V[ξ] (or U[ξ]^T @ V[ξ] if transposed) for U = transformed_weights(w), ξ = 0..35,
+    with U made in slices of at most WEIGHT_BUDGET elements (rows k of U for the forward, columns c for the
+    gradient), each used at once: a 512x512 layer never holds its whole 38 MB U. Same products, in pieces."""
+    K, C = w.shape[:2]
+    n_out = C if transposed else K                        # the axis of U that M's rows run over
+    step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * (K + C - n_out)))
+    for i0 in range(0, n_out, step):
+        i1 = min(n_out, i0 + step)
+        part = np.ascontiguousarray(w[:, i0:i1]) if transposed else w[i0:i1]
+        _blas.matmul(transformed_weights(part), V, M[:, i0:i1, :], trans_a=transposed)
+
+
+def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
+    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded by pt/pl (rest by Ho/Wo).
 
     Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None.
     """
     N, C, H, W = x.shape
-    K = U.shape[1]
+    K = w.shape[0]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    U = transformed_weights(w) if N * nty > rows else None     # several bands share one U; one band: sliced
     Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)      # flat, so every band's (36, C, T) is contiguous
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
@@ -367,20 +382,24 @@ def conv3x3(x, U, pt, pl, Ho, Wo, bias=None, relu=False):
             V = Vbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             M = Mbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             _input_nb(xn, V, pt, pl, ty0, ty1, ntx)
-            _blas.matmul(U, V, M)
+            if U is None:
+                _sliced_products(w, V, M)
+            else:
+                _blas.matmul(U, V, M)
             _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
     return y, (mask if relu else None)
 
 
-def conv3x3_grad(dy, U, pt, pl, H, W, mask=None):
-    """dx (N,C,H,W) of conv3x3: dy (N,K,Ho,Wo) back through the same tiles, U (36,K,C) used transposed.
+def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
+    """dx (N,C,H,W) of conv3x3: dy (N,K,Ho,Wo) back through the same tiles, U of w (K,C,3,3) used transposed.
 
     mask (N,K,Ho,Wo) bool, if given, zeroes dy where False (the fused ReLU's backward) as dy is read.
     """
     N, K, Ho, Wo = dy.shape
-    C = U.shape[2]
+    C = w.shape[1]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    U = transformed_weights(w) if N * nty > rows else None
     Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)       # (36, K, T) per band: A dY A^T
     Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)       # (36, C, T) per band: U^T @ D
     dx = np.zeros((N, C, H, W), dy.dtype)
@@ -392,6 +411,9 @@ def conv3x3_grad(dy, U, pt, pl, H, W, mask=None):
             D = Dbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             P = Pbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             _grad_output_nb(dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx)
-            _blas.matmul(U, D, P, trans_a=True)
+            if U is None:
+                _sliced_products(w, D, P, transposed=True)
+            else:
+                _blas.matmul(U, D, P, trans_a=True)
             _grad_input_nb(P, dx[n], pt, pl, ty0, ty1, ntx)
     return dx
