@@ -262,12 +262,12 @@ def test_winograd_kernels_equal_matrix_reference(case):
 
 
 def test_winograd_weights_in_slices(monkeypatch):
-    """U made a few rows (forward) or columns (gradient) at a time, one band: the same products as whole."""
+    """U made a few output channels at a time (one band): rows of y, and dx summed over the slices, as whole."""
     x, w, b, hp = _wino_case((1, 12, 9, 10, 16, (1, 1, 1, 1), True), 48)
     y, cache = conv_forward(x, w, b, hp)
     dy = np.random.default_rng(49).standard_normal(y.shape)
     dx = conv_backward(dy, cache)
-    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 16 * 5)       # slices of 6 of 16 rows, 5 of 12 columns
+    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 12 * 6)       # slices of 6, 6 and 4 of the 16 channels
     y_s, cache_s = conv_forward(x, w, b, hp)
     assert_close("forward, sliced U", y_s, y, 1e-14)
     assert_close("gradient, sliced U", conv_backward(dy, cache_s), dx, 1e-14)
@@ -308,14 +308,18 @@ def test_winograd_off_gives_the_same_numbers(monkeypatch):
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
-def test_blas_matmul_on_numba_threads(trans_a):
-    """_blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands."""
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_blas_matmul_on_numba_threads(trans_a, accumulate):
+    """_blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands; with
+    accumulate the product is added to what out held."""
     rng = np.random.default_rng(31)
     for B, M, K, N in [(1, 64, 300, 1000), (36, 7, 5, 11), (3, 130, 64, 97)]:
         a = rng.standard_normal((B, K, M) if trans_a else (B, M, K)).astype(np.float32)
         bm = rng.standard_normal((B, K, N)).astype(np.float32)
         big = np.zeros((B, M, N + 9), np.float32)
-        _blas.matmul(a, bm, big[:, :, 4:N + 4], trans_a=trans_a)
-        ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm)
+        before = rng.standard_normal((B, M, N)).astype(np.float32)
+        big[:, :, 4:N + 4] = before
+        _blas.matmul(a, bm, big[:, :, 4:N + 4], trans_a=trans_a, accumulate=accumulate)
+        ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm) + (before if accumulate else 0)
         assert_close("sgemm blocks", big[:, :, 4:N + 4], ref, 1e-5)
         assert not big[:, :, :4].any() and not big[:, :, N + 4:].any()       # nothing written outside the band

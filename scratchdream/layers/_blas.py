@@ -6,7 +6,7 @@ the other pool needs; on 2 cores that can double the time of a step. So the prod
 Numba `prange`: the work is cut into independent blocks (a batch entry, a band of columns), and each
 Numba thread calls OpenBLAS's single-threaded sgemm on its own block. One pool, no oversubscription.
 
-    matmul(a, b, out, trans_a=False):  out[i] = op(a[i]) @ b[i]   (2-D or 3-D, C-contiguous)
+    matmul(a, b, out, trans_a=False, accumulate=False):  out[i] (+)= op(a[i]) @ b[i]   (2-D or 3-D)
 
 The sgemm symbol is found through threadpoolctl (which names the BLAS library NumPy loaded). When it
 cannot be found (MKL, Accelerate, an old OpenBLAS without per-thread settings) or the data are float64,
@@ -48,8 +48,9 @@ MIN_COLS = 96                  # narrowest column band worth a separate sgemm ca
 
 
 @njit(parallel=True, cache=True)
-def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, chunk):
-    """out[i][:, j0:j1] = op(a[i]) @ b[i][:, j0:j1] for every batch entry i and column band, one sgemm each."""
+def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, beta, chunk):
+    """out[i][:, j0:j1] = op(a[i]) @ b[i][:, j0:j1] + beta out[i][:, j0:j1] for every batch entry i and column
+    band, one sgemm each (beta 0: out is only written; 1: the product is added to it)."""
     B, M, N = out.shape
     K = b.shape[1]
     lda, ldb, ldc = a.strides[1] // 4, b.strides[1] // 4, out.strides[1] // 4
@@ -59,12 +60,12 @@ def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, chunk):
         j1 = min(N, j0 + chunk)
         old = set_local(1)                          # this thread's sgemm stays on this thread
         sgemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, NO_TRANS, M, j1 - j0, K, 1.0,
-              a[i].ctypes.data, lda, b[i].ctypes.data + 4 * j0, ldb, 0.0, out[i].ctypes.data + 4 * j0, ldc)
+              a[i].ctypes.data, lda, b[i].ctypes.data + 4 * j0, ldb, beta, out[i].ctypes.data + 4 * j0, ldc)
         set_local(old)
 
 
-def matmul(a, b, out, trans_a=False):
-    """out = op(a) @ b, where op transposes the last two axes of a if trans_a; 2-D or batched 3-D.
+def matmul(a, b, out, trans_a=False, accumulate=False):
+    """out = op(a) @ b (out += op(a) @ b if accumulate), op transposing a's last two axes if trans_a; 2-D or 3-D.
 
     Rows may be strided (a band of columns of a bigger matrix), the last axis must be contiguous.
     """
@@ -73,13 +74,15 @@ def matmul(a, b, out, trans_a=False):
     fast = (SGEMM is not None and a.dtype == b.dtype == out.dtype == np.float32
             and all(t.strides[2] == 4 and t.strides[1] >= 4 * t.shape[2] for t in (a, b, out)))
     if not fast:
-        np.matmul(a.transpose(0, 2, 1) if trans_a else a, b, out=out)
+        prod = np.matmul(a.transpose(0, 2, 1) if trans_a else a, b, out=None if accumulate else out)
+        if accumulate:
+            out += prod
         return out
     B, M, N = out.shape
     threads = numba.get_num_threads()
     want = max(1, -(-2 * threads // B))             # enough blocks for every thread, twice over
     chunk = max(MIN_COLS, -(-N // want))
-    _sgemm_blocks_nb(SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), chunk)
+    _sgemm_blocks_nb(SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), 1.0 if accumulate else 0.0, chunk)
     return out
 
 

@@ -348,15 +348,18 @@ def applies(geo, C, K):
 
 def _sliced_products(w, V, M, transposed=False):
     """M[ξ] = U[ξ] @ V[ξ] (or U[ξ]^T @ V[ξ] if transposed) for U = transformed_weights(w), ξ = 0..35,
-    with U made in slices of at most WEIGHT_BUDGET elements (rows k of U for the forward, columns c for the
-    gradient), each used at once: a 512x512 layer never holds its whole 38 MB U. Same products, in pieces."""
+    with U made a slice of output channels k at a time (at most WEIGHT_BUDGET elements), each used at once:
+    a 512x512 layer never holds its whole 38 MB U. Forward, a slice gives rows k of M; transposed, the
+    slices' products are summed over k (sgemm adding into M). Same products, in pieces."""
     K, C = w.shape[:2]
-    n_out = C if transposed else K                        # the axis of U that M's rows run over
-    step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * (K + C - n_out)))
-    for i0 in range(0, n_out, step):
-        i1 = min(n_out, i0 + step)
-        part = np.ascontiguousarray(w[:, i0:i1]) if transposed else w[i0:i1]
-        _blas.matmul(transformed_weights(part), V, M[:, i0:i1, :], trans_a=transposed)
+    step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * C))
+    for k0 in range(0, K, step):
+        k1 = min(K, k0 + step)
+        U = transformed_weights(w[k0:k1])                 # (36, k1 - k0, C)
+        if transposed:
+            _blas.matmul(U, V[:, k0:k1, :], M, trans_a=True, accumulate=k0 > 0)
+        else:
+            _blas.matmul(U, V, M[:, k0:k1, :])
 
 
 def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
