@@ -331,8 +331,8 @@ def transformed_weights(w):
     """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient.
 
     Not cached between calls (layers keep no state): kept, the U of every 3x3 layer (4x its weights) would
-    stay resident, ~120 MB for VGG16 up to conv4_3, more than its whole step needs at 224 px. Made per call
-    it costs ~6 ms per 512x512 layer, ~1% of a VGG16 step at 512 px (docs/performance.md).
+    stay resident, ~116 MB for VGG16 up to conv4_3, more than the rest of its step needs at 224 px. Made per
+    call (forward and gradient) it costs ~6.5 ms per 512x512 layer on one core, ~40 ms of a VGG16 step.
     """
     U = np.empty((TAPS * TAPS, w.shape[0], w.shape[1]), w.dtype)
     _weights_nb(w, U)
