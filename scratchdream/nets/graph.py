@@ -154,10 +154,11 @@ class Net:
         params = self.params_as(x.dtype)
         readers = _count_readers(plan)
         fused = _fusable_relus(plan, readers, targets) if FUSE_RELU else {}
+        passed = set(fused.values())
         acts, tape = {INPUT: x}, []
         for layer in plan:
             name, kind = layer["name"], KINDS[layer["kind"]]
-            if name in fused.values():             # a relu its conv already applied: same array, same mask
+            if name in passed:                     # a relu its conv already applied: same array, same mask
                 y, cache = acts[layer["inputs"][0]], _PASS
             else:
                 hp = dict(layer["hp"], relu=True) if name in fused else layer["hp"]
@@ -282,12 +283,12 @@ def _fusable_relus(plan, readers, targets):
     the mask), and the relu layer passes its input through. Nothing a user sees changes: the relu's name gives
     the same h and gradient, and a conv asked for by name (a target) is never fused, so it stays pre-ReLU.
     """
-    kinds = {layer["name"]: layer for layer in plan}
+    by_name = {layer["name"]: layer for layer in plan}
     fused = {}
     for layer in plan:
         if layer["kind"] != "relu":
             continue
-        src = kinds.get(layer["inputs"][0])
+        src = by_name.get(layer["inputs"][0])
         if (src is not None and src["kind"] == "conv" and not src["hp"].get("relu")
                 and readers[src["name"]] == 1 and src["name"] not in targets):
             fused[src["name"]] = layer["name"]
