@@ -296,20 +296,6 @@ def test_winograd_gradient_bands(monkeypatch):
     assert_close("banded winograd dx", conv_backward(dy, cache), dx_one, 1e-14)
 
 
-def test_winograd_keeps_only_small_transformed_weights(monkeypatch):
-    """Kept U stay under KEEP_BYTES (least recently used dropped); one bigger than that is never kept."""
-    monkeypatch.setattr(winograd, "_KEPT", {})
-    monkeypatch.setattr(winograd, "KEEP_BYTES", 3 * 36 * 8 * 8 * 8)           # room for three (8, 8) U in float64
-    rng = np.random.default_rng(50)
-    ws = [rng.standard_normal((8, 8, 3, 3)) for _ in range(5)]
-    for w in ws:
-        assert winograd.transformed_weights(w, keep=True) is winograd.transformed_weights(w, keep=True)
-    assert [v[0] for v in winograd._KEPT.values()] == ws[2:]                  # the last three
-    big = rng.standard_normal((32, 8, 3, 3))                                  # its U: 4/3 of the room
-    assert winograd.transformed_weights(big, keep=True) is not winograd.transformed_weights(big, keep=True)
-    assert sum(v[2].nbytes for v in winograd._KEPT.values()) <= winograd.KEEP_BYTES
-
-
 def test_winograd_off_gives_the_same_numbers(monkeypatch):
     x, w, b, hp = _wino_case(WINO[0], 29, np.float32)
     y_w, c_w = conv_forward(x, w, b, hp)

@@ -23,7 +23,7 @@ from numba import njit, prange
 from . import _blas
 
 BAND_BUDGET = 1 << 22                # elements of V (36, C, tiles) per band: 16 MiB in float32
-WEIGHT_BUDGET = 1 << 21              # elements of transformed weights made at a time (8 MiB), see _products
+WEIGHT_BUDGET = 1 << 21              # elements of transformed weights made at a time (8 MiB), see _sliced_products
 TILE, TAPS = 4, 6                    # output tile side, input tile side (TILE + 3 - 1)
 
 
@@ -326,45 +326,16 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
                     out[q - pl] += line[q]
 
 
-# ---- transformed weights: made per call; only the small ones are kept --------------------------------
-@njit(parallel=True, cache=True)
-def _fingerprint_nb(bits):
-    """sum_i mix(bits[i] + i * golden) mod 2^64, mix = splitmix64's finaliser: any change of the weights
-    (an in-place training update too) changes it, barring a 2^-64 accident."""
-    h = np.uint64(0)
-    for i in prange(bits.size):
-        z = np.uint64(bits[i]) + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h += z ^ (z >> np.uint64(31))
-    return h
-
-
-KEEP_BYTES = 24 << 20                # transformed weights kept between calls, at most (least recently used go)
-_KEPT = {}                           # (id(w), dtype) -> (w, fingerprint, U); holds w so the id stays its own
-
-
-def transformed_weights(w, keep=False):
+# ---- transformed weights: made per call, not kept ----------------------------------------------------
+def transformed_weights(w):
     """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient.
 
-    Made per call (~6.5 ms per 512x512 layer on one core); keeping every layer's U (4x its weights) would
-    hold ~116 MB for VGG16 up to conv4_3, more than the rest of its 224-px step. With keep=True a U is kept
-    while all kept U fit in KEEP_BYTES: the small layers, whose transform is a large share of their time
-    (GoogLeNet's 14x14 layers), are not transformed again; a weight change (fingerprint) is seen.
+    Not cached between calls (layers keep no state): kept, the U of every 3x3 layer (4x its weights) would
+    stay resident, ~116 MB for VGG16 up to conv4_3, more than the rest of its step needs at 224 px. Made per
+    call (forward and gradient) it costs ~6.5 ms per 512x512 layer on one core, ~40 ms of a VGG16 step.
     """
-    if keep:
-        bits = w.reshape(-1).view(np.uint32 if w.dtype == np.float32 else np.uint64)
-        key, fp = (id(w), w.dtype.str), _fingerprint_nb(bits)
-        hit = _KEPT.pop(key, None)
-        if hit is not None and hit[0] is w and hit[1] == fp:
-            _KEPT[key] = hit                                # now the most recently used
-            return hit[2]
     U = np.empty((TAPS * TAPS, w.shape[0], w.shape[1]), w.dtype)
     _weights_nb(w, U)
-    if keep and U.nbytes <= KEEP_BYTES:
-        while _KEPT and sum(v[2].nbytes for v in _KEPT.values()) + U.nbytes > KEEP_BYTES:
-            _KEPT.pop(next(iter(_KEPT)))
-        _KEPT[key] = (w, fp, U)
     return U
 
 
@@ -382,8 +353,6 @@ def _sliced_products(w, V, M, transposed=False):
     slices' products are summed over k (sgemm adding into M). Same products, in pieces."""
     K, C = w.shape[:2]
     step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * C))
-    if step >= K:                                         # one slice: the whole U, kept if small
-        return _blas.matmul(transformed_weights(w, keep=True), V, M, trans_a=transposed)
     for k0 in range(0, K, step):
         k1 = min(K, k0 + step)
         U = transformed_weights(w[k0:k1])                 # (36, k1 - k0, C)
@@ -402,7 +371,7 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     K = w.shape[0]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
-    U = transformed_weights(w, keep=True) if N * nty > rows else None   # several bands share one U; one band: sliced
+    U = transformed_weights(w) if N * nty > rows else None     # several bands share one U; one band: sliced
     Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)      # flat, so every band's (36, C, T) is contiguous
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
@@ -433,7 +402,7 @@ def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
     C = w.shape[1]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
-    U = transformed_weights(w, keep=True) if N * nty > rows else None
+    U = transformed_weights(w) if N * nty > rows else None
     Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)       # (36, K, T) per band: A dY A^T
     Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)       # (36, C, T) per band: U^T @ D
     dx = np.zeros((N, C, H, W), dy.dtype)
