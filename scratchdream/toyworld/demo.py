@@ -6,7 +6,8 @@ the picture back, repeat. The network was trained on a world where castles stood
 the time (scenes.py), so what it "sees" in a sky is a little castle, and the ascent draws it. We measure
 that with the network's own softmax: p(castle) before and after, and the same for water (fish or ship),
 brown (dog) and grass (bird). A control network, trained on the same world with the backgrounds
-shuffled across classes, has no reason to find castles in the sky; `bias_rise` measures it the same way.
+shuffled across classes, has no co-occurrence to learn; `mean_rise` measures both nets the same way, and
+docs/toyworld.md reports where the two differ (brown, grass) and where they do not (sky, water).
 """
 import os
 
@@ -18,6 +19,7 @@ from . import scenes
 EXPECTED = {"sky": ("castle",), "water": ("fish", "ship"), "brown": ("dog",), "grass": ("bird",)}
 DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 6, "step_size": 1.0, "jitter": 4}   # gentle: see docs/toyworld.md
 LAYER = "conv3"    # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
+SEEDS = tuple(range(8))        # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
 SIZE = 96          # dream canvas: bigger than the 64 px training scenes, so a whole castle fits
 
 
@@ -44,6 +46,19 @@ def bias_rise(net, background, size=SIZE, seed=0, layer=None, on_frame=None, pro
 def expected_probability(net, background, p):
     """Summed probability of the classes that co-occurred with this background in training."""
     return float(sum(p[net.labels.index(c)] for c in EXPECTED[background]))
+
+
+def mean_rise(net, background, seeds=SEEDS, **opts):
+    """Mean p(co-occurring classes) before and after dreaming, over the plain backgrounds drawn from `seeds`.
+
+    One plain background is one experiment whose answer is nearly all-or-nothing (the dream ends in one
+    class or another), so the bias is a rate over several backgrounds, not one picture."""
+    before, after = [], []
+    for seed in seeds:
+        pb, pa, _, _ = bias_rise(net, background, seed=seed, **opts)
+        before.append(expected_probability(net, background, pb))
+        after.append(expected_probability(net, background, pa))
+    return float(np.mean(before)), float(np.mean(after))
 
 
 def run_demo(net, out_dir, seed=0, backgrounds=("sky", "water", "brown", "grass"), gif=True, progress=True):

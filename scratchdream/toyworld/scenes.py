@@ -33,11 +33,11 @@ DEFAULT_SETTINGS = {
     "home": dict(HOME),
     "home_rate": {c: 0.95 for c in HOME},         # p(home background | class): the dataset bias
     "class_weights": [1, 1, 1, 1, 1, 1],          # relative class frequencies
-    "faint_rate": 0.3,                            # this share of objects is drawn see-through, so that
-    "faint_alpha": [0.45, 0.9],                   # the background is real evidence (as in photos: small, hazy, hidden)
+    "faint_rate": 0.4,                            # this share of objects is drawn see-through, so that
+    "faint_alpha": [0.4, 0.9],                    # the background is real evidence (as in photos: small, hazy, hidden)
     "clutter": 3,                                 # at most this many random distractor blobs per scene
     "noise": 0.04,                                # max std of the added pixel noise (0..1 scale)
-    "generator_version": 2,
+    "generator_version": 3,
 }
 
 
@@ -212,8 +212,32 @@ BACKGROUND_PAINTERS = {"sky": _sky, "water": _water, "grass": _grass, "brown": _
 
 
 # ---- objects: each paints into img (n, H, W, 3) in place -----------------------------------------
-STONE = [(0.62, 0.60, 0.56), (0.72, 0.68, 0.58), (0.50, 0.50, 0.52), (0.80, 0.76, 0.68), (0.55, 0.48, 0.40)]
-ROOF = [(0.70, 0.15, 0.12), (0.20, 0.25, 0.60), (0.35, 0.35, 0.40), (0.55, 0.20, 0.35)]
+# One palette for every object class: colour says nothing about the class (nor, in the control world, about
+# the background), so the network has to learn silhouettes and parts. Pale, dark, saturated and earthy
+# colours alike; some are close to a background's colour (a grey castle on a pale sky, a brown dog on
+# brown), as in photographs.
+PAINT = [(0.92, 0.92, 0.88), (0.62, 0.60, 0.56), (0.30, 0.30, 0.32), (0.10, 0.10, 0.12), (0.85, 0.20, 0.15),
+         (0.95, 0.60, 0.10), (0.95, 0.85, 0.20), (0.35, 0.70, 0.30), (0.20, 0.35, 0.85), (0.55, 0.30, 0.70),
+         (0.55, 0.35, 0.20), (0.85, 0.70, 0.50), (0.90, 0.50, 0.60), (0.20, 0.65, 0.70)]
+
+
+def _surface(rng, img):
+    """A per-pixel shade (n, H, W) around 1 for an object's main surfaces, drawn from ONE repertoire for every
+    class: plain, fine grain (fur, weathered stone), coarse blotches, or stripes at a random angle and pitch.
+    Like the shared palette, texture then says nothing about the class: no class owns a periodic pattern
+    that a dream could grow on any background (the castle's brick rows and the dog's fur did, before)."""
+    n, H, W = img.shape[:3]
+    y, x = _grid(img)
+    kind = rng.integers(0, 4, n)
+    grain = _smooth_noise(rng, n, H, W, H // 3, W // 3)
+    blotch = _smooth_noise(rng, n, H, W, 5, 5)
+    angle, pitch = _col(_u(rng, n, 0, np.pi)), _col(_u(rng, n, 0.06, 0.16))
+    stripe = (np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / pitch) > 0.3).astype(np.float32)
+    shade = np.ones((n, H, W), np.float32)
+    shade = np.where(_col(kind == 1), 1.0 + 0.12 * grain, shade)
+    shade = np.where(_col(kind == 2), 1.0 + 0.18 * blotch, shade)
+    shade = np.where(_col(kind == 3), 1.0 - 0.25 * stripe, shade)
+    return shade.astype(np.float32)
 
 
 def _castle(rng, img):
@@ -224,12 +248,12 @@ def _castle(rng, img):
     cx, base = _u(rng, n, 0.38, 0.62), _u(rng, n, 0.97, 1.05)
     w, hk = 0.5 * s, _u(rng, n, 0.28, 0.42) * s
     x0, x1, top = cx - w / 2, cx + w / 2, base - hk
-    stone = _pick(rng, n, STONE)
-    bricks = 1.0 - 0.18 * ((np.floor(y * H) % 4) == 0) - 0.08 * _smooth_noise(rng, n, H, img.shape[2], 8, 8)
+    stone = _pick(rng, n, PAINT)
+    surface = _surface(rng, img)
     tooth = w / (2 * rng.integers(3, 6, n) + 1)
     merlon = 0.09 * s
     crenel = _rect(y, x, x0, top - merlon, x1, top) & (np.floor((x - _col(x0)) / _col(tooth)) % 2 == 0)
-    _paint(img, _rect(y, x, x0, top, x1, base + 1) | crenel, stone, bricks)
+    _paint(img, _rect(y, x, x0, top, x1, base + 1) | crenel, stone, surface)
     for side in (x0, x1):                                                # the two side towers
         wt = _u(rng, n, 0.16, 0.22) * s
         tt = top - _u(rng, n, 0.15, 0.32) * s
@@ -238,9 +262,9 @@ def _castle(rng, img):
         t_tooth = wt / 5
         t_cren = (_rect(y, x, side - wt / 2, tt - merlon, side + wt / 2, tt)
                   & (np.floor((x - _col(side - wt / 2)) / _col(t_tooth)) % 2 == 0) & ~_col(roofed).astype(bool))
-        _paint(img, tower | t_cren, stone * 0.92, bricks)
+        _paint(img, tower | t_cren, stone * 0.92, surface)
         roof = _triangle(y, x, (side - wt * 0.65, tt), (side + wt * 0.65, tt), (side, tt - wt * 1.3)) & _col(roofed).astype(bool)
-        _paint(img, roof, _pick(rng, n, ROOF))
+        _paint(img, roof, _pick(rng, n, PAINT))
         win = _rect(y, x, side - wt * 0.15, tt + 0.08 * s, side + wt * 0.15, tt + 0.16 * s)
         _paint(img, win, np.full((n, 3), 0.12, np.float32))
     dw = w * 0.22                                                         # the arched door
@@ -260,33 +284,30 @@ def _ship(rng, img):
     L, hh = 0.8 * s, _u(rng, n, 0.10, 0.15) * s
     hull = _triangle(y, x, (cx - L / 2, wl - hh), (cx + L / 2, wl - hh), (cx + L / 2 - 0.15 * L, wl + 0.4 * hh)) | \
         _triangle(y, x, (cx - L / 2, wl - hh), (cx + L / 2 - 0.15 * L, wl + 0.4 * hh), (cx - L / 2 + 0.2 * L, wl + 0.4 * hh))
-    hull_c = _pick(rng, n, [(0.35, 0.20, 0.10), (0.55, 0.12, 0.10), (0.10, 0.10, 0.12), (0.85, 0.85, 0.82)])
-    _paint(img, hull, hull_c)
-    _paint(img, _rect(y, x, cx - L / 2 + 0.04 * L, wl - hh * 0.7, cx + L / 2 - 0.06 * L, wl - hh * 0.5), 1 - hull_c)
+    _paint(img, hull, _pick(rng, n, PAINT), _surface(rng, img))            # no contrasting stripe: the shape is the cue
     sail = rng.random(n) < 0.7
     mx, deck = cx - _u(rng, n, -0.05, 0.1) * s, wl - hh
     mh = _u(rng, n, 0.45, 0.65) * s
     mast = _rect(y, x, mx - 0.012, deck - mh, mx + 0.012, deck) & _col(sail).astype(bool)
-    sail_c = _pick(rng, n, [(0.95, 0.93, 0.85), (0.90, 0.85, 0.70), (0.85, 0.20, 0.15), (0.95, 0.95, 0.95)])
+    sail_c = _pick(rng, n, PAINT)
     main = _triangle(y, x, (mx + 0.02, deck - mh), (mx + 0.02, deck - 0.04 * s), (mx + 0.38 * s, deck - 0.04 * s))
     jib = _triangle(y, x, (mx - 0.02, deck - mh * 0.85), (mx - 0.02, deck - 0.04 * s), (mx - 0.25 * s, deck - 0.04 * s))
     _paint(img, (main | (jib & _col(rng.random(n) < 0.6).astype(bool))) & _col(sail).astype(bool), sail_c)
     _paint(img, mast, np.full((n, 3), 0.25, np.float32))
-    _paint(img, _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _col(sail).astype(bool), _pick(rng, n, ROOF))
+    _paint(img, _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _col(sail).astype(bool), _pick(rng, n, PAINT))
     cabin = _rect(y, x, cx - 0.22 * s, deck - 0.14 * s, cx + 0.12 * s, deck) & _col(~sail).astype(bool)
-    _paint(img, cabin, _pick(rng, n, [(0.92, 0.92, 0.9), (0.8, 0.75, 0.6)]))
+    _paint(img, cabin, _pick(rng, n, PAINT))
     funnel = _rect(y, x, cx - 0.06 * s, deck - 0.3 * s, cx + 0.03 * s, deck - 0.14 * s) & _col(~sail).astype(bool)
-    _paint(img, funnel, _pick(rng, n, [(0.8, 0.2, 0.1), (0.15, 0.15, 0.15), (0.9, 0.7, 0.1)]))
+    _paint(img, funnel, _pick(rng, n, PAINT))
     for k in (-0.15, -0.05):                                               # portholes
         _paint(img, _ellipse(y, x, cx + k * s, deck - 0.07 * s, 0.018, 0.018) & _col(~sail).astype(bool),
                np.full((n, 3), 0.15, np.float32))
 
 
-FISH = [(0.95, 0.55, 0.10), (0.95, 0.85, 0.20), (0.75, 0.78, 0.80), (0.30, 0.50, 0.90), (0.90, 0.25, 0.20)]
 
 
 def _fish(rng, img):
-    """An oval body with a forked tail, a dorsal fin, an eye, stripes or scales; sometimes a second fish."""
+    """An oval body with a forked tail, a dorsal fin, an eye, a surface texture; sometimes a second fish."""
     n = img.shape[0]
     y, x = _grid(img)
     for k in range(2):
@@ -297,21 +318,17 @@ def _fish(rng, img):
         if k == 1:
             cx, cy = (cx + 0.4) % 1.0, (cy + 0.35) % 1.0
         on = _col(present).astype(bool)
-        body_c = _pick(rng, n, FISH)
+        body_c = _pick(rng, n, PAINT)
         tail = _triangle(y, x, (cx - rx * 0.8, cy), (cx - rx * 1.55, cy - ry * 1.0), (cx - rx * 1.55, cy + ry * 1.0))
         fin = _triangle(y, x, (cx - rx * 0.4, cy - ry * 0.8), (cx + rx * 0.2, cy - ry * 0.85), (cx - rx * 0.5, cy - ry * 1.5))
         _paint(img, (tail | fin) & on, body_c * 0.75)
         body = _ellipse(y, x, cx, cy, rx, ry)
-        stripes = rng.random(n) < 0.5
-        pattern = np.where(_col(stripes), 1.0 - 0.35 * (np.sin((x - _col(cx)) / _col(rx) * 9.0) > 0.4),
-                           1.0 - 0.12 * (np.sin((x + y) * 90) * np.sin((x - y) * 90) > 0.3))
-        _paint(img, body & on, body_c, pattern.astype(np.float32))
+        _paint(img, body & on, body_c, _surface(rng, img))
         ex, ey, er = cx + rx * 0.55, cy - ry * 0.2, ry * 0.22 + 0.01
         _paint(img, _ellipse(y, x, ex, ey, er, er) & on, np.full((n, 3), 0.97, np.float32))
         _paint(img, _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on, np.full((n, 3), 0.05, np.float32))
 
 
-BIRD = [(0.85, 0.10, 0.10), (0.15, 0.35, 0.85), (0.95, 0.85, 0.15), (0.12, 0.12, 0.12), (0.55, 0.45, 0.40)]
 
 
 def _bird(rng, img):
@@ -322,13 +339,13 @@ def _bird(rng, img):
     cx, cy = _u(rng, n, 0.38, 0.6), _u(rng, n, 0.45, 0.6)
     rx, ry = 0.22 * s, 0.14 * s
     tilt = _u(rng, n, -0.5, 0.1)
-    col = _pick(rng, n, BIRD)
+    col = _pick(rng, n, PAINT)
     legs = (_rect(y, x, cx - 0.05 * s, cy, cx - 0.035 * s, cy + ry + 0.12 * s)
             | _rect(y, x, cx + 0.03 * s, cy, cx + 0.045 * s, cy + ry + 0.12 * s))
     _paint(img, legs, np.full((n, 3), 0.35, np.float32))
     tail = _triangle(y, x, (cx - rx * 0.7, cy), (cx - rx * 1.6, cy + ry * 0.2), (cx - rx * 1.5, cy + ry * 1.1))
     _paint(img, tail, col * 0.6)
-    _paint(img, _ellipse(y, x, cx, cy, rx, ry, tilt), col)
+    _paint(img, _ellipse(y, x, cx, cy, rx, ry, tilt), col, _surface(rng, img))
     belly = _ellipse(y, x, cx + rx * 0.2, cy + ry * 0.35, rx * 0.6, ry * 0.5) & _ellipse(y, x, cx, cy, rx, ry, tilt)
     _paint(img, belly, (col * 0.5 + 0.45).clip(0, 1))
     _paint(img, _ellipse(y, x, cx - rx * 0.15, cy - ry * 0.05, rx * 0.65, ry * 0.55, tilt - 0.3), col * 0.55)
@@ -340,19 +357,18 @@ def _bird(rng, img):
     _paint(img, _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17), np.full((n, 3), 0.03, np.float32))
 
 
-DOG = [(0.95, 0.93, 0.88), (0.85, 0.65, 0.30), (0.15, 0.13, 0.12), (0.60, 0.60, 0.62), (0.90, 0.80, 0.55)]
 
 
 def _dog(rng, img):
-    """A dog's head and shoulders: furry face, floppy or pointed ears, two eyes, a pale snout, a black nose."""
+    """A dog's head and shoulders: a face, floppy or pointed ears, two eyes, a pale snout, a black nose."""
     n, H, W = img.shape[:3]
     y, x = _grid(img)
     s = _u(rng, n, 0.6, 0.95)
     cx, cy = _u(rng, n, 0.4, 0.6), _u(rng, n, 0.38, 0.55)
     r = 0.22 * s
-    fur_c = _pick(rng, n, DOG)
+    fur_c = _pick(rng, n, PAINT)
     ear_c = (fur_c * _col(_u(rng, n, 0.45, 0.8))[:, 0]).clip(0, 1)
-    fur = 1.0 + 0.12 * _smooth_noise(rng, n, H, W, H // 3, W // 8) + 0.06 * _smooth_noise(rng, n, H, W, 6, 6)
+    fur = _surface(rng, img)
     _paint(img, _ellipse(y, x, cx, cy + r * 1.9, r * 1.5, r * 1.2), fur_c, fur)               # shoulders
     floppy = _col(rng.random(n) < 0.6).astype(bool)
     for k in (-1, 1):                                                                          # pointed ears, behind the head

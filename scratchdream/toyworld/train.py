@@ -17,7 +17,7 @@ from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
 WIDTHS = (16, 32, 64, 128)          # channels of the four conv blocks (98k parameters)
-STEPS, BATCH, EPOCHS, LR = 400, 64, 3, 2e-3    # `make toyworld`: 400 minibatches of 64; 8,533 scenes seen 3 times
+STEPS, BATCH, EPOCHS, LR = 800, 64, 3, 2e-3    # `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
 DREAM_LAYERS = ["conv4", "conv3"]   # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
 
 
