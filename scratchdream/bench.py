@@ -347,7 +347,8 @@ def print_scaling(results):
 
 
 def print_tiling(nets, size, repeat):
-    """Tiling's price at equal area: the same picture untiled and in four tiles (issue 6: at most 10%)."""
+    """Tiling's price at equal area: the same picture untiled, then in size/2 tiles on an offset grid
+    (issue 6 asks for at most 10% more)."""
     for name in nets:
         net, target = build_sd(name)
         if size // 2 < net.receptive_field(target):

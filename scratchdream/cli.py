@@ -140,7 +140,7 @@ def build_parser():
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the Numba compile-time probe")
     p.add_argument("--no-tiling", dest="tiling", action="store_false",
-                   help="skip the tiling row (the largest size untiled vs in four tiles, scratchdream only)")
+                   help="skip the tiling rows (the largest size untiled vs in tiles of half that size, scratchdream only)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time (default), or CPU time of the process: fair on a busy machine with --threads 1")
 

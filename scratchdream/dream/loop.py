@@ -15,7 +15,7 @@ from ..errors import UsageError, UserError
 from . import objectives
 from .ascent import ascent_step
 from .octaves import octave_sizes, pyramid, reinject
-from .tiling import Tiler, default_margin, exact_margin, jump
+from .tiling import Tiler, default_margin, exact_margin, jump, receptive_field
 
 NORMALIZE = ("mean", "std", "laplacian")
 STARTS = ("image", "noise", "grey")
@@ -284,7 +284,7 @@ def _tiler(net, objective, tile, tile_margin, rng, H, W, progress):
     """A Tiler when tiling applies; tiles smaller than the receptive field are refused."""
     if not objective.tileable or tile == 0:
         return Tiler(0, 0, rng)
-    rf = max(net.receptive_field(name) for name in objective.layers)
+    rf = receptive_field(net, objective.layers)
     if not math.isfinite(rf):
         return Tiler(0, 0, rng)
     need = int(math.ceil(max(rf, min_input_side(net, objective.layers))))

@@ -63,7 +63,7 @@ def default_margin(net, layers, tile, budget=MARGIN_BUDGET):
     """The widest margin, in whole strides of `layers`, with (1 + 2m/tile)² <= 1 + budget; at most RF/4."""
     step = jump(net, layers)
     widest = tile * (np.sqrt(1.0 + budget) - 1.0) / 2.0
-    rf = max(net.receptive_field(name) for name in layers)
+    rf = receptive_field(net, layers)
     if np.isfinite(rf):
         widest = min(widest, rf / 4)
     return int(widest // step) * step
@@ -71,9 +71,12 @@ def default_margin(net, layers, tile, budget=MARGIN_BUDGET):
 
 def exact_margin(net, layers):
     """One receptive field, rounded up to whole strides: tiled gradients equal the untiled ones."""
-    step = jump(net, layers)
-    rf = max(net.receptive_field(name) for name in layers)
-    return _round_up(np.ceil(rf), step)
+    return _round_up(np.ceil(receptive_field(net, layers)), jump(net, layers))
+
+
+def receptive_field(net, layers):
+    """The widest receptive field among `layers`, in pixels (inf where a layer sees the whole picture)."""
+    return max(net.receptive_field(name) for name in layers)
 
 
 def jump(net, layers):
