@@ -362,6 +362,22 @@ def _sliced_products(w, V, M, transposed=False):
             _blas.matmul(U, V, M[:, k0:k1, :])
 
 
+def _band_plan(w, N, nty, ntx):
+    """Tile rows per band (its V and M buffers within BAND_BUDGET), and U when several bands share it
+    (one band: None, and the products make U in slices, see _sliced_products)."""
+    K, C = w.shape[:2]
+    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    return rows, (transformed_weights(w) if N * nty > rows else None)
+
+
+def _products(U, w, V, M, transposed=False):
+    """M[ξ] = U[ξ] @ V[ξ] (U[ξ]^T @ V[ξ] if transposed), from U if given, else from w in slices."""
+    if U is None:
+        _sliced_products(w, V, M, transposed)
+    else:
+        _blas.matmul(U, V, M, trans_a=transposed)
+
+
 def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded by pt/pl (rest by Ho/Wo).
 
@@ -370,8 +386,7 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     N, C, H, W = x.shape
     K = w.shape[0]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
-    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
-    U = transformed_weights(w) if N * nty > rows else None     # several bands share one U; one band: sliced
+    rows, U = _band_plan(w, N, nty, ntx)
     Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)      # flat, so every band's (36, C, T) is contiguous
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
@@ -385,10 +400,7 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
             V = Vbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             M = Mbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             _input_nb(xn, V, pt, pl, ty0, ty1, ntx)
-            if U is None:
-                _sliced_products(w, V, M)
-            else:
-                _blas.matmul(U, V, M)
+            _products(U, w, V, M)
             _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
     return y, (mask if relu else None)
 
@@ -401,8 +413,7 @@ def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
     N, K, Ho, Wo = dy.shape
     C = w.shape[1]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
-    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
-    U = transformed_weights(w) if N * nty > rows else None
+    rows, U = _band_plan(w, N, nty, ntx)
     Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)       # (36, K, T) per band: A dY A^T
     Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)       # (36, C, T) per band: U^T @ D
     dx = np.zeros((N, C, H, W), dy.dtype)
@@ -414,9 +425,6 @@ def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
             D = Dbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             P = Pbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             _grad_output_nb(dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx)
-            if U is None:
-                _sliced_products(w, D, P, transposed=True)
-            else:
-                _blas.matmul(U, D, P, trans_a=True)
+            _products(U, w, D, P, transposed=True)
             _grad_input_nb(P, dx[n], pt, pl, ty0, ty1, ntx)
     return dx
