@@ -304,8 +304,6 @@ def _ship(rng, img):
                np.full((n, 3), 0.15, np.float32))
 
 
-
-
 def _fish(rng, img):
     """An oval body with a forked tail, a dorsal fin, an eye, a surface texture; sometimes a second fish."""
     n = img.shape[0]
@@ -327,8 +325,6 @@ def _fish(rng, img):
         ex, ey, er = cx + rx * 0.55, cy - ry * 0.2, ry * 0.22 + 0.01
         _paint(img, _ellipse(y, x, ex, ey, er, er) & on, np.full((n, 3), 0.97, np.float32))
         _paint(img, _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on, np.full((n, 3), 0.05, np.float32))
-
-
 
 
 def _bird(rng, img):
@@ -355,8 +351,6 @@ def _bird(rng, img):
     _paint(img, beak, _pick(rng, n, [(0.95, 0.65, 0.1), (0.9, 0.8, 0.2)]))
     _paint(img, _ellipse(y, x, hx + hr * 0.35, hy - hr * 0.2, hr * 0.3, hr * 0.3), np.full((n, 3), 0.97, np.float32))
     _paint(img, _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17), np.full((n, 3), 0.03, np.float32))
-
-
 
 
 def _dog(rng, img):
