@@ -52,6 +52,14 @@ def _seed(text):
     return _whole(text)
 
 
+def _jobs(text):
+    """argparse type for toyworld train --jobs: 1 (one net after the other) or 2 (side by side)."""
+    value = _whole(text, "1 or 2")
+    if value not in (1, 2):
+        raise argparse.ArgumentTypeError(f"must be 1 or 2, got {text!r}")
+    return value
+
+
 def _margin(text):
     """argparse type for --tile-margin: pixels >= 0, or 'exact' for one receptive field."""
     return text if text == "exact" else _whole(text, "a whole number of pixels >= 0 or 'exact'")
@@ -147,10 +155,12 @@ def build_parser():
     p = _sub(subs, "toyworld", "the offline toy world: train its network, or run the lecture's demonstration",
              "scratchdream toyworld demo")
     p.add_argument("action", choices=["train", "demo"])
-    p.add_argument("--seed", type=int, default=0, help="seed for scenes, weights and dreams (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for scenes, weights and dreams (default 0)")
     p.add_argument("-o", "--output", help="train: weights file (default weights/toyworld.h5, control beside it); "
                                           "demo: output folder (default docs/img/)")
-    p.add_argument("--steps", type=int, help="train: minibatches per net (default 400)")
+    p.add_argument("--steps", type=int, help="train: minibatches per net (default: toyworld.train.STEPS)")
+    p.add_argument("--jobs", type=_jobs, help="train: processes, 2 trains the net and its control at the same time "
+                                               "on one core each (default: 2 if the machine has 2 cores)")
     p.add_argument("--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)")
     p.add_argument("--control-only", action="store_true", help="train: only the control net")
     return parser

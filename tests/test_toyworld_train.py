@@ -105,3 +105,17 @@ def test_train_command_writes_loadable_weights_with_provenance(tmp_path, capsys)
     assert prov["generator"]["faint_rate"] == scenes.DEFAULT_SETTINGS["faint_rate"]
     assert "held-out accuracy" in capsys.readouterr().out
     assert main(["toyworld", "train", "--steps", "0", "-o", str(out)]) == 2          # a usage error, one line
+
+
+def test_train_command_trains_the_control_in_a_second_process(tmp_path, capsys):
+    """--jobs 2 (the default on 2 cores): both files, both reports, and this process's thread count restored."""
+    import numba
+    from scratchdream.cli import main
+    threads = numba.get_num_threads()
+    out = tmp_path / "tw.h5"
+    assert main(["toyworld", "train", "--steps", "2", "--jobs", "2", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "toyworld: held-out accuracy" in text and "toyworld_control: held-out accuracy" in text
+    assert (tmp_path / "tw_control.h5").is_file() and out.is_file()
+    assert numba.get_num_threads() == threads
+

@@ -28,7 +28,6 @@ def cmd_toyworld(args):
 
 
 def cmd_train(args):
-    from ..weights_io import save_net
     from . import scenes, train
     steps = train.STEPS if getattr(args, "steps", None) is None else args.steps
     if steps < 1:
@@ -42,19 +41,67 @@ def cmd_train(args):
         todo = todo[:1]
     if getattr(args, "control_only", False):
         todo = todo[1:]
-    for name, settings, path in todo:
-        t, cpu = time.perf_counter(), time.process_time()
-        net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
-        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-        acc, confusion = train.evaluate(net, settings)
-        net.spec["provenance"] = train.provenance(settings, args.seed, steps, train.BATCH, "adam", train.LR,
-                                                  history, acc, seconds, cpu)
-        save_net(net, path)
-        print(f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
-              f"({cpu / 60:.1f} min of CPU) "
-              f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)")
-        print(_confusion_text(settings["classes"], confusion))
+    import numba
+    child, threads = None, numba.get_num_threads()
+    if len(todo) == 2 and _jobs(args) >= 2:          # one process per net: two cores train both at once
+        child, todo = _start_control(args, steps, out), todo[:1]
+        numba.set_num_threads(1)
+    try:
+        for name, settings, path in todo:
+            _train_one(args, steps, name, settings, path)
+        if child is not None:
+            _finish_control(*child)
+    finally:
+        numba.set_num_threads(threads)
+        if child is not None and child[0].poll() is None:
+            child[0].kill()
     return 0
+
+
+def _train_one(args, steps, name, settings, path):
+    from ..weights_io import save_net
+    from . import train
+    t, cpu = time.perf_counter(), time.process_time()
+    net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    acc, confusion = train.evaluate(net, settings)
+    net.spec["provenance"] = train.provenance(settings, args.seed, steps, train.BATCH, "adam", train.LR,
+                                              history, acc, seconds, cpu)
+    save_net(net, path)
+    print(f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
+          f"({cpu / 60:.1f} min of CPU) "
+          f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)")
+    print(_confusion_text(settings["classes"], confusion))
+
+
+def _jobs(args):
+    jobs = getattr(args, "jobs", None)
+    return min(2, os.cpu_count() or 1) if jobs is None else jobs
+
+
+def _start_control(args, steps, out):
+    """Start training the control net in a second process with one thread (this process then also uses one).
+
+    Its progress bars go to a file, not the terminal; its report is printed after ours."""
+    import subprocess
+    import tempfile
+    cmd = [sys.executable, "-m", "scratchdream", "toyworld", "train", "--control-only", "--jobs", "1",
+           "--seed", str(args.seed), "--steps", str(steps), "-o", out]
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    report, bars = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    print("training the control net in a second process at the same time; its report follows this one's", flush=True)
+    return subprocess.Popen(cmd, stdout=report, stderr=bars, env=env), report, bars
+
+
+def _finish_control(proc, report, bars):
+    code = proc.wait()
+    report.seek(0)
+    print(report.read().decode(errors="replace"), end="")
+    if code != 0:
+        bars.seek(0)
+        lines = [ln for ln in bars.read().decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit code {code}"
+        raise UserError(f"training the control net failed: {why}")
 
 
 def cmd_demo(args):
