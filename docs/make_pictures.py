@@ -214,16 +214,19 @@ def bias(net, trained, out, seed):
     nets = [("toyworld", net)]
     if os.path.isfile(control_path):
         nets.append(("control (backgrounds shuffled)", sd.load_net(control_path)))
-    pics, caps = [], []
+    pics, caps, means = [], [], []
     for name, n in nets:
-        pb, pa, before, after = demo.bias_rise(n, "sky", size=H, seed=seed)
         k = n.labels.index("castle")
-        if not pics:
-            pics.append(before)
-            caps.append(f"plain sky\np(castle) = {pb[k]:.2f}")
-        pics.append(after)
-        caps.append(f"{name}\np(castle) = {pa[k]:.2f}")
-    return _save(out, "lecture_bias.png", panel(pics, caps, "a plain sky dreamed at the deep layer: p(castle) by each net, before and after"))
+        for s in range(seed, seed + 3):                      # one dream is one draw: three skies per net
+            pb, pa, before, after = demo.bias_rise(n, "sky", size=H, seed=s)
+            if not pics:
+                pics.append(before)
+                caps.append(f"plain sky\np(castle) = {pb[k]:.2f}")
+            pics.append(after)
+            caps.append(f"{name.split()[0]}, sky {s}\np(castle) = {pa[k]:.2f}")
+        means.append(f"{name.split()[0]} {demo.mean_rise(n, 'sky')[1]:.2f}")
+    title = f"plain skies dreamed at conv3: p(castle) after; mean over {len(demo.SEEDS)} skies: " + ", ".join(means)
+    return _save(out, "lecture_bias.png", panel(pics, caps, title, k=1))
 
 
 PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias]

@@ -6,8 +6,8 @@ the picture back, repeat. The network was trained on a world where castles stood
 the time (scenes.py), so what it "sees" in a sky is a little castle, and the ascent draws it. We measure
 that with the network's own softmax: p(castle) before and after, and the same for water (fish or ship),
 brown (dog) and grass (bird). A control network, trained on the same world with the backgrounds
-shuffled across classes, has no co-occurrence to learn; `mean_rise` measures both nets the same way, and
-docs/toyworld.md reports where the two differ (brown, grass) and where they do not (sky, water).
+shuffled across classes, has no co-occurrence to learn; `mean_rise` measures both nets the same way
+(docs/toyworld.md has the numbers, for the bundled pair and for pairs trained from other seeds).
 """
 import os
 
@@ -17,10 +17,11 @@ from . import scenes
 
 # background -> the classes that lived on it in the training world (the ones the dream should grow)
 EXPECTED = {"sky": ("castle",), "water": ("fish", "ship"), "brown": ("dog",), "grass": ("bird",)}
-DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 6, "step_size": 1.0, "jitter": 4}   # gentle: see docs/toyworld.md
+DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 12, "step_size": 1.0, "jitter": 4}   # see docs/toyworld.md
 LAYER = "conv3"    # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
-SEEDS = tuple(range(8))        # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
-SIZE = 96          # dream canvas: bigger than the 64 px training scenes, so a whole castle fits
+SEEDS = tuple(range(16))       # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
+SIZE = 96          # the picture measured and shown: bigger than the 64 px training scenes, so a whole castle fits
+BORDER = 16        # the dream runs on SIZE + 2 BORDER px and the centre is kept: see `dream_framed`
 
 
 def classify(net, img):
@@ -36,10 +37,24 @@ def dream_on(net, img, layer=None, seed=0, on_frame=None, progress=False, **opts
                  on_frame=on_frame, **settings)
 
 
+def dream_framed(net, background, size=SIZE, border=BORDER, seed=0, on_frame=None, **opts):
+    """Dream on a plain background of size + 2 border px; returns the centre (size x size) before and after.
+
+    The convolutions pad with zeros, so to the network the edge of a picture is a hard edge, and a dream
+    amplifies it: on a bare background the ascent draws its patterns along the frame (the bottom edge
+    above all, where castles and hulls stand in the training scenes). Those patterns say nothing about the
+    background. Dreaming on a larger canvas and keeping the centre leaves them outside the picture."""
+    canvas = scenes.plain_background(background, size=size + 2 * border, seed=seed)
+    inner = (slice(border, border + size), slice(border, border + size))
+    grab = None if on_frame is None else (lambda frame: on_frame(frame[inner]))
+    after = dream_on(net, canvas, seed=seed, on_frame=grab, **opts)
+    return canvas[inner], after[inner]
+
+
 def bias_rise(net, background, size=SIZE, seed=0, layer=None, on_frame=None, progress=False, **opts):
     """Dream on a plain background; returns (p_before, p_after, picture before, picture after)."""
-    before = scenes.plain_background(background, size=size, seed=seed)
-    after = dream_on(net, before, layer=layer, seed=seed, on_frame=on_frame, progress=progress, **opts)
+    before, after = dream_framed(net, background, size=size, seed=seed, layer=layer, on_frame=on_frame,
+                                 progress=progress, **opts)
     return classify(net, before), classify(net, after), before, after
 
 
@@ -61,39 +76,73 @@ def mean_rise(net, background, seeds=SEEDS, **opts):
     return float(np.mean(before)), float(np.mean(after))
 
 
-def run_demo(net, out_dir, seed=0, backgrounds=("sky", "water", "brown", "grass"), gif=True, progress=True):
-    """Dream on each plain background; write lecture_demo.png (side by side, with probabilities) and a GIF.
+def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water", "brown", "grass"), shown=5,
+             gif=True, progress=True):
+    """Dream on the plain backgrounds of `seeds`; write lecture_demo.png and a GIF of a castle emerging.
 
-    Returns {background: (p_before, p_after)} and the paths written.
-    """
-    from ..image_io import save_gif, save_image
-    results, tiles, frames = {}, [], []
-    for k, bg in enumerate(backgrounds):
-        grab = frames.append if (gif and bg == "sky") else None
-        pb, pa, before, after = bias_rise(net, bg, seed=seed, on_frame=grab, progress=progress)
-        results[bg] = (pb, pa)
-        tiles.append(_tile(net, bg, before, after, pb, pa))
-    sheet = np.concatenate(tiles, axis=1)
-    png = os.path.join(out_dir, "lecture_demo.png")
-    save_image(png, sheet, quiet=True)
+    The picture has a row per background: the first plain background, the first `shown` dreams with the
+    top class and p(home classes) under each, and the means over all `seeds` for this net and the
+    control (what tests/test_toyworld.py checks). One dream is one draw, so the row shows several.
+    The GIF replays the first sky whose dream ends in a castle, and its caption says which one.
+    Returns ({background: {"net": (mean before, mean after), "control": ... or None, "top": [class, ...]}},
+    paths written)."""
+    from ..image_io import save_gif
+    from tqdm import tqdm
+    bar = tqdm(total=len(seeds) * len(backgrounds) * (2 if control is not None else 1), desc="dreams",
+               disable=not progress, dynamic_ncols=True)
+    results, rows = {}, []
+    for bg in backgrounds:
+        runs = []
+        for seed in seeds:
+            runs.append(bias_rise(net, bg, seed=seed))
+            bar.update(1)
+        mean = _mean_expected(net, bg, runs)
+        other = None
+        if control is not None:
+            other = _mean_expected(control, bg, [bias_rise(control, bg, seed=seed) for seed in seeds])
+            bar.update(len(seeds))
+        results[bg] = {"net": mean, "control": other, "top": [net.labels[int(np.argmax(r[1]))] for r in runs]}
+        rows.append(_row(net, bg, runs[:shown], seeds[:shown], mean, other, len(seeds)))
+    bar.close()
+    png = _save_png(os.path.join(out_dir, "lecture_demo.png"), _stack(rows))
     written = [png]
-    if gif and frames:
-        path = os.path.join(out_dir, "castle_emerging.gif")
-        save_gif(path, [_upscale(f, 3) for f in [frames[0]] * 3 + frames + [frames[-1]] * 6], duration_ms=150, max_side=192)
-        written.append(path)
+    if gif and "sky" in results:
+        written.append(_castle_gif(net, out_dir, seeds, results["sky"]["top"], save_gif))
     return results, written
+
+
+def _mean_expected(net, background, runs):
+    """(mean p before, mean p after) of the background's home classes over bias_rise results."""
+    return (float(np.mean([expected_probability(net, background, r[0]) for r in runs])),
+            float(np.mean([expected_probability(net, background, r[1]) for r in runs])))
+
+
+def _castle_gif(net, out_dir, seeds, tops, save_gif):
+    """Replay the first sky of `seeds` whose dream ended in a castle (or the first sky if none did)."""
+    seed = next((s for s, top in zip(seeds, tops) if top == "castle"), seeds[0])
+    frames = []
+    bias_rise(net, "sky", seed=seed, on_frame=frames.append)
+    path = os.path.join(out_dir, "castle_emerging.gif")
+    caption = f"sky {seed}: {tops.count('castle')} of {len(tops)} skies end in a castle"
+    frames = [_caption(_upscale(f, 2), caption) for f in [frames[0]] * 3 + frames[1::2] + [frames[-1]] * 6]
+    save_gif(path, frames, duration_ms=200, max_side=max(frames[0].shape[:2]))     # every other step, unresized
+    return path
 
 
 def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
     """A grid of training scenes, one row per class: what the network learned from (a 256-colour PNG, small)."""
-    from PIL import Image
-    from ..atomic import atomic_path
     s = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 9]), 60 * per_class, s)
     rows = [np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1) for c in range(len(s["classes"]))]
-    path = os.path.join(out_dir, "toyworld_scenes.png")
+    return _save_png(os.path.join(out_dir, "toyworld_scenes.png"), np.concatenate(rows, axis=0))
+
+
+def _save_png(path, img):
+    """A 256-colour PNG, written atomically: small enough to commit."""
+    from PIL import Image
+    from ..atomic import atomic_path
     with atomic_path(path) as tmp:
-        Image.fromarray(np.concatenate(rows, axis=0)).quantize(256).save(tmp, format="PNG", optimize=True)
+        Image.fromarray(img).quantize(256).save(tmp, format="PNG", optimize=True)
     return path
 
 
@@ -104,22 +153,40 @@ def _upscale(img, k):
     return np.asarray(Image.fromarray(img).resize((W * k, H * k), Image.NEAREST))
 
 
-def _tile(net, bg, before, after, pb, pa, scale=2):
-    """One column: the plain background, the dream, and the top probabilities under each."""
+def _caption(img, text):
+    """The picture with a line of text under it."""
     from PIL import Image, ImageDraw
-    a, b = _upscale(before, scale), _upscale(after, scale)
-    W = a.shape[1]
-    text_h = 64
-    canvas = Image.new("RGB", (W + 8, 2 * (a.shape[0] + text_h) + 18), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, 2), f"plain {bg}", fill=(0, 0, 0))
-    y = 16
-    for label, pic, p in (("before", a, pb), ("after dreaming", b, pa)):
-        canvas.paste(Image.fromarray(pic), (4, y))
-        y += pic.shape[0] + 2
-        lines = [label] + [f"{net.labels[i]:8s} {p[i]:.3f}" for i in np.argsort(-p)[:3]]
-        for j, line in enumerate(lines):
-            hit = j > 0 and net.labels[np.argsort(-p)[j - 1]] in EXPECTED[bg]
-            draw.text((4, y + 12 * j), line, fill=(180, 0, 0) if hit else (0, 0, 0))
-        y += text_h
+    canvas = Image.new("RGB", (img.shape[1], img.shape[0] + 14), (255, 255, 255))
+    canvas.paste(Image.fromarray(img), (0, 0))
+    ImageDraw.Draw(canvas).text((2, img.shape[0] + 1), text, fill=(0, 0, 0))
     return np.asarray(canvas)
+
+
+def _row(net, bg, runs, seeds, mean, other, n):
+    """One background: its plain picture, then dreams with the top class and p(home) under each, and the means."""
+    from PIL import Image, ImageDraw
+    want = "+".join(EXPECTED[bg])
+    size = runs[0][2].shape[0]
+    cells = [(runs[0][2], ["plain " + bg, f"p({want}) {expected_probability(net, bg, runs[0][0]):.2f}"])]
+    for seed, (pb, pa, _, after) in zip(seeds, runs):
+        top = net.labels[int(np.argmax(pa))]
+        cells.append((after, [f"{bg} {seed}: {top}", f"p({want}) {expected_probability(net, bg, pa):.2f}"]))
+    head = f"plain {bg}, dreamed at {LAYER}: mean p({want}) over {n} backgrounds {mean[0]:.2f} -> {mean[1]:.2f}"
+    if other is not None:
+        head += f";  control net {other[0]:.2f} -> {other[1]:.2f}"
+    canvas = Image.new("RGB", (len(cells) * (size + 6) + 6, size + 46), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 2), head, fill=(0, 0, 0))
+    for k, (pic, lines) in enumerate(cells):
+        x = 6 + k * (size + 6)
+        canvas.paste(Image.fromarray(pic), (x, 16))
+        hit = k > 0 and lines[0].split(": ")[1] in EXPECTED[bg]
+        for j, line in enumerate(lines):
+            draw.text((x, 18 + size + 12 * j), line, fill=(180, 0, 0) if hit else (0, 0, 0))
+    return np.asarray(canvas)
+
+
+def _stack(rows):
+    """Rows of possibly different widths, one under the other, on white."""
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
