@@ -1,11 +1,12 @@
 """`scratchdream toyworld train | demo`: make the toy world's weights, or run the lecture's demonstration.
 
     train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
-            sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes);
-            prints the held-out accuracy of each. `make toyworld`.
-    demo    dream on a plain sky, water, brown and grass with a deep-layer objective; writes
-            lecture_demo.png (before/after with class probabilities) and castle_emerging.gif into docs/img/
-            (or -o DIR), and prints the same numbers for the control net. `make lecture-demo`.
+            sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes),
+            side by side in two processes, one thread each; prints the held-out accuracy of each.
+            `make toyworld`.
+    demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
+            lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
+            into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
 """
 import os
 import sys

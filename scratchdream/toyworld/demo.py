@@ -68,12 +68,7 @@ def mean_rise(net, background, seeds=SEEDS, **opts):
 
     One plain background is one experiment whose answer is nearly all-or-nothing (the dream ends in one
     class or another), so the bias is a rate over several backgrounds, not one picture."""
-    before, after = [], []
-    for seed in seeds:
-        pb, pa, _, _ = bias_rise(net, background, seed=seed, **opts)
-        before.append(expected_probability(net, background, pb))
-        after.append(expected_probability(net, background, pa))
-    return float(np.mean(before)), float(np.mean(after))
+    return _mean_expected(net, background, [bias_rise(net, background, seed=seed, **opts) for seed in seeds])
 
 
 def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water", "brown", "grass"), shown=5,
@@ -86,7 +81,6 @@ def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water
     The GIF replays the first sky whose dream ends in a castle, and its caption says which one.
     Returns ({background: {"net": (mean before, mean after), "control": ... or None, "top": [class, ...]}},
     paths written)."""
-    from ..image_io import save_gif
     from tqdm import tqdm
     bar = tqdm(total=len(seeds) * len(backgrounds) * (2 if control is not None else 1), desc="dreams",
                disable=not progress, dynamic_ncols=True)
@@ -107,7 +101,7 @@ def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water
     png = _save_png(os.path.join(out_dir, "lecture_demo.png"), _stack(rows))
     written = [png]
     if gif and "sky" in results:
-        written.append(_castle_gif(net, out_dir, seeds, results["sky"]["top"], save_gif))
+        written.append(_castle_gif(net, out_dir, seeds, results["sky"]["top"]))
     return results, written
 
 
@@ -117,8 +111,9 @@ def _mean_expected(net, background, runs):
             float(np.mean([expected_probability(net, background, r[1]) for r in runs])))
 
 
-def _castle_gif(net, out_dir, seeds, tops, save_gif):
+def _castle_gif(net, out_dir, seeds, tops):
     """Replay the first sky of `seeds` whose dream ended in a castle (or the first sky if none did)."""
+    from ..image_io import save_gif
     seed = next((s for s, top in zip(seeds, tops) if top == "castle"), seeds[0])
     frames = []
     bias_rise(net, "sky", seed=seed, on_frame=frames.append)
