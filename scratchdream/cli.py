@@ -169,6 +169,9 @@ def build_parser():
 def main(argv=None):
     if hasattr(signal, "SIGXFSZ"):       # a file-size limit then gives EFBIG, which we report, not a silent kill
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if hasattr(signal, "SIGUSR1") and argv is None:     # `kill -USR1 PID` prints where a stuck run is (tests use it)
+        import faulthandler
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:

@@ -368,8 +368,11 @@ def test_ctrl_c_leaves_nothing(ws, command):
     try:
         p.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGUSR1)            # the CLI's faulthandler prints every thread's stack to stderr
+        time.sleep(3)
         p.kill()
-        pytest.fail(f"Ctrl-C did not stop the {command} within 60 s")
+        reader.join(timeout=10)
+        pytest.fail(f"Ctrl-C did not stop the {command} within 60 s; its stderr ends:\n" + "".join(err)[-4000:])
     reader.join()
     r = Result(p.returncode, p.stdout.read(), "".join(err), 0)
     assert r.code == 130, r
