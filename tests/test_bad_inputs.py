@@ -351,7 +351,9 @@ def test_ctrl_c_leaves_nothing(ws, command):
         argv = ["zoom", pic, "--net", ws.net, "--octaves", "1", "--steps", "1", "--frames", "100000", "-o",
                 ws.p("long_zoom.gif")]
         under_way = lambda err: os.path.exists(ws.p("long_zoom_frames/frame_0002.png"))   # noqa: E731
-    p = start(argv, ws.d)
+    # SIGINT as a terminal gives it: a run started from a shell that ignores SIGINT (a `nohup ... &` job) would
+    # inherit SIG_IGN, and Python then never raises KeyboardInterrupt
+    p = start(argv, ws.d, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err = []
 
     def read():
