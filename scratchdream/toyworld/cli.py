@@ -45,7 +45,7 @@ def cmd_train(args):
     import numba
     from threadpoolctl import threadpool_limits
     child, threads = None, numba.get_num_threads()
-    if len(todo) == 2 and _jobs(args) >= 2:          # one process per net: two cores train both at once
+    if len(todo) == 2 and _processes(args) >= 2:     # one process per net: two cores train both at once
         child, todo = _start_control(args, steps, out), todo[:1]
     # Every net trains on one thread, here and in the second process: the number of threads changes the order
     # of floating-point sums, so this way the same seed gives the same weights on any machine.
@@ -80,7 +80,8 @@ def _train_one(args, steps, name, settings, path):
     print(_confusion_text(settings["classes"], confusion))
 
 
-def _jobs(args):
+def _processes(args):
+    """How many processes train: --jobs, or 2 on a machine with 2 cores or more."""
     jobs = getattr(args, "jobs", None)
     return min(2, os.cpu_count() or 1) if jobs is None else jobs
 
