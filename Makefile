@@ -8,7 +8,7 @@ LAYER  ?=
 OUT    ?=
 ARGS   ?=
 
-.PHONY: dream test bench toyworld lecture-demo docs-pictures clean
+.PHONY: dream test lint bench toyworld lecture-demo docs-pictures clean
 
 $(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ dream: $(VENV)/.runtime
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q tests
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.test
 	$(PY) -m scratchdream bench $(ARGS)

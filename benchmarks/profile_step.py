@@ -6,6 +6,7 @@ Wraps every entry of scratchdream.layers.KINDS with a timer, runs warm dream ste
 layer, L = ½‖h‖², backward to the pixels) and prints milliseconds per kind and direction (median over steps),
 plus the time spent outside the layers (the graph walk, gradient sums).
 """
+
 import argparse
 import collections
 import os
@@ -15,7 +16,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from scratchdream import bench  # noqa: E402
 from scratchdream.layers import KINDS, Kind  # noqa: E402
@@ -27,6 +28,7 @@ def _timed(kind, direction, fn, sink):
         out = fn(*args)
         sink[(kind, direction)] += time.perf_counter() - t
         return out
+
     return run
 
 
@@ -41,11 +43,13 @@ def main():
         bench._set_threads(args.threads)
     net, target = bench.build_sd(args.net)
     x = np.random.default_rng(1).standard_normal((1, 3, args.size, args.size)).astype(np.float32)
-    bench.sd_step(net, target, x)                                         # warm: compile, transform weights
+    bench.sd_step(net, target, x)  # warm: compile, transform weights
     sink = collections.Counter()
     saved = dict(KINDS)
     for name, k in saved.items():
-        KINDS[name] = Kind(_timed(name, "fwd", k.forward, sink), _timed(name, "bwd", k.backward, sink), k.shape, k.params)
+        KINDS[name] = Kind(
+            _timed(name, "fwd", k.forward, sink), _timed(name, "bwd", k.backward, sink), k.shape, k.params
+        )
     per_step, totals = [], []
     try:
         for _ in range(args.repeat):
@@ -56,7 +60,9 @@ def main():
             per_step.append(dict(sink))
     finally:
         KINDS.update(saved)
-    keys = sorted({k for s in per_step for k in s}, key=lambda k: -statistics.median(s.get(k, 0) for s in per_step))
+    keys = sorted(
+        {k for s in per_step for k in s}, key=lambda k: -statistics.median(s.get(k, 0) for s in per_step)
+    )
     total = statistics.median(totals) * 1e3
     print(f"{args.net} {args.size}px: dream step {total:.1f} ms (median of {args.repeat})")
     inside = 0.0
@@ -64,7 +70,9 @@ def main():
         ms = statistics.median(s.get(k, 0) for s in per_step) * 1e3
         inside += ms
         print(f"  {k[0]:10s} {k[1]}  {ms:9.1f} ms  {100 * ms / total:5.1f}%")
-    print(f"  {'graph':10s} --   {total - inside:9.1f} ms  {100 * (total - inside) / total:5.1f}%   (outside the layers)")
+    print(
+        f"  {'graph':10s} --   {total - inside:9.1f} ms  {100 * (total - inside) / total:5.1f}%   (outside the layers)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Pictures (each a small PNG, upscaled 2x with nearest-neighbour so the pixels sta
     lecture_tiling.png     one pass vs tiles on a fixed grid vs tiles on a shifted grid with a margin
     lecture_bias.png       trained net vs control net on a plain sky (only with the trained weights)
 """
+
 import argparse
 import os
 import sys
@@ -26,26 +27,30 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))          # run from a checkout without installing
+sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
-import scratchdream as sd                           # noqa: E402
-from scratchdream.dream import lecture, loop, objectives   # noqa: E402
-from scratchdream.dream.ascent import ascent_step, gradient   # noqa: E402
-from scratchdream.dream.tiling import Tiler, default_margin, jump   # noqa: E402
-from scratchdream.image_io import save_gif   # noqa: E402
-from scratchdream.toyworld import scenes   # noqa: E402
+import scratchdream as sd  # noqa: E402
+from scratchdream.dream import lecture, loop, objectives  # noqa: E402
+from scratchdream.dream.ascent import ascent_step, gradient  # noqa: E402
+from scratchdream.dream.tiling import Tiler, default_margin, jump  # noqa: E402
+from scratchdream.image_io import save_gif  # noqa: E402
+from scratchdream.toyworld import scenes  # noqa: E402
 
-TOY = dict(octaves=3, octave_scale=1.4, steps=12, step_size=3.0, jitter=8)   # toy-net scale (toyworld/demo.py's)
-H, W = 96, 144                                      # the sky every picture starts from
+TOY = dict(
+    octaves=3, octave_scale=1.4, steps=12, step_size=3.0, jitter=8
+)  # toy-net scale (toyworld/demo.py's)
+H, W = 96, 144  # the sky every picture starts from
 
 
 # ---- the network and the starting picture ---------------------------------------------------------
 def toy_net(seed=0):
     """(net, trained): the toy-world net, or the same architecture with random weights if it is missing."""
     from scratchdream.nets import zoo
+
     if os.path.isfile(zoo.weights_path("toyworld")):
         return sd.load_net("toyworld"), True
     from scratchdream.toyworld.train import init_params, toyworld_spec
+
     spec = toyworld_spec()
     return sd.Net(spec, init_params(spec, np.random.default_rng(seed))), False
 
@@ -57,12 +62,14 @@ def sky(seed=0, h=H, w=W):
 # ---- drawing ----------------------------------------------------------------------------------------
 def _big(img, k=2):
     from PIL import Image
+
     return Image.fromarray(img).resize((img.shape[1] * k, img.shape[0] * k), Image.NEAREST)
 
 
 def panel(pictures, captions, title, k=2):
     """Pictures side by side, a caption (one or two lines) under each, a title above: uint8 RGB."""
     from PIL import Image, ImageDraw
+
     ims = [_big(p, k) for p in pictures]
     gap, top, foot = 6, 16, 30
     width = sum(im.width for im in ims) + gap * (len(ims) + 1)
@@ -92,8 +99,15 @@ def hero(net, trained, out, seed):
     before = sky(seed)
     after = _dream(net, before, seed=seed)
     layer = net.spec["dream_layers"][0]
-    return _save(out, "lecture_hero.png", panel([before, after], ["a plain sky", f"dreamed at {layer}"],
-                                                 "scratchdream on the toy-world net" + _note(trained)))
+    return _save(
+        out,
+        "lecture_hero.png",
+        panel(
+            [before, after],
+            ["a plain sky", f"dreamed at {layer}"],
+            "scratchdream on the toy-world net" + _note(trained),
+        ),
+    )
 
 
 def steps(net, trained, out, seed, n=30):
@@ -123,19 +137,34 @@ def octaves(net, trained, out, seed):
     img = sky(seed)
     one = _dream(net, img, octaves=1, steps=3 * TOY["steps"], seed=seed)
     many = _dream(net, img, seed=seed)
-    return _save(out, "lecture_octaves.png", panel(
-        [img, one, many], ["start", f"1 octave x {3 * TOY['steps']} steps",
-                           f"{TOY['octaves']} octaves x {TOY['steps']} steps"],
-        "octaves: patterns at several sizes (same number of steps)" + _note(trained)))
+    return _save(
+        out,
+        "lecture_octaves.png",
+        panel(
+            [img, one, many],
+            [
+                "start",
+                f"1 octave x {3 * TOY['steps']} steps",
+                f"{TOY['octaves']} octaves x {TOY['steps']} steps",
+            ],
+            "octaves: patterns at several sizes (same number of steps)" + _note(trained),
+        ),
+    )
 
 
 def jitter(net, trained, out, seed):
     img = sky(seed)
     still = _dream(net, img, jitter=0, seed=seed)
     rolled = _dream(net, img, seed=seed)
-    return _save(out, "lecture_jitter.png", panel(
-        [img, still, rolled], ["start", "jitter 0", f"jitter {TOY['jitter']} px"],
-        "jitter: without and with a random shift of the picture each step" + _note(trained)))
+    return _save(
+        out,
+        "lecture_jitter.png",
+        panel(
+            [img, still, rolled],
+            ["start", "jitter 0", f"jitter {TOY['jitter']} px"],
+            "jitter: without and with a random shift of the picture each step" + _note(trained),
+        ),
+    )
 
 
 def _raw_ascent(net, img, layer, eta, n):
@@ -158,22 +187,33 @@ def normalize(net, trained, out, seed, n=24):
     lo, hi = net.input_range()
     grey = float(np.min(hi - lo)) / 255.0
     _, (first,) = _raw_ascent(net, img, deep, 0.0, 1)
-    eta = TOY["step_size"] * grey / first                # the right eta for the deep layer's first step ...
+    eta = TOY["step_size"] * grey / first  # the right eta for the deep layer's first step ...
     raw_deep, deep_sizes = _raw_ascent(net, img, deep, eta, n)
-    raw_shallow, shallow_sizes = _raw_ascent(net, img, shallow, eta, n)    # ... and the same for the other
+    raw_shallow, shallow_sizes = _raw_ascent(net, img, shallow, eta, n)  # ... and the same for the other
     opts = dict(octaves=1, steps=n, jitter=0, seed=seed)
     norm_deep = _dream(net, img, layers=[deep], **opts)
     norm_shallow = _dream(net, img, layers=[shallow], **opts)
-    caps = [f"raw g, {deep}: mean|g|\n{deep_sizes[0]:.2g} -> {deep_sizes[-1]:.2g}",
-            f"raw g, {shallow}, same eta:\nmean|g| {shallow_sizes[0]:.2g} -> {shallow_sizes[-1]:.2g}",
-            f"g / mean|g|, {deep}", f"g / mean|g|, {shallow}"]
-    return _save(out, "lecture_normalize.png", panel(
-        [raw_deep, raw_shallow, norm_deep, norm_shallow], caps,
-        f"{n} steps, fixed eta: the raw step changes size as h grows and from layer to layer; g / mean|g| does not" + _note(trained)))
+    caps = [
+        f"raw g, {deep}: mean|g|\n{deep_sizes[0]:.2g} -> {deep_sizes[-1]:.2g}",
+        f"raw g, {shallow}, same eta:\nmean|g| {shallow_sizes[0]:.2g} -> {shallow_sizes[-1]:.2g}",
+        f"g / mean|g|, {deep}",
+        f"g / mean|g|, {shallow}",
+    ]
+    return _save(
+        out,
+        "lecture_normalize.png",
+        panel(
+            [raw_deep, raw_shallow, norm_deep, norm_shallow],
+            caps,
+            f"{n} steps, fixed eta: the raw step changes size as h grows and from layer to layer; g / mean|g| does not"
+            + _note(trained),
+        ),
+    )
 
 
 class _FixedGrid:
     """Stands in for the Tiler's random generator: grid offset always 0 (what the project never does)."""
+
     @staticmethod
     def integers(lo, hi, size=None):
         return np.zeros(size, np.int64)
@@ -198,16 +238,23 @@ def tiling(net, trained, out, seed, n=12, tile=48):
     fixed = _tiled(net, img, Tiler(tile, 0, _FixedGrid(), step=step), n, layer)
     margin = default_margin(net, [layer], tile)
     shifted = _tiled(net, img, Tiler(tile, margin, np.random.default_rng(seed), step=step), n, layer)
-    caps = ["one pass (no tiles)", f"{tile} px tiles, fixed grid,\nno margin: seams",
-            f"{tile} px tiles, grid shifted\neach step, margin {margin} px"]
-    return _save(out, "lecture_tiling.png", panel([whole, fixed, shifted], caps,
-                                                   f"tiling: {n} steps at {layer}" + _note(trained)))
+    caps = [
+        "one pass (no tiles)",
+        f"{tile} px tiles, fixed grid,\nno margin: seams",
+        f"{tile} px tiles, grid shifted\neach step, margin {margin} px",
+    ]
+    return _save(
+        out,
+        "lecture_tiling.png",
+        panel([whole, fixed, shifted], caps, f"tiling: {n} steps at {layer}" + _note(trained)),
+    )
 
 
 def bias(net, trained, out, seed):
     """The lecture's explanation, checked: p(castle) after dreaming on a plain sky, trained vs control."""
     from scratchdream.nets import zoo
     from scratchdream.toyworld import demo
+
     control_path = os.path.join(os.path.dirname(zoo.weights_path("toyworld")), "toyworld_control.h5")
     if not trained:
         return None
@@ -219,14 +266,18 @@ def bias(net, trained, out, seed):
         k = n.labels.index("castle")
         seeds = [seed + s for s in demo.SEEDS]
         runs = [demo.bias_rise(n, "sky", size=H, seed=s) for s in seeds]
-        for s, (pb, pa, before, after) in list(zip(seeds, runs))[:3]:    # one dream is one draw: three skies per net
+        for s, (pb, pa, before, after) in list(zip(seeds, runs))[
+            :3
+        ]:  # one dream is one draw: three skies per net
             if not pics:
                 pics.append(before)
                 caps.append(f"plain sky\np(castle) = {pb[k]:.2f}")
             pics.append(after)
             caps.append(f"{name.split()[0]}, sky {s}\np(castle) = {pa[k]:.2f}")
         means.append(f"{name.split()[0]} {np.mean([pa[k] for _, pa, _, _ in runs]):.2f}")
-    title = f"plain skies dreamed at conv3: p(castle) after; mean over {len(demo.SEEDS)} skies: " + ", ".join(means)
+    title = f"plain skies dreamed at conv3: p(castle) after; mean over {len(demo.SEEDS)} skies: " + ", ".join(
+        means
+    )
     return _save(out, "lecture_bias.png", panel(pics, caps, title, k=1))
 
 
@@ -236,10 +287,14 @@ PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias]
 def _save(out, name, img):
     """A 256-colour PNG (the pictures stay well under 300 KB), written atomically, readable by all."""
     from PIL import Image
+
     from scratchdream.atomic import atomic_path
+
     path = os.path.join(out, name)
     with atomic_path(path) as tmp:
-        Image.fromarray(img).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(tmp, format="PNG", optimize=True)
+        Image.fromarray(img).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+            tmp, format="PNG", optimize=True
+        )
     os.chmod(path, 0o644)
     return path
 
@@ -257,7 +312,10 @@ def main(argv=None):
         t = time.perf_counter()
         path = make(net, trained, args.out, args.seed)
         if path:
-            print(f"{path}  ({os.path.getsize(path) / 1024:.0f} KB, {time.perf_counter() - t:.1f} s)", flush=True)
+            print(
+                f"{path}  ({os.path.getsize(path) / 1024:.0f} KB, {time.perf_counter() - t:.1f} s)",
+                flush=True,
+            )
     return 0
 
 

@@ -1,10 +1,11 @@
 """scratchdream: Deep Dream from scratch in NumPy and Numba, read beside the CS7015 lecture (slides 34-35).
 
-    import scratchdream as sd
-    net = sd.load_net("toyworld")           # an HDF5 weights file, or a zoo name
-    a = net.forward(x, upto="conv3")        # activations h
-    dx = net.backward(2 * a)                # dL/dI for L = sum h^2: the chain rule back to the pixels
+import scratchdream as sd
+net = sd.load_net("toyworld")           # an HDF5 weights file, or a zoo name
+a = net.forward(x, upto="conv3")        # activations h
+dx = net.backward(2 * a)                # dL/dI for L = sum h^2: the chain rule back to the pixels
 """
+
 import os
 
 __version__ = "0.1.0"
@@ -15,9 +16,11 @@ def __getattr__(name):
     answer at once instead of after loading Numba and every layer (about a second)."""
     if name == "Net":
         from .nets.graph import Net
+
         return Net
     if name == "save_net":
         from .weights_io import save_net
+
         return save_net
     raise AttributeError(f"module 'scratchdream' has no attribute {name!r}")
 
@@ -25,18 +28,21 @@ def __getattr__(name):
 def load_net(name_or_path):
     """A Net from an HDF5 weights file, or from a zoo name (fetched and converted on first use)."""
     from .weights_io import load_file
+
     if os.path.exists(os.fspath(name_or_path)) or str(name_or_path).endswith((".h5", ".hdf5")):
         return load_file(name_or_path)
     from .nets import zoo
+
     return load_file(zoo.ensure_weights(str(name_or_path)))
 
 
-from . import dream as _dream_package     # noqa: E402,F401  bind the subpackage first, so `dream` below stays the function
+from . import dream as _dream_package  # noqa: E402,F401  bind the subpackage first, so `dream` below stays the function
 
 
 def dream(net, img, **options):
     """Deep Dream on an HxWx3 uint8 RGB image; see scratchdream.dream.loop.dream for the options."""
     from .dream.loop import dream as _dream
+
     return _dream(net, img, **options)
 
 

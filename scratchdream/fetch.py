@@ -15,6 +15,7 @@
 Checksums: the publishers give different kinds (ZOO.md): Caffe a sha1, torchvision the first 8 hex of
 the sha256 in the file name, Keras an md5. Every checksum given must match.
 """
+
 import contextlib
 import hashlib
 import http.client
@@ -26,9 +27,9 @@ import urllib.request
 from .errors import UserError
 
 CHUNK = 1 << 20
-TRIES = 3                           # connections per fetch: the first and up to two resumes
-TIMEOUT = 60.0                      # seconds without a byte before a connection counts as dead
-MAX_BYTES = 8 << 30                 # no published weights file comes near; a runaway server stops here
+TRIES = 3  # connections per fetch: the first and up to two resumes
+TIMEOUT = 60.0  # seconds without a byte before a connection counts as dead
+MAX_BYTES = 8 << 30  # no published weights file comes near; a runaway server stops here
 HASHES = {"sha256": "sha256", "sha1": "sha1", "md5": "md5", "sha256_prefix": "sha256"}
 
 
@@ -38,7 +39,11 @@ class _Broken(Exception):
 
 def fetch(url, dest, sha256=None, sha1=None, md5=None, sha256_prefix=None, progress=True, timeout=TIMEOUT):
     """Download `url` to `dest` unless a verified copy is already there; return `dest`."""
-    want = {k: v.lower() for k, v in dict(sha256=sha256, sha1=sha1, md5=md5, sha256_prefix=sha256_prefix).items() if v}
+    want = {
+        k: v.lower()
+        for k, v in dict(sha256=sha256, sha1=sha1, md5=md5, sha256_prefix=sha256_prefix).items()
+        if v
+    }
     if not want:
         raise ValueError("fetch needs at least one published checksum")
     dest = os.fspath(dest)
@@ -49,8 +54,10 @@ def fetch(url, dest, sha256=None, sha1=None, md5=None, sha256_prefix=None, progr
         got = _digests_of_file(dest, want)
         if _matches(got, want):
             return dest
-        raise UserError(f"{dest} is there but is not the published file ({_mismatch(got, want)}); "
-                        f"delete it and run again, or replace it by hand: {how}")
+        raise UserError(
+            f"{dest} is there but is not the published file ({_mismatch(got, want)}); "
+            f"delete it and run again, or replace it by hand: {how}"
+        )
     _check_folder(dest, how)
     part = dest + ".part"
     with _locked(part, how) as f:
@@ -58,12 +65,14 @@ def fetch(url, dest, sha256=None, sha1=None, md5=None, sha256_prefix=None, progr
             _download(url, _Sink(f, want), progress, timeout, how)
             os.fsync(f.fileno())
             os.replace(part, dest)
-        except OSError as e:                             # flush/fsync/rename: the disk, not the network
+        except OSError as e:  # flush/fsync/rename: the disk, not the network
             with contextlib.suppress(OSError):
                 os.remove(part)
-            raise UserError(f"cannot write {part} ({e.strerror}); free space or choose another "
-                            "--weights-dir; nothing was kept") from None
-        except BaseException:                            # network, checksum, Ctrl-C: leave nothing behind
+            raise UserError(
+                f"cannot write {part} ({e.strerror}); free space or choose another "
+                "--weights-dir; nothing was kept"
+            ) from None
+        except BaseException:  # network, checksum, Ctrl-C: leave nothing behind
             with contextlib.suppress(OSError):
                 os.remove(part)
             raise
@@ -97,8 +106,10 @@ class _Sink:
         try:
             self.f.write(chunk)
         except OSError as e:
-            raise UserError(f"cannot write {self.f.name} ({e.strerror}); free space or choose another "
-                            "--weights-dir; nothing was kept") from None
+            raise UserError(
+                f"cannot write {self.f.name} ({e.strerror}); free space or choose another "
+                "--weights-dir; nothing was kept"
+            ) from None
         self._hash(chunk)
 
     def digests(self):
@@ -108,7 +119,7 @@ class _Sink:
 
 def _download(url, sink, progress, timeout, how):
     """Fill the .part file with the verified bytes of url, resuming dropped connections."""
-    stale = sink.size > 0                                # a .part from a killed run: resume it
+    stale = sink.size > 0  # a .part from a killed run: resume it
     while True:
         reason = _stream(url, sink, progress, timeout)
         if reason is not None:
@@ -117,18 +128,28 @@ def _download(url, sink, progress, timeout, how):
         if _matches(got, sink.want):
             return
         if not stale:
-            raise UserError(f"refusing the download of {url}: {_mismatch(got, sink.want)}; the file is damaged "
-                            f"or not the published one and nothing was kept; try again later, or by hand: {how}")
-        stale = False                                    # the old .part was bad: once more from byte 0
+            raise UserError(
+                f"refusing the download of {url}: {_mismatch(got, sink.want)}; the file is damaged "
+                f"or not the published one and nothing was kept; try again later, or by hand: {how}"
+            )
+        stale = False  # the old .part was bad: once more from byte 0
         sink.reset()
 
 
 def _stream(url, sink, progress, timeout):
     """Append the rest of url over up to TRIES connections; None when complete, else the reason."""
     from tqdm import tqdm
+
     reason = None
-    with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=url.rsplit("/", 1)[-1],
-              disable=not progress, leave=False, delay=1.0) as bar:   # no bar flashes before a quick error
+    with tqdm(
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=url.rsplit("/", 1)[-1],
+        disable=not progress,
+        leave=False,
+        delay=1.0,
+    ) as bar:  # no bar flashes before a quick error
         for _ in range(TRIES):
             try:
                 _connection(url, sink, bar, timeout)
@@ -136,7 +157,7 @@ def _stream(url, sink, progress, timeout):
             except _Broken as e:
                 reason = str(e)
                 if reason.startswith(("HTTP ", "no server")):
-                    break                                # the server said no, or is not there: retrying won't help
+                    break  # the server said no, or is not there: retrying won't help
     return reason
 
 
@@ -149,7 +170,7 @@ def _connection(url, sink, bar, timeout):
     try:
         resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have:                       # asked past the end: start over
+        if e.code == 416 and have:  # asked past the end: start over
             sink.reset()
             raise _Broken("the server refused to resume") from None
         raise _Broken(f"HTTP {e.code} {e.reason}") from None
@@ -158,9 +179,9 @@ def _connection(url, sink, bar, timeout):
     with resp:
         start, total = _range_of(resp, have)
         if start == 0 and have:
-            sink.reset()                                 # the server ignored Range: take it from the top
-        bar.total, bar.n, bar.last_print_n = total, 0, 0    # not bar.reset(): it draws at once despite delay=,
-        bar.update(sink.size)                               # and close() then leaves that bar on the screen
+            sink.reset()  # the server ignored Range: take it from the top
+        bar.total, bar.n, bar.last_print_n = total, 0, 0  # not bar.reset(): it draws at once despite delay=,
+        bar.update(sink.size)  # and close() then leaves that bar on the screen
         try:
             while chunk := resp.read(CHUNK):
                 sink.write(chunk)
@@ -178,7 +199,7 @@ def _range_of(resp, have):
     length = resp.headers.get("Content-Length")
     length = int(length) if length and length.isdigit() else None
     if resp.status == 206:
-        cr = resp.headers.get("Content-Range", "")       # "bytes 100-999/1000"
+        cr = resp.headers.get("Content-Range", "")  # "bytes 100-999/1000"
         try:
             first, whole = cr.split(" ", 1)[1].split("-", 1)[0], cr.rsplit("/", 1)[1]
             first, whole = int(first), (None if whole == "*" else int(whole))
@@ -210,7 +231,9 @@ def _digests_of_file(path, want):
                 for h in hashers.values():
                     h.update(chunk)
     except OSError as e:
-        raise UserError(f"cannot read {path} to check it ({e.strerror}); fix its permissions or delete it") from None
+        raise UserError(
+            f"cannot read {path} to check it ({e.strerror}); fix its permissions or delete it"
+        ) from None
     return {kind: h.hexdigest() for kind, h in hashers.items()}
 
 
@@ -220,7 +243,7 @@ def _matches(got, want):
 
 def _mismatch(got, want):
     kind = next(k for k, v in want.items() if not _matches({k: got[k]}, {k: v}))
-    return f"its {HASHES[kind]} is {got[kind][:len(want[kind])]}, the published one is {want[kind]}"
+    return f"its {HASHES[kind]} is {got[kind][: len(want[kind])]}, the published one is {want[kind]}"
 
 
 def _by_hand(url, dest, want):
@@ -234,11 +257,15 @@ def _check_folder(dest, how):
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the weights folder {folder} ({e.strerror}); choose another with "
-                        "--weights-dir or $SCRATCHDREAM_WEIGHTS") from None
+        raise UserError(
+            f"cannot create the weights folder {folder} ({e.strerror}); choose another with "
+            "--weights-dir or $SCRATCHDREAM_WEIGHTS"
+        ) from None
     if not os.access(folder, os.W_OK):
-        raise UserError(f"the weights folder {folder} is read-only; choose another with --weights-dir or "
-                        f"$SCRATCHDREAM_WEIGHTS, or {how}")
+        raise UserError(
+            f"the weights folder {folder} is read-only; choose another with --weights-dir or "
+            f"$SCRATCHDREAM_WEIGHTS, or {how}"
+        )
 
 
 @contextlib.contextmanager
@@ -247,24 +274,32 @@ def _locked(part, how):
     try:
         f = open(part, "ab+")
     except OSError as e:
-        raise UserError(f"cannot write {part} ({e.strerror}); choose another --weights-dir, or {how}") from None
+        raise UserError(
+            f"cannot write {part} ({e.strerror}); choose another --weights-dir, or {how}"
+        ) from None
     try:
         try:
             import fcntl
+
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:                              # not POSIX: no lock, the rename is still atomic
+        except ImportError:  # not POSIX: no lock, the rename is still atomic
             pass
         except OSError:
-            raise UserError(f"another scratchdream is already downloading {part}; wait for it to finish") from None
+            raise UserError(
+                f"another scratchdream is already downloading {part}; wait for it to finish"
+            ) from None
         yield f
     finally:
-        with contextlib.suppress(OSError):   # a full disk fails this close's flush once more; it was reported above
-            f.close()                         # (a good download was flushed by _Sink.digests before its check)
+        with contextlib.suppress(
+            OSError
+        ):  # a full disk fails this close's flush once more; it was reported above
+            f.close()  # (a good download was flushed by _Sink.digests before its check)
 
 
 def cmd_fetch(args):
     """`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
     from .nets import zoo
+
     path = zoo.ensure_weights(args.name, args.weights_dir)
     print(f"{args.name}: ready at {path}")
     return 0

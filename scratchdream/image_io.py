@@ -9,6 +9,7 @@ Every way a file can be wrong (missing, a folder, empty, not a picture, truncate
 bomb) is one UserError line that names the file and the fix. Writes go through `atomic_path`, so an
 output is either complete or absent.
 """
+
 import os
 import sys
 import warnings
@@ -18,8 +19,8 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import UsageError, UserError
 
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}     # output extension -> Pillow format
-GIF_MAX_SIDE = 512            # GIF frames are shrunk to this long side: a GIF is for watching, not for printing
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # output extension -> Pillow format
+GIF_MAX_SIDE = 512  # GIF frames are shrunk to this long side: a GIF is for watching, not for printing
 
 
 def note(message):
@@ -31,25 +32,30 @@ def note(message):
 def load_image(path, quiet=False):
     """Read `path` as (rgb uint8 (H, W, 3), alpha uint8 (H, W) or None)."""
     from PIL import Image, ImageOps
+
     path = os.fspath(path)
     _check_file(path)
     try:
-        with warnings.catch_warnings(record=True) as remarks:       # Pillow's own (corrupt EXIF, odd tags):
-            warnings.simplefilter("always")                         # one note below, not two lines of Python
+        with warnings.catch_warnings(record=True) as remarks:  # Pillow's own (corrupt EXIF, odd tags):
+            warnings.simplefilter("always")  # one note below, not two lines of Python
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                im.load()                       # decode now: truncation shows up here, not later
+                im.load()  # decode now: truncation shows up here, not later
                 im = ImageOps.exif_transpose(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path} is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS:,} "
-                        "pixels; if the file is genuine, shrink it with another tool first") from None
+        raise UserError(
+            f"{path} is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS:,} "
+            "pixels; if the file is genuine, shrink it with another tool first"
+        ) from None
     except Image.UnidentifiedImageError:
         raise UserError(f"{path} is not an image Pillow can read; give a PNG or JPEG file") from None
     except MemoryError:
         raise UserError(f"{path} is too large to decode in the memory available; shrink it first") from None
-    except Exception as e:                      # truncated or damaged data: OSError, SyntaxError, ValueError, ...
-        raise UserError(f"{path} cannot be decoded ({_why(e)}): the file is truncated or damaged; "
-                        "open and re-save it, or use another copy") from None
+    except Exception as e:  # truncated or damaged data: OSError, SyntaxError, ValueError, ...
+        raise UserError(
+            f"{path} cannot be decoded ({_why(e)}): the file is truncated or damaged; "
+            "open and re-save it, or use another copy"
+        ) from None
     if remarks and not quiet:
         note(f"{os.path.basename(path)}: Pillow says: {_why(remarks[0].message)} (read anyway)")
     return _to_rgb(im, path, quiet)
@@ -79,12 +85,16 @@ def _to_rgb(im, path, quiet):
         im = im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         alpha = np.asarray(im.getchannel("A"), dtype=np.uint8).copy()
-        say(f"{os.path.basename(path)} has an alpha channel ({mode}); it is kept aside and put back in a PNG output")
+        say(
+            f"{os.path.basename(path)} has an alpha channel ({mode}); it is kept aside and put back in a PNG output"
+        )
         im = im.convert("RGB")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         rgb = _wide_to_rgb(np.asarray(im), im.mode)
-        say(f"{os.path.basename(path)} is {mode} ({'16-bit' if im.mode.startswith('I;16') else 'wide'} grey); "
-            "scaled to 8-bit RGB")
+        say(
+            f"{os.path.basename(path)} is {mode} ({'16-bit' if im.mode.startswith('I;16') else 'wide'} grey); "
+            "scaled to 8-bit RGB"
+        )
         return rgb, alpha
     if im.mode != "RGB":
         kind = {"L": "greyscale", "1": "black and white", "CMYK": "CMYK", "P": "palette"}.get(mode, mode)
@@ -97,13 +107,17 @@ def _to_rgb(im, path, quiet):
 
 def _wide_to_rgb(a, mode):
     """16-bit or 32-bit single-channel pixels -> uint8 RGB. Pillow's own convert would clip at 255."""
-    with np.errstate(invalid="ignore"):         # a damaged float TIFF may hold (signalling) NaN and inf:
+    with np.errstate(invalid="ignore"):  # a damaged float TIFF may hold (signalling) NaN and inf:
         a = a.astype(np.float64)
-    a[~np.isfinite(a)] = 0.0                    # those pixels become black, not uint8 garbage
+    a[~np.isfinite(a)] = 0.0  # those pixels become black, not uint8 garbage
     if mode.startswith("I;16"):
         top = 65535.0
-    else:                                       # 'I' or 'F': guess the range from the data
-        top = 1.0 if mode == "F" and a.size and a.max() <= 1.0 else (65535.0 if a.size and a.max() > 255 else 255.0)
+    else:  # 'I' or 'F': guess the range from the data
+        top = (
+            1.0
+            if mode == "F" and a.size and a.max() <= 1.0
+            else (65535.0 if a.size and a.max() > 255 else 255.0)
+        )
     grey = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)
 
@@ -113,20 +127,25 @@ def output_format(path):
     """The Pillow format for an output path, decided by its extension; UsageError for anything else."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext not in FORMATS:
-        raise UsageError(f"cannot write {path}: unknown image extension {ext or '(none)'!r}; use .png, .jpg or .jpeg")
+        raise UsageError(
+            f"cannot write {path}: unknown image extension {ext or '(none)'!r}; use .png, .jpg or .jpeg"
+        )
     return FORMATS[ext]
 
 
 def save_image(path, rgb, alpha=None, quiet=False):
     """Write uint8 RGB (H, W, 3) to `path` as PNG or JPEG (by extension), atomically; alpha back into a PNG."""
     from PIL import Image
+
     fmt = output_format(path)
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     if alpha is not None:
         if fmt == "PNG":
             im.putalpha(Image.fromarray(_fit(alpha, im.size), "L"))
         elif not quiet:
-            note(f"{os.path.basename(os.fspath(path))}: JPEG has no alpha channel; the input's transparency is dropped")
+            note(
+                f"{os.path.basename(os.fspath(path))}: JPEG has no alpha channel; the input's transparency is dropped"
+            )
     with atomic_path(path) as tmp:
         if fmt == "JPEG":
             im.save(tmp, format=fmt, quality=95, subsampling=0)
@@ -137,6 +156,7 @@ def save_image(path, rgb, alpha=None, quiet=False):
 def _fit(alpha, size):
     """The alpha plane at the output's size (W, H) (the same unless the image was resized)."""
     from PIL import Image
+
     a = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.uint8), "L")
     return np.asarray(a if a.size == size else a.resize(size, Image.BILINEAR))
 
@@ -144,6 +164,7 @@ def _fit(alpha, size):
 def shrink(rgb, max_side=GIF_MAX_SIDE):
     """A copy of uint8 RGB (H, W, 3) whose long side is at most `max_side` (for GIF frames)."""
     from PIL import Image
+
     H, W = rgb.shape[:2]
     if max(H, W) <= max_side:
         return np.array(rgb, dtype=np.uint8)
@@ -155,9 +176,10 @@ def shrink(rgb, max_side=GIF_MAX_SIDE):
 def save_gif(path, frames, duration_ms=120, max_side=GIF_MAX_SIDE):
     """Write uint8 RGB frames (all the same size) as a looping animated GIF, atomically."""
     from PIL import Image
+
     if not frames:
         raise ValueError("save_gif needs at least one frame")
-    ims = [Image.fromarray(shrink(f, max_side), "RGB") for f in frames]      # keep the GIF small
+    ims = [Image.fromarray(shrink(f, max_side), "RGB") for f in frames]  # keep the GIF small
     with atomic_path(path) as tmp:
         ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
 
@@ -170,6 +192,7 @@ def resize(x, size):
     deterministic. Values are float32 and may be negative (the dream's accumulated detail is).
     """
     from PIL import Image
+
     x = np.asarray(x)
     Ho, Wo = int(size[0]), int(size[1])
     if x.shape[-2:] == (Ho, Wo):

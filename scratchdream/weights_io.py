@@ -9,6 +9,7 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
 Writing is atomic; reading checks format, version, every name and every shape before it reads data.
 """
+
 import json
 import os
 
@@ -19,20 +20,25 @@ from .errors import UserError
 
 FORMAT = "scratchdream-weights"
 FORMAT_VERSION = 1
-MAX_PARAM_BYTES = 4 << 30     # no network we know comes near 4 GiB; refuse before allocating
+MAX_PARAM_BYTES = 4 << 30  # no network we know comes near 4 GiB; refuse before allocating
 
 
 def save_net(net, path):
     """Write `net` (spec + parameters) to `path` atomically."""
     import h5py
+
     spec = dict(net.spec)
-    _check_room(path, sum(int(np.prod(np.shape(a))) * 4 for arrays in net.params.values() for a in arrays.values()))
+    _check_room(
+        path, sum(int(np.prod(np.shape(a))) * 4 for arrays in net.params.values() for a in arrays.values())
+    )
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["name"] = net.name
-            f.attrs["architecture"] = json.dumps({k: v for k, v in spec.items() if k not in ("labels", "provenance")})
+            f.attrs["architecture"] = json.dumps(
+                {k: v for k, v in spec.items() if k not in ("labels", "provenance")}
+            )
             f.attrs["preprocessing"] = json.dumps(spec["input"])
             if net.labels is not None:
                 f.attrs["labels"] = json.dumps(list(net.labels))
@@ -47,53 +53,70 @@ def _check_room(path, nbytes):
     """Refuse before writing when the disk (or `ulimit -f`) cannot take about `nbytes`: HDF5 does not
     report a failed write as an error Python can catch, it can crash the process and leave the .part."""
     import shutil
+
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    need = int(nbytes * 1.01) + (1 << 20)                   # the HDF5 layout and attributes on top of the numbers
+    need = int(nbytes * 1.01) + (1 << 20)  # the HDF5 layout and attributes on top of the numbers
     room = shutil.disk_usage(folder).free if os.path.isdir(folder) else need
     try:
         import resource
+
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         if limit != resource.RLIM_INFINITY:
             room = min(room, limit)
-    except ImportError:                                     # not POSIX: no such limit
+    except ImportError:  # not POSIX: no such limit
         pass
     if need > room:
-        raise UserError(f"cannot write {path}: it needs about {need / 2**20:.0f} MB and only {room / 2**20:.0f} MB can "
-                        "be written there; free space or choose another folder")
+        raise UserError(
+            f"cannot write {path}: it needs about {need / 2**20:.0f} MB and only {room / 2**20:.0f} MB can "
+            "be written there; free space or choose another folder"
+        )
 
 
 def read_spec_and_params(path):
     """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line."""
     import h5py
+
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise UserError(f"weights file {path} not found; run `scratchdream fetch NAME` or give the right path")
+        raise UserError(
+            f"weights file {path} not found; run `scratchdream fetch NAME` or give the right path"
+        )
     try:
         f = h5py.File(path, "r")
     except OSError:
-        raise UserError(f"{path} is not a readable HDF5 file (truncated or another format); "
-                        "fetch or convert it again") from None
+        raise UserError(
+            f"{path} is not a readable HDF5 file (truncated or another format); fetch or convert it again"
+        ) from None
     with f:
         fmt = _attr(f, "format", path)
         if fmt != FORMAT:
-            raise UserError(f"{path} is an HDF5 file but not a scratchdream weights file (format={fmt!r}); "
-                            "convert it with `scratchdream convert`")
+            raise UserError(
+                f"{path} is an HDF5 file but not a scratchdream weights file (format={fmt!r}); "
+                "convert it with `scratchdream convert`"
+            )
         version = _attr(f, "format_version", path)
         if not isinstance(version, (int, np.integer)) or version != FORMAT_VERSION:
-            raise UserError(f"{path} has weights format version {version}, this scratchdream reads version "
-                            f"{FORMAT_VERSION}; convert it again with this version")
+            raise UserError(
+                f"{path} has weights format version {version}, this scratchdream reads version "
+                f"{FORMAT_VERSION}; convert it again with this version"
+            )
         spec = _json_attr(f, "architecture", path)
         if not isinstance(spec, dict):
-            raise UserError(f"{path}: the architecture attribute is damaged (not a JSON object); convert the weights again")
+            raise UserError(
+                f"{path}: the architecture attribute is damaged (not a JSON object); convert the weights again"
+            )
         spec["input"] = _json_attr(f, "preprocessing", path)
         spec["labels"] = _json_attr(f, "labels", path) if "labels" in f.attrs else None
         spec["provenance"] = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
         from .nets.graph import Net
+
         try:
             shapes = Net(spec).param_shapes
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise UserError(f"{path}: the architecture attribute is damaged ({type(e).__name__}: {e}); "
-                            "convert the weights again") from None
+            raise UserError(
+                f"{path}: the architecture attribute is damaged ({type(e).__name__}: {e}); "
+                "convert the weights again"
+            ) from None
         total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
         if total > MAX_PARAM_BYTES:
             raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
@@ -104,29 +127,40 @@ def read_spec_and_params(path):
                 try:
                     ds = f[name]
                 except KeyError:
-                    raise UserError(f"{path}: missing {name}; the file is incomplete, convert it again") from None
+                    raise UserError(
+                        f"{path}: missing {name}; the file is incomplete, convert it again"
+                    ) from None
                 if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
-                    raise UserError(f"{layer}: the file has {key} {getattr(ds, 'shape', '?')}, this net needs "
-                                    f"{tuple(shape)}; was it converted for another net?")
+                    raise UserError(
+                        f"{layer}: the file has {key} {getattr(ds, 'shape', '?')}, this net needs "
+                        f"{tuple(shape)}; was it converted for another net?"
+                    )
                 try:
                     params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
                 except OSError:
-                    raise UserError(f"{path}: {name} cannot be read (truncated file?); fetch or convert it again") from None
+                    raise UserError(
+                        f"{path}: {name} cannot be read (truncated file?); fetch or convert it again"
+                    ) from None
                 if not np.isfinite(params[layer][key]).all():
-                    raise UserError(f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
-                                    "that diverged); fetch or convert it again")
+                    raise UserError(
+                        f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
+                        "that diverged); fetch or convert it again"
+                    )
     return spec, params
 
 
 def load_file(path):
     from .nets.graph import Net
+
     spec, params = read_spec_and_params(path)
     return Net(spec, params)
 
 
 def _attr(f, key, path):
     if key not in f.attrs:
-        raise UserError(f"{path} has no {key!r} attribute: not a scratchdream weights file; convert it with `scratchdream convert`")
+        raise UserError(
+            f"{path} has no {key!r} attribute: not a scratchdream weights file; convert it with `scratchdream convert`"
+        )
     v = f.attrs[key]
     return v.decode() if isinstance(v, bytes) else v
 
@@ -135,7 +169,9 @@ def _json_attr(f, key, path):
     try:
         return json.loads(_attr(f, key, path))
     except (TypeError, ValueError):
-        raise UserError(f"{path}: attribute {key!r} is not valid JSON; the file is damaged, convert it again") from None
+        raise UserError(
+            f"{path}: attribute {key!r} is not valid JSON; the file is damaged, convert it again"
+        ) from None
 
 
 def default_weights_dir():

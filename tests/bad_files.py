@@ -11,6 +11,7 @@ at least MIN_SIDE px on each side so the tiny test net can dream on them.
                shape, NaN weights, enormous weights, a non-HDF5 file named .h5, a .pth pickle (legacy and zip) that
                would run a shell command
 """
+
 import io
 import os
 import pickle
@@ -22,7 +23,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-MIN_SIDE = 24                  # pictures are at least this many px on each side (the tiny net needs 3)
+MIN_SIDE = 24  # pictures are at least this many px on each side (the tiny net needs 3)
 
 
 def noise(H, W, channels=3, seed=0):
@@ -133,8 +134,12 @@ def bomb_png_bytes(W=100_000, H=100_000):
     """A valid PNG header claiming W x H RGB pixels (10^10 by default), with one tiny IDAT: the file is
     67 bytes, the picture it promises would need 30 GB. Pillow refuses it on open (> 2x its limit)."""
     ihdr = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 16))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def make_bomb_png(folder, name="bomb.png"):
@@ -151,6 +156,7 @@ def make_truncated_h5(folder, good, name="truncated.h5"):
 def make_foreign_h5(folder, name="keras_model.h5"):
     """An HDF5 file as another program writes it: a Keras-like model_weights group, no scratchdream attrs."""
     import h5py
+
     path = os.path.join(folder, name)
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = "2.4.0"
@@ -162,6 +168,7 @@ def make_foreign_h5(folder, name="keras_model.h5"):
 
 def _edited_copy(folder, good, name, edit):
     import h5py
+
     path = os.path.join(folder, name)
     shutil.copyfile(good, path)
     with h5py.File(path, "r+") as f:
@@ -172,34 +179,41 @@ def _edited_copy(folder, good, name, edit):
 def make_wrong_version_h5(folder, good, name="version99.h5"):
     def edit(f):
         f.attrs["format_version"] = 99
+
     return _edited_copy(folder, good, name, edit)
 
 
 def make_wrong_shape_h5(folder, good, layer="conv1", name="wrong_shape.h5"):
     """The layer's weight replaced by one with an extra output channel."""
+
     def edit(f):
         w = f[f"params/{layer}/weight"][()]
         del f[f"params/{layer}/weight"]
         f.create_dataset(f"params/{layer}/weight", data=np.concatenate([w, w[:1]], axis=0))
+
     return _edited_copy(folder, good, name, edit)
 
 
 def make_nan_h5(folder, good, layer="conv1", name="nan_weights.h5"):
     """Weights with NaN in them (a diverged training run): the dream must stop, not write garbage."""
+
     def edit(f):
         ds = f[f"params/{layer}/weight"]
         w = ds[()]
         w.reshape(-1)[::2] = np.nan
         ds[...] = w
+
     return _edited_copy(folder, good, name, edit)
 
 
 def make_huge_h5(folder, good, layer="inc/1x1", name="huge_weights.h5"):
     """Finite but enormous weights (x 1e30): activations overflow float32 to inf mid-dream, which is what
     the dream loop's NaN guard is for."""
+
     def edit(f):
         ds = f[f"params/{layer}/weight"]
         ds[...] = ds[()] * np.float32(1e30)
+
     return _edited_copy(folder, good, name, edit)
 
 

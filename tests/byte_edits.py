@@ -1,5 +1,6 @@
 """The damage both fuzzers do to a good file: one edit at a time, as a bad download, a full disk or a
 forger would (bit flips, byte sets, inserts, deletes, duplicated runs, truncation, a length made huge)."""
+
 OPS = ("flip", "set", "insert", "delete", "dup", "truncate", "big")
 
 
@@ -13,10 +14,10 @@ def apply_edit(b, op, pos, value, n):
     elif op == "insert":
         b[pos:pos] = bytes([value]) * n
     elif op == "delete":
-        del b[pos:pos + n]
+        del b[pos : pos + n]
     elif op == "dup":
-        b[pos:pos] = b[pos:pos + n]
+        b[pos:pos] = b[pos : pos + n]
     elif op == "truncate":
         del b[pos:]
-    elif op == "big":                           # a length-looking field made enormous
-        b[pos:pos + 4] = b"\xff\xff\xff\x7f"
+    elif op == "big":  # a length-looking field made enormous
+        b[pos : pos + 4] = b"\xff\xff\xff\x7f"

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))      # tests import gradcheck.py, the shared helper
+sys.path.insert(0, os.path.dirname(__file__))  # tests import gradcheck.py, the shared helper
 
 
 def require_torch():

@@ -10,6 +10,7 @@
   are `torch.FloatTensor` objects restored by `__setstate__` (ZOO.md 5.2), which torch no longer writes.
 - Keras .h5: the legacy weights layout (root attr layer_names, per-group weight_names), via h5py.
 """
+
 import pickle
 import struct
 
@@ -20,7 +21,7 @@ VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 
 
 def varint(n):
-    n &= 0xFFFFFFFFFFFFFFFF                       # negative int32/int64 travel as 64-bit two's complement
+    n &= 0xFFFFFFFFFFFFFFFF  # negative int32/int64 travel as 64-bit two's complement
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -61,12 +62,36 @@ def f_packed_varints(number, values):
 
 
 # caffe.proto field numbers, written out again here on purpose (see the module docstring)
-V1_ENUM = {"Concat": 3, "Convolution": 4, "Data": 5, "Dropout": 6, "InnerProduct": 14, "LRN": 15,
-           "Pooling": 17, "ReLU": 18, "Softmax": 20, "SoftmaxWithLoss": 21}
+V1_ENUM = {
+    "Concat": 3,
+    "Convolution": 4,
+    "Data": 5,
+    "Dropout": 6,
+    "InnerProduct": 14,
+    "LRN": 15,
+    "Pooling": 17,
+    "ReLU": 18,
+    "Softmax": 20,
+    "SoftmaxWithLoss": 21,
+}
 PARAM_FIELD = {  # param message -> (V1 field, V2 field, {name: (field, kind)})
-    "convolution_param": (10, 106, {"num_output": (1, "v"), "bias_term": (2, "v"), "pad": (3, "v"), "kernel_size": (4, "v"),
-                                    "group": (5, "v"), "stride": (6, "v")}),
-    "pooling_param": (19, 121, {"pool": (1, "v"), "kernel_size": (2, "v"), "stride": (3, "v"), "pad": (4, "v")}),
+    "convolution_param": (
+        10,
+        106,
+        {
+            "num_output": (1, "v"),
+            "bias_term": (2, "v"),
+            "pad": (3, "v"),
+            "kernel_size": (4, "v"),
+            "group": (5, "v"),
+            "stride": (6, "v"),
+        },
+    ),
+    "pooling_param": (
+        19,
+        121,
+        {"pool": (1, "v"), "kernel_size": (2, "v"), "stride": (3, "v"), "pad": (4, "v")},
+    ),
     "lrn_param": (18, 118, {"local_size": (1, "v"), "alpha": (2, "f"), "beta": (3, "f"), "k": (5, "f")}),
     "inner_product_param": (17, 117, {"num_output": (1, "v")}),
     "concat_param": (9, 104, {"axis": (2, "v")}),
@@ -88,7 +113,7 @@ def caffe_blob(arr, dims="legacy", packed=True):
 def _param(body_fields):
     out = b""
     for value, (number, kind) in body_fields:
-        for v in (value if isinstance(value, (list, tuple)) else [value]):
+        for v in value if isinstance(value, (list, tuple)) else [value]:
             out += f_float(number, v) if kind == "f" else f_varint(number, v)
     return out
 
@@ -110,8 +135,8 @@ def caffe_layer(layer, form="v1", dims="legacy", packed=True):
 def caffemodel_bytes(layers, form="v1", dims="legacy", packed=True, name="testnet"):
     """NetParameter bytes: V1 layers go in field 2, V2 layers in field 100."""
     body = f_str(1, name)
-    body += f_varint(5, 0)                        # force_backward = false: a known field the reader ignores
-    body += f_bytes(999, b"\x01\x02unknown")      # an unknown field, which must be skipped
+    body += f_varint(5, 0)  # force_backward = false: a known field the reader ignores
+    body += f_bytes(999, b"\x01\x02unknown")  # an unknown field, which must be skipped
     for layer in layers:
         body += f_bytes(2 if form == "v1" else 100, caffe_layer(layer, form, dims, packed))
     return body
@@ -137,8 +162,8 @@ def legacy_oldstyle_pth(path, tensors, views=()):
     views: [(name, of_name, offset, size, stride[, (view_offset, view_numel)])] adds tensors that share the
     storage of `of_name` (element offset and strides); with the 6th item the persistent id also carries
     old torch's storage-view metadata (view_key, view_offset, view_numel) and `offset` counts from the view."""
-    storages = {}                                  # key -> contiguous float32 data
-    entries = []                                   # (name, storage key, offset, size, stride, view metadata)
+    storages = {}  # key -> contiguous float32 data
+    entries = []  # (name, storage key, offset, size, stride, view metadata)
     for name, arr in tensors.items():
         arr = np.ascontiguousarray(arr, np.float32)
         skey = str(140000000 + 64 * len(storages))
@@ -152,18 +177,44 @@ def legacy_oldstyle_pth(path, tensors, views=()):
 
     obj = bytearray(b"\x80\x02" + b"ccollections\nOrderedDict\nq\x00)Rq\x01(")
     for name, skey, offset, size, stride, meta in entries:
-        obj += _short_binstring(name)                 # py2 str key
-        obj += b"ctorch\nFloatTensor\n)\x81"          # GLOBAL, EMPTY_TUPLE, NEWOBJ
-        view = b"N" if meta is None else b"(" + binunicode(meta[0]) + _int_tuple(meta[1:])[1:]   # (key, off, n)
-        pid = (b"(" + binunicode("storage") + b"ctorch\nFloatStorage\n" + binunicode(skey)
-               + binunicode("cpu") + b"J" + struct.pack("<i", storages[skey].size) + view + b"t")
-        state = b"(" + pid + b"Q" + b"J" + struct.pack("<i", offset) + _int_tuple(size) + _int_tuple(stride) + b"t"
-        obj += state + b"b"                           # BUILD -> FloatTensor.__setstate__(state)
-    obj += b"u."                                      # SETITEMS, STOP
+        obj += _short_binstring(name)  # py2 str key
+        obj += b"ctorch\nFloatTensor\n)\x81"  # GLOBAL, EMPTY_TUPLE, NEWOBJ
+        view = (
+            b"N" if meta is None else b"(" + binunicode(meta[0]) + _int_tuple(meta[1:])[1:]
+        )  # (key, off, n)
+        pid = (
+            b"("
+            + binunicode("storage")
+            + b"ctorch\nFloatStorage\n"
+            + binunicode(skey)
+            + binunicode("cpu")
+            + b"J"
+            + struct.pack("<i", storages[skey].size)
+            + view
+            + b"t"
+        )
+        state = (
+            b"("
+            + pid
+            + b"Q"
+            + b"J"
+            + struct.pack("<i", offset)
+            + _int_tuple(size)
+            + _int_tuple(stride)
+            + b"t"
+        )
+        obj += state + b"b"  # BUILD -> FloatTensor.__setstate__(state)
+    obj += b"u."  # SETITEMS, STOP
     with open(path, "wb") as f:
-        for thing in (LEGACY_MAGIC, LEGACY_PROTOCOL,
-                      {"protocol_version": LEGACY_PROTOCOL, "little_endian": True,
-                       "type_sizes": {"short": 2, "int": 4, "long": 8}}):
+        for thing in (
+            LEGACY_MAGIC,
+            LEGACY_PROTOCOL,
+            {
+                "protocol_version": LEGACY_PROTOCOL,
+                "little_endian": True,
+                "type_sizes": {"short": 2, "int": 4, "long": 8},
+            },
+        ):
             pickle.dump(thing, f, protocol=2)
         f.write(bytes(obj))
         pickle.dump(list(storages), f, protocol=2)
@@ -194,8 +245,8 @@ def code_running_pickle(marker_path, how="os.system"):
     elif how == "builtins.eval":
         src = f"open({str(marker_path)!r}, 'w').close()"
         call = b"cbuiltins\neval\n" + binunicode(src) + b"\x85R"
-    elif how == "stack_global":                   # protocol-4 STACK_GLOBAL spelling of os.system
-        call = (b"\x8c\x02os\x8c\x06system\x93" + binunicode(f"touch {marker_path}") + b"\x85R")
+    elif how == "stack_global":  # protocol-4 STACK_GLOBAL spelling of os.system
+        call = b"\x8c\x02os\x8c\x06system\x93" + binunicode(f"touch {marker_path}") + b"\x85R"
     else:
         raise ValueError(how)
     return b"\x80\x02" + b"ccollections\nOrderedDict\n)R(" + binunicode("w") + call + b"u."
@@ -207,11 +258,12 @@ def write_keras_h5(path, layers, split_names_at=None):
     as Keras does when the attribute is too big), keras_version, backend; one group per layer with
     attr weight_names; datasets at <layer>/<weight name>. layers: {name: [(weight_name, array)]}."""
     import h5py
+
     names = [n.encode() for n in layers]
     with h5py.File(path, "w") as f:
         if split_names_at:
             for i in range(0, len(names), split_names_at):
-                f.attrs[f"layer_names{i // split_names_at}"] = np.array(names[i:i + split_names_at])
+                f.attrs[f"layer_names{i // split_names_at}"] = np.array(names[i : i + split_names_at])
         else:
             f.attrs["layer_names"] = np.array(names)
         f.attrs["keras_version"] = b"2.1.2"
@@ -229,10 +281,25 @@ def handmade_zip_pth(path, size=(2,), stride=(1,), numel=2, after_tensor=b""):
     any size/stride over a FloatStorage of `numel` zeros, and `after_tensor` opcodes run right after
     the tensor is built (e.g. a BUILD that tries to overwrite its fields)."""
     import zipfile
-    pid = (b"(" + binunicode("storage") + b"ctorch\nFloatStorage\n" + binunicode("0") + binunicode("cpu")
-           + b"J" + struct.pack("<i", numel) + b"t")
-    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"QK\x00" + _int_tuple(size) + _int_tuple(stride)
-              + b"\x89ccollections\nOrderedDict\n)RtR")
+
+    pid = (
+        b"("
+        + binunicode("storage")
+        + b"ctorch\nFloatStorage\n"
+        + binunicode("0")
+        + binunicode("cpu")
+        + b"J"
+        + struct.pack("<i", numel)
+        + b"t"
+    )
+    tensor = (
+        b"ctorch._utils\n_rebuild_tensor_v2\n("
+        + pid
+        + b"QK\x00"
+        + _int_tuple(size)
+        + _int_tuple(stride)
+        + b"\x89ccollections\nOrderedDict\n)RtR"
+    )
     data_pkl = b"\x80\x02ccollections\nOrderedDict\n)R(" + binunicode("w") + tensor + after_tensor + b"u."
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("forged/data.pkl", data_pkl)

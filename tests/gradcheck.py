@@ -5,6 +5,7 @@ Every backward pass in scratchdream is held against these, in float64:
     numerical_vjp(f, x, dy) ~ dy · df/dx, by (f(x + h e_k) - f(x - h e_k)) / 2h for every k
 `dy` is a random upstream gradient (never all ones, which hides transposed indices).
 """
+
 import numpy as np
 
 TINY = 1e-300
@@ -41,6 +42,8 @@ def assert_close(name, mine, theirs, tol):
     err = rel_error(mine, theirs)
     if not err < tol:
         idx = np.unravel_index(int(np.argmax(np.abs(mine - theirs))), mine.shape) if mine.size else ()
-        raise AssertionError(f"{name}: rel error {err:.3e} >= {tol:.0e}; worst at {idx}: "
-                             f"mine {mine[idx]!r} vs theirs {theirs[idx]!r}")
+        raise AssertionError(
+            f"{name}: rel error {err:.3e} >= {tol:.0e}; worst at {idx}: "
+            f"mine {mine[idx]!r} vs theirs {theirs[idx]!r}"
+        )
     return err

@@ -7,6 +7,7 @@
 Weights are He-scaled normal draws from np.random.default_rng(seed); biases are small random values so
 ReLU kinks fall at random places. Other test modules import these (`from nets_for_tests import ...`).
 """
+
 import copy
 
 import numpy as np
@@ -15,23 +16,42 @@ from scratchdream.nets.graph import Net
 
 
 def _conv(name, inputs, out, k, pad=0, stride=1, relu=False):
-    return {"name": name, "kind": "conv", "inputs": inputs,
-            "hp": {"out": out, "kernel": [k, k], "stride": [stride, stride], "pad": [pad] * 4, "relu": relu}}
+    return {
+        "name": name,
+        "kind": "conv",
+        "inputs": inputs,
+        "hp": {"out": out, "kernel": [k, k], "stride": [stride, stride], "pad": [pad] * 4, "relu": relu},
+    }
 
 
 def _maxpool(name, inputs, k, stride, pad=0, ceil=True):
-    return {"name": name, "kind": "maxpool", "inputs": inputs,
-            "hp": {"kernel": [k, k], "stride": [stride, stride], "pad": [pad] * 4, "ceil": ceil}}
+    return {
+        "name": name,
+        "kind": "maxpool",
+        "inputs": inputs,
+        "hp": {"kernel": [k, k], "stride": [stride, stride], "pad": [pad] * 4, "ceil": ceil},
+    }
 
 
 TINY_INCEPTION = {
     "name": "tiny_inception",
-    "input": {"name": "data", "order": "BGR", "scale": 255.0, "mean": [104.0, 117.0, 123.0], "std": [1.0, 1.0, 1.0],
-              "size": [15, 15]},
+    "input": {
+        "name": "data",
+        "order": "BGR",
+        "scale": 255.0,
+        "mean": [104.0, 117.0, 123.0],
+        "std": [1.0, 1.0, 1.0],
+        "size": [15, 15],
+    },
     "layers": [
         _conv("conv1", ["data"], 8, 3, pad=1, relu=True),
-        _maxpool("pool1", ["conv1"], 3, 2),                                  # ceil mode: 15 -> 7
-        {"name": "norm1", "kind": "lrn", "inputs": ["pool1"], "hp": {"size": 5, "alpha": 0.5, "beta": 0.75, "k": 1.0}},
+        _maxpool("pool1", ["conv1"], 3, 2),  # ceil mode: 15 -> 7
+        {
+            "name": "norm1",
+            "kind": "lrn",
+            "inputs": ["pool1"],
+            "hp": {"size": 5, "alpha": 0.5, "beta": 0.75, "k": 1.0},
+        },
         _conv("conv2", ["norm1"], 8, 1),
         {"name": "conv2/relu", "kind": "relu", "inputs": ["conv2"], "hp": {}},
         _conv("inc/1x1", ["conv2/relu"], 4, 1, relu=True),
@@ -40,7 +60,7 @@ TINY_INCEPTION = {
         _maxpool("inc/pool", ["conv2/relu"], 3, 1, pad=1),
         _conv("inc/pool_proj", ["inc/pool"], 4, 1, relu=True),
         {"name": "inc/output", "kind": "concat", "inputs": ["inc/1x1", "inc/3x3", "inc/pool_proj"], "hp": {}},
-        _maxpool("pool2", ["inc/output"], 3, 2),                             # ceil mode: 7 -> 3
+        _maxpool("pool2", ["inc/output"], 3, 2),  # ceil mode: 7 -> 3
         _conv("conv3", ["pool2"], 6, 3, pad=1),
     ],
     "aliases": {"inception": "inc/output", "deep": "conv3"},
@@ -51,13 +71,19 @@ TINY_INCEPTION = {
 
 TINY_CLASSIFIER = {
     "name": "tiny_classifier",
-    "input": {"name": "data", "order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-              "size": [12, 12]},
+    "input": {
+        "name": "data",
+        "order": "RGB",
+        "scale": 1.0,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "size": [12, 12],
+    },
     "layers": [
         _conv("conv1", ["data"], 6, 3, pad=1),
         {"name": "bn1", "kind": "batchnorm", "inputs": ["conv1"], "hp": {}},
         {"name": "relu1", "kind": "relu", "inputs": ["bn1"], "hp": {}},
-        _maxpool("pool1", ["relu1"], 2, 2, ceil=False),                      # 12 -> 6
+        _maxpool("pool1", ["relu1"], 2, 2, ceil=False),  # 12 -> 6
         _conv("conv2", ["pool1"], 8, 3, pad=1, relu=True),
         {"name": "gap", "kind": "adaptive_avgpool", "inputs": ["conv2"], "hp": {"size": [2, 2]}},
         {"name": "flatten", "kind": "flatten", "inputs": ["gap"], "hp": {}},

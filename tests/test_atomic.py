@@ -1,4 +1,5 @@
 """atomic_path: all or nothing, and the file gets the mode a plain open() would give it."""
+
 import os
 import stat
 

@@ -14,6 +14,7 @@ Unwritable folders: tests may run as root, and root ignores permission bits, so 
 writable to it. As root the "unwritable folder" is /sys/kernel (sysfs refuses new files even to root,
 EACCES) and /proc (ENOENT on create); as another user a chmod 555 folder in the test's tmp_path.
 """
+
 import contextlib
 import hashlib
 import http.server
@@ -26,19 +27,18 @@ import sys
 import threading
 import time
 
+import bad_files as bf
 import numpy as np
 import pytest
-from PIL import Image
-
-import bad_files as bf
 from nets_for_tests import tiny_inception_net
+from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ERROR = "scratchdream: error: "
-FAST = ["--octaves", "1", "--steps", "1"]          # enough to prove a picture dreams
+FAST = ["--octaves", "1", "--steps", "1"]  # enough to prove a picture dreams
 TIMEOUT = 300
-LARGE_COPIES = 10                                  # see test_large_picture_dreams_tiled_in_bounded_memory
-TQDM_BAR = re.compile(r"\d+%\||\[\d+:\d\d[<,\]]")          # tqdm: "40%|####  |" or "[00:01<00:02"
+LARGE_COPIES = 10  # see test_large_picture_dreams_tiled_in_bounded_memory
+TQDM_BAR = re.compile(r"\d+%\||\[\d+:\d\d[<,\]]")  # tqdm: "40%|####  |" or "[00:01<00:02"
 
 
 # ---- running the CLI ------------------------------------------------------------------------------------
@@ -59,15 +59,30 @@ class Result:
 def _env(extra=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([REPO] + [p for p in [env.get("PYTHONPATH")] if p])
-    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy"):
+    for key in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "all_proxy",
+    ):
         env.pop(key, None)
     env.update(extra or {})
     return env
 
 
 def start(argv, cwd, env=None, preexec_fn=None, stderr=subprocess.PIPE):
-    return subprocess.Popen([sys.executable, "-m", "scratchdream"] + [str(a) for a in argv], cwd=cwd, env=_env(env),
-                            stdout=subprocess.PIPE, stderr=stderr, text=True, preexec_fn=preexec_fn)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scratchdream"] + [str(a) for a in argv],
+        cwd=cwd,
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        preexec_fn=preexec_fn,
+    )
 
 
 def run(argv, cwd, env=None, preexec_fn=None, timeout=TIMEOUT):
@@ -75,8 +90,10 @@ def run(argv, cwd, env=None, preexec_fn=None, timeout=TIMEOUT):
     over every child so far)."""
     p = start(argv, cwd, env, preexec_fn)
     out, err = [], []
-    readers = [threading.Thread(target=lambda s=s, acc=acc: acc.append(s.read()), daemon=True)
-               for s, acc in ((p.stdout, out), (p.stderr, err))]
+    readers = [
+        threading.Thread(target=lambda s=s, acc=acc: acc.append(s.read()), daemon=True)
+        for s, acc in ((p.stdout, out), (p.stderr, err))
+    ]
     for t in readers:
         t.start()
     deadline = time.monotonic() + timeout
@@ -126,7 +143,7 @@ def assert_one_line_error(r, code, phrase):
     assert "Traceback" not in r.stderr, r
     assert len(shown) == 1, r
     assert shown[0].startswith(ERROR), r
-    assert re.search(phrase, shown[0][len(ERROR):]), f"{phrase!r} not in the message\n{r}"
+    assert re.search(phrase, shown[0][len(ERROR) :]), f"{phrase!r} not in the message\n{r}"
 
 
 # ---- shared fixtures ------------------------------------------------------------------------------------
@@ -134,6 +151,7 @@ def assert_one_line_error(r, code, phrase):
 def net_file(tmp_path_factory):
     """The tiny Inception-style net (tests/nets_for_tests.py) in the real weights format; read-only to cases."""
     import scratchdream as sd
+
     path = str(tmp_path_factory.mktemp("net") / "tiny.h5")
     sd.save_net(tiny_inception_net(seed=3), path)
     return path
@@ -145,7 +163,10 @@ def warm(net_file, tmp_path_factory):
     the cases after it pay only the start-up."""
     folder = str(tmp_path_factory.mktemp("warm"))
     pic = bf.make_rgb_png(folder, H=64, W=72)
-    r = run(["dream", pic, "--net", net_file, "--tile", "40", "-o", os.path.join(folder, "out.png")] + FAST, folder)
+    r = run(
+        ["dream", pic, "--net", net_file, "--tile", "40", "-o", os.path.join(folder, "out.png")] + FAST,
+        folder,
+    )
     assert r.code == 0, r
     return net_file
 
@@ -183,90 +204,265 @@ def unwritable_folders(tmp):
 CASES = {
     # pictures
     "image missing": (lambda w: w.dream(image=w.p("nope.jpg")), 1, r"nope\.jpg not found; check the path"),
-    "image is a folder": (lambda w: (os.mkdir(w.p("photos")), w.dream(image=w.p("photos")))[1], 1, r"is a folder, not an image"),
+    "image is a folder": (
+        lambda w: (os.mkdir(w.p("photos")), w.dream(image=w.p("photos")))[1],
+        1,
+        r"is a folder, not an image",
+    ),
     "image empty": (lambda w: w.dream(image=bf.make_empty(w.d)), 1, r"empty\.jpg is empty \(0 bytes\)"),
-    "text named .jpg": (lambda w: w.dream(image=bf.make_text_named_jpg(w.d)), 1, r"notes\.jpg is not an image Pillow can read"),
-    "truncated JPEG": (lambda w: w.dream(image=bf.make_truncated_jpeg(w.d)), 1, r"cut\.jpg cannot be decoded .*truncated or damaged"),
-    "truncated PNG": (lambda w: w.dream(image=bf.make_truncated_png(w.d)), 1, r"cut\.png cannot be decoded .*truncated or damaged"),
-    "1x1 image": (lambda w: w.dream(image=bf.make_tiny_png(w.d)), 1, r"the picture is 1x1 px but .* needs at least 3 px"),
-    "too small for the layer": (lambda w: w.dream("--layer", "conv3", image=bf.make_tiny_png(w.d, side=5)), 1,
-                                r"the picture is 5x5 px but .* needs at least 6 px .* conv3"),
-    "decompression bomb": (lambda w: w.dream(image=bf.make_bomb_png(w.d)), 1, r"bomb\.png is larger than Pillow's decompression-bomb limit"),
+    "text named .jpg": (
+        lambda w: w.dream(image=bf.make_text_named_jpg(w.d)),
+        1,
+        r"notes\.jpg is not an image Pillow can read",
+    ),
+    "truncated JPEG": (
+        lambda w: w.dream(image=bf.make_truncated_jpeg(w.d)),
+        1,
+        r"cut\.jpg cannot be decoded .*truncated or damaged",
+    ),
+    "truncated PNG": (
+        lambda w: w.dream(image=bf.make_truncated_png(w.d)),
+        1,
+        r"cut\.png cannot be decoded .*truncated or damaged",
+    ),
+    "1x1 image": (
+        lambda w: w.dream(image=bf.make_tiny_png(w.d)),
+        1,
+        r"the picture is 1x1 px but .* needs at least 3 px",
+    ),
+    "too small for the layer": (
+        lambda w: w.dream("--layer", "conv3", image=bf.make_tiny_png(w.d, side=5)),
+        1,
+        r"the picture is 5x5 px but .* needs at least 6 px .* conv3",
+    ),
+    "decompression bomb": (
+        lambda w: w.dream(image=bf.make_bomb_png(w.d)),
+        1,
+        r"bomb\.png is larger than Pillow's decompression-bomb limit",
+    ),
     "output is the input": (lambda w: w.dream("-o", w.pic), 2, r"is the input itself"),
-    "output is the input, spelt otherwise": (lambda w: (os.mkdir(w.p("sub")), w.dream("-o", w.p("sub/../pic.png")))[1], 2,
-                                             r"is the input itself"),
-    "output exists, no --force": (lambda w: (bf.make_rgb_png(w.d, "old.png", seed=5), w.dream("-o", w.p("old.png")))[1], 2,
-                                  r"old\.png already exists; pass --force"),
-    "unknown output extension": (lambda w: w.dream("-o", w.p("out.bmp")), 2, r"unknown image extension '\.bmp'; use \.png"),
-    "output without extension": (lambda w: w.dream("-o", w.p("out")), 2, r"unknown image extension '\(none\)'"),
-    "output folder missing": (lambda w: w.dream("-o", w.p("no/such/out.png")), 1, r"the folder .* does not exist"),
-    "output folder is a file": (lambda w: w.dream("-o", w.p("pic.png/out.png")), 1, r"is a file, not a folder"),
+    "output is the input, spelt otherwise": (
+        lambda w: (os.mkdir(w.p("sub")), w.dream("-o", w.p("sub/../pic.png")))[1],
+        2,
+        r"is the input itself",
+    ),
+    "output exists, no --force": (
+        lambda w: (bf.make_rgb_png(w.d, "old.png", seed=5), w.dream("-o", w.p("old.png")))[1],
+        2,
+        r"old\.png already exists; pass --force",
+    ),
+    "unknown output extension": (
+        lambda w: w.dream("-o", w.p("out.bmp")),
+        2,
+        r"unknown image extension '\.bmp'; use \.png",
+    ),
+    "output without extension": (
+        lambda w: w.dream("-o", w.p("out")),
+        2,
+        r"unknown image extension '\(none\)'",
+    ),
+    "output folder missing": (
+        lambda w: w.dream("-o", w.p("no/such/out.png")),
+        1,
+        r"the folder .* does not exist",
+    ),
+    "output folder is a file": (
+        lambda w: w.dream("-o", w.p("pic.png/out.png")),
+        1,
+        r"is a file, not a folder",
+    ),
     "--gif is not .gif": (lambda w: w.dream("--gif", w.p("anim.png")), 2, r"--gif must end in \.gif"),
     # options
-    "unknown net name": (lambda w: w.dream(net="nosuchnet"), 2, r"unknown network 'nosuchnet'; known: googlenet, .*toyworld"),
-    "unknown layer": (lambda w: w.dream("--layer", "inc/outptu"), 2, r"no layer 'inc/outptu'; close matches: inc/output"),
-    "layer weight zero": (lambda w: w.dream("--layer", "conv3:0"), 2, r"weight must be a finite non-zero number"),
-    "channel out of range": (lambda w: w.dream("--layer", "conv3", "--channel", "6"), 2,
-                             r"--channel 6 is out of range: conv3 has 6 channels, valid 0\.\.5"),
+    "unknown net name": (
+        lambda w: w.dream(net="nosuchnet"),
+        2,
+        r"unknown network 'nosuchnet'; known: googlenet, .*toyworld",
+    ),
+    "unknown layer": (
+        lambda w: w.dream("--layer", "inc/outptu"),
+        2,
+        r"no layer 'inc/outptu'; close matches: inc/output",
+    ),
+    "layer weight zero": (
+        lambda w: w.dream("--layer", "conv3:0"),
+        2,
+        r"weight must be a finite non-zero number",
+    ),
+    "channel out of range": (
+        lambda w: w.dream("--layer", "conv3", "--channel", "6"),
+        2,
+        r"--channel 6 is out of range: conv3 has 6 channels, valid 0\.\.5",
+    ),
     "channel negative": (lambda w: w.dream("--layer", "conv3", "--channel", "-1"), 2, r"valid 0\.\.5"),
-    "neuron out of range": (lambda w: w.dream("--layer", "conv3", "--neuron", "0,99,0"), 2,
-                            r"--neuron 0,99,0 is out of range: .* Y in 0\.\.\d+"),
-    "neuron not three numbers": (lambda w: w.dream("--neuron", "1,2"), 2, r"--neuron must be three whole numbers"),
-    "channel and neuron both": (lambda w: w.dream("--layer", "conv3", "--channel", "1", "--neuron", "0,1,1"), 2,
-                                r"only one of --channel, --neuron"),
+    "neuron out of range": (
+        lambda w: w.dream("--layer", "conv3", "--neuron", "0,99,0"),
+        2,
+        r"--neuron 0,99,0 is out of range: .* Y in 0\.\.\d+",
+    ),
+    "neuron not three numbers": (
+        lambda w: w.dream("--neuron", "1,2"),
+        2,
+        r"--neuron must be three whole numbers",
+    ),
+    "channel and neuron both": (
+        lambda w: w.dream("--layer", "conv3", "--channel", "1", "--neuron", "0,1,1"),
+        2,
+        r"only one of --channel, --neuron",
+    ),
     "steps zero": (lambda w: w.dream("--steps", "0"), 2, r"--steps must be a whole number > 0, got 0"),
     "steps negative": (lambda w: w.dream("--steps", "-3"), 2, r"--steps must be a whole number > 0, got -3"),
-    "steps not a number": (lambda w: w.dream("--steps", "ten"), 2, r"argument --steps: invalid int value: 'ten'"),
+    "steps not a number": (
+        lambda w: w.dream("--steps", "ten"),
+        2,
+        r"argument --steps: invalid int value: 'ten'",
+    ),
     "octaves zero": (lambda w: w.dream("--octaves", "0"), 2, r"--octaves must be a whole number > 0"),
     "octave scale 1": (lambda w: w.dream("--octave-scale", "1"), 2, r"--octave-scale must be a number > 1"),
-    "octave scale 0.5": (lambda w: w.dream("--octave-scale", "0.5"), 2, r"--octave-scale must be a number > 1"),
-    "octave scale nan": (lambda w: w.dream("--octave-scale", "nan"), 2, r"--octave-scale must be a number > 1"),
-    "tile under the receptive field": (lambda w: w.dream("--tile", "4"), 2, r"--tile 4 is smaller than the receptive field"),
+    "octave scale 0.5": (
+        lambda w: w.dream("--octave-scale", "0.5"),
+        2,
+        r"--octave-scale must be a number > 1",
+    ),
+    "octave scale nan": (
+        lambda w: w.dream("--octave-scale", "nan"),
+        2,
+        r"--octave-scale must be a number > 1",
+    ),
+    "tile under the receptive field": (
+        lambda w: w.dream("--tile", "4"),
+        2,
+        r"--tile 4 is smaller than the receptive field",
+    ),
     "tile negative": (lambda w: w.dream("--tile", "-8"), 2, r"--tile must be 0 \(never tile\) or a size"),
     "step size nan": (lambda w: w.dream("--step-size", "nan"), 2, r"--step-size must be a finite number > 0"),
     "step size inf": (lambda w: w.dream("--step-size", "inf"), 2, r"--step-size must be a finite number > 0"),
     "step size -inf": (lambda w: w.dream("--step-size=-inf"), 2, r"--step-size must be a finite number > 0"),
     "step size zero": (lambda w: w.dream("--step-size", "0"), 2, r"--step-size must be a finite number > 0"),
-    "step size above 255 grey levels": (lambda w: w.dream("--step-size", "1e300"), 2, r"--step-size is the mean pixel change .* at most 255"),
-    "seed negative": (lambda w: w.dream("--seed", "-1"), 2, r"argument --seed: must be a whole number >= 0, got '-1'"),
-    "smooth enormous": (lambda w: w.dream("--smooth", "1e9"), 2, r"--smooth must be a sigma from 0 \(off\) to 64 px"),
-    "jitter negative": (lambda w: w.dream("--jitter", "-1"), 2, r"--jitter must be a whole number of pixels >= 0"),
-    "smooth nan": (lambda w: w.dream("--smooth", "nan"), 2, r"--smooth must be a sigma from 0 \(off\) to 64 px"),
+    "step size above 255 grey levels": (
+        lambda w: w.dream("--step-size", "1e300"),
+        2,
+        r"--step-size is the mean pixel change .* at most 255",
+    ),
+    "seed negative": (
+        lambda w: w.dream("--seed", "-1"),
+        2,
+        r"argument --seed: must be a whole number >= 0, got '-1'",
+    ),
+    "smooth enormous": (
+        lambda w: w.dream("--smooth", "1e9"),
+        2,
+        r"--smooth must be a sigma from 0 \(off\) to 64 px",
+    ),
+    "jitter negative": (
+        lambda w: w.dream("--jitter", "-1"),
+        2,
+        r"--jitter must be a whole number of pixels >= 0",
+    ),
+    "smooth nan": (
+        lambda w: w.dream("--smooth", "nan"),
+        2,
+        r"--smooth must be a sigma from 0 \(off\) to 64 px",
+    ),
     "unknown option": (lambda w: w.dream("--colour"), 2, r"unrecognized arguments: --colour"),
-    "unknown normalisation": (lambda w: w.dream("--normalize", "max"), 2, r"argument --normalize: invalid choice: 'max'"),
+    "unknown normalisation": (
+        lambda w: w.dream("--normalize", "max"),
+        2,
+        r"argument --normalize: invalid choice: 'max'",
+    ),
     "no command": (lambda w: [], 2, r"give a command"),
     "unknown command": (lambda w: ["paint", w.pic], 2, r"invalid choice: 'paint'"),
-    "lecture: two layers": (lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--layer", "conv2"], 2,
-                            r"lecture follows one neuron of one layer"),
-    "lecture: neuron out of range": (lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--neuron", "7,0,0"], 2,
-                                     r"--neuron 7,0,0 is out of range: .* C in 0\.\.5"),
-    "lecture: steps zero": (lambda w: ["lecture", w.pic, "--net", w.net, "--steps", "0"], 2, r"--steps must be a whole number > 0"),
-    "zoom: zero frames": (lambda w: ["zoom", w.pic, "--net", w.net, "--frames", "0"], 2, r"--frames must be a whole number > 0"),
-    "zoom: factor nan": (lambda w: ["zoom", w.pic, "--net", w.net, "--zoom", "nan"], 2, r"--zoom must be a factor between 1 and 2"),
+    "lecture: two layers": (
+        lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--layer", "conv2"],
+        2,
+        r"lecture follows one neuron of one layer",
+    ),
+    "lecture: neuron out of range": (
+        lambda w: ["lecture", w.pic, "--net", w.net, "--layer", "conv3", "--neuron", "7,0,0"],
+        2,
+        r"--neuron 7,0,0 is out of range: .* C in 0\.\.5",
+    ),
+    "lecture: steps zero": (
+        lambda w: ["lecture", w.pic, "--net", w.net, "--steps", "0"],
+        2,
+        r"--steps must be a whole number > 0",
+    ),
+    "zoom: zero frames": (
+        lambda w: ["zoom", w.pic, "--net", w.net, "--frames", "0"],
+        2,
+        r"--frames must be a whole number > 0",
+    ),
+    "zoom: factor nan": (
+        lambda w: ["zoom", w.pic, "--net", w.net, "--zoom", "nan"],
+        2,
+        r"--zoom must be a factor between 1 and 2",
+    ),
     "layers: unknown net": (lambda w: ["layers", "nosuchnet"], 2, r"unknown network 'nosuchnet'"),
-    "layers: bad size": (lambda w: ["layers", w.net, "--size", "big"], 2, r"--size 'big': give the image size"),
+    "layers: bad size": (
+        lambda w: ["layers", w.net, "--size", "big"],
+        2,
+        r"--size 'big': give the image size",
+    ),
     # weights
-    "weights folder is a file": (lambda w: ["fetch", "googlenet", "--weights-dir", w.p("pic.png/weights")], 1,
-                                 r"cannot create the weights folder .*pic\.png/weights \(Not a directory\)"),
-    "weights missing": (lambda w: w.dream(net=w.p("gone.h5")), 1, r"weights file .*gone\.h5 not found; run `scratchdream fetch"),
-    "weights truncated": (lambda w: w.dream(net=bf.make_truncated_h5(w.d, w.net)), 1, r"truncated\.h5 is not a readable HDF5 file"),
-    "weights not HDF5": (lambda w: w.dream(net=bf.make_not_hdf5_named_h5(w.d)), 1, r"weights\.h5 is not a readable HDF5 file"),
-    "weights from another program": (lambda w: w.dream(net=bf.make_foreign_h5(w.d)), 1,
-                                     r"not a scratchdream weights file; convert it with `scratchdream convert`"),
-    "weights format version 99": (lambda w: w.dream(net=bf.make_wrong_version_h5(w.d, w.net)), 1,
-                                  r"has weights format version 99, this scratchdream reads version 1"),
-    "weights of the wrong shape": (lambda w: w.dream(net=bf.make_wrong_shape_h5(w.d, w.net)), 1,
-                                   r"conv1: the file has weight \(9, 3, 3, 3\), this net needs \(8, 3, 3, 3\)"),
-    "NaN weights": (lambda w: w.dream(net=bf.make_nan_h5(w.d, w.net)), 1,
-                    r"nan_weights\.h5: params/conv1/weight holds NaN or infinite numbers"),
-    "weights overflow mid-dream (NaN guard)": (lambda w: w.dream(net=bf.make_huge_h5(w.d, w.net)), 1,
-                                               r"became NaN or infinite, so nothing was written"),
-    "pickle that runs code (legacy .pth)": (lambda w: ["convert", bf.make_evil_pth(w.d, w.p("pwned")), "--net", "vgg16",
-                                                       "-o", w.p("out.h5")], 1, r"refusing to load .*evil\.pth: it asks to run"),
-    "pickle that runs code (zip .pth)": (lambda w: ["convert", bf.make_evil_zip_pth(w.d, w.p("pwned")), "-o", w.p("out.h5")], 1,
-                                         r"refusing to load .*evil_zip\.pth.*: it asks to run"),
-    "convert: not a checkpoint": (lambda w: ["convert", bf.make_text_named_jpg(w.d, "model.pth"), "-o", w.p("out.h5")], 1,
-                                  r"model\.pth is not a "),
+    "weights folder is a file": (
+        lambda w: ["fetch", "googlenet", "--weights-dir", w.p("pic.png/weights")],
+        1,
+        r"cannot create the weights folder .*pic\.png/weights \(Not a directory\)",
+    ),
+    "weights missing": (
+        lambda w: w.dream(net=w.p("gone.h5")),
+        1,
+        r"weights file .*gone\.h5 not found; run `scratchdream fetch",
+    ),
+    "weights truncated": (
+        lambda w: w.dream(net=bf.make_truncated_h5(w.d, w.net)),
+        1,
+        r"truncated\.h5 is not a readable HDF5 file",
+    ),
+    "weights not HDF5": (
+        lambda w: w.dream(net=bf.make_not_hdf5_named_h5(w.d)),
+        1,
+        r"weights\.h5 is not a readable HDF5 file",
+    ),
+    "weights from another program": (
+        lambda w: w.dream(net=bf.make_foreign_h5(w.d)),
+        1,
+        r"not a scratchdream weights file; convert it with `scratchdream convert`",
+    ),
+    "weights format version 99": (
+        lambda w: w.dream(net=bf.make_wrong_version_h5(w.d, w.net)),
+        1,
+        r"has weights format version 99, this scratchdream reads version 1",
+    ),
+    "weights of the wrong shape": (
+        lambda w: w.dream(net=bf.make_wrong_shape_h5(w.d, w.net)),
+        1,
+        r"conv1: the file has weight \(9, 3, 3, 3\), this net needs \(8, 3, 3, 3\)",
+    ),
+    "NaN weights": (
+        lambda w: w.dream(net=bf.make_nan_h5(w.d, w.net)),
+        1,
+        r"nan_weights\.h5: params/conv1/weight holds NaN or infinite numbers",
+    ),
+    "weights overflow mid-dream (NaN guard)": (
+        lambda w: w.dream(net=bf.make_huge_h5(w.d, w.net)),
+        1,
+        r"became NaN or infinite, so nothing was written",
+    ),
+    "pickle that runs code (legacy .pth)": (
+        lambda w: ["convert", bf.make_evil_pth(w.d, w.p("pwned")), "--net", "vgg16", "-o", w.p("out.h5")],
+        1,
+        r"refusing to load .*evil\.pth: it asks to run",
+    ),
+    "pickle that runs code (zip .pth)": (
+        lambda w: ["convert", bf.make_evil_zip_pth(w.d, w.p("pwned")), "-o", w.p("out.h5")],
+        1,
+        r"refusing to load .*evil_zip\.pth.*: it asks to run",
+    ),
+    "convert: not a checkpoint": (
+        lambda w: ["convert", bf.make_text_named_jpg(w.d, "model.pth"), "-o", w.p("out.h5")],
+        1,
+        r"model\.pth is not a ",
+    ),
 }
 
 # the exact phrase for an unwritable folder depends on who runs the test (see unwritable_folders)
@@ -295,6 +491,7 @@ def test_unwritable_output_folder(ws):
 def _file_size_limit(limit):
     def preexec():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return preexec
 
 
@@ -330,11 +527,19 @@ def test_full_disk_while_saving_weights(ws):
     leaving the .part behind), so save_net checks the room first. Run as a script, not the CLI: no
     subcommand saves a tiny net."""
     before = snapshot(ws.d)
-    p = subprocess.run([sys.executable, "-c", SAVE_NET, ws.p("tiny_copy.h5")], cwd=ws.d, capture_output=True, text=True,
-                       env=_env({"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}),
-                       preexec_fn=_file_size_limit(2048), timeout=TIMEOUT)
+    p = subprocess.run(
+        [sys.executable, "-c", SAVE_NET, ws.p("tiny_copy.h5")],
+        cwd=ws.d,
+        capture_output=True,
+        text=True,
+        env=_env({"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}),
+        preexec_fn=_file_size_limit(2048),
+        timeout=TIMEOUT,
+    )
     r = Result(p.returncode, p.stdout, p.stderr, 0)
-    assert_one_line_error(r, 1, r"cannot write .*tiny_copy\.h5: it needs about 1 MB and only 0 MB can be written there")
+    assert_one_line_error(
+        r, 1, r"cannot write .*tiny_copy\.h5: it needs about 1 MB and only 0 MB can be written there"
+    )
     assert snapshot(ws.d) == before
 
 
@@ -345,12 +550,35 @@ def test_ctrl_c_leaves_nothing(ws, command):
     pic = bf.make_rgb_png(ws.d, "long.png", H=120, W=160)
     before = snapshot(ws.d)
     if command == "dream":
-        argv = ["dream", pic, "--net", ws.net, "--octaves", "1", "--steps", "100000", "-o", ws.p("long_dream.png")]
-        under_way = lambda err: "L=" in err                                           # noqa: E731
+        argv = [
+            "dream",
+            pic,
+            "--net",
+            ws.net,
+            "--octaves",
+            "1",
+            "--steps",
+            "100000",
+            "-o",
+            ws.p("long_dream.png"),
+        ]
+        under_way = lambda err: "L=" in err  # noqa: E731
     else:
-        argv = ["zoom", pic, "--net", ws.net, "--octaves", "1", "--steps", "1", "--frames", "100000", "-o",
-                ws.p("long_zoom.gif")]
-        under_way = lambda err: os.path.exists(ws.p("long_zoom_frames/frame_0002.png"))   # noqa: E731
+        argv = [
+            "zoom",
+            pic,
+            "--net",
+            ws.net,
+            "--octaves",
+            "1",
+            "--steps",
+            "1",
+            "--frames",
+            "100000",
+            "-o",
+            ws.p("long_zoom.gif"),
+        ]
+        under_way = lambda err: os.path.exists(ws.p("long_zoom_frames/frame_0002.png"))  # noqa: E731
     # SIGINT as a terminal gives it: a run started from a shell that ignores SIGINT (a `nohup ... &` job) would
     # inherit SIG_IGN, and Python then never raises KeyboardInterrupt
     p = start(argv, ws.d, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -359,6 +587,7 @@ def test_ctrl_c_leaves_nothing(ws, command):
     def read():
         while chunk := p.stderr.read(1):
             err.append(chunk)
+
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = time.monotonic() + 120
@@ -370,15 +599,19 @@ def test_ctrl_c_leaves_nothing(ws, command):
     try:
         p.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGUSR1)            # the CLI's faulthandler prints every thread's stack to stderr
+        p.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints every thread's stack to stderr
         time.sleep(3)
         p.kill()
         reader.join(timeout=10)
-        pytest.fail(f"Ctrl-C did not stop the {command} within 60 s; its stderr ends:\n" + "".join(err)[-4000:])
+        pytest.fail(
+            f"Ctrl-C did not stop the {command} within 60 s; its stderr ends:\n" + "".join(err)[-4000:]
+        )
     reader.join()
     r = Result(p.returncode, p.stdout.read(), "".join(err), 0)
     assert r.code == 130, r
-    assert "Traceback" not in r.stderr and r.shown() == ["scratchdream: interrupted; no output was written"], r
+    assert "Traceback" not in r.stderr and r.shown() == [
+        "scratchdream: interrupted; no output was written"
+    ], r
     assert snapshot(ws.d) == before and listing(ws.d) == ["long.png", "pic.png"], listing(ws.d)
 
 
@@ -413,17 +646,36 @@ def proxy(mode):
         srv.server_close()
 
 
-@pytest.mark.parametrize("mode, limit, phrase", [
-    ("wrong", None, r"refusing the download of http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel: its sha1 is"),
-    ("cut", None, r"cannot download http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel \(.*\); nothing was kept"),
-    ("wrong", 1024, r"cannot write .*bvlc_googlenet\.caffemodel\.part \(File too large\); free space"),   # disk full
-])
+@pytest.mark.parametrize(
+    "mode, limit, phrase",
+    [
+        (
+            "wrong",
+            None,
+            r"refusing the download of http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel: its sha1 is",
+        ),
+        (
+            "cut",
+            None,
+            r"cannot download http://dl\.caffe\.berkeleyvision\.org/bvlc_googlenet\.caffemodel \(.*\); nothing was kept",
+        ),
+        (
+            "wrong",
+            1024,
+            r"cannot write .*bvlc_googlenet\.caffemodel\.part \(File too large\); free space",
+        ),  # disk full
+    ],
+)
 def test_bad_download_keeps_nothing(ws, mode, limit, phrase):
     weights = ws.p("weights")
     os.mkdir(weights)
     with proxy(mode) as (srv, env):
-        r = run(["fetch", "googlenet", "--weights-dir", weights], ws.d, env=env,
-                preexec_fn=_file_size_limit(limit) if limit else None)
+        r = run(
+            ["fetch", "googlenet", "--weights-dir", weights],
+            ws.d,
+            env=env,
+            preexec_fn=_file_size_limit(limit) if limit else None,
+        )
     assert srv.urls, "the CLI never reached the test proxy"
     assert_one_line_error(r, 1, phrase)
     assert listing(weights) == [], "a partial download was left behind"
@@ -445,16 +697,21 @@ def _dreams(w, pic, *extra):
     r = run(w.dream("-o", out, *extra, image=pic), w.d)
     assert r.code == 0 and "Traceback" not in r.stderr, r
     after = snapshot(w.d)
-    assert {k: v for k, v in after.items() if k != out} == inputs, "the input changed or a stray file appeared"
+    assert {k: v for k, v in after.items() if k != out} == inputs, (
+        "the input changed or a stray file appeared"
+    )
     return r, Image.open(out)
 
 
-@pytest.mark.parametrize("maker, note", [
-    (bf.make_grey_png, "is greyscale; converted to RGB"),
-    (bf.make_palette_png, "is a palette image; converted to RGB"),
-    (bf.make_png16, "16-bit grey"),
-    (bf.make_cmyk_jpeg, "is CMYK; converted to RGB"),
-])
+@pytest.mark.parametrize(
+    "maker, note",
+    [
+        (bf.make_grey_png, "is greyscale; converted to RGB"),
+        (bf.make_palette_png, "is a palette image; converted to RGB"),
+        (bf.make_png16, "16-bit grey"),
+        (bf.make_cmyk_jpeg, "is CMYK; converted to RGB"),
+    ],
+)
 def test_odd_modes_dream_as_rgb_with_a_note(ws, maker, note):
     pic = maker(ws.d)
     r, out = _dreams(ws, pic)
@@ -463,7 +720,9 @@ def test_odd_modes_dream_as_rgb_with_a_note(ws, maker, note):
     assert note in r.stderr, r
 
 
-@pytest.mark.parametrize("maker", [bf.make_rgba_png, lambda d: bf.make_palette_png(d, "clear.png", transparent=True)])
+@pytest.mark.parametrize(
+    "maker", [bf.make_rgba_png, lambda d: bf.make_palette_png(d, "clear.png", transparent=True)]
+)
 def test_alpha_is_kept_and_put_back(ws, maker):
     pic = maker(ws.d)
     with Image.open(pic) as src:
@@ -476,9 +735,9 @@ def test_alpha_is_kept_and_put_back(ws, maker):
 def test_exif_rotated_jpeg_dreams_upright(ws):
     pic = bf.make_exif_rotated_jpeg(ws.d, H=28, W=44)
     with Image.open(pic) as src:
-        assert src.size == (44, 28)                        # stored landscape
+        assert src.size == (44, 28)  # stored landscape
     _, out = _dreams(ws, pic)
-    assert out.size == (28, 44)                            # dreamed (and written) upright: portrait
+    assert out.size == (28, 44)  # dreamed (and written) upright: portrait
 
 
 def test_picture_smaller_than_the_receptive_field_dreams(ws):
@@ -493,11 +752,17 @@ def one_conv_net_file(folder):
     """The cheapest net that still dreams: one 3x3 conv (4 channels, fused ReLU) on the tiny net's input."""
     import copy
 
-    import scratchdream as sd
     from nets_for_tests import TINY_INCEPTION, _conv, net_from_spec
+
+    import scratchdream as sd
+
     spec = copy.deepcopy(TINY_INCEPTION)
-    spec.update(name="one_conv", layers=[_conv("conv1", ["data"], 4, 3, pad=1, relu=True)], aliases={},
-                dream_layers=["conv1"])
+    spec.update(
+        name="one_conv",
+        layers=[_conv("conv1", ["data"], 4, 3, pad=1, relu=True)],
+        aliases={},
+        dream_layers=["conv1"],
+    )
     path = os.path.join(folder, "one_conv.h5")
     sd.save_net(net_from_spec(spec), path)
     return path
@@ -515,19 +780,24 @@ def test_large_picture_dreams_tiled_in_bounded_memory(ws, tmp_path_factory):
     net = one_conv_net_file(str(tmp_path_factory.mktemp("one_conv")))
     pic = bf.make_large_jpeg(ws.d)
     out = ws.p("large_dream.jpg")
-    r = run(["dream", pic, "--net", net, *FAST, "--tile", "512", "--jitter", "0", "-o", out], ws.d, timeout=900)
+    r = run(
+        ["dream", pic, "--net", net, *FAST, "--tile", "512", "--jitter", "0", "-o", out], ws.d, timeout=900
+    )
     assert r.code == 0 and "Traceback" not in r.stderr, r
     with Image.open(out) as im:
         assert im.size == (8000, 6000)
     copy_bytes = 8000 * 6000 * 3 * 4
-    print(f"8000x6000 tiled dream: peak RSS {r.peak_rss / 2**30:.2f} GiB = {r.peak_rss / copy_bytes:.1f} float32 "
-          f"copies of the picture")
+    print(
+        f"8000x6000 tiled dream: peak RSS {r.peak_rss / 2**30:.2f} GiB = {r.peak_rss / copy_bytes:.1f} float32 "
+        f"copies of the picture"
+    )
     assert r.peak_rss < LARGE_COPIES * copy_bytes, f"peak RSS {r.peak_rss / 2**30:.2f} GiB"
 
 
 # ---- help ------------------------------------------------------------------------------------------------
 def test_every_subcommand_help_shows_an_example(capsys):
     from scratchdream.cli import COMMANDS, main
+
     for command in COMMANDS:
         with pytest.raises(SystemExit) as e:
             main([command, "--help"])

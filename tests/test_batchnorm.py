@@ -1,8 +1,9 @@
 """Batchnorm (inference form): kernel == NumPy reference, gradient checks, folding into a convolution, torch."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.layers import batchnorm, conv
 
 
@@ -10,9 +11,12 @@ from scratchdream.layers import batchnorm, conv
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
     tol = 1e-6 if dtype == np.float32 else 1e-13
-    for shape in ((1, 1, 1, 1), (2, 5, 7, 3), (3, 4), (2, 8, 48, 47)):     # the last: every thread
+    for shape in ((1, 1, 1, 1), (2, 5, 7, 3), (3, 4), (2, 8, 48, 47)):  # the last: every thread
         x = rng.standard_normal(shape).astype(dtype)
-        scale, shift = rng.standard_normal(shape[1]).astype(np.float32), rng.standard_normal(shape[1]).astype(np.float32)
+        scale, shift = (
+            rng.standard_normal(shape[1]).astype(np.float32),
+            rng.standard_normal(shape[1]).astype(np.float32),
+        )
         y, cache = batchnorm.batchnorm_forward(x, scale, shift)
         assert y.dtype == dtype
         assert_close("bn", y, batchnorm._batchnorm_ref(x, scale.astype(dtype), shift.astype(dtype)), tol)
@@ -42,10 +46,17 @@ def test_fold_matches_torch_batchnorm(torch):
     C = 6
     gamma, beta, var = rng.uniform(0.5, 2, C), rng.standard_normal(C), rng.uniform(0.1, 3, C)
     mean, x = rng.standard_normal(C), rng.standard_normal((2, C, 5, 4))
-    tx = torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(mean), torch.tensor(var), torch.tensor(gamma),
-                                        torch.tensor(beta), training=False, eps=1e-3)
+    tx = torch.nn.functional.batch_norm(
+        torch.tensor(x),
+        torch.tensor(mean),
+        torch.tensor(var),
+        torch.tensor(gamma),
+        torch.tensor(beta),
+        training=False,
+        eps=1e-3,
+    )
     scale, shift = batchnorm.bn_fold(gamma, beta, mean, var, 1e-3)
-    assert scale.dtype == np.float64                                  # rounded to float32 only when stored
+    assert scale.dtype == np.float64  # rounded to float32 only when stored
     y, _ = batchnorm.batchnorm_forward(x, scale, shift)
     assert_close("bn_fold vs torch", y, tx.numpy(), 1e-14)
 
@@ -53,17 +64,28 @@ def test_fold_matches_torch_batchnorm(torch):
 @pytest.mark.parametrize("bias", [True, False])
 def test_fold_into_conv_equals_conv_then_bn(bias):
     rng = np.random.default_rng(3)
-    hp = {"out": 5, "kernel": [3, 3], "stride": [2, 2], "pad": [1, 1, 1, 1], "dilation": [1, 1], "groups": 1,
-          "bias": bias, "relu": False}
+    hp = {
+        "out": 5,
+        "kernel": [3, 3],
+        "stride": [2, 2],
+        "pad": [1, 1, 1, 1],
+        "dilation": [1, 1],
+        "groups": 1,
+        "bias": bias,
+        "relu": False,
+    }
     x = rng.standard_normal((2, 4, 9, 8))
     w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
     b = rng.standard_normal(5).astype(np.float32) if bias else None
-    scale, shift = batchnorm.bn_fold(rng.uniform(0.5, 2, 5), rng.standard_normal(5), rng.standard_normal(5),
-                                     rng.uniform(0.1, 3, 5), 1e-5)
-    two_layers = batchnorm.batchnorm_forward(conv.conv_forward(x, w.astype(np.float64),
-                                                               None if b is None else b.astype(np.float64), hp)[0],
-                                             scale, shift)[0]
+    scale, shift = batchnorm.bn_fold(
+        rng.uniform(0.5, 2, 5), rng.standard_normal(5), rng.standard_normal(5), rng.uniform(0.1, 3, 5), 1e-5
+    )
+    two_layers = batchnorm.batchnorm_forward(
+        conv.conv_forward(x, w.astype(np.float64), None if b is None else b.astype(np.float64), hp)[0],
+        scale,
+        shift,
+    )[0]
     w2, b2 = batchnorm.fold_into_conv(w, b, scale, shift)
     assert w2.dtype == np.float32 and w2.shape == w.shape and b2.shape == (5,)
     folded = conv.conv_forward(x, w2.astype(np.float64), b2.astype(np.float64), dict(hp, bias=True))[0]
-    assert_close("conv+bn folded", folded, two_layers, 1e-6)       # float32 storage of w', b' bounds the error
+    assert_close("conv+bn folded", folded, two_layers, 1e-6)  # float32 storage of w', b' bounds the error

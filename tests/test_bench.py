@@ -2,12 +2,13 @@
 
 No timing is asserted: speed is what `make bench` reports, not what a unit test can hold on a shared machine.
 """
+
 import argparse
 
 import numpy as np
 import pytest
-
 from gradcheck import assert_close
+
 from scratchdream import bench
 from scratchdream.errors import UsageError
 
@@ -34,6 +35,7 @@ def test_local_specs_match_the_zoo():
     """The bench's own copy of the two architectures (used when the zoo is absent) is the zoo's, layer for layer."""
     from scratchdream.nets import zoo
     from scratchdream.nets.graph import Net
+
     for name in ("googlenet", "vgg16"):
         spec, target = bench.bench_spec(name)
         local = Net(bench._local_spec(name))
@@ -44,8 +46,16 @@ def test_local_specs_match_the_zoo():
 
 
 def test_bench_command_runs_at_a_tiny_size(capsys, torch):
-    args = argparse.Namespace(nets="vgg16", sizes="32", repeat=1, threads=0, layer_size=32,
-                              no_memory=True, compile=False, clock="wall")
+    args = argparse.Namespace(
+        nets="vgg16",
+        sizes="32",
+        repeat=1,
+        threads=0,
+        layer_size=32,
+        no_memory=True,
+        compile=False,
+        clock="wall",
+    )
     assert bench.cmd_bench(args) == 0
     out = capsys.readouterr().out
     assert "sgemm" in out
@@ -53,23 +63,34 @@ def test_bench_command_runs_at_a_tiny_size(capsys, torch):
     assert len(rows) == 1 and float(rows[0][2]) > 0 and float(rows[0][3]) > 0
     layer_rows = [line.split() for line in out.splitlines() if line.startswith("features.")]
     assert [r[0] for r in layer_rows] == [f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)]
-    assert {r[4] for r in layer_rows} == {"im2col", "winograd"}      # conv1_1 (3 channels) unfolds, the rest Winograd
+    assert {r[4] for r in layer_rows} == {
+        "im2col",
+        "winograd",
+    }  # conv1_1 (3 channels) unfolds, the rest Winograd
     assert "tiling vgg16: 16-px tiles are smaller than the receptive field" in out
 
 
 def test_scaling_line_divides_the_largest_size_by_the_smallest(capsys):
     rows = [("g", 512, 300.0, 400.0, 0.75, 0, 0), ("g", 256, 100.0, 100.0, 1.0, 0, 0)]
     bench.print_scaling(rows)
-    assert capsys.readouterr().out.strip() == "scaling g 256 -> 512 px (x4.0 the pixels): scratchdream x3.0, torch x4.0"
+    assert (
+        capsys.readouterr().out.strip()
+        == "scaling g 256 -> 512 px (x4.0 the pixels): scratchdream x3.0, torch x4.0"
+    )
 
 
 def test_tiling_row_times_untiled_default_and_exact_margins():
     from nets_for_tests import tiny_inception_net
+
     from scratchdream.dream.tiling import default_margin, exact_margin
+
     net = tiny_inception_net(0)
     rows = bench.tiling_times(net, "conv3", 96, 1)
-    assert [(label, m) for label, m, _ in rows] == [("untiled", None), ("default", default_margin(net, ["conv3"], 48)),
-                                                    ("exact", exact_margin(net, ["conv3"]))]
+    assert [(label, m) for label, m, _ in rows] == [
+        ("untiled", None),
+        ("default", default_margin(net, ["conv3"], 48)),
+        ("exact", exact_margin(net, ["conv3"])),
+    ]
     assert all(ms > 0 for _, _, ms in rows)
 
 

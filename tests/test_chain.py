@@ -11,11 +11,12 @@ is uniform noise over the pixel range, `_kink_margin` measures how far every ReL
 every max-pool winner from its runner-up, and the tests assert that margin is above 1e-4, while a step
 of 1e-4 grey levels moves any activation by less than 1e-6 (conv1's weights are ~2e-3, later gains ~1).
 """
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
 from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
+
 from scratchdream.layers import conv, pool
 
 MARGIN = 1e-4
@@ -47,11 +48,11 @@ def _kink_margin(net, x):
             for i in range(Ho):
                 for j in range(Wo):
                     h0, w0 = i * sh - pt, j * sw - pl
-                    win = inp[:, :, max(h0, 0):h0 + kh, max(w0, 0):w0 + kw]
+                    win = inp[:, :, max(h0, 0) : h0 + kh, max(w0, 0) : w0 + kw]
                     win = win.reshape(win.shape[0], win.shape[1], -1)
                     top = win.max(axis=2, keepdims=True)
                     runner_up = np.where(win < top, win, -np.inf).max(axis=2)
-                    live = top[:, :, 0] > 0                       # all-zero windows (dead ReLUs) pass no gradient
+                    live = top[:, :, 0] > 0  # all-zero windows (dead ReLUs) pass no gradient
                     margin = min(margin, np.min((top[:, :, 0] - runner_up)[live], initial=np.inf))
     return margin
 
@@ -63,14 +64,14 @@ def net():
 
 @pytest.fixture(scope="module")
 def x(net):
-    x = random_input(net, seed=4, size=(23, 23))      # 23x23: conv3 is 5x5, its receptive field is 21 px wide
+    x = random_input(net, seed=4, size=(23, 23))  # 23x23: conv3 is 5x5, its receptive field is 21 px wide
     assert _kink_margin(net, x) > MARGIN
     return x
 
 
 @pytest.fixture(scope="module")
 def x_small(net):
-    x = random_input(net, seed=7)                      # 15x15, the net's own size: fewer pixels to difference
+    x = random_input(net, seed=7)  # 15x15, the net's own size: fewer pixels to difference
     assert _kink_margin(net, x) > MARGIN
     return x
 
@@ -85,7 +86,7 @@ def test_neuron_to_every_pixel(net, x):
 
     h = net.forward(x, upto="conv3")
     da = np.zeros_like(h)
-    da[0, c, i, j] = 2 * h[0, c, i, j]                 # dL/dh_ij = 2 h_ij, zero for every other neuron
+    da[0, c, i, j] = 2 * h[0, c, i, j]  # dL/dh_ij = 2 h_ij, zero for every other neuron
     dL_dI = net.backward(da)
     assert dL_dI.shape == x.shape and dL_dI.dtype == np.float64
     num = numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL)
@@ -94,7 +95,7 @@ def test_neuron_to_every_pixel(net, x):
     rows, cols = np.nonzero(np.abs(dL_dI).sum(axis=(0, 1)))
     rf = net.receptive_field("conv3")
     assert rows.max() - rows.min() < rf and cols.max() - cols.min() < rf
-    assert np.count_nonzero(num.sum(axis=(0, 1))) < x.shape[2] * x.shape[3]   # some pixels are outside
+    assert np.count_nonzero(num.sum(axis=(0, 1))) < x.shape[2] * x.shape[3]  # some pixels are outside
 
 
 def test_channel_objective(net, x_small):
@@ -114,6 +115,7 @@ def test_channel_objective(net, x_small):
 def test_multi_layer_objective(net, x_small):
     """L = Σ a² + 0.5 Σ b² with a = inc/output and b = conv3, which reads a: the gradients add up."""
     x = x_small
+
     def L(z):
         acts = net.forward(z, upto=["inception", "conv3"], keep=False)
         return np.sum(acts["inc/output"] ** 2) + 0.5 * np.sum(acts["conv3"] ** 2)
@@ -127,7 +129,7 @@ def test_multi_layer_objective(net, x_small):
 def test_parameter_gradients_through_the_net():
     """backward(params=True): dL/dw and dL/db of every layer for L = h_ij², against central differences."""
     net = tiny_inception_net(seed=3)
-    net.set_params(net.params, dtype=np.float64)       # float64 storage: a 1e-6 step must be representable
+    net.set_params(net.params, dtype=np.float64)  # float64 storage: a 1e-6 step must be representable
     x = random_input(net, seed=6, size=(11, 11))
     # a step h on one conv1 weight moves a pre-activation by h·x ≤ 1e-6 · 151: the margin must beat 1.5e-4
     assert _kink_margin(net, x) > MARGIN_PARAMS
@@ -139,6 +141,7 @@ def test_parameter_gradients_through_the_net():
     assert set(grads) == {name for name, shapes in net.param_shapes.items() if shapes}
     for layer, arrays in net.params.items():
         for key, value in arrays.items():
+
             def L(v, layer=layer, key=key):
                 old = net.params[layer][key]
                 net.params[layer][key] = v
@@ -146,8 +149,11 @@ def test_parameter_gradients_through_the_net():
                     return net.forward(x, upto="conv3", keep=False)[0, c, i, j] ** 2
                 finally:
                     net.params[layer][key] = old
+
             assert grads[layer][key].shape == value.shape
-            assert_close(f"dL/d{layer}.{key}", grads[layer][key], numerical_vjp(L, value, np.float64(1.0)), 1e-6)
+            assert_close(
+                f"dL/d{layer}.{key}", grads[layer][key], numerical_vjp(L, value, np.float64(1.0)), 1e-6
+            )
 
 
 def test_classifier_chain():

@@ -3,6 +3,7 @@
 The happy paths run `python -m scratchdream` in a subprocess (what a user runs); the error cases call
 cli.main in-process (the same code, without paying for a fresh interpreter each time).
 """
+
 import os
 import re
 import subprocess
@@ -31,8 +32,14 @@ def files(tmp_path_factory):
 
 def run(*argv, cwd):
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "scratchdream", *argv], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "scratchdream", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _bytes(path):
@@ -44,13 +51,16 @@ def test_dream_end_to_end_then_refuses_to_overwrite(files):
     before = _bytes(files / "sky.png")
     r = run("dream", "sky.png", "--net", "tiny.h5", "--octaves", "2", "--steps", "2", "--gif", cwd=files)
     assert r.returncode == 0, r.stderr
-    assert re.search(r"scratchdream: dreamed sky.png \(64x48\) with tiny_inception inc/output, 2 octaves x 2 steps "
-                     r"in [\d.]+ s -> sky_dream.png and sky_dream.gif", r.stdout), r.stdout
+    assert re.search(
+        r"scratchdream: dreamed sky.png \(64x48\) with tiny_inception inc/output, 2 octaves x 2 steps "
+        r"in [\d.]+ s -> sky_dream.png and sky_dream.gif",
+        r.stdout,
+    ), r.stdout
     with Image.open(files / "sky_dream.png") as im:
         assert im.size == (64, 48) and im.mode == "RGB"
     with Image.open(files / "sky_dream.gif") as im:
-        assert im.n_frames == 1 + 2 * 2                          # the start and every step
-    assert _bytes(files / "sky.png") == before                  # the input is only read
+        assert im.n_frames == 1 + 2 * 2  # the start and every step
+    assert _bytes(files / "sky.png") == before  # the input is only read
     first = _bytes(files / "sky_dream.png")
 
     r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", cwd=files)
@@ -58,13 +68,16 @@ def test_dream_end_to_end_then_refuses_to_overwrite(files):
     assert "sky_dream.png already exists; pass --force" in r.stderr
     assert _bytes(files / "sky_dream.png") == first
 
-    os.chdir(files)                                              # --force: in-process, to save a start-up
+    os.chdir(files)  # --force: in-process, to save a start-up
     try:
-        assert cli.main(["dream", "sky.png", "--net", "tiny.h5", "--octaves", "1", "--steps", "1", "--force"]) == 0
+        assert (
+            cli.main(["dream", "sky.png", "--net", "tiny.h5", "--octaves", "1", "--steps", "1", "--force"])
+            == 0
+        )
     finally:
         os.chdir(REPO)
     assert _bytes(files / "sky_dream.png") != first
-    assert not [n for n in os.listdir(files) if ".part" in n]   # no temporary files left anywhere
+    assert not [n for n in os.listdir(files) if ".part" in n]  # no temporary files left anywhere
 
 
 def test_lecture_end_to_end_prints_a_rising_h_ij(files):
@@ -79,7 +92,9 @@ def test_lecture_end_to_end_prints_a_rising_h_ij(files):
 
 
 def test_zoom_end_to_end_writes_gif_and_numbered_frames(files):
-    r = run("zoom", "sky.png", "--net", "tiny.h5", "--frames", "2", "--octaves", "1", "--steps", "1", cwd=files)
+    r = run(
+        "zoom", "sky.png", "--net", "tiny.h5", "--frames", "2", "--octaves", "1", "--steps", "1", cwd=files
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(files / "sky_zoom_frames")) == ["frame_0001.png", "frame_0002.png"]
     with Image.open(files / "sky_zoom.gif") as im:
@@ -87,26 +102,50 @@ def test_zoom_end_to_end_writes_gif_and_numbered_frames(files):
 
 
 # ---- every mistake: one line, the right exit code, nothing written ------------------------------
-@pytest.mark.parametrize("argv, code, text", [
-    (["-o", "sky.png"], 2, "is the input itself"),
-    (["-o", "out.bmp"], 2, "unknown image extension '.bmp'"),
-    (["--octave-scale", "1"], 2, "--octave-scale must be a number > 1"),
-    (["--step-size", "nan"], 2, "--step-size must be a finite number > 0"),
-    (["--steps", "0"], 2, "--steps must be a whole number > 0"),
-    (["--neuron", "1,2"], 2, "--neuron must be three whole numbers"),
-    (["--layer", "inc/outptu"], 2, "close matches: inc/output"),
-    (["--layer", "conv3", "--channel", "6"], 2, "valid 0..5"),
-    (["--layer", "inc/output", "--neuron", "0,0,99"], 2, "X in 0..31"),
-    (["--tile", "8"], 2, "smaller than the receptive field"),
-    (["--net", "nosuch.h5"], 1, "weights file nosuch.h5 not found"),
-])
+@pytest.mark.parametrize(
+    "argv, code, text",
+    [
+        (["-o", "sky.png"], 2, "is the input itself"),
+        (["-o", "out.bmp"], 2, "unknown image extension '.bmp'"),
+        (["--octave-scale", "1"], 2, "--octave-scale must be a number > 1"),
+        (["--step-size", "nan"], 2, "--step-size must be a finite number > 0"),
+        (["--steps", "0"], 2, "--steps must be a whole number > 0"),
+        (["--neuron", "1,2"], 2, "--neuron must be three whole numbers"),
+        (["--layer", "inc/outptu"], 2, "close matches: inc/output"),
+        (["--layer", "conv3", "--channel", "6"], 2, "valid 0..5"),
+        (["--layer", "inc/output", "--neuron", "0,0,99"], 2, "X in 0..31"),
+        (["--tile", "8"], 2, "smaller than the receptive field"),
+        (["--net", "nosuch.h5"], 1, "weights file nosuch.h5 not found"),
+    ],
+)
 def test_mistakes_are_one_line_and_write_nothing(files, capsys, monkeypatch, argv, code, text):
     monkeypatch.chdir(files)
     Image.fromarray(sky(100, 120, seed=1)).save(files / "big.png")
     before = set(os.listdir(files))
-    rc = cli.main(["dream", "big.png" if "--tile" in argv else "sky.png", "--net", "tiny.h5", "--steps", "1",
-                   "--octaves", "1", "--force", *argv] if "-o" in argv else
-                  ["dream", "big.png" if "--tile" in argv else "sky.png", "--net", "tiny.h5", "-o", "new.png", *argv])
+    rc = cli.main(
+        [
+            "dream",
+            "big.png" if "--tile" in argv else "sky.png",
+            "--net",
+            "tiny.h5",
+            "--steps",
+            "1",
+            "--octaves",
+            "1",
+            "--force",
+            *argv,
+        ]
+        if "-o" in argv
+        else [
+            "dream",
+            "big.png" if "--tile" in argv else "sky.png",
+            "--net",
+            "tiny.h5",
+            "-o",
+            "new.png",
+            *argv,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == code and text in err, err
     assert err.startswith("scratchdream: error: ") and "\n" not in err
@@ -117,7 +156,9 @@ def test_missing_input_and_output_folder(files, capsys, monkeypatch):
     monkeypatch.chdir(files)
     assert cli.main(["dream", "nope.jpg", "--net", "tiny.h5"]) == 1
     assert "nope.jpg not found" in capsys.readouterr().err
-    rc = cli.main(["dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "--octaves", "1", "-o", "no/such/dir/o.png"])
+    rc = cli.main(
+        ["dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "--octaves", "1", "-o", "no/such/dir/o.png"]
+    )
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 
 
@@ -135,6 +176,7 @@ def test_unavailable_default_net_says_toyworld_works_offline(files, capsys, monk
 
     def offline(name):
         raise sd.errors.UserError(f"cannot download {name} (no network); place the file in weights/ by hand")
+
     monkeypatch.setattr(sd, "load_net", offline)
     assert cli.main(["dream", "sky.png", "-o", "g.png"]) == 1
     err = capsys.readouterr().err.strip()

@@ -1,8 +1,9 @@
 """Channel concatenation: kernel == NumPy reference, backward splits, gradient check, shape errors."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.errors import UserError
 from scratchdream.layers import concat
 
@@ -10,8 +11,13 @@ from scratchdream.layers import concat
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
-    for N, H, W, Cs in ((1, 7, 7, [4, 6, 4]), (2, 3, 5, [1, 1]), (3, 1, 1, [5]), (2, 9, 4, [3, 2, 7, 1]),
-                           (2, 33, 32, [8, 16, 4, 4])):          # the last one runs on every thread
+    for N, H, W, Cs in (
+        (1, 7, 7, [4, 6, 4]),
+        (2, 3, 5, [1, 1]),
+        (3, 1, 1, [5]),
+        (2, 9, 4, [3, 2, 7, 1]),
+        (2, 33, 32, [8, 16, 4, 4]),
+    ):  # the last one runs on every thread
         xs = [rng.standard_normal((N, C, H, W)).astype(dtype) for C in Cs]
         y, cache = concat.concat_forward(xs)
         assert y.dtype == dtype and y.shape == (N, sum(Cs), H, W)
@@ -36,8 +42,10 @@ def test_gradient():
     dy = rng.standard_normal(y.shape)
     dxs = concat.concat_backward(dy, cache)
     for b in range(3):
+
         def f(a, b=b):
-            return concat.concat_forward(xs[:b] + [a] + xs[b + 1:])[0]
+            return concat.concat_forward(xs[:b] + [a] + xs[b + 1 :])[0]
+
         assert_close(f"concat dx{b}", dxs[b], numerical_vjp(f, xs[b], dy), 1e-6)
 
 

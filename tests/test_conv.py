@@ -1,31 +1,47 @@
 """Convolution: fast path == NumPy reference, float64 gradient checks, float32 agreement, torch oracle."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.errors import UserError
 from scratchdream.layers import _blas, conv, winograd
-from scratchdream.layers.conv import _conv_ref, _conv_ref_backward, conv_backward, conv_forward, conv_params, conv_shape
+from scratchdream.layers.conv import (
+    _conv_ref,
+    _conv_ref_backward,
+    conv_backward,
+    conv_forward,
+    conv_params,
+    conv_shape,
+)
 
 # (N, C, H, W, K, kernel, stride, pad (t,b,l,r), dilation, groups, bias, relu)
 CASES = [
-    (2, 3, 7, 9, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True, False),     # the common 3x3 'same'
-    (1, 4, 11, 8, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, True, True),     # stride 2, fused ReLU
-    (2, 5, 9, 10, 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, True, True),     # 1x1: plain GEMM
-    (1, 6, 10, 7, 4, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 2, False, False),   # 1x1 strided, groups, no bias
-    (1, 3, 13, 12, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, True, True),    # GoogLeNet's 5x5 pad 2
-    (1, 3, 15, 14, 2, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, True, True),    # conv1/7x7_s2
-    (2, 4, 9, 11, 6, (3, 2), (1, 2), (0, 2, 1, 0), (1, 1), 2, True, False),    # asymmetric kernel and padding
-    (1, 4, 12, 13, 4, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, True, True),    # dilation 2
-    (1, 6, 8, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, True, False),     # depthwise
-    (1, 2, 9, 8, 3, (1, 7), (1, 1), (0, 0, 3, 3), (1, 1), 1, True, True),     # InceptionV3's 1x7
-    (3, 3, 6, 5, 2, (3, 3), (3, 2), (0, 1, 2, 0), (2, 1), 1, False, True),     # everything odd at once
+    (2, 3, 7, 9, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True, False),  # the common 3x3 'same'
+    (1, 4, 11, 8, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, True, True),  # stride 2, fused ReLU
+    (2, 5, 9, 10, 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, True, True),  # 1x1: plain GEMM
+    (1, 6, 10, 7, 4, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 2, False, False),  # 1x1 strided, groups, no bias
+    (1, 3, 13, 12, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, True, True),  # GoogLeNet's 5x5 pad 2
+    (1, 3, 15, 14, 2, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, True, True),  # conv1/7x7_s2
+    (2, 4, 9, 11, 6, (3, 2), (1, 2), (0, 2, 1, 0), (1, 1), 2, True, False),  # asymmetric kernel and padding
+    (1, 4, 12, 13, 4, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, True, True),  # dilation 2
+    (1, 6, 8, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, True, False),  # depthwise
+    (1, 2, 9, 8, 3, (1, 7), (1, 1), (0, 0, 3, 3), (1, 1), 1, True, True),  # InceptionV3's 1x7
+    (3, 3, 6, 5, 2, (3, 3), (3, 2), (0, 1, 2, 0), (2, 1), 1, False, True),  # everything odd at once
 ]
 
 
 def _hp(K, k, s, p, d, g, bias, relu):
-    return {"out": K, "kernel": list(k), "stride": list(s), "pad": list(p), "dilation": list(d),
-            "groups": g, "bias": bias, "relu": relu}
+    return {
+        "out": K,
+        "kernel": list(k),
+        "stride": list(s),
+        "pad": list(p),
+        "dilation": list(d),
+        "groups": g,
+        "bias": bias,
+        "relu": relu,
+    }
 
 
 def _make(case, seed, dtype=np.float64):
@@ -86,14 +102,18 @@ def test_gradients_match_finite_differences(case):
     assert_close("dL/dx", dx, numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy), 1e-6)
     assert_close("dL/dw", grads["weight"], numerical_vjp(lambda t: conv_forward(x, t, b, hp)[0], w, dy), 1e-6)
     if b is not None:
-        assert_close("dL/db", grads["bias"], numerical_vjp(lambda t: conv_forward(x, w, t, hp)[0], b, dy), 1e-6)
+        assert_close(
+            "dL/db", grads["bias"], numerical_vjp(lambda t: conv_forward(x, w, t, hp)[0], b, dy), 1e-6
+        )
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_float32_agrees_with_float64(case):
     x, w, b, hp = _make(case, 5)
     y64, c64 = conv_forward(x, w, b, hp)
-    y32, c32 = conv_forward(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), hp)
+    y32, c32 = conv_forward(
+        x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), hp
+    )
     assert y32.dtype == np.float32
     assert_close("forward f32", y32, y64, 1e-5)
     dy = np.random.default_rng(6).standard_normal(y64.shape)
@@ -123,6 +143,7 @@ def test_dreaming_never_computes_weight_gradients(monkeypatch):
 
     def forbidden(*args, **kw):
         raise AssertionError("the weight gradient was computed although params=False")
+
     monkeypatch.setattr(conv, "_gemm_backward_weight", forbidden)
     dx = conv_backward(np.ones_like(y), cache)
     assert isinstance(dx, np.ndarray) and dx.shape == x.shape
@@ -152,11 +173,18 @@ def test_wrong_weight_shape_is_a_one_line_user_error():
 def test_torch_oracle(case, torch):
     """F.conv2d (after F.pad for the four-sided padding) and its autograd input gradient."""
     import torch.nn.functional as F
+
     x, w, b, hp = _make(case, 13)
     t, bt, l, r = hp["pad"]
     xt = torch.tensor(x, requires_grad=True)
-    yt = F.conv2d(F.pad(xt, (l, r, t, bt)), torch.tensor(w), None if b is None else torch.tensor(b),
-                  stride=tuple(hp["stride"]), dilation=tuple(hp["dilation"]), groups=hp["groups"])
+    yt = F.conv2d(
+        F.pad(xt, (l, r, t, bt)),
+        torch.tensor(w),
+        None if b is None else torch.tensor(b),
+        stride=tuple(hp["stride"]),
+        dilation=tuple(hp["dilation"]),
+        groups=hp["groups"],
+    )
     if hp["relu"]:
         yt = torch.relu(yt)
     dy = np.random.default_rng(14).standard_normal(tuple(yt.shape))
@@ -214,12 +242,31 @@ def test_winograd_float32_tolerance_at_vgg_width():
 def test_winograd_gradients_match_finite_differences(case):
     x, w, b, hp = _wino_case(case, 25)
     if hp["relu"]:
-        x, w, b, hp = _away_from_kink((x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], (3, 3), (1, 1),
-                                       tuple(hp["pad"]), (1, 1), 1, True, True), 26)
+        x, w, b, hp = _away_from_kink(
+            (
+                x.shape[0],
+                x.shape[1],
+                x.shape[2],
+                x.shape[3],
+                w.shape[0],
+                (3, 3),
+                (1, 1),
+                tuple(hp["pad"]),
+                (1, 1),
+                1,
+                True,
+                True,
+            ),
+            26,
+        )
     y, cache = conv_forward(x, w, b, hp)
     dy = np.random.default_rng(27).standard_normal(y.shape)
-    assert_close("winograd dL/dx", conv_backward(dy, cache),
-                 numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy), 1e-6)
+    assert_close(
+        "winograd dL/dx",
+        conv_backward(dy, cache),
+        numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy),
+        1e-6,
+    )
 
 
 def test_winograd_bands_and_weight_cache(monkeypatch):
@@ -229,7 +276,7 @@ def test_winograd_bands_and_weight_cache(monkeypatch):
     monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
     y, _ = conv_forward(x, w, b, hp)
     assert_close("banded winograd", y, y_one, 1e-14)
-    w *= 0.5                                                        # training updates weights in place
+    w *= 0.5  # training updates weights in place
     assert_close("after an in-place update", conv_forward(x, w, b, hp)[0], _conv_ref(x, w, b, hp), 1e-12)
 
 
@@ -241,8 +288,12 @@ def test_winograd_matrix_reference_is_the_convolution(case):
     y = _conv_ref(x, w, None, dict(hp, relu=False))
     dy = np.random.default_rng(41).standard_normal(y.shape)
     assert_close("matrix forward", winograd._conv3x3_ref(x, w, pt, pl, *y.shape[2:]), y, 1e-12)
-    assert_close("matrix adjoint", winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
-                 _conv_ref_backward(dy, x, w, dict(hp, relu=False))[0], 1e-12)
+    assert_close(
+        "matrix adjoint",
+        winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
+        _conv_ref_backward(dy, x, w, dict(hp, relu=False))[0],
+        1e-12,
+    )
 
 
 @pytest.mark.parametrize("case", WINO)
@@ -255,10 +306,18 @@ def test_winograd_kernels_equal_matrix_reference(case):
     assert_close("conv3x3 vs reference", y, y_ref, 1e-12)
     rng = np.random.default_rng(43)
     dy, mask = rng.standard_normal(y.shape), rng.random(y.shape) < 0.5
-    assert_close("conv3x3_grad vs reference", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]),
-                 winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]), 1e-12)
-    assert_close("masked conv3x3_grad", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:], mask=mask),
-                 winograd._conv3x3_grad_ref(dy * mask, w, pt, pl, *x.shape[2:]), 1e-12)
+    assert_close(
+        "conv3x3_grad vs reference",
+        winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]),
+        winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
+        1e-12,
+    )
+    assert_close(
+        "masked conv3x3_grad",
+        winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:], mask=mask),
+        winograd._conv3x3_grad_ref(dy * mask, w, pt, pl, *x.shape[2:]),
+        1e-12,
+    )
 
 
 def test_winograd_weights_in_slices(monkeypatch):
@@ -267,7 +326,7 @@ def test_winograd_weights_in_slices(monkeypatch):
     y, cache = conv_forward(x, w, b, hp)
     dy = np.random.default_rng(49).standard_normal(y.shape)
     dx = conv_backward(dy, cache)
-    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 12 * 6)       # slices of 6, 6 and 4 of the 16 channels
+    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 12 * 6)  # slices of 6, 6 and 4 of the 16 channels
     y_s, cache_s = conv_forward(x, w, b, hp)
     assert_close("forward, sliced U", y_s, y, 1e-14)
     assert_close("gradient, sliced U", conv_backward(dy, cache_s), dx, 1e-14)
@@ -281,9 +340,11 @@ def test_winograd_adjoint_equals_rotated_kernel_route(case):
     pt, pl = hp["pad"][0], hp["pad"][2]
     y, _ = winograd.conv3x3(x, w, pt, pl, *_conv_ref(x, w, None, hp).shape[2:])
     dy = np.random.default_rng(45).standard_normal(y.shape)
-    w_rot = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))           # (C, K, 3, 3)
+    w_rot = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, K, 3, 3)
     textbook, _ = winograd.conv3x3(dy, w_rot, 2 - pt, 2 - pl, *x.shape[2:])
-    assert_close("adjoint vs rotated kernel", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]), textbook, 1e-12)
+    assert_close(
+        "adjoint vs rotated kernel", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]), textbook, 1e-12
+    )
 
 
 def test_winograd_gradient_bands(monkeypatch):
@@ -318,8 +379,8 @@ def test_blas_matmul_on_numba_threads(trans_a, accumulate):
         bm = rng.standard_normal((B, K, N)).astype(np.float32)
         big = np.zeros((B, M, N + 9), np.float32)
         before = rng.standard_normal((B, M, N)).astype(np.float32)
-        big[:, :, 4:N + 4] = before
-        _blas.matmul(a, bm, big[:, :, 4:N + 4], trans_a=trans_a, accumulate=accumulate)
+        big[:, :, 4 : N + 4] = before
+        _blas.matmul(a, bm, big[:, :, 4 : N + 4], trans_a=trans_a, accumulate=accumulate)
         ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm) + (before if accumulate else 0)
-        assert_close("sgemm blocks", big[:, :, 4:N + 4], ref, 1e-5)
-        assert not big[:, :, :4].any() and not big[:, :, N + 4:].any()       # nothing written outside the band
+        assert_close("sgemm blocks", big[:, :, 4 : N + 4], ref, 1e-5)
+        assert not big[:, :, :4].any() and not big[:, :, N + 4 :].any()  # nothing written outside the band

@@ -9,6 +9,7 @@
 - every layer module opens with a docstring giving its forward and backward formulas and shapes;
 - the pictures in docs/img/ are small, and the README's stated code size is near the measured one.
 """
+
 import ast
 import glob
 import os
@@ -31,8 +32,7 @@ NOT_RUN = {
     'make dream IMG=sky.jpg NET=vgg16 LAYER=conv4_3 ARGS="--octaves 5 --jitter 16"': "downloads VGG16 (553 MB)",
     "make test": "the whole suite, this file included",
     "make bench": "minutes: both full-size nets at three sizes, against torch",
-    "scratchdream dream sky.jpg --net googlenet --layer inception_4c/output:1.0 --layer inception_3b/output:0.5":
-        "downloads GoogLeNet",
+    "scratchdream dream sky.jpg --net googlenet --layer inception_4c/output:1.0 --layer inception_3b/output:0.5": "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
     "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": "needs the downloaded checkpoint",
     "scratchdream toyworld train": "trains two nets (minutes) and rewrites weights/toyworld.h5",
@@ -80,7 +80,11 @@ def defined_names(path):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         if isinstance(node, ast.ClassDef):
-            names.update(f"{node.name}.{n.name}" for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            names.update(
+                f"{node.name}.{n.name}"
+                for n in node.body
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            )
     return names
 
 
@@ -88,7 +92,9 @@ def table_refs(text):
     """(paths, names) from table rows | ... | `a.py`, `b.py` | `f`, `g` |: each name in one of the paths."""
     out = []
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        )
         for a, b in zip(cells, cells[1:]):
             paths = [p for p in TICKED.findall(a) if p.endswith(".py")]
             names = [n for n in TICKED.findall(b) if re.fullmatch(r"[A-Za-z_][\w.]*", n)]
@@ -123,7 +129,11 @@ def test_links_exist(doc):
 def test_backticked_paths_exist(doc):
     paths = [p for p in TICKED.findall(prose(_read(doc))) if REPO_PATH.match(p)]
     assert paths, f"{doc}: no repository paths in backticks found"
-    missing = [p for p in paths if not (glob.glob(os.path.join(REPO, p)) if "*" in p else os.path.exists(os.path.join(REPO, p)))]
+    missing = [
+        p
+        for p in paths
+        if not (glob.glob(os.path.join(REPO, p)) if "*" in p else os.path.exists(os.path.join(REPO, p)))
+    ]
     assert not missing, f"{os.path.basename(doc)} names paths that do not exist: {missing}"
 
 
@@ -131,10 +141,16 @@ def test_backticked_paths_exist(doc):
 def test_cited_functions_exist(doc):
     refs = code_refs(doc)
     if doc == LECTURE:
-        assert len(refs) >= 20, f"only {len(refs)} file+function citations found in lecture.md; is the parser broken?"
+        assert len(refs) >= 20, (
+            f"only {len(refs)} file+function citations found in lecture.md; is the parser broken?"
+        )
     problems = []
     for paths, names in refs:
-        files = [f for p in paths for f in (glob.glob(os.path.join(REPO, p)) if "*" in p else [os.path.join(REPO, p)])]
+        files = [
+            f
+            for p in paths
+            for f in (glob.glob(os.path.join(REPO, p)) if "*" in p else [os.path.join(REPO, p)])
+        ]
         missing_files = [f for f in files if not os.path.isfile(f)]
         if missing_files or not files:
             problems.append(f"{paths}: no such file")
@@ -146,7 +162,9 @@ def test_cited_functions_exist(doc):
 
 def test_tour_names_existing_files():
     """The folder tour (the README's first plain code block) names only files and folders that exist."""
-    tour = next(body for lang, body, _ in blocks(_read(README)) if lang == "" and body.startswith("scratchdream/"))
+    tour = next(
+        body for lang, body, _ in blocks(_read(README)) if lang == "" and body.startswith("scratchdream/")
+    )
     roots = [REPO] + [os.path.join(REPO, d) for d in ("scratchdream", "scratchdream/layers", "tests")]
     tokens = re.findall(r"(?<![\w/.<>])([\w]+(?:/[\w]+)*\.(?:py|md)|[\w]+(?:/[\w]+)*/)(?=[\s,]|$)", tour)
     assert len(tokens) > 20
@@ -163,16 +181,26 @@ def test_excerpts_are_still_in_their_files():
         assert links, f"the excerpt at offset {start} has no .py link before it"
         path = os.path.normpath(os.path.join(os.path.dirname(LECTURE), links[-1].group(1)))
         source = {line.strip() for line in _read(path).splitlines()}
-        stale = [line for line in body.splitlines() if line.strip() not in ("", "...") and line.strip() not in source]
-        assert not stale, f"lecture.md quotes lines that are no longer in {os.path.relpath(path, REPO)}:\n" + "\n".join(stale)
+        stale = [
+            line
+            for line in body.splitlines()
+            if line.strip() not in ("", "...") and line.strip() not in source
+        ]
+        assert not stale, (
+            f"lecture.md quotes lines that are no longer in {os.path.relpath(path, REPO)}:\n"
+            + "\n".join(stale)
+        )
         checked += 1
     assert checked >= 10
 
 
 # ---- layer docstrings ---------------------------------------------------------------------------------
 def _layer_modules():
-    return sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(REPO, "scratchdream/layers/*.py"))
-                  if not os.path.basename(p).startswith("_"))
+    return sorted(
+        os.path.splitext(os.path.basename(p))[0]
+        for p in glob.glob(os.path.join(REPO, "scratchdream/layers/*.py"))
+        if not os.path.basename(p).startswith("_")
+    )
 
 
 @pytest.mark.parametrize("module", _layer_modules())
@@ -180,19 +208,32 @@ def test_layer_module_docstring_gives_formulas_and_shapes(module):
     path = os.path.join(REPO, "scratchdream", "layers", f"{module}.py")
     tree = ast.parse(_read(path))
     doc = ast.get_docstring(tree) or ""
-    has_forward = any(isinstance(n, ast.FunctionDef) and n.name.endswith("_forward") and not n.name.startswith("_")
-                      for n in tree.body)
+    has_forward = any(
+        isinstance(n, ast.FunctionDef) and n.name.endswith("_forward") and not n.name.startswith("_")
+        for n in tree.body
+    )
     if module in KERNEL_HELPERS:
-        assert not has_forward, f"layers/{module}.py defines a *_forward: it is a layer now, drop it from KERNEL_HELPERS"
-        assert KERNEL_HELPERS[module] in doc.lower() and "backward" in doc, \
+        assert not has_forward, (
+            f"layers/{module}.py defines a *_forward: it is a layer now, drop it from KERNEL_HELPERS"
+        )
+        assert KERNEL_HELPERS[module] in doc.lower() and "backward" in doc, (
             f"layers/{module}.py: the docstring should say which layer it serves and how backward uses it"
+        )
         return
-    assert has_forward, f"layers/{module}.py has no *_forward function; a kernel helper? add it to KERNEL_HELPERS"
+    assert has_forward, (
+        f"layers/{module}.py has no *_forward function; a kernel helper? add it to KERNEL_HELPERS"
+    )
     first = doc.strip().splitlines()[0] if doc.strip() else ""
     assert first, f"layers/{module}.py: no module docstring saying what the layer computes"
-    assert re.search(r"\bforward\b|\by(\[[^\]]*\])?\s*=", doc), f"layers/{module}.py: the docstring has no forward formula"
-    assert re.search(r"\bbackward\b|\bdx\b", doc), f"layers/{module}.py: the docstring has no backward formula"
-    assert "(N," in doc.replace("(N, ", "(N,"), f"layers/{module}.py: the docstring gives no shapes like (N, C, H, W)"
+    assert re.search(r"\bforward\b|\by(\[[^\]]*\])?\s*=", doc), (
+        f"layers/{module}.py: the docstring has no forward formula"
+    )
+    assert re.search(r"\bbackward\b|\bdx\b", doc), (
+        f"layers/{module}.py: the docstring has no backward formula"
+    )
+    assert "(N," in doc.replace("(N, ", "(N,"), (
+        f"layers/{module}.py: the docstring gives no shapes like (N, C, H, W)"
+    )
 
 
 def test_kernel_helpers_exist():
@@ -203,12 +244,19 @@ def test_kernel_helpers_exist():
 def test_pictures_are_small():
     pictures = glob.glob(os.path.join(REPO, "docs", "img", "lecture_*"))
     assert pictures, "docs/img/lecture_* is empty: run `make docs-pictures`"
-    big = [f"{os.path.basename(p)} {os.path.getsize(p) // 1024} KB" for p in pictures if os.path.getsize(p) > 300 * 1024]
+    big = [
+        f"{os.path.basename(p)} {os.path.getsize(p) // 1024} KB"
+        for p in pictures
+        if os.path.getsize(p) > 300 * 1024
+    ]
     assert not big, f"pictures over 300 KB: {big}"
 
 
 def _lines(folder):
-    return sum(len(_read(p).splitlines()) for p in glob.glob(os.path.join(REPO, folder, "**", "*.py"), recursive=True))
+    return sum(
+        len(_read(p).splitlines())
+        for p in glob.glob(os.path.join(REPO, folder, "**", "*.py"), recursive=True)
+    )
 
 
 def test_stated_code_size_is_near_the_truth():
@@ -216,14 +264,18 @@ def test_stated_code_size_is_near_the_truth():
     assert m, "README: the sentence stating the code size is gone"
     for stated, folder in zip(m.groups(), ("scratchdream", "tests")):
         stated, real = int(stated.replace(",", "")), _lines(folder)
-        assert abs(stated - real) <= 0.25 * real, f"README says {folder}/ has {stated} lines; it has {real}: update it"
+        assert abs(stated - real) <= 0.25 * real, (
+            f"README says {folder}/ has {stated} lines; it has {real}: update it"
+        )
 
 
 # ---- the README's commands ------------------------------------------------------------------------------
 def readme_commands():
     out = []
     for _, body, _ in blocks(_read(README), "sh"):
-        out += [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
+        out += [
+            line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")
+        ]
     return out
 
 
@@ -231,12 +283,15 @@ def test_not_run_lists_only_commands_the_readme_shows():
     shown = set(readme_commands())
     stale = set(NOT_RUN) - shown
     assert not stale, f"NOT_RUN names commands the README no longer shows: {sorted(stale)}"
-    assert len(shown - set(NOT_RUN)) >= 8, "fewer than 8 README commands are run: is the shell-block parser broken?"
+    assert len(shown - set(NOT_RUN)) >= 8, (
+        "fewer than 8 README commands are run: is the shell-block parser broken?"
+    )
 
 
 def _sky(path, size=(64, 96)):
     from scratchdream.image_io import save_image
     from scratchdream.toyworld import scenes
+
     save_image(path, scenes.plain_background("sky", size=size[0], width=size[1], seed=1), quiet=True)
 
 
@@ -245,20 +300,25 @@ def sandbox(tmp_path):
     """A folder that looks like the checkout (links to its folders) with a small sky.jpg in it."""
     for name in ("scratchdream", "tests", "weights", "Makefile", "setup.cfg", "pyproject.toml"):
         os.symlink(os.path.join(REPO, name), tmp_path / name)
-    os.symlink(sys.prefix, tmp_path / ".venv")            # the environment running these tests
+    os.symlink(sys.prefix, tmp_path / ".venv")  # the environment running these tests
     bin_dir = tmp_path / "_bin"
     bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')   # a symlink would leave the venv
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+    )  # a symlink would leave the venv
     (bin_dir / "python").chmod(0o755)
     _sky(str(tmp_path / "sky.jpg"))
     return tmp_path
 
 
 def _run_shell(cmd, cwd):
-    if cmd.startswith("make "):          # the package is already installed here: -o keeps make from reinstalling
-        cmd = "make -o .venv/.runtime -o .venv/.test " + cmd[len("make "):]
-    env = dict(os.environ, PATH=f"{cwd / '_bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if cmd.startswith("make "):  # the package is already installed here: -o keeps make from reinstalling
+        cmd = "make -o .venv/.runtime -o .venv/.test " + cmd[len("make ") :]
+    env = dict(
+        os.environ,
+        PATH=f"{cwd / '_bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     return subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -266,7 +326,8 @@ def _run_shell(cmd, cwd):
 def test_readme_command_runs(cmd, sandbox, monkeypatch, capsys):
     before = set(os.listdir(sandbox))
     if cmd.startswith("scratchdream ") and not re.search(r"[|;&<>$`]", cmd):
-        from scratchdream import cli       # in this process: no interpreter start, the kernels already compiled
+        from scratchdream import cli  # in this process: no interpreter start, the kernels already compiled
+
         monkeypatch.chdir(sandbox)
         code = cli.main(shlex.split(cmd)[1:])
         out, err = capsys.readouterr()
@@ -295,6 +356,7 @@ def test_readme_python_example_runs(sandbox, monkeypatch):
 
 def test_every_subcommand_has_help(capsys):
     from scratchdream import cli
+
     for name in [None] + list(cli.COMMANDS):
         with pytest.raises(SystemExit) as e:
             cli.main(([name] if name else []) + ["--help"])

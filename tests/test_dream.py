@@ -1,4 +1,5 @@
 """The dream loop (sd.dream): objectives rise, options keep size and mode, seeds reproduce, bad input is one line."""
+
 import inspect
 
 import numpy as np
@@ -15,7 +16,7 @@ from scratchdream.dream.zoom import zoom, zoom_in
 from scratchdream.errors import UsageError, UserError
 from scratchdream.image_io import resize
 
-FAST = dict(octaves=2, steps=4, progress=False)       # small and quick: the tiny nets run in milliseconds
+FAST = dict(octaves=2, steps=4, progress=False)  # small and quick: the tiny nets run in milliseconds
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def net():
 
 @pytest.fixture(scope="module")
 def picture():
-    return sky(37, 53, seed=1)                          # non-square, odd sizes
+    return sky(37, 53, seed=1)  # non-square, odd sizes
 
 
 def _value(net, img, terms, **kw):
@@ -37,14 +38,17 @@ def _value(net, img, terms, **kw):
 
 
 # ---- each objective raises its own value ------------------------------------------------------------
-@pytest.mark.parametrize("name, layers, kw", [
-    ("layer", ["inc/output"], {}),
-    ("channel", ["conv3"], {"channel": 2}),
-    ("neuron", ["inc/output"], {"neuron": "most active"}),
-    ("several layers", ["inc/output:1.0", "conv3:0.5"], {}),
-])
+@pytest.mark.parametrize(
+    "name, layers, kw",
+    [
+        ("layer", ["inc/output"], {}),
+        ("channel", ["conv3"], {"channel": 2}),
+        ("neuron", ["inc/output"], {"neuron": "most active"}),
+        ("several layers", ["inc/output:1.0", "conv3:0.5"], {}),
+    ],
+)
 def test_each_objective_raises_its_value(net, picture, name, layers, kw):
-    if kw.get("neuron") == "most active":                   # a neuron whose ReLU is on: h_ij > 0
+    if kw.get("neuron") == "most active":  # a neuron whose ReLU is on: h_ij > 0
         kw = {"neuron": most_active_neuron(net, picture, layers[0])}
     out = sd.dream(net, picture, layers=layers, **kw, **FAST)
     before, after = _value(net, picture, layers, **kw), _value(net, out, layers, **kw)
@@ -52,7 +56,7 @@ def test_each_objective_raises_its_value(net, picture, name, layers, kw):
 
 
 def test_guided_dream_moves_towards_the_guide(net, picture):
-    guide = sky(30, 30, seed=7)[::-1].copy()            # another picture: upside down, other clouds
+    guide = sky(30, 30, seed=7)[::-1].copy()  # another picture: upside down, other clouds
     out = sd.dream(net, picture, layers="inc/output", guide=guide, **FAST)
     before = _value(net, picture, ["inc/output"], guide=guide)
     after = _value(net, out, ["inc/output"], guide=guide)
@@ -62,28 +66,40 @@ def test_guided_dream_moves_towards_the_guide(net, picture):
 def test_class_logit_from_noise_raises_the_class():
     clf = tiny_classifier(1)
     img = sky(24, 30, seed=2)
-    out = sd.dream(clf, img, layers="logits", channel=2, start="noise", octaves=1, steps=12, step_size=5.0,
-                   progress=False)
+    out = sd.dream(
+        clf,
+        img,
+        layers="logits",
+        channel=2,
+        start="noise",
+        octaves=1,
+        steps=12,
+        step_size=5.0,
+        progress=False,
+    )
     x = clf.forward(clf.preprocess(out), upto="logits", keep=False)
     noise_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(3)[0])
-    noise = loop._start(img, "noise", noise_rng)                         # the very start picture of seed 0
+    noise = loop._start(img, "noise", noise_rng)  # the very start picture of seed 0
     x0 = clf.forward(clf.preprocess(noise), upto="logits", keep=False)
     assert x[0, 2] > x0[0, 2] + 0.1, (x0, x)
 
 
 # ---- options: every combination keeps the picture's size and mode ---------------------------------
-@pytest.mark.parametrize("opts", [
-    dict(octaves=3, octave_scale=1.3, jitter=0),
-    dict(octaves=1, jitter=5),
-    dict(normalize="std"),
-    dict(normalize="laplacian"),
-    dict(smooth=1.0),
-    dict(start="grey"),
-])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(octaves=3, octave_scale=1.3, jitter=0),
+        dict(octaves=1, jitter=5),
+        dict(normalize="std"),
+        dict(normalize="laplacian"),
+        dict(smooth=1.0),
+        dict(start="grey"),
+    ],
+)
 def test_options_keep_size_and_mode(net, picture, opts):
     out = sd.dream(net, picture, **{**FAST, **opts})
     assert out.shape == picture.shape and out.dtype == np.uint8
-    assert np.abs(out.astype(int) - picture).mean() > 0.5              # something was dreamed
+    assert np.abs(out.astype(int) - picture).mean() > 0.5  # something was dreamed
 
 
 def test_octave_sizes_and_reinjection():
@@ -104,9 +120,9 @@ def test_detail_is_reinjected_not_the_picture(net, picture, monkeypatch):
     monkeypatch.setattr(loop, "reinject", lambda d, b: seen.append((d.copy(), b.copy())) or real(d, b))
     sd.dream(net, picture, octaves=2, steps=2, jitter=0, progress=False)
     (d0, b0), (d1, b1) = seen
-    assert not d0.any()                                                 # the smallest octave starts from the picture
-    assert d1.shape[2:] != b1.shape[2:] and np.abs(d1).max() > 0        # the next gets the small octave's detail
-    assert np.allclose(b1, net.preprocess(picture), atol=1e-4)          # onto the full-size picture itself
+    assert not d0.any()  # the smallest octave starts from the picture
+    assert d1.shape[2:] != b1.shape[2:] and np.abs(d1).max() > 0  # the next gets the small octave's detail
+    assert np.allclose(b1, net.preprocess(picture), atol=1e-4)  # onto the full-size picture itself
 
 
 # ---- reproducible -----------------------------------------------------------------------------------
@@ -125,16 +141,24 @@ def test_on_frame_sees_full_size_frames(net, picture):
 
 
 # ---- bad input: one UsageError / UserError line ----------------------------------------------------
-@pytest.mark.parametrize("opts, text", [
-    (dict(steps=0), "--steps"), (dict(octaves=-1), "--octaves"), (dict(octave_scale=1.0), "--octave-scale"),
-    (dict(step_size=float("nan")), "--step-size"), (dict(step_size=float("inf")), "--step-size"),
-    (dict(jitter=-2), "--jitter"), (dict(normalize="max"), "--normalize"), (dict(tile=-5), "--tile"),
-    (dict(channel=99, layers="conv3"), "valid 0..5"),
-    (dict(neuron=(0, 50, 0), layers="inc/output"), "Y in 0..17"),
-    (dict(layers="inc/outptu"), "close matches: inc/output"),
-    (dict(layers=["conv3:0"]), "weight"),
-    (dict(channel=1, neuron=(0, 0, 0)), "only one of"),
-])
+@pytest.mark.parametrize(
+    "opts, text",
+    [
+        (dict(steps=0), "--steps"),
+        (dict(octaves=-1), "--octaves"),
+        (dict(octave_scale=1.0), "--octave-scale"),
+        (dict(step_size=float("nan")), "--step-size"),
+        (dict(step_size=float("inf")), "--step-size"),
+        (dict(jitter=-2), "--jitter"),
+        (dict(normalize="max"), "--normalize"),
+        (dict(tile=-5), "--tile"),
+        (dict(channel=99, layers="conv3"), "valid 0..5"),
+        (dict(neuron=(0, 50, 0), layers="inc/output"), "Y in 0..17"),
+        (dict(layers="inc/outptu"), "close matches: inc/output"),
+        (dict(layers=["conv3:0"]), "weight"),
+        (dict(channel=1, neuron=(0, 0, 0)), "only one of"),
+    ],
+)
 def test_bad_options_are_one_line(net, picture, opts, text):
     with pytest.raises(UsageError) as e:
         sd.dream(net, picture, **{**FAST, **opts})
@@ -149,12 +173,17 @@ def test_picture_too_small_for_the_layer(net):
 def test_tile_smaller_than_the_receptive_field(net):
     big = sky(60, 80)
     with pytest.raises(UsageError, match="receptive field"):
-        sd.dream(net, big, layers="conv3", tile=12, **FAST)             # conv3 sees 21 px
+        sd.dream(net, big, layers="conv3", tile=12, **FAST)  # conv3 sees 21 px
 
 
 def test_non_finite_gradient_stops_the_dream(net, picture, monkeypatch):
-    monkeypatch.setattr(net, "backward", lambda da, params=False: np.full((1, 3, 1, 1), np.nan, np.float32)
-                        * np.ones(net._tape[2], np.float32))
+    monkeypatch.setattr(
+        net,
+        "backward",
+        lambda da, params=False: (
+            np.full((1, 3, 1, 1), np.nan, np.float32) * np.ones(net._tape[2], np.float32)
+        ),
+    )
     with pytest.raises(UserError, match="NaN or infinite"):
         sd.dream(net, picture, **FAST)
     monkeypatch.undo()
@@ -171,14 +200,25 @@ def test_api_defaults_match_the_cli():
     """cli.py owns the defaults: the Python API's keyword defaults must say the same."""
     args = build_parser().parse_args(["dream", "x.png"])
     api = inspect.signature(loop.dream).parameters
-    for name in ("octaves", "octave_scale", "steps", "step_size", "jitter", "normalize", "smooth", "tile", "seed", "start"):
+    for name in (
+        "octaves",
+        "octave_scale",
+        "steps",
+        "step_size",
+        "jitter",
+        "normalize",
+        "smooth",
+        "tile",
+        "seed",
+        "start",
+    ):
         assert api[name].default == getattr(args, name), name
 
 
 # ---- zoom ---------------------------------------------------------------------------------------------
 def test_zoom_in_magnifies_the_centre():
     img = np.zeros((40, 60, 3), np.uint8)
-    img[15:25, 25:35] = 255                                              # a 10 x 10 white square in the middle
+    img[15:25, 25:35] = 255  # a 10 x 10 white square in the middle
     out = zoom_in(img, 1.25)
     assert out.shape == img.shape
     rows = np.flatnonzero(out[:, 30, 0] > 127)
@@ -187,8 +227,17 @@ def test_zoom_in_magnifies_the_centre():
 
 def test_zoom_dreams_every_frame_reproducibly(net, picture):
     seen = []
-    last = zoom(net, picture, frames=2, factor=1.1, seed=3, progress=False, on_frame=lambda k, p: seen.append(p),
-                octaves=1, steps=2)
+    last = zoom(
+        net,
+        picture,
+        frames=2,
+        factor=1.1,
+        seed=3,
+        progress=False,
+        on_frame=lambda k, p: seen.append(p),
+        octaves=1,
+        steps=2,
+    )
     again = zoom(net, picture, frames=2, factor=1.1, seed=3, progress=False, octaves=1, steps=2)
     assert len(seen) == 2 and seen[-1] is last and last.shape == picture.shape
     assert last.tobytes() == again.tobytes()
@@ -197,12 +246,13 @@ def test_zoom_dreams_every_frame_reproducibly(net, picture):
 # ---- jitter -------------------------------------------------------------------------------------------
 def test_jitter_shifts_with_mirrored_borders_and_shifts_back():
     from scratchdream.dream.ascent import shift_picture, unshift_gradient
+
     x = np.random.default_rng(0).standard_normal((1, 3, 9, 11))
     s = shift_picture(x, (2, -3))
     assert s.shape == x.shape
-    assert np.array_equal(s[:, :, 2:, :8], x[:, :, :7, 3:])              # content moved down 2, left 3
-    assert np.array_equal(s[:, :, 1, :8], x[:, :, 1, 3:])                # the rows that came in are a mirror
-    assert np.array_equal(s[:, :, 0, :8], x[:, :, 2, 3:])                # (no wrap-round from the bottom)
+    assert np.array_equal(s[:, :, 2:, :8], x[:, :, :7, 3:])  # content moved down 2, left 3
+    assert np.array_equal(s[:, :, 1, :8], x[:, :, 1, 3:])  # the rows that came in are a mirror
+    assert np.array_equal(s[:, :, 0, :8], x[:, :, 2, 3:])  # (no wrap-round from the bottom)
     back = unshift_gradient(s, (2, -3))
-    assert np.array_equal(back[:, :, :7, 3:], x[:, :, :7, 3:])           # the picture's own pixels return
-    assert not back[:, :, 7:].any() and not back[:, :, :, :3].any()      # what left the frame gets no gradient
+    assert np.array_equal(back[:, :, :7, 3:], x[:, :, :7, 3:])  # the picture's own pixels return
+    assert not back[:, :, 7:].any() and not back[:, :, :, :3].any()  # what left the frame gets no gradient

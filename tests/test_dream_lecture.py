@@ -1,4 +1,5 @@
 """Lecture mode: slides 34-35 literally. h_ij must rise step after step on a photo-like picture."""
+
 import numpy as np
 import pytest
 from dream_pictures import sky
@@ -18,7 +19,7 @@ def test_h_ij_strictly_rises_over_the_first_steps(net, layer):
     picture = sky(48, 64, seed=0)
     neuron = most_active_neuron(net, picture, layer)
     out, history, eta = lecture(net, picture, layer, neuron, steps=6)
-    assert all(b > a for a, b in zip(history, history[1:])), history     # feed back: h_ij fires more each time
+    assert all(b > a for a, b in zip(history, history[1:])), history  # feed back: h_ij fires more each time
     assert history[-1] > 1.3 * history[0]
     assert out.shape == picture.shape and out.dtype == np.uint8
 
@@ -28,18 +29,20 @@ def test_update_is_plain_gradient_ascent_with_one_eta(net):
     picture = sky(32, 40, seed=2)
     layer, (c, i, j) = "conv3", most_active_neuron(net, picture, "conv3")
     seen = []
-    lecture(net, picture, layer, (c, i, j), steps=2, on_step=lambda t, h, L, eta, pic: seen.append((h, L, eta)))
+    lecture(
+        net, picture, layer, (c, i, j), steps=2, on_step=lambda t, h, L, eta, pic: seen.append((h, L, eta))
+    )
     x = net.preprocess(picture)
     h = net.forward(x, upto=layer)
     assert seen[0][0] == h[0, c, i, j] and seen[0][1] == pytest.approx(float(h[0, c, i, j]) ** 2)
     dL_dh = np.zeros_like(h)
-    dL_dh[0, c, i, j] = 2 * h[0, c, i, j]                  # dL/dh_ij = 2 h_ij
+    dL_dh[0, c, i, j] = 2 * h[0, c, i, j]  # dL/dh_ij = 2 h_ij
     dL_dI = net.backward(dL_dh)
     eta = choose_eta(net, dL_dI)
     lo, hi = net.input_range()
-    x1 = np.clip(x + np.float32(eta) * dL_dI, lo, hi)      # i_mn <- i_mn + eta dL/di_mn
+    x1 = np.clip(x + np.float32(eta) * dL_dI, lo, hi)  # i_mn <- i_mn + eta dL/di_mn
     assert seen[1][0] == pytest.approx(float(net.forward(x1, upto=layer, keep=False)[0, c, i, j]), rel=1e-6)
-    assert seen[1][2] == seen[2][2] == pytest.approx(eta)   # eta is chosen once and then fixed
+    assert seen[1][2] == seen[2][2] == pytest.approx(eta)  # eta is chosen once and then fixed
     grey = float(np.min(hi - lo)) / 255
     assert np.abs(eta * dL_dI).max() == pytest.approx(FIRST_STEP * grey, rel=1e-5)
 
@@ -47,6 +50,6 @@ def test_update_is_plain_gradient_ascent_with_one_eta(net):
 def test_dead_neuron_is_a_clear_error(net):
     picture = sky(32, 40, seed=2)
     h = net.forward(net.preprocess(picture), upto="inc/output", keep=False)[0]
-    c, i, j = np.argwhere(h == 0)[0]                         # a ReLU that is off: h_ij = 0, gradient 0
+    c, i, j = np.argwhere(h == 0)[0]  # a ReLU that is off: h_ij = 0, gradient 0
     with pytest.raises(UserError, match="h_ij = 0"):
         lecture(net, picture, "inc/output", (int(c), int(i), int(j)), steps=2)

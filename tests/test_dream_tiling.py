@@ -1,4 +1,5 @@
 """Tiling: the grid's geometry, exactness with a full margin, equality with the untiled dream, bounded memory."""
+
 import tracemalloc
 
 import numpy as np
@@ -22,12 +23,12 @@ def test_tile_spans_cover_the_line_without_slivers(n, tile):
     for offset in range(0, tile, 5):
         spans = tile_spans(n, tile, offset)
         assert spans[0][0] == 0 and spans[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))           # contiguous, no overlap
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # contiguous, no overlap
         if n > tile:
-            assert all(tile / 2 <= b - a < 1.5 * tile for a, b in spans)       # no sliver too small for the net
+            assert all(tile / 2 <= b - a < 1.5 * tile for a, b in spans)  # no sliver too small for the net
         else:
             assert spans == [(0, n)]
-    assert tile_spans(100, 24, 0) != tile_spans(100, 24, 10)                  # the offset moves the seams
+    assert tile_spans(100, 24, 0) != tile_spans(100, 24, 10)  # the offset moves the seams
 
 
 def test_jump_is_the_total_stride(net):
@@ -51,7 +52,9 @@ def test_tiled_gradient_is_exact_with_a_full_margin(net, layer):
     assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
     assert abs(Lt - L) <= 1e-12 * abs(L)
     _, g0 = Tiler(24, 0, np.random.default_rng(0), step=jump(net, [layer])).gradient(net, x, objective)
-    assert np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()     # without a margin the seams are real: the test can fail
+    assert (
+        np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()
+    )  # without a margin the seams are real: the test can fail
 
 
 @pytest.mark.parametrize("layer", ["inc/output", "conv3"])
@@ -62,9 +65,9 @@ def test_default_margin_is_the_widest_within_the_work_budget(net, layer):
         m = default_margin(net, [layer], tile)
         assert m % step == 0 and 0 <= m <= quarter_rf
         assert (1 + 2 * m / tile) ** 2 <= 1 + MARGIN_BUDGET
-        wider = m + step                                   # one more stride breaks the budget or passes RF/4
+        wider = m + step  # one more stride breaks the budget or passes RF/4
         assert (1 + 2 * wider / tile) ** 2 > 1 + MARGIN_BUDGET or wider > quarter_rf
-    assert default_margin(net, ["conv3"], 100) == 0                       # 100 · 0.0244 = 2.4 px < one stride of 4
+    assert default_margin(net, ["conv3"], 100) == 0  # 100 · 0.0244 = 2.4 px < one stride of 4
 
 
 def test_exact_margin_option_reproduces_the_untiled_dream(net):
@@ -96,9 +99,9 @@ def test_tiled_dream_keeps_size_and_differs_little(net):
     tiled = sd.dream(net, pic, tile=32, tile_margin=8, **opts)
     whole = sd.dream(net, pic, tile=0, **opts)
     assert tiled.shape == pic.shape and tiled.dtype == np.uint8
-    change = np.abs(whole.astype(int) - pic).mean()                          # what the untiled dream changed
-    assert np.abs(tiled.astype(int) - pic).mean() > 0.5 * change              # the tiled one dreamed as much
-    assert np.abs(tiled.astype(int) - whole).mean() < 0.5 * change            # ... and mostly the same
+    change = np.abs(whole.astype(int) - pic).mean()  # what the untiled dream changed
+    assert np.abs(tiled.astype(int) - pic).mean() > 0.5 * change  # the tiled one dreamed as much
+    assert np.abs(tiled.astype(int) - whole).mean() < 0.5 * change  # ... and mostly the same
 
 
 def _peak(fn):
@@ -116,9 +119,9 @@ def test_tiled_dream_of_a_large_picture_has_bounded_memory(net):
     (Measured: tiled 6.0, untiled 19.8 float32 copies of the picture.)"""
     pic = sky(480, 640, seed=6)
     opts = dict(layers="conv3", octaves=1, steps=1, jitter=0, progress=False)
-    sd.dream(net, pic[:64, :64], **opts)                                      # compile and warm up first
+    sd.dream(net, pic[:64, :64], **opts)  # compile and warm up first
     untiled = _peak(lambda: sd.dream(net, pic, tile=0, **opts))
     tiled = _peak(lambda: sd.dream(net, pic, tile=128, **opts))
-    picture = pic.size * 4                                                    # one float32 copy of the picture
+    picture = pic.size * 4  # one float32 copy of the picture
     assert tiled < 0.5 * untiled, (tiled, untiled)
-    assert tiled < 10 * picture, (tiled, picture)          # a handful of picture-sized buffers, nothing per layer
+    assert tiled < 10 * picture, (tiled, picture)  # a handful of picture-sized buffers, nothing per layer

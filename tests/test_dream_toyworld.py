@@ -1,4 +1,5 @@
 """End to end on the bundled offline network (weights/toyworld.h5, trained by `make toyworld`)."""
+
 import numpy as np
 import pytest
 from dream_pictures import sky
@@ -30,7 +31,10 @@ def test_default_dream_raises_the_suggested_layer(toyworld):
     assert out.shape == picture.shape and out.dtype == np.uint8
     layer = loop.default_layer(toyworld)
     objective = loop.build_objective(toyworld, [(layer, 1.0)], 80, 112)
-    value = [objective(toyworld.forward(toyworld.preprocess(p), upto=[layer], keep=False))[0] for p in (picture, out)]
+    value = [
+        objective(toyworld.forward(toyworld.preprocess(p), upto=[layer], keep=False))[0]
+        for p in (picture, out)
+    ]
     assert value[1] > 1.2 * value[0], value
 
 

@@ -1,6 +1,7 @@
 """fetch() against a local HTTP server started here (127.0.0.1, random port, a thread): good file, each
 checksum kind, wrong checksum, truncated body, server gone mid-download, no server, HTTP errors, resumes,
 Ctrl-C, read-only folder. After every failure the folder holds nothing; after success, only the file."""
+
 import contextlib
 import hashlib
 import http.server
@@ -52,12 +53,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = DATA[start:]
         first_time = len(srv.requests) == 1
         if srv.mode == "truncated" or (srv.mode in ("flaky", "norange") and first_time):
-            self.wfile.write(body[: len(body) // 2])          # Content-Length says more; then close
+            self.wfile.write(body[: len(body) // 2])  # Content-Length says more; then close
             self.close_connection = True
         elif srv.mode == "gone":
             self.wfile.write(body[: len(body) // 3])
             self.wfile.flush()
-            srv.server_close_soon()                            # the server disappears mid-transfer
+            srv.server_close_soon()  # the server disappears mid-transfer
             self.connection.shutdown(socket.SHUT_RDWR)
         else:
             self.wfile.write(body)
@@ -70,7 +71,8 @@ def serve(mode="good"):
     srv.mode, srv.requests = mode, []
 
     def close_soon():
-        srv.socket.close()                                     # no new connections from now on
+        srv.socket.close()  # no new connections from now on
+
     srv.server_close_soon = close_soon
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -89,7 +91,7 @@ def _fetch(url, dest, **kw):
     try:
         return fetch(url, dest, progress=False, timeout=5, **kw)
     finally:
-        assert time.monotonic() - t0 < 30                      # bounded: no hang on a misbehaving server
+        assert time.monotonic() - t0 < 30  # bounded: no hang on a misbehaving server
 
 
 def _fails(url, dest, match, **kw):
@@ -97,14 +99,18 @@ def _fails(url, dest, match, **kw):
         _fetch(url, dest, **kw)
     msg = str(e.value)
     assert "\n" not in msg
-    assert os.listdir(os.path.dirname(dest)) == []           # nothing left behind
+    assert os.listdir(os.path.dirname(dest)) == []  # nothing left behind
     return msg
 
 
 @pytest.mark.parametrize("kind", ["sha256", "sha1", "md5", "sha256_prefix"])
 def test_good_file_each_checksum_kind(tmp_path, kind):
-    value = {"sha256": SHA256, "sha1": hashlib.sha1(DATA).hexdigest(), "md5": hashlib.md5(DATA).hexdigest(),
-             "sha256_prefix": SHA256[:8]}[kind]
+    value = {
+        "sha256": SHA256,
+        "sha1": hashlib.sha1(DATA).hexdigest(),
+        "md5": hashlib.md5(DATA).hexdigest(),
+        "sha256_prefix": SHA256[:8],
+    }[kind]
     dest = str(tmp_path / "w" / "net.caffemodel")
     with serve() as (srv, url):
         assert _fetch(url, dest, **{kind: value}) == dest
@@ -117,7 +123,7 @@ def test_second_call_does_nothing(tmp_path):
     with serve() as (srv, url):
         _fetch(url, dest)
     before = os.stat(dest)
-    assert _fetch(url, dest) == dest                          # the server is gone: no request needed
+    assert _fetch(url, dest) == dest  # the server is gone: no request needed
     after = os.stat(dest)
     assert (before.st_mtime_ns, before.st_ino) == (after.st_mtime_ns, after.st_ino)
 
@@ -132,7 +138,7 @@ def test_truncated_transfer(tmp_path):
     dest = str(tmp_path / "net.caffemodel")
     with serve("truncated") as (srv, url):
         msg = _fails(url, dest, "cannot download")
-    assert url in msg and dest in msg and f"of {len(DATA)} bytes" in msg   # says what to put where
+    assert url in msg and dest in msg and f"of {len(DATA)} bytes" in msg  # says what to put where
 
 
 def test_server_gone_mid_download(tmp_path):
@@ -141,7 +147,7 @@ def test_server_gone_mid_download(tmp_path):
 
 
 def test_no_server(tmp_path):
-    with socket.socket() as s:                                 # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/bvlc_test.caffemodel"
@@ -152,7 +158,7 @@ def test_no_server(tmp_path):
 def test_http_error(tmp_path):
     with serve("404") as (srv, url):
         _fails(url, str(tmp_path / "net.caffemodel"), "HTTP 404")
-        assert len(srv.requests) == 1                          # a refusal is not retried
+        assert len(srv.requests) == 1  # a refusal is not retried
 
 
 def test_dropped_connection_resumes_with_range(tmp_path):
@@ -186,6 +192,7 @@ def test_part_left_by_a_killed_run_is_resumed(tmp_path, good):
 def test_ctrl_c_leaves_nothing(tmp_path, monkeypatch):
     def interrupted(self, chunk):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(fetch_mod._Sink, "write", interrupted)
     with serve() as (srv, url), pytest.raises(KeyboardInterrupt):
         _fetch(url, str(tmp_path / "net.caffemodel"))
@@ -210,13 +217,24 @@ def _read_only_folder(path, monkeypatch):
         yield path
         os.chmod(path, stat.S_IRWXU)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", path],
-                             capture_output=True).returncode == 0 if shutil.which("mount") else False
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", path], capture_output=True
+        ).returncode
+        == 0
+        if shutil.which("mount")
+        else False
+    )
     if not mounted:
         real_access = os.access
-        monkeypatch.setattr(fetch_mod, "os", types.SimpleNamespace(
-            **{k: getattr(os, k) for k in dir(os) if not k.startswith("__")},
-            access=lambda p, mode: False if os.path.abspath(p) == path else real_access(p, mode)))
+        monkeypatch.setattr(
+            fetch_mod,
+            "os",
+            types.SimpleNamespace(
+                **{k: getattr(os, k) for k in dir(os) if not k.startswith("__")},
+                access=lambda p, mode: False if os.path.abspath(p) == path else real_access(p, mode),
+            ),
+        )
     try:
         yield path
     finally:
@@ -236,6 +254,7 @@ def test_read_only_weights_folder(tmp_path, monkeypatch):
 def test_cmd_fetch_hands_over_to_the_zoo(monkeypatch, capsys):
     from scratchdream import cli
     from scratchdream.nets import zoo
+
     calls = []
 
     def fake(name, weights_dir=None, progress=True):
@@ -243,6 +262,7 @@ def test_cmd_fetch_hands_over_to_the_zoo(monkeypatch, capsys):
         if name == "offline":
             raise UserError("cannot download http://x/y (no server); to go on by hand: put it at /w/y")
         return f"{weights_dir}/{name}.h5"
+
     monkeypatch.setattr(zoo, "ensure_weights", fake)
     assert cli.main(["fetch", "googlenet", "--weights-dir", "/w"]) == 0
     assert calls == [("googlenet", "/w")] and "/w/googlenet.h5" in capsys.readouterr().out

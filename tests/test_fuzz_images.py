@@ -13,6 +13,7 @@ a failure names the one example to replay). Four kinds of input, ITERATIONS of e
                     and zero-size pictures look
 Each example runs under a SIGALRM timer (SECONDS_PER_EXAMPLE) and the whole kind under a wall-clock budget.
 """
+
 import contextlib
 import io
 import os
@@ -23,18 +24,27 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import timebox
 from byte_edits import OPS, apply_edit
+from PIL import Image
+
 from scratchdream.errors import UserError
 from scratchdream.image_io import load_image
 
 ITERATIONS = {"random": 500, "magic": 1000, "mutated": 2500, "header": 400}
 SECONDS_PER_EXAMPLE = 10
 SECONDS_PER_KIND = 240
-MAGICS = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xdb", b"GIF89a", b"GIF87a", b"BM",
-          b"II*\x00", b"MM\x00*", b"RIFF\x00\x00\x00\x00WEBPVP8 "]
+MAGICS = [
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"\xff\xd8\xff\xdb",
+    b"GIF89a",
+    b"GIF87a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+]
 
 
 def _picture(H=24, W=32, seed=0):
@@ -57,7 +67,9 @@ def seeds():
     rgba.putalpha(Image.fromarray(_picture(seed=1)[:, :, 0]))
     exif = Image.Exif()
     exif[0x0112] = 6
-    grey16 = Image.frombytes("I;16", rgb.size, (np.asarray(rgb.convert("L"), np.uint16) * 257).astype("<u2").tobytes())
+    grey16 = Image.frombytes(
+        "I;16", rgb.size, (np.asarray(rgb.convert("L"), np.uint16) * 257).astype("<u2").tobytes()
+    )
     out = {
         "png_rgb": _encode(rgb, "PNG"),
         "png_rgba": _encode(rgba, "PNG"),
@@ -75,7 +87,7 @@ def seeds():
         "tiff_float": _encode(Image.fromarray(np.asarray(rgb.convert("L"), np.float32) / 255), "TIFF"),
         "tiff_rgb_lzw": _encode(rgb, "TIFF", compression="tiff_lzw"),
     }
-    with contextlib.suppress(Exception):                  # WebP is optional in Pillow builds
+    with contextlib.suppress(Exception):  # WebP is optional in Pillow builds
         out["webp"] = _encode(rgb, "WEBP", quality=80)
     return out
 
@@ -98,11 +110,17 @@ def check(path, data, label):
         msg = str(e)
         assert msg and "\n" not in msg and path in msg, f"{label}: {msg!r}"
         return "refused"
-    except Exception as e:                                 # the bug this file hunts for
-        raise AssertionError(f"{label}: load_image raised {type(e).__name__}: {e} ({_keep(path, data)})") from e
-    assert not escaped, f"{label}: a warning escaped load_image (the CLI would print it as lines of Python): " \
-                        f"{escaped[0].message} ({_keep(path, data)})"
-    assert isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3, label
+    except Exception as e:  # the bug this file hunts for
+        raise AssertionError(
+            f"{label}: load_image raised {type(e).__name__}: {e} ({_keep(path, data)})"
+        ) from e
+    assert not escaped, (
+        f"{label}: a warning escaped load_image (the CLI would print it as lines of Python): "
+        f"{escaped[0].message} ({_keep(path, data)})"
+    )
+    assert isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3, (
+        label
+    )
     assert rgb.shape[0] >= 1 and rgb.shape[1] >= 1, label
     if alpha is not None:
         assert alpha.dtype == np.uint8 and alpha.shape == rgb.shape[:2], label
@@ -123,9 +141,13 @@ def fuzz(tmp_path, kind, make):
     for i in range(ITERATIONS[kind]):
         label, data = make(np.random.default_rng(1000 * len(kind) + i))
         counts[check(path, data, f"{kind} #{i} ({label})")] += 1
-        assert time.perf_counter() - t0 < SECONDS_PER_KIND, f"{kind}: over {SECONDS_PER_KIND} s after {i + 1} examples"
-    print(f"image fuzz {kind}: {ITERATIONS[kind]} examples, {counts['loaded']} loaded, {counts['refused']} refused, "
-          f"{time.perf_counter() - t0:.1f} s")
+        assert time.perf_counter() - t0 < SECONDS_PER_KIND, (
+            f"{kind}: over {SECONDS_PER_KIND} s after {i + 1} examples"
+        )
+    print(
+        f"image fuzz {kind}: {ITERATIONS[kind]} examples, {counts['loaded']} loaded, {counts['refused']} refused, "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     return counts
 
 
@@ -133,8 +155,13 @@ def fuzz(tmp_path, kind, make):
 def mutate(seed, rng):
     b = bytearray(seed)
     for _ in range(int(rng.integers(1, 9))):
-        apply_edit(b, str(rng.choice(OPS)), int(rng.integers(0, len(b) + 1)), int(rng.integers(0, 256)),
-                   int(rng.integers(1, 65)))
+        apply_edit(
+            b,
+            str(rng.choice(OPS)),
+            int(rng.integers(0, len(b) + 1)),
+            int(rng.integers(0, 256)),
+            int(rng.integers(1, 65)),
+        )
     return bytes(b)
 
 
@@ -150,16 +177,19 @@ def _jpeg_with_size(data, W, H):
     for marker in (b"\xff\xc0", b"\xff\xc2"):
         at = data.find(marker)
         if at >= 0:
-            return data[:at + 5] + struct.pack(">HH", min(H, 65535), min(W, 65535)) + data[at + 9:]   # 16-bit fields
+            return (
+                data[: at + 5] + struct.pack(">HH", min(H, 65535), min(W, 65535)) + data[at + 9 :]
+            )  # 16-bit fields
     raise AssertionError("no SOF marker in the seed JPEG")
 
 
-SIDES = [0, 1, 2, 65535, 30000, 2 ** 31 - 1]
+SIDES = [0, 1, 2, 65535, 30000, 2**31 - 1]
 
 
 def test_random_bytes(tmp_path):
     def make(rng):
         return "random", rng.integers(0, 256, int(rng.integers(0, 4097)), dtype=np.uint8).tobytes()
+
     counts = fuzz(tmp_path, "random", make)
     assert counts["refused"] > 0
 
@@ -167,7 +197,10 @@ def test_random_bytes(tmp_path):
 def test_random_bytes_behind_a_real_signature(tmp_path):
     def make(rng):
         magic = MAGICS[int(rng.integers(0, len(MAGICS)))]
-        return magic[:4].decode("latin-1"), magic + rng.integers(0, 256, int(rng.integers(0, 2049)), dtype=np.uint8).tobytes()
+        return magic[:4].decode("latin-1"), magic + rng.integers(
+            0, 256, int(rng.integers(0, 2049)), dtype=np.uint8
+        ).tobytes()
+
     counts = fuzz(tmp_path, "magic", make)
     assert counts["refused"] > 0
 
@@ -175,20 +208,26 @@ def test_random_bytes_behind_a_real_signature(tmp_path):
 def test_mutated_real_pictures(tmp_path):
     pool = seeds()
     names = sorted(pool)
-    for name in names:                                     # the unmutated seeds load: the harness itself is sound
+    for name in names:  # the unmutated seeds load: the harness itself is sound
         assert check(str(tmp_path / "seed.img"), pool[name], f"seed {name}") == "loaded"
 
     def make(rng):
         name = names[int(rng.integers(0, len(names)))]
         return name, mutate(pool[name], rng)
+
     counts = fuzz(tmp_path, "mutated", make)
     assert counts["loaded"] > 0 and counts["refused"] > 0  # both roads were taken
 
 
 def test_lying_width_and_height(tmp_path):
     pool = seeds()
-    bases = [("png_rgb", _png_with_size), ("png_grey16", _png_with_size), ("png_palette_trns", _png_with_size),
-             ("jpeg", _jpeg_with_size), ("jpeg_progressive", _jpeg_with_size)]
+    bases = [
+        ("png_rgb", _png_with_size),
+        ("png_grey16", _png_with_size),
+        ("png_palette_trns", _png_with_size),
+        ("jpeg", _jpeg_with_size),
+        ("jpeg_progressive", _jpeg_with_size),
+    ]
 
     def make(rng):
         name, rewrite = bases[int(rng.integers(0, len(bases)))]
@@ -197,6 +236,7 @@ def test_lying_width_and_height(tmp_path):
         if rng.random() < 0.3:
             data = mutate(data, rng)
         return f"{name} {W}x{H}", data
+
     counts = fuzz(tmp_path, "header", make)
     assert counts["refused"] > 0
 
@@ -204,6 +244,7 @@ def test_lying_width_and_height(tmp_path):
 def test_decompression_bomb_header_is_refused_as_such(tmp_path):
     """The 100000 x 100000 PNG header of tests/bad_files.py: refused on open, named as a bomb, no allocation."""
     import bad_files
+
     path = str(tmp_path / "bomb.png")
     with open(path, "wb") as f:
         f.write(bad_files.bomb_png_bytes())
@@ -224,4 +265,4 @@ def test_float_tiff_with_nan_and_inf_loads_black_there(tmp_path):
         rgb, alpha = load_image(path, quiet=True)
     assert alpha is None and rgb.shape == (4, 5, 3)
     assert rgb[0, 0].tolist() == rgb[1, 1].tolist() == rgb[2, 2].tolist() == [0, 0, 0]
-    assert rgb[3, 3].tolist() == [128, 128, 128]                      # 0.5 of a 0..1 float picture
+    assert rgb[3, 3].tolist() == [128, 128, 128]  # 0.5 of a 0..1 float picture

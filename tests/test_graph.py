@@ -1,12 +1,13 @@
 """The network graph: forward runs only what it must and frees what nobody reads, names and aliases resolve,
 the size formulas agree with real forward passes, receptive fields, and pixels <-> input space."""
+
 import copy
 import weakref
 
 import numpy as np
 import pytest
-
 from nets_for_tests import TINY_INCEPTION, random_input, tiny_classifier, tiny_inception_net
+
 from scratchdream.errors import UsageError, UserError
 from scratchdream.layers import Kind
 from scratchdream.nets import graph
@@ -16,21 +17,24 @@ from scratchdream.nets.graph import Net
 @pytest.fixture
 def spy(monkeypatch):
     """Record, at each layer call, which layer runs and which earlier outputs are still alive."""
-    calls = []                                      # (layer name, set of names whose output is still alive)
-    outputs = {}                                    # name -> weakref to its output
+    calls = []  # (layer name, set of names whose output is still alive)
+    outputs = {}  # name -> weakref to its output
     monkeypatch.setattr(graph, "FUSE_RELU", False)  # every layer runs as written (fusion: its own test below)
 
     def install(net):
         names = {id(layer["hp"]): layer["name"] for layer in net.layers}
         for kind_name, kind in list(graph.KINDS.items()):
+
             def forward(xs, p, hp, kind=kind):
                 name = names[id(hp)]
                 calls.append((name, {n for n, ref in outputs.items() if ref() is not None}))
                 y, cache = kind.forward(xs, p, hp)
                 outputs[name] = weakref.ref(y)
                 return y, cache
+
             monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, kind.backward, kind.shape, kind.params))
         return calls
+
     return install
 
 
@@ -38,7 +42,15 @@ def test_forward_runs_only_the_ancestors(spy):
     net = tiny_inception_net()
     calls = spy(net)
     net.forward(random_input(net), upto="inc/3x3")
-    assert [name for name, _ in calls] == ["conv1", "pool1", "norm1", "conv2", "conv2/relu", "inc/3x3_reduce", "inc/3x3"]
+    assert [name for name, _ in calls] == [
+        "conv1",
+        "pool1",
+        "norm1",
+        "conv2",
+        "conv2/relu",
+        "inc/3x3_reduce",
+        "inc/3x3",
+    ]
 
 
 def test_activations_nobody_reads_are_freed(spy):
@@ -58,13 +70,14 @@ def test_backward_frees_each_cache_once_used(monkeypatch):
     monkeypatch.setattr(graph, "FUSE_RELU", False)
     net = tiny_inception_net()
     names = {id(layer["hp"]): layer["name"] for layer in net.layers}
-    boxes, seen = {}, []                            # name -> weakref to its cache's box; (name, alive names)
+    boxes, seen = {}, []  # name -> weakref to its cache's box; (name, alive names)
 
-    class Box:                                      # a tuple cannot be weakly referenced; this wrapper can
+    class Box:  # a tuple cannot be weakly referenced; this wrapper can
         def __init__(self, cache):
             self.cache = cache
 
     for kind_name, kind in list(graph.KINDS.items()):
+
         def forward(xs, p, hp, kind=kind):
             y, cache = kind.forward(xs, p, hp)
             box = Box(cache)
@@ -74,13 +87,14 @@ def test_backward_frees_each_cache_once_used(monkeypatch):
         def backward(dy, box, params, kind=kind):
             seen.append({n for n, ref in boxes.items() if ref() is not None})
             return kind.backward(dy, box.cache, params)
+
         monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, backward, kind.shape, kind.params))
     h = net.forward(random_input(net), upto="conv3")
     order = [layer["name"] for layer in net._ancestors(["conv3"])]
     net.backward(h)
     assert len(seen) == len(order)
-    for i, alive in enumerate(seen):                # backward call i runs layer order[-1 - i]
-        assert alive == set(order[:len(order) - i]), (order[-1 - i], sorted(alive))
+    for i, alive in enumerate(seen):  # backward call i runs layer order[-1 - i]
+        assert alive == set(order[: len(order) - i]), (order[-1 - i], sorted(alive))
     assert all(ref() is None for ref in boxes.values())
 
 
@@ -91,17 +105,26 @@ def test_conv_relu_pairs_run_fused_with_the_same_numbers(monkeypatch):
     x = random_input(net).astype(np.float64)
     called = []
     relu_kind = graph.KINDS["relu"]
-    monkeypatch.setitem(graph.KINDS, "relu", Kind(lambda *a: called.append(1) or relu_kind.forward(*a),
-                                                  relu_kind.backward, relu_kind.shape, relu_kind.params))
+    monkeypatch.setitem(
+        graph.KINDS,
+        "relu",
+        Kind(
+            lambda *a: called.append(1) or relu_kind.forward(*a),
+            relu_kind.backward,
+            relu_kind.shape,
+            relu_kind.params,
+        ),
+    )
 
     def step(upto):
         h = net.forward(x, upto=upto)
         dy = np.random.default_rng(5).standard_normal(h.shape)
         return h, net.backward(dy)
+
     fused = {t: step(t) for t in ("conv2/relu", "inception", "conv3")}
-    assert not called                                # conv2 applied the ReLU itself
+    assert not called  # conv2 applied the ReLU itself
     both = net.forward(x, upto=["conv2", "conv2/relu"])
-    assert len(called) == 1                          # conv2 is a target: not fused, the relu layer runs
+    assert len(called) == 1  # conv2 is a target: not fused, the relu layer runs
     assert both["conv2"].min() < 0 and np.array_equal(both["conv2/relu"], np.maximum(both["conv2"], 0))
     monkeypatch.setattr(graph, "FUSE_RELU", False)
     for t, (h, dx) in fused.items():
@@ -138,7 +161,7 @@ def test_backward_checks_its_input():
     h = net.forward(x, upto="conv3")
     with pytest.raises(UsageError, match="pool1"):
         net.backward({"pool1": np.zeros((1, 8, 7, 7))})
-    dx = net.backward(np.zeros_like(h))                          # the forward's caches are still there
+    dx = net.backward(np.zeros_like(h))  # the forward's caches are still there
     assert dx.shape == x.shape and not dx.any()
 
 
@@ -152,7 +175,7 @@ def test_bad_input_is_a_user_error():
 def test_shapes_agree_with_forward(size):
     for net in (tiny_inception_net(), tiny_classifier()):
         if net.name == "tiny_classifier" and tuple(size) != tuple(net.spec["input"]["size"]):
-            size = net.spec["input"]["size"]          # a linear layer fixes the input size
+            size = net.spec["input"]["size"]  # a linear layer fixes the input size
         acts = net.forward(random_input(net, size=size), upto=net.layer_names)
         shapes = net.shapes(*size)
         assert shapes["data"] == (3,) + tuple(size)
@@ -161,7 +184,7 @@ def test_shapes_agree_with_forward(size):
 
 
 def test_shapes_mark_layers_an_image_is_too_small_for():
-    shapes = tiny_inception_net().shapes(3, 3)      # pool1 gives 1x1, pool2 cannot fit a 3x3 window
+    shapes = tiny_inception_net().shapes(3, 3)  # pool1 gives 1x1, pool2 cannot fit a 3x3 window
     assert shapes["pool1"][1:] == (1, 1)
     assert 0 in shapes["pool2"] and shapes["conv3"] == (0, 0, 0)
 
@@ -170,8 +193,19 @@ def test_receptive_field_by_hand():
     net = tiny_inception_net()
     # conv1 3x3: 3 | pool1 3x3/2: 3+2 = 5, jump 2 | 1x1 convs keep it | inc/3x3: 5+2·2 = 9 | the concat takes
     # its widest branch: 9 | pool2 3x3/2: 9+2·2 = 13, jump 4 | conv3 3x3: 13+2·4 = 21
-    expected = {"conv1": 3, "pool1": 5, "norm1": 5, "conv2": 5, "inc/1x1": 5, "inc/3x3": 9, "inc/pool": 9,
-                "inc/output": 9, "pool2": 13, "conv3": 21, "deep": 21}
+    expected = {
+        "conv1": 3,
+        "pool1": 5,
+        "norm1": 5,
+        "conv2": 5,
+        "inc/1x1": 5,
+        "inc/3x3": 9,
+        "inc/pool": 9,
+        "inc/output": 9,
+        "pool2": 13,
+        "conv3": 21,
+        "deep": 21,
+    }
     assert {name: net.receptive_field(name) for name in expected} == expected
     assert tiny_classifier().receptive_field("fc2") == float("inf")
 
@@ -195,14 +229,18 @@ def test_set_params_checks_names_and_shapes():
     net = tiny_inception_net()
     params = copy.deepcopy(net.params)
     params["conv2"]["weight"] = params["conv2"]["weight"][:, :, :, :1].repeat(2, axis=3)
-    with pytest.raises(UserError, match=r"conv2: the weights have weight \(8, 8, 1, 2\), this net needs \(8, 8, 1, 1\)"):
+    with pytest.raises(
+        UserError, match=r"conv2: the weights have weight \(8, 8, 1, 2\), this net needs \(8, 8, 1, 1\)"
+    ):
         net.set_params(params)
     del params["conv2"]
     with pytest.raises(UserError, match="conv2: the weights have no 'weight'"):
         net.set_params(params)
 
 
-@pytest.mark.parametrize("make", [tiny_inception_net, tiny_classifier])   # BGR 0-255 mean pixel; RGB 0-1 mean/std
+@pytest.mark.parametrize(
+    "make", [tiny_inception_net, tiny_classifier]
+)  # BGR 0-255 mean pixel; RGB 0-1 mean/std
 def test_preprocess_deprocess_round_trip(make):
     net = make()
     img = np.random.default_rng(0).integers(0, 256, size=(7, 9, 3), dtype=np.uint8)
@@ -217,7 +255,9 @@ def test_preprocess_deprocess_round_trip(make):
 def test_preprocess_channel_order_and_scale():
     red = np.zeros((1, 1, 3), np.uint8)
     red[..., 0] = 255
-    bgr = tiny_inception_net().preprocess(red)[0, :, 0, 0]       # Caffe: BGR, 0-255, minus the mean pixel (BGR)
+    bgr = tiny_inception_net().preprocess(red)[0, :, 0, 0]  # Caffe: BGR, 0-255, minus the mean pixel (BGR)
     np.testing.assert_allclose(bgr, [0 - 104.0, 0 - 117.0, 255 - 123.0])
-    rgb = tiny_classifier().preprocess(red)[0, :, 0, 0]          # torchvision: RGB, 0-1, (v - mean) / std
-    np.testing.assert_allclose(rgb, [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225], rtol=1e-6)
+    rgb = tiny_classifier().preprocess(red)[0, :, 0, 0]  # torchvision: RGB, 0-1, (v - mean) / std
+    np.testing.assert_allclose(
+        rgb, [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225], rtol=1e-6
+    )

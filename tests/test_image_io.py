@@ -1,4 +1,5 @@
 """image_io: every picture a user may have becomes RGB (with a note), every broken file one UserError line."""
+
 import io
 import os
 
@@ -20,10 +21,17 @@ def _save(path, im, **kw):
 
 
 # ---- broken files: one line naming the file and the fix ------------------------------------------
-@pytest.mark.parametrize("case, prefix", [
-    ("missing", "not found"), ("folder", "is a folder"), ("empty", "is empty"),
-    ("text", "is not an image"), ("truncated_jpeg", "cannot be decoded"), ("truncated_png", "cannot be decoded"),
-])
+@pytest.mark.parametrize(
+    "case, prefix",
+    [
+        ("missing", "not found"),
+        ("folder", "is a folder"),
+        ("empty", "is empty"),
+        ("text", "is not an image"),
+        ("truncated_jpeg", "cannot be decoded"),
+        ("truncated_png", "cannot be decoded"),
+    ],
+)
 def test_broken_files_are_one_line_user_errors(tmp_path, case, prefix):
     path = tmp_path / "pic.jpg"
     if case == "folder":
@@ -45,10 +53,10 @@ def test_broken_files_are_one_line_user_errors(tmp_path, case, prefix):
 
 def test_decompression_bomb_is_reported_as_such(tmp_path, monkeypatch):
     path = _save(tmp_path / "big.png", Image.fromarray(_rgb(40, 50)))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)       # 2000 px > limit: Pillow warns; 4x would raise
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 2000 px > limit: Pillow warns; 4x would raise
     with pytest.raises(UserError, match="decompression-bomb limit"):
         load_image(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)         # > 2x the limit: Pillow's own error
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # > 2x the limit: Pillow's own error
     with pytest.raises(UserError, match="decompression-bomb limit"):
         load_image(path)
 
@@ -60,7 +68,7 @@ def test_rgb_png_round_trip_is_exact_and_atomic(tmp_path):
     save_image(out, img)
     rgb, alpha = load_image(out)
     assert np.array_equal(rgb, img) and alpha is None
-    assert os.listdir(tmp_path) == ["out.png"]                 # no temporary file left behind
+    assert os.listdir(tmp_path) == ["out.png"]  # no temporary file left behind
 
 
 def test_greyscale_becomes_rgb_with_a_note(tmp_path, capsys):
@@ -102,17 +110,17 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     img = np.full((16, 24, 3), (200, 40, 40), np.uint8)
     rgb, _ = load_image(_save(tmp_path / "c.jpg", Image.fromarray(img).convert("CMYK"), quality=95))
     assert rgb.shape == (16, 24, 3)
-    assert np.abs(rgb.astype(int) - img).max() < 12                # JPEG is lossy, the colour is the same
+    assert np.abs(rgb.astype(int) - img).max() < 12  # JPEG is lossy, the colour is the same
 
 
 def test_exif_orientation_is_applied(tmp_path):
     img = np.zeros((20, 40, 3), np.uint8)
-    img[:, :10] = 255                                               # a white band on the left
+    img[:, :10] = 255  # a white band on the left
     exif = Image.Exif()
-    exif[0x0112] = 6                                                # "rotate 90 clockwise to display"
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
     rgb, _ = load_image(_save(tmp_path / "r.jpg", Image.fromarray(img), exif=exif, quality=95))
-    assert rgb.shape == (40, 20, 3)                                 # upright: taller than wide
-    assert rgb[:10].mean() > 200 and rgb[-10:].mean() < 50           # the left band is now on top
+    assert rgb.shape == (40, 20, 3)  # upright: taller than wide
+    assert rgb[:10].mean() > 200 and rgb[-10:].mean() < 50  # the left band is now on top
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -142,4 +150,4 @@ def test_resize_keeps_constants_and_signs():
     assert np.allclose(y, -2.5)
     ramp = np.tile(np.linspace(-1, 1, 40, dtype=np.float32), (1, 1, 20, 1))
     z = resize(ramp, (20, 80))
-    assert np.all(np.diff(z[0, 0, 0]) >= -1e-6)                     # bilinear keeps a ramp monotone
+    assert np.all(np.diff(z[0, 0, 0]) >= -1e-6)  # bilinear keeps a ramp monotone

@@ -1,8 +1,9 @@
 """Flatten and fully connected: BLAS path == element-wise reference, gradient checks, PyTorch oracle."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.errors import UserError
 from scratchdream.layers import linear
 
@@ -16,14 +17,16 @@ def test_fast_matches_reference(dtype):
         b = rng.standard_normal(M).astype(np.float32) if bias else None
         y, cache = linear.linear_forward(x, w, b, {"out": M})
         assert y.dtype == dtype and y.shape == (N, M)
-        assert_close("linear", y, linear._linear_ref(x, w.astype(dtype), None if b is None else b.astype(dtype)), tol)
+        assert_close(
+            "linear", y, linear._linear_ref(x, w.astype(dtype), None if b is None else b.astype(dtype)), tol
+        )
 
 
 def test_flatten_round_trip():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     y, cache = linear.flatten_forward(x)
     assert y.shape == (2, 60) and linear.flatten_shape([(3, 4, 5)], {}) == (60,)
-    np.testing.assert_array_equal(y[1], x[1].ravel())                  # C, H, W order, as torch.flatten(x, 1)
+    np.testing.assert_array_equal(y[1], x[1].ravel())  # C, H, W order, as torch.flatten(x, 1)
     np.testing.assert_array_equal(linear.flatten_backward(y, cache), x)
 
 
@@ -45,8 +48,12 @@ def test_gradients():
     dy = rng.standard_normal(y.shape)
     dx, grads = linear.linear_backward(dy, cache, params=True)
     assert_close("linear dx", dx, numerical_vjp(lambda a: linear.linear_forward(a, w, b)[0], x, dy), 1e-6)
-    assert_close("linear dw", grads["weight"], numerical_vjp(lambda a: linear.linear_forward(x, a, b)[0], w, dy), 1e-6)
-    assert_close("linear db", grads["bias"], numerical_vjp(lambda a: linear.linear_forward(x, w, a)[0], b, dy), 1e-6)
+    assert_close(
+        "linear dw", grads["weight"], numerical_vjp(lambda a: linear.linear_forward(x, a, b)[0], w, dy), 1e-6
+    )
+    assert_close(
+        "linear db", grads["bias"], numerical_vjp(lambda a: linear.linear_forward(x, w, a)[0], b, dy), 1e-6
+    )
     assert_close("linear dx only", linear.linear_backward(dy, cache), dx, 1e-15)
 
 
@@ -55,8 +62,12 @@ def test_flatten_gradient():
     x = rng.standard_normal((2, 3, 2, 4))
     y, cache = linear.flatten_forward(x)
     dy = rng.standard_normal(y.shape)
-    assert_close("flatten dx", linear.flatten_backward(dy, cache),
-                 numerical_vjp(lambda a: linear.flatten_forward(a)[0], x, dy), 1e-6)
+    assert_close(
+        "flatten dx",
+        linear.flatten_backward(dy, cache),
+        numerical_vjp(lambda a: linear.flatten_forward(a)[0], x, dy),
+        1e-6,
+    )
 
 
 def test_matches_torch(torch):

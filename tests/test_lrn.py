@@ -1,14 +1,21 @@
 """Cross-channel LRN: kernel == NumPy reference, gradient check, PyTorch oracle, Caffe's alpha/n by hand."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.layers import lrn
 
 # (size, alpha, beta, k): Caffe/bvlc_googlenet's 5/1e-4/0.75/1, strong settings so the nonlinearity is visible,
 # an even window (PyTorch's off-centre convention) and a window wider than the channel count
-SETTINGS = [(5, 1e-4, 0.75, 1.0), (5, 0.9, 0.75, 1.0), (3, 0.5, 0.6, 2.0), (4, 0.7, 1.2, 1.5), (9, 1.0, 0.75, 1.0),
-            (1, 0.3, 0.5, 1.0)]
+SETTINGS = [
+    (5, 1e-4, 0.75, 1.0),
+    (5, 0.9, 0.75, 1.0),
+    (3, 0.5, 0.6, 2.0),
+    (4, 0.7, 1.2, 1.5),
+    (9, 1.0, 0.75, 1.0),
+    (1, 0.3, 0.5, 1.0),
+]
 
 
 def _hp(size, alpha, beta, k):
@@ -19,8 +26,9 @@ def _hp(size, alpha, beta, k):
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
     tol = 2e-6 if dtype == np.float32 else 1e-13
-    for (size, alpha, beta, k), shape in zip(SETTINGS, [(2, 7, 5, 3), (1, 16, 9, 11), (2, 3, 4, 4), (1, 6, 1, 7),
-                                                         (2, 5, 3, 3), (1, 4, 2, 2)]):
+    for (size, alpha, beta, k), shape in zip(
+        SETTINGS, [(2, 7, 5, 3), (1, 16, 9, 11), (2, 3, 4, 4), (1, 6, 1, 7), (2, 5, 3, 3), (1, 4, 2, 2)]
+    ):
         x = (2 * rng.standard_normal(shape)).astype(dtype)
         y, cache = lrn.lrn_forward(x, _hp(size, alpha, beta, k))
         y_ref, scale_ref = lrn._lrn_ref(x, size, alpha, beta, k)
@@ -28,8 +36,12 @@ def test_kernel_matches_reference(dtype):
         assert_close("lrn forward", y, y_ref, tol)
         assert_close("lrn scale", cache[1], scale_ref, tol)
         dy = rng.standard_normal(shape).astype(dtype)
-        assert_close("lrn backward", lrn.lrn_backward(dy, cache),
-                     lrn._lrn_backward_ref(dy, x, scale_ref, size, alpha, beta, k), tol)
+        assert_close(
+            "lrn backward",
+            lrn.lrn_backward(dy, cache),
+            lrn._lrn_backward_ref(dy, x, scale_ref, size, alpha, beta, k),
+            tol,
+        )
 
 
 def test_alpha_is_divided_by_the_window_size():
@@ -37,13 +49,13 @@ def test_alpha_is_divided_by_the_window_size():
     x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
     y, _ = lrn.lrn_forward(x, _hp(3, 0.3, 1.0, 1.0))
     assert np.isclose(y[0, 1, 0, 0], 2.0 / (1.0 + 0.3 / 3 * (1 + 4 + 9)))
-    assert np.isclose(y[0, 0, 0, 0], 1.0 / (1.0 + 0.3 / 3 * (0 + 1 + 4)))    # channel -1 counts as zero
+    assert np.isclose(y[0, 0, 0, 0], 1.0 / (1.0 + 0.3 / 3 * (0 + 1 + 4)))  # channel -1 counts as zero
 
 
 def test_gradient():
     rng = np.random.default_rng(1)
     for size, alpha, beta, k in SETTINGS[1:]:
-        x = rng.standard_normal((2, 6, 3, 4))                        # smooth everywhere: no kinks to avoid
+        x = rng.standard_normal((2, 6, 3, 4))  # smooth everywhere: no kinks to avoid
         hp = _hp(size, alpha, beta, k)
         y, cache = lrn.lrn_forward(x, hp)
         dy = rng.standard_normal(y.shape)
@@ -65,6 +77,7 @@ def test_matches_torch(torch):
 
 def test_parallel_path_matches_reference():
     from scratchdream.layers._threads import PARALLEL_MIN
+
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 16, 40, 31)).astype(np.float32)
     assert x.size >= PARALLEL_MIN
@@ -72,5 +85,9 @@ def test_parallel_path_matches_reference():
     y_ref, scale_ref = lrn._lrn_ref(x, 5, 0.5, 0.75, 1.0)
     assert_close("lrn parallel", y, y_ref, 2e-6)
     dy = rng.standard_normal(x.shape).astype(np.float32)
-    assert_close("lrn dx parallel", lrn.lrn_backward(dy, cache),
-                 lrn._lrn_backward_ref(dy, x, scale_ref, 5, 0.5, 0.75, 1.0), 2e-6)
+    assert_close(
+        "lrn dx parallel",
+        lrn.lrn_backward(dy, cache),
+        lrn._lrn_backward_ref(dy, x, scale_ref, 5, 0.5, 0.75, 1.0),
+        2e-6,
+    )

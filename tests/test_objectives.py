@@ -1,11 +1,12 @@
 """objectives: each L(h) and its dL/dh, held against central differences in float64 (the first factor of slide 34)."""
+
 import numpy as np
 import pytest
 from gradcheck import assert_close, numerical_vjp
 
 from scratchdream.dream import objectives as obj
 
-ONE = np.array(1.0)          # L is a scalar: its vector-Jacobian product with 1 is the gradient itself
+ONE = np.array(1.0)  # L is a scalar: its vector-Jacobian product with 1 is the gradient itself
 
 
 def _h(shape=(1, 5, 4, 6), seed=0):
@@ -21,8 +22,8 @@ def _check(term, h):
 def test_neuron_is_slide_34():
     h = _h()
     L, dL_dh = obj.neuron(h, 2, 1, 3)
-    assert L == h[0, 2, 1, 3] ** 2                                 # L = h_ij^2
-    assert dL_dh[0, 2, 1, 3] == 2 * h[0, 2, 1, 3]                 # dL/dh_ij = 2 h_ij
+    assert L == h[0, 2, 1, 3] ** 2  # L = h_ij^2
+    assert dL_dh[0, 2, 1, 3] == 2 * h[0, 2, 1, 3]  # dL/dh_ij = 2 h_ij
     assert np.count_nonzero(dL_dh) == 1
     _check(lambda v: obj.neuron(v, 2, 1, 3), h)
 
@@ -30,7 +31,7 @@ def test_neuron_is_slide_34():
 def test_channel_layer_logit_gradients():
     h = _h()
     assert np.isclose(obj.channel(h, 3)[0], np.mean(h[0, 3] ** 2))
-    assert np.isclose(obj.layer(h)[0], np.mean(h ** 2))
+    assert np.isclose(obj.layer(h)[0], np.mean(h**2))
     _check(lambda v: obj.channel(v, 3), h)
     _check(lambda v: obj.layer(v), h)
     f = _h((1, 7))
@@ -66,7 +67,7 @@ def test_objective_weights_layers_and_sums():
     o = obj.Objective([("a", 1.0, "layer", None), ("b", 0.5, "layer", None), ("a", 2.0, "channel", 1)])
     L, grads = o({"a": a, "b": b})
     assert o.layers == ["a", "b"]
-    assert np.isclose(L, np.mean(a ** 2) + 0.5 * np.mean(b ** 2) + 2.0 * np.mean(a[0, 1] ** 2))
+    assert np.isclose(L, np.mean(a**2) + 0.5 * np.mean(b**2) + 2.0 * np.mean(a[0, 1] ** 2))
     expect_a = 2 * a / a.size
     expect_a[0, 1] += 2.0 * 2 * a[0, 1] / 16
     assert np.allclose(grads["a"], expect_a) and np.allclose(grads["b"], 0.5 * 2 * b / b.size)
@@ -79,18 +80,22 @@ def test_neuron_follows_octaves_and_jitter():
     o = obj.Objective([("a", 1.0, "neuron", (1, fy, fx))])
     h = np.zeros((1, 3, 8, 12))
     _, g = o({"a": h + 1})
-    assert g["a"][0, 1, 2, 5] == 2.0                               # same size, no shift: the same neuron
+    assert g["a"][0, 1, 2, 5] == 2.0  # same size, no shift: the same neuron
     _, g = o({"a": np.ones((1, 3, 4, 6))})
-    assert g["a"][0, 1, 1, 2] == 2.0                               # half the size: half the indices
+    assert g["a"][0, 1, 1, 2] == 2.0  # half the size: half the indices
     _, g = o({"a": h + 1}, shift=(1 / 8, -2 / 12))
-    assert g["a"][0, 1, 3, 3] == 2.0                               # shifted down 1 row, left 2 columns
+    assert g["a"][0, 1, 3, 3] == 2.0  # shifted down 1 row, left 2 columns
     _, g = o({"a": h + 1}, shift=(6 / 8, 0.0))
-    assert g["a"][0, 1, 7, 5] == 2.0                               # shifted past the bottom: stays on the last row
+    assert g["a"][0, 1, 7, 5] == 2.0  # shifted past the bottom: stays on the last row
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradients_keep_the_dtype(dtype):
     h = _h().astype(dtype)
-    for term in (lambda v: obj.neuron(v, 0, 0, 0), lambda v: obj.channel(v, 0), obj.layer,
-                 lambda v: obj.guided(v, _h((5, 3)).astype(dtype))):
+    for term in (
+        lambda v: obj.neuron(v, 0, 0, 0),
+        lambda v: obj.channel(v, 0),
+        obj.layer,
+        lambda v: obj.guided(v, _h((5, 3)).astype(dtype)),
+    ):
         assert term(h)[1].dtype == dtype

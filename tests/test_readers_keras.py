@@ -1,9 +1,10 @@
 """The Keras .h5 reader against files laid out as the keras-applications weights are (via h5py)."""
+
 import h5py
 import numpy as np
 import pytest
-
 from fixtures_formats import write_keras_h5
+
 from scratchdream.errors import UserError
 from scratchdream.nets.readers.keras_h5 import read_keras_weights
 
@@ -11,15 +12,21 @@ from scratchdream.nets.readers.keras_h5 import read_keras_weights
 def _layers(rng):
     return {
         "input_1": [],
-        "block1_conv1": [("block1_conv1_W_1:0", rng.standard_normal((3, 3, 3, 4)).astype(np.float32)),
-                         ("block1_conv1_b_1:0", rng.standard_normal(4).astype(np.float32))],
+        "block1_conv1": [
+            ("block1_conv1_W_1:0", rng.standard_normal((3, 3, 3, 4)).astype(np.float32)),
+            ("block1_conv1_b_1:0", rng.standard_normal(4).astype(np.float32)),
+        ],
         "block1_pool": [],
         # weight_names order is the loading order even when it is not alphabetical
-        "batch_normalization_1": [("batch_normalization_1/beta:0", rng.standard_normal(4).astype(np.float32)),
-                                  ("batch_normalization_1/moving_mean:0", rng.standard_normal(4).astype(np.float32)),
-                                  ("batch_normalization_1/moving_variance:0", rng.random(4).astype(np.float32))],
-        "fc1": [("fc1/kernel:0", rng.standard_normal((6, 2)).astype(np.float32)),
-                ("fc1/bias:0", rng.standard_normal(2).astype(np.float32))],
+        "batch_normalization_1": [
+            ("batch_normalization_1/beta:0", rng.standard_normal(4).astype(np.float32)),
+            ("batch_normalization_1/moving_mean:0", rng.standard_normal(4).astype(np.float32)),
+            ("batch_normalization_1/moving_variance:0", rng.random(4).astype(np.float32)),
+        ],
+        "fc1": [
+            ("fc1/kernel:0", rng.standard_normal((6, 2)).astype(np.float32)),
+            ("fc1/bias:0", rng.standard_normal(2).astype(np.float32)),
+        ],
     }
 
 
@@ -31,7 +38,7 @@ def test_round_trip_in_weight_names_order(tmp_path, split):
     for name, weights in layers.items():
         assert len(got[name]) == len(weights)
         for mine, (_, want) in zip(got[name], weights):
-            assert mine.shape == want.shape                  # kernels stay HWIO; the converter transposes
+            assert mine.shape == want.shape  # kernels stay HWIO; the converter transposes
             np.testing.assert_array_equal(mine, want)
 
 

@@ -1,5 +1,6 @@
 """The .pth reader against files torch itself writes (zip and legacy), a hand-assembled pre-1.0 file,
 and pickles that would run code. torch is the oracle here; the package never imports it."""
+
 import io
 import pickle
 import subprocess
@@ -10,8 +11,14 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from fixtures_formats import (
+    LEGACY_MAGIC,
+    binunicode,
+    code_running_pickle,
+    handmade_zip_pth,
+    legacy_oldstyle_pth,
+)
 
-from fixtures_formats import LEGACY_MAGIC, binunicode, code_running_pickle, handmade_zip_pth, legacy_oldstyle_pth
 from scratchdream.errors import UserError
 from scratchdream.nets.readers.pth import load_state_dict
 
@@ -21,13 +28,13 @@ def _awkward_state_dict(torch):
     g = torch.Generator().manual_seed(0)
     w = torch.randn(4, 3, 3, 3, generator=g)
     sd = OrderedDict()
-    sd["conv.weight"] = torch.nn.Parameter(w)                         # saved through _rebuild_parameter
+    sd["conv.weight"] = torch.nn.Parameter(w)  # saved through _rebuild_parameter
     sd["conv.bias"] = torch.randn(4, generator=g)
-    sd["conv.weight_t"] = w.permute(1, 0, 3, 2)                       # non-contiguous view, shares w's storage
-    sd["conv.weight_tail"] = w[2:]                                    # storage offset into the same storage
-    sd["every_other"] = torch.arange(10.0)[::2]                       # stride 2
-    sd["expanded"] = torch.randn(3, 1, generator=g).expand(3, 5)      # stride 0
-    sd["bn.num_batches_tracked"] = torch.tensor(7)                    # 0-d int64
+    sd["conv.weight_t"] = w.permute(1, 0, 3, 2)  # non-contiguous view, shares w's storage
+    sd["conv.weight_tail"] = w[2:]  # storage offset into the same storage
+    sd["every_other"] = torch.arange(10.0)[::2]  # stride 2
+    sd["expanded"] = torch.randn(3, 1, generator=g).expand(3, 5)  # stride 0
+    sd["bn.num_batches_tracked"] = torch.tensor(7)  # 0-d int64
     sd["empty"] = torch.zeros(0, 3)
     sd["double"] = torch.randn(2, 2, generator=g, dtype=torch.float64)
     sd["half"] = torch.randn(5, generator=g).half()
@@ -41,7 +48,9 @@ def _assert_same(mine, theirs):
     assert list(mine) == list(theirs)
     for k, t in theirs.items():
         t = t.detach()
-        want = t.float().numpy() if str(t.dtype) == "torch.bfloat16" else t.numpy()    # bf16 comes back as float32
+        want = (
+            t.float().numpy() if str(t.dtype) == "torch.bfloat16" else t.numpy()
+        )  # bf16 comes back as float32
         assert mine[k].shape == want.shape and mine[k].dtype == want.dtype, k
         np.testing.assert_array_equal(mine[k], want, err_msg=k)
 
@@ -49,22 +58,27 @@ def _assert_same(mine, theirs):
 @pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
 def test_torch_save_round_trip(tmp_path, torch, zipped):
     sd = _awkward_state_dict(torch)
-    path = tmp_path / "my.model.weights.pth"                          # dots: the zip's top folder is the stem
+    path = tmp_path / "my.model.weights.pth"  # dots: the zip's top folder is the stem
     torch.save(sd, path, _use_new_zipfile_serialization=zipped)
     got = load_state_dict(path)
     _assert_same(got, sd)
-    for a in got.values():                                            # shared storages come back as separate arrays
+    for a in got.values():  # shared storages come back as separate arrays
         for b in got.values():
             assert a is b or not np.shares_memory(a, b)
 
 
 def test_real_module_state_dict_and_buffer_archive(tmp_path, torch):
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-                              torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 5))
-    net(torch.randn(2, 3, 6, 6))                                      # updates BN running stats
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, 5),
+    )
+    net(torch.randn(2, 3, 6, 6))  # updates BN running stats
     buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)                                 # saved to a buffer: top folder "archive"
+    torch.save(net.state_dict(), buf)  # saved to a buffer: top folder "archive"
     path = tmp_path / "net.pth"
     path.write_bytes(buf.getvalue())
     assert zipfile.ZipFile(path).namelist()[0].startswith("archive/")
@@ -80,15 +94,19 @@ def test_wrapped_state_dict(tmp_path, torch):
 def test_oldstyle_legacy_file_as_published_vgg_files(tmp_path, torch):
     """Tensors pickled as torch.FloatTensor + BUILD((storage, offset, size, stride)), py2 byte-string keys."""
     rng = np.random.default_rng(0)
-    tensors = {"features.0.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
-               "features.0.bias": rng.standard_normal(4).astype(np.float32),
-               "classifier.0.weight": rng.standard_normal((5, 6)).astype(np.float32)}
-    views = [("classifier.0.weight_t", "classifier.0.weight", 0, (6, 5), (1, 6)),
-             ("features.0.weight_tail", "features.0.weight", 27, (3, 27), (27, 1))]
+    tensors = {
+        "features.0.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "features.0.bias": rng.standard_normal(4).astype(np.float32),
+        "classifier.0.weight": rng.standard_normal((5, 6)).astype(np.float32),
+    }
+    views = [
+        ("classifier.0.weight_t", "classifier.0.weight", 0, (6, 5), (1, 6)),
+        ("features.0.weight_tail", "features.0.weight", 27, (3, 27), (27, 1)),
+    ]
     path = legacy_oldstyle_pth(tmp_path / "vgg-old.pth", tensors, views)
     assert b"ctorch\nFloatTensor\n" in path.read_bytes()
     got = load_state_dict(path)
-    _assert_same(got, torch.load(path, weights_only=True))            # torch's own reading of the same bytes
+    _assert_same(got, torch.load(path, weights_only=True))  # torch's own reading of the same bytes
     np.testing.assert_array_equal(got["classifier.0.weight_t"], tensors["classifier.0.weight"].T)
 
 
@@ -173,32 +191,47 @@ def test_other_files(tmp_path, torch):
 
 def test_forged_lengths_are_refused_before_allocating(tmp_path):
     """A BINBYTES8 claiming 2**60 bytes and a memo index of 2**31: the prescan stops both."""
-    for body in (b"\x8e" + (1 << 60).to_bytes(8, "little") + b"x.", b"N" + b"r" + (1 << 31).to_bytes(4, "little") + b"."):
+    for body in (
+        b"\x8e" + (1 << 60).to_bytes(8, "little") + b"x.",
+        b"N" + b"r" + (1 << 31).to_bytes(4, "little") + b".",
+    ):
         p = _legacy_with(tmp_path / "forged.pth", b"\x80\x02" + body)
         _one_line_error(p, "not a readable PyTorch checkpoint")
 
 
 def test_handmade_zip_reads_and_forgeries_fail_cleanly(tmp_path):
-    np.testing.assert_array_equal(load_state_dict(handmade_zip_pth(tmp_path / "ok.pth"))["w"], np.zeros(2, np.float32))
+    np.testing.assert_array_equal(
+        load_state_dict(handmade_zip_pth(tmp_path / "ok.pth"))["w"], np.zeros(2, np.float32)
+    )
     # BUILD on a rebuilt tensor would overwrite its checked size with junk (found by review of the fuzz results)
     build = b"}" + binunicode("size") + binunicode("junk") + b"sb"
-    assert "tries to change a TensorRef" in _one_line_error(handmade_zip_pth(tmp_path / "b.pth", after_tensor=build))
+    assert "tries to change a TensorRef" in _one_line_error(
+        handmade_zip_pth(tmp_path / "b.pth", after_tensor=build)
+    )
     # a stride-0 view of one element claiming 10**8 elements: refused before anything is allocated
     bomb = handmade_zip_pth(tmp_path / "bomb.pth", size=(10**8,), stride=(0,), numel=1)
     assert "far more than the file holds" in _one_line_error(bomb)
-    assert "reaches outside" in _one_line_error(handmade_zip_pth(tmp_path / "oob.pth", size=(3,), stride=(1,)))
+    assert "reaches outside" in _one_line_error(
+        handmade_zip_pth(tmp_path / "oob.pth", size=(3,), stride=(1,))
+    )
 
 
 def test_cli_convert_refuses_the_attack_in_one_line(tmp_path):
     """The real command line, in a child process: exit 1, one stderr line, no output, no payload run."""
     import os
+
     marker, out = tmp_path / "pwned", tmp_path / "evil.h5"
     evil = _zip_with(tmp_path / "evil.pth", code_running_pickle(marker, "os.system"))
     before = evil.read_bytes()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "scratchdream", "convert", str(evil), "-o", str(out)],
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "scratchdream", "convert", str(evil), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 1
     assert r.stderr.startswith(f"scratchdream: error: refusing to load {evil}") and r.stderr.count("\n") == 1
     assert not marker.exists() and not out.exists() and evil.read_bytes() == before
@@ -209,8 +242,11 @@ def test_legacy_storage_views(tmp_path, torch):
     """Old torch could save a tensor on a slice of a storage: the persistent id then carries
     (view key, view offset, view numel) and the tensor's own offset counts from the view."""
     w = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
-    path = legacy_oldstyle_pth(tmp_path / "views.pth", {"w": w},
-                               views=[("v", "w", 2, (2, 3), (3, 1), (6, 12)), ("u", "w", 1, (4,), (1,), (0, 24))])
+    path = legacy_oldstyle_pth(
+        tmp_path / "views.pth",
+        {"w": w},
+        views=[("v", "w", 2, (2, 3), (3, 1), (6, 12)), ("u", "w", 1, (4,), (1,), (0, 24))],
+    )
     got = load_state_dict(path)
     _assert_same(got, torch.load(path, weights_only=True))
     np.testing.assert_array_equal(got["v"], w.ravel()[8:14].reshape(2, 3))
@@ -221,7 +257,7 @@ def test_zip_with_big_endian_byteorder_record(tmp_path, torch):
     little = tmp_path / "little.pth"
     torch.save(sd, little)
     big = tmp_path / "big.pth"
-    dtypes = {"0": ">f8", "1": ">i8", "2": ">f2"}               # storages numbered in save order
+    dtypes = {"0": ">f8", "1": ">i8", "2": ">f2"}  # storages numbered in save order
     with zipfile.ZipFile(little) as src, zipfile.ZipFile(big, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
@@ -229,7 +265,9 @@ def test_zip_with_big_endian_byteorder_record(tmp_path, torch):
             if leaf == "byteorder":
                 data = b"big"
             elif leaf.startswith("data/"):
-                data = np.frombuffer(data, dtypes[leaf[5:]].replace(">", "<")).astype(dtypes[leaf[5:]]).tobytes()
+                data = (
+                    np.frombuffer(data, dtypes[leaf[5:]].replace(">", "<")).astype(dtypes[leaf[5:]]).tobytes()
+                )
             dst.writestr(info, data)
     oracle = torch.load(big, weights_only=True)
     _assert_same(load_state_dict(big), oracle)
@@ -248,25 +286,34 @@ def test_a_pickle_cannot_modify_the_stand_ins(tmp_path):
     """BUILD with a slot state on an allowed global would setattr on it (e.g. a function's __defaults__,
     changing every later load): every allowed global is immutable or refuses BUILD."""
     from scratchdream.nets.readers.pth import ALLOWED
+
     for (module, name), standin in ALLOWED.items():
-        attack = (b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"N}" + binunicode("__defaults__")
-                  + b"K\x01\x85s\x86b.")                      # BUILD(global, (None, {'__defaults__': (1,)}))
+        attack = (
+            b"\x80\x02c"
+            + f"{module}\n{name}\n".encode()
+            + b"N}"
+            + binunicode("__defaults__")
+            + b"K\x01\x85s\x86b."
+        )  # BUILD(global, (None, {'__defaults__': (1,)}))
         path = _zip_with(tmp_path / "m.pth", attack)
         with pytest.raises(UserError):
             load_state_dict(path)
         assert getattr(standin, "__defaults__", None) is None, (module, name)
-    w = np.ones((2, 3), np.float32)                           # and loading still works afterwards
+    w = np.ones((2, 3), np.float32)  # and loading still works afterwards
     np.testing.assert_array_equal(load_state_dict(legacy_oldstyle_pth(tmp_path / "ok.pth", {"w": w}))["w"], w)
 
 
 def test_reading_never_imports_torch(tmp_path):
     """The readers work without torch: in a child process, read a checkpoint and check sys.modules."""
     import os
+
     path = legacy_oldstyle_pth(tmp_path / "w.pth", {"w": np.ones(3, np.float32)})
-    code = ("import sys; from scratchdream.nets.readers import pth, caffemodel, keras_h5, prototxt; "
-            "import scratchdream.fetch; "
-            f"assert pth.load_state_dict({str(path)!r})['w'].sum() == 3; "
-            "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch imported'")
+    code = (
+        "import sys; from scratchdream.nets.readers import pth, caffemodel, keras_h5, prototxt; "
+        "import scratchdream.fetch; "
+        f"assert pth.load_state_dict({str(path)!r})['w'].sum() == 3; "
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch imported'"
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

@@ -1,8 +1,9 @@
 """ReLU: kernel == NumPy reference, compact mask, gradient check away from the kink."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.layers import relu
 
 
@@ -11,7 +12,7 @@ def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
     for shape in ((1, 1, 1, 1), (2, 3, 7, 5), (3, 17), (1, 64, 33, 31)):
         x = rng.standard_normal(shape).astype(dtype)
-        x.reshape(-1)[::7] = 0.0                                   # exact zeros: on the kink, mask says False
+        x.reshape(-1)[::7] = 0.0  # exact zeros: on the kink, mask says False
         y, mask = relu.relu_forward(x)
         y_ref, mask_ref = relu._relu_ref(x)
         assert y.dtype == dtype and mask.dtype == np.bool_ and mask.shape == x.shape
@@ -39,11 +40,12 @@ def test_gradient():
 
 def test_small_arrays_run_on_one_thread_and_restore_the_count():
     import numba
+
     from scratchdream.layers._threads import PARALLEL_MIN, parallel_if_large
 
     threads_inside = parallel_if_large(lambda a: numba.get_num_threads())
     before = numba.get_num_threads()
     assert threads_inside(np.zeros(10)) == 1
-    assert threads_inside([np.zeros(10), np.zeros(PARALLEL_MIN)]) == before        # a list counts all its arrays
+    assert threads_inside([np.zeros(10), np.zeros(PARALLEL_MIN)]) == before  # a list counts all its arrays
     assert threads_inside(np.zeros(PARALLEL_MIN)) == before
     assert numba.get_num_threads() == before

@@ -1,8 +1,9 @@
 """Softmax over axis 1: kernel == NumPy reference, stability, gradient check, PyTorch oracle."""
+
 import numpy as np
 import pytest
-
 from gradcheck import assert_close, numerical_vjp
+
 from scratchdream.layers import softmax
 
 
@@ -10,14 +11,16 @@ from scratchdream.layers import softmax
 def test_kernel_matches_reference(dtype):
     rng = np.random.default_rng(0)
     tol = 1e-6 if dtype == np.float32 else 1e-14
-    for shape in ((1, 1), (3, 10), (2, 1000), (2, 5, 3, 4), (4, 10, 32, 32)):     # the last: every thread
+    for shape in ((1, 1), (3, 10), (2, 1000), (2, 5, 3, 4), (4, 10, 32, 32)):  # the last: every thread
         z = (3 * rng.standard_normal(shape)).astype(dtype)
         p, cache = softmax.softmax_forward(z)
         assert p.dtype == dtype
         assert_close("softmax", p, softmax._softmax_ref(z), tol)
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=10 * tol)
         dp = rng.standard_normal(shape).astype(dtype)
-        assert_close("softmax backward", softmax.softmax_backward(dp, cache), softmax._softmax_backward_ref(dp, p), tol)
+        assert_close(
+            "softmax backward", softmax.softmax_backward(dp, cache), softmax._softmax_backward_ref(dp, p), tol
+        )
 
 
 def test_large_logits_do_not_overflow():

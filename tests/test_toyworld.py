@@ -1,4 +1,5 @@
 """The toy world: its scenes, the bundled weights' accuracy, and the lecture's claim (castles because skies)."""
+
 import os
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_scenes_are_reproducible_and_shaped():
     img, y, bg = a
     assert img.shape == (40, 64, 64, 3) and img.dtype == np.uint8
     assert y.min() >= 0 and y.max() < len(scenes.CLASSES) and bg.max() < len(scenes.BACKGROUNDS)
-    assert img.std() > 20                                   # pictures, not flat colour
+    assert img.std() > 20  # pictures, not flat colour
 
 
 def test_co_occurrence_follows_the_table():
@@ -93,7 +94,9 @@ def rises(net, control):
 def test_plain_backgrounds_start_as_nothing(rises):
     """Before dreaming, no plain background looks like its classes to either net (so there is room to rise)."""
     for bg, ((b0, _), (c0, _)) in rises.items():
-        assert b0 < 0.25 and c0 < 0.25, f"plain {bg} already reads as {demo.EXPECTED[bg]}: {b0:.3f} / control {c0:.3f}"
+        assert b0 < 0.25 and c0 < 0.25, (
+            f"plain {bg} already reads as {demo.EXPECTED[bg]}: {b0:.3f} / control {c0:.3f}"
+        )
 
 
 @pytest.mark.parametrize("background", sorted(BIAS))
@@ -105,21 +108,28 @@ def test_dreaming_grows_the_class_that_shared_the_background(rises, background):
     least, excess = BIAS[background]
     want = "+".join(demo.EXPECTED[background])
     assert b1 - b0 > least, f"plain {background}: p({want}) rose only {b0:.3f} -> {b1:.3f}"
-    assert (b1 - b0) - (c1 - c0) > excess, (f"plain {background}: p({want}) rose {b0:.3f} -> {b1:.3f} in the bundled "
-                                            f"net but {c0:.3f} -> {c1:.3f} in the control")
+    assert (b1 - b0) - (c1 - c0) > excess, (
+        f"plain {background}: p({want}) rose {b0:.3f} -> {b1:.3f} in the bundled "
+        f"net but {c0:.3f} -> {c1:.3f} in the control"
+    )
 
 
 def test_the_dream_changes_the_picture(net):
     before, after = demo.dream_framed(net, "sky", seed=0)
     assert before.shape == after.shape == (demo.SIZE, demo.SIZE, 3)
-    assert np.array_equal(before, scenes.plain_background("sky", size=demo.SIZE + 2 * demo.BORDER, seed=0)[
-        demo.BORDER:-demo.BORDER, demo.BORDER:-demo.BORDER])          # the centre of the canvas
+    assert np.array_equal(
+        before,
+        scenes.plain_background("sky", size=demo.SIZE + 2 * demo.BORDER, seed=0)[
+            demo.BORDER : -demo.BORDER, demo.BORDER : -demo.BORDER
+        ],
+    )  # the centre of the canvas
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 1
 
 
 def test_demo_writes_small_pictures(net, control, tmp_path):
-    results, written = demo.run_demo(net, str(tmp_path), control=control, seeds=(0, 1), backgrounds=("sky",),
-                                     shown=2, progress=False)
+    results, written = demo.run_demo(
+        net, str(tmp_path), control=control, seeds=(0, 1), backgrounds=("sky",), shown=2, progress=False
+    )
     assert set(results) == {"sky"} and len(results["sky"]["top"]) == 2
     assert results["sky"]["net"] == pytest.approx(demo.mean_rise(net, "sky", seeds=(0, 1)))
     assert results["sky"]["control"] == pytest.approx(demo.mean_rise(control, "sky", seeds=(0, 1)))

@@ -1,4 +1,5 @@
 """The HDF5 weight format: a bit-identical round trip, one-line errors for every broken file, atomic writes."""
+
 import errno
 import json
 import os
@@ -6,9 +7,9 @@ import os
 import h5py
 import numpy as np
 import pytest
+from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 
 import scratchdream as sd
-from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 from scratchdream import weights_io
 from scratchdream.errors import UserError
 
@@ -50,11 +51,13 @@ def test_round_trip_is_bit_identical(tmp_path, make):
 def test_layout_is_documented_and_readable(saved):
     net, path = saved
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == weights_io.FORMAT and f.attrs["format_version"] == weights_io.FORMAT_VERSION
+        assert (
+            f.attrs["format"] == weights_io.FORMAT and f.attrs["format_version"] == weights_io.FORMAT_VERSION
+        )
         assert json.loads(f.attrs["architecture"])["layers"][0]["name"] == "conv1"
-        assert f["params/conv1/weight"].shape == (8, 3, 3, 3)                      # OIHW
-        assert f["params/inc/3x3/weight"].dtype == np.float32                     # '/' in a name: nested groups
-        assert "labels" not in f.attrs                                             # no classifier, no labels
+        assert f["params/conv1/weight"].shape == (8, 3, 3, 3)  # OIHW
+        assert f["params/inc/3x3/weight"].dtype == np.float32  # '/' in a name: nested groups
+        assert "labels" not in f.attrs  # no classifier, no labels
 
 
 def test_missing_file(tmp_path):
@@ -130,7 +133,7 @@ def test_write_is_atomic(tmp_path, monkeypatch, error):
     path.write_bytes(b"the previous version")
     real, calls = h5py.Group.create_dataset, []
 
-    def create_dataset(group, *args, **kwargs):            # the third dataset fails, as a full disk would
+    def create_dataset(group, *args, **kwargs):  # the third dataset fails, as a full disk would
         calls.append(1)
         if len(calls) == 3:
             raise error
@@ -139,8 +142,8 @@ def test_write_is_atomic(tmp_path, monkeypatch, error):
     monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
     with pytest.raises(UserError if isinstance(error, OSError) else KeyboardInterrupt) as err:
         sd.save_net(tiny_inception_net(), path)
-    assert len(calls) == 3                                  # it failed in the middle of writing the parameters
+    assert len(calls) == 3  # it failed in the middle of writing the parameters
     if isinstance(error, OSError):
         assert "disk is full" in str(err.value) and "\n" not in str(err.value)
     assert path.read_bytes() == b"the previous version"
-    assert os.listdir(tmp_path) == ["net.h5"]              # no temporary file left behind
+    assert os.listdir(tmp_path) == ["net.h5"]  # no temporary file left behind

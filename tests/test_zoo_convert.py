@@ -1,5 +1,6 @@
 """The zoo's plumbing: recognising a file, refusing the wrong one in one line, `scratchdream convert`,
 `scratchdream layers`, and ensure_weights (fetch -> verify -> convert -> save) against a local HTTP server."""
+
 import dataclasses
 import functools
 import hashlib
@@ -17,6 +18,7 @@ from scratchdream.nets.convert import convert_file
 
 def _squeezenet_file(torch, path, seed=7):
     import torch_nets as tn
+
     model = tn.randomise(tn.SqueezeNet11(), seed=seed)
     torch.save(model.state_dict(), path)
     return {k: v.numpy() for k, v in model.state_dict().items()}
@@ -26,8 +28,13 @@ def test_convert_recognises_by_contents_whatever_the_name(torch, tmp_path):
     sd = _squeezenet_file(torch, tmp_path / "my_backbone.pth")
     net = convert_file(tmp_path / "my_backbone.pth")
     assert net.name == "squeezenet1_1"
-    np.testing.assert_array_equal(net.params["features.12.expand3x3"]["weight"], sd["features.12.expand3x3.weight"])
-    assert net.spec["provenance"]["source_sha256"] == hashlib.sha256((tmp_path / "my_backbone.pth").read_bytes()).hexdigest()
+    np.testing.assert_array_equal(
+        net.params["features.12.expand3x3"]["weight"], sd["features.12.expand3x3.weight"]
+    )
+    assert (
+        net.spec["provenance"]["source_sha256"]
+        == hashlib.sha256((tmp_path / "my_backbone.pth").read_bytes()).hexdigest()
+    )
 
 
 def test_a_file_of_no_known_architecture_is_refused_with_the_list(torch, tmp_path):
@@ -38,13 +45,19 @@ def test_a_file_of_no_known_architecture_is_refused_with_the_list(torch, tmp_pat
 
 def test_a_wrong_shape_names_layer_and_both_shapes(torch, tmp_path):
     import torch_nets as tn
+
     state = tn.randomise(tn.SqueezeNet11(), seed=8).state_dict()
     state["features.6.squeeze.weight"] = torch.zeros(32, 128, 3, 3)
     torch.save(state, tmp_path / "squeezenet1_1-b8a52dc0.pth")
     with pytest.raises(UserError) as e:
         convert_file(tmp_path / "squeezenet1_1-b8a52dc0.pth")
     msg = str(e.value)
-    assert "features.6.squeeze" in msg and "(32, 128, 3, 3)" in msg and "(32, 128, 1, 1)" in msg and "\n" not in msg
+    assert (
+        "features.6.squeeze" in msg
+        and "(32, 128, 3, 3)" in msg
+        and "(32, 128, 1, 1)" in msg
+        and "\n" not in msg
+    )
 
 
 def test_net_option_of_another_format_is_refused(torch, tmp_path):
@@ -59,7 +72,7 @@ def test_cmd_convert_writes_once_and_needs_force_to_overwrite(torch, tmp_path, c
     argv = ["convert", str(tmp_path / "squeezenet1_1-b8a52dc0.pth"), "-o", str(out)]
     assert cli.main(argv) == 0 and out.is_file()
     before = out.read_bytes()
-    assert cli.main(argv) == 2                    # a usage error, as for dream
+    assert cli.main(argv) == 2  # a usage error, as for dream
     assert "already exists; pass --force" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert cli.main(argv + ["--force"]) == 0
@@ -106,6 +119,7 @@ def http_dir(tmp_path):
             server.shutdown()
             server.server_close()
             stopped.append(1)
+
     yield srv_dir, f"http://127.0.0.1:{server.server_address[1]}/", stop
     stop()
 
@@ -114,23 +128,28 @@ def test_ensure_weights_fetches_verifies_converts_once(torch, tmp_path, http_dir
     srv, url, stop = http_dir
     state = _squeezenet_file(torch, srv / "squeezenet1_1-b8a52dc0.pth")
     digest = hashlib.sha256((srv / "squeezenet1_1-b8a52dc0.pth").read_bytes()).hexdigest()
-    e = dataclasses.replace(zoo.ZOO["squeezenet1_1"], url=url + "squeezenet1_1-b8a52dc0.pth", checksum=("sha256", digest))
+    e = dataclasses.replace(
+        zoo.ZOO["squeezenet1_1"], url=url + "squeezenet1_1-b8a52dc0.pth", checksum=("sha256", digest)
+    )
     monkeypatch.setitem(zoo.ZOO, "squeezenet1_1", e)
     wdir = tmp_path / "weights"
     path = zoo.ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False)
     assert path == str(wdir / "squeezenet1_1.h5")
     import scratchdream as sd
+
     net = sd.load_net(path)
     np.testing.assert_array_equal(net.params["classifier.1"]["weight"], state["classifier.1.weight"])
     assert net.spec["provenance"]["matches_published"] is True
-    stop()                                               # a second call needs no network
+    stop()  # a second call needs no network
     assert zoo.ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False) == path
 
 
 def test_ensure_weights_refuses_a_wrong_checksum_and_converts_nothing(torch, tmp_path, http_dir, monkeypatch):
     srv, url, _ = http_dir
     _squeezenet_file(torch, srv / "squeezenet1_1-b8a52dc0.pth")
-    e = dataclasses.replace(zoo.ZOO["squeezenet1_1"], url=url + "squeezenet1_1-b8a52dc0.pth", checksum=("sha256", "0" * 64))
+    e = dataclasses.replace(
+        zoo.ZOO["squeezenet1_1"], url=url + "squeezenet1_1-b8a52dc0.pth", checksum=("sha256", "0" * 64)
+    )
     monkeypatch.setitem(zoo.ZOO, "squeezenet1_1", e)
     wdir = tmp_path / "weights"
     with pytest.raises(UserError) as err:

@@ -1,8 +1,8 @@
 """Keras Applications VGG16 and InceptionV3 end to end: random weights written in the legacy Keras .h5 layout
 (HWIO kernels, Dense (in, out), layer_names / weight_names attributes), converted, saved and loaded through
 our HDF5, held against a torch replay of the Keras code at every layer and for the input gradient."""
-import numpy as np
 
+import numpy as np
 from fixtures_formats import write_keras_h5
 
 import scratchdream as sd
@@ -19,38 +19,46 @@ def _roundtrip(path, layers, name):
 
 def test_keras_vgg16_matches_torch_at_every_layer_and_gradient(torch, tmp_path):
     import torch_nets as tn
+
     weights = tn.keras_vgg16_weights(seed=9)
     net = _roundtrip(tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5", weights, "keras_vgg16")
-    img = tn.smooth_image(224, 224, seed=2)          # Keras' Flatten fixes the size of a net with its top
+    img = tn.smooth_image(224, 224, seed=2)  # Keras' Flatten fixes the size of a net with its top
     x = net.preprocess(img)
-    bgr = img[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None]       # Keras "caffe" mode
+    bgr = img[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None]  # Keras "caffe" mode
     np.testing.assert_allclose(x, bgr - np.float32([103.939, 116.779, 123.68]).reshape(1, 3, 1, 1), atol=1e-4)
     with torch.no_grad():
         acts = tn.keras_vgg16_forward(weights, torch.from_numpy(x))
     errors = tn.check_every_layer(net, x, acts)
     assert len(errors) == len(net.layer_names) == 25
-    forward = lambda t: tn.keras_vgg16_forward(weights, t)                   # noqa: E731
+    forward = lambda t: tn.keras_vgg16_forward(weights, t)  # noqa: E731
     err64, err32 = tn.check_gradient(net, x, forward, forward, "block4_conv3", 5)
-    print(f"\nkeras_vgg16: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
-          f"float32 {err32:.2e}")
+    print(
+        f"\nkeras_vgg16: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
+        f"float32 {err32:.2e}"
+    )
 
 
 def test_keras_inception_v3_matches_torch_at_every_layer_and_gradient(torch, tmp_path):
     import torch_nets as tn
+
     oracle = tn.KerasInceptionV3(seed=10)
-    img = tn.smooth_image(107, 131, seed=3)          # odd sizes; 75 is InceptionV3's minimum
+    img = tn.smooth_image(107, 131, seed=3)  # odd sizes; 75 is InceptionV3's minimum
     x_probe = torch.from_numpy((img.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None].copy())
     with torch.no_grad():
-        oracle(x_probe)                               # creates the weights, in Keras' creation order
+        oracle(x_probe)  # creates the weights, in Keras' creation order
     layers = list(oracle.weights.items())
-    layers = dict(layers[len(layers) // 2:] + layers[:len(layers) // 2])    # file order is not creation order
-    net = _roundtrip(tmp_path / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", layers, "keras_inception_v3")
+    layers = dict(layers[len(layers) // 2 :] + layers[: len(layers) // 2])  # file order is not creation order
+    net = _roundtrip(
+        tmp_path / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", layers, "keras_inception_v3"
+    )
     x = net.preprocess(img)
-    np.testing.assert_allclose(x, x_probe.numpy(), atol=1e-6)                # Keras "tf" mode: x / 127.5 - 1
+    np.testing.assert_allclose(x, x_probe.numpy(), atol=1e-6)  # Keras "tf" mode: x / 127.5 - 1
     with torch.no_grad():
         acts = oracle(torch.from_numpy(x))
     errors = tn.check_every_layer(net, x, acts)
     assert len(errors) == len(net.layer_names) == 126
     err64, err32 = tn.check_gradient(net, x, oracle, oracle, "mixed5", 100, tol64=1e-5)  # BN folded
-    print(f"\nkeras_inception_v3: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
-          f"float32 {err32:.2e}")
+    print(
+        f"\nkeras_inception_v3: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
+        f"float32 {err32:.2e}"
+    )

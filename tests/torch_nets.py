@@ -9,6 +9,7 @@ its own (its names hold '/'): it is a dict of weights and a functional forward.
 Written from the publishers' definitions (torchvision/models/{vgg,alexnet,squeezenet,googlenet}.py and
 Caffe's bvlc_googlenet deploy.prototxt, as summarised in shared ZOO.md), not from scratchdream's specs.
 """
+
 from collections import OrderedDict
 
 import numpy as np
@@ -55,9 +56,32 @@ def run_sequential(seq, prefix, x, acts, upto=None):
 
 
 # ---- VGG16 / VGG19 (torchvision vgg.py, configurations D and E) --------------------------------------
-VGG_CFG = {"vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-           "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-                     512, 512, 512, 512, "M"]}
+VGG_CFG = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ],
+}
 
 
 class VGG(nn.Module):
@@ -72,8 +96,15 @@ class VGG(nn.Module):
                 cin = v
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(big_linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
-                                        big_linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+        self.classifier = nn.Sequential(
+            big_linear(512 * 7 * 7, 4096),
+            nn.ReLU(),
+            nn.Dropout(),
+            big_linear(4096, 4096),
+            nn.ReLU(),
+            nn.Dropout(),
+            nn.Linear(4096, 1000),
+        )
 
     def forward(self, x, upto=None):
         """All activations; with `upto` (a features.N name) only those up to it (the bench's dream step)."""
@@ -92,13 +123,30 @@ class AlexNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+        )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(nn.Dropout(), big_linear(256 * 36, 4096), nn.ReLU(), nn.Dropout(),
-                                        big_linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+        self.classifier = nn.Sequential(
+            nn.Dropout(),
+            big_linear(256 * 36, 4096),
+            nn.ReLU(),
+            nn.Dropout(),
+            big_linear(4096, 4096),
+            nn.ReLU(),
+            nn.Linear(4096, 1000),
+        )
 
     forward = VGG.forward
 
@@ -115,6 +163,7 @@ class Fire(nn.Module):
         def rec(key, v):
             acts[f"{name}.{key}"] = v
             return v
+
         s = rec("squeeze_activation", self.squeeze_activation(rec("squeeze", self.squeeze(x))))
         a = rec("expand1x1_activation", self.expand1x1_activation(rec("expand1x1", self.expand1x1(s))))
         b = rec("expand3x3_activation", self.expand3x3_activation(rec("expand3x3", self.expand3x3(s))))
@@ -124,12 +173,25 @@ class Fire(nn.Module):
 class SqueezeNet11(nn.Module):
     def __init__(self):
         super().__init__()
-        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)   # noqa: E731
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), pool(), Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
-            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(), Fire(256, 48, 192, 192),
-            Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
-        self.classifier = nn.Sequential(nn.Dropout(), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)))
+            nn.Conv2d(3, 64, 3, stride=2),
+            nn.ReLU(),
+            pool(),
+            Fire(64, 16, 64, 64),
+            Fire(128, 16, 64, 64),
+            pool(),
+            Fire(128, 32, 128, 128),
+            Fire(256, 32, 128, 128),
+            pool(),
+            Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1))
+        )
 
     def forward(self, x):
         acts = OrderedDict()
@@ -155,35 +217,63 @@ class TVInception(nn.Module):
         super().__init__()
         self.branch1 = BasicConv2d(cin, c1, 1)
         self.branch2 = nn.Sequential(BasicConv2d(cin, c3r, 1), BasicConv2d(c3r, c3, 3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(cin, c5r, 1), BasicConv2d(c5r, c5, 3, padding=1))  # "5x5" is 3x3
+        self.branch3 = nn.Sequential(
+            BasicConv2d(cin, c5r, 1), BasicConv2d(c5r, c5, 3, padding=1)
+        )  # "5x5" is 3x3
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), BasicConv2d(cin, cp, 1))
 
     def forward(self, x, acts, name):
         acts[f"{name}.branch1"] = b1 = self.branch1(x)
-        outs = [b1] + [run_sequential(getattr(self, f"branch{i}"), f"{name}.branch{i}", x, acts) for i in (2, 3, 4)]
+        outs = [b1] + [
+            run_sequential(getattr(self, f"branch{i}"), f"{name}.branch{i}", x, acts) for i in (2, 3, 4)
+        ]
         return torch.cat(outs, 1)
 
 
 class TVInceptionAux(nn.Module):
     """In the published file (keys aux1.*, aux2.*) though not pretrained; the converter must skip them."""
+
     def __init__(self, cin):
         super().__init__()
         self.conv = BasicConv2d(cin, 128, 1)
         self.fc1, self.fc2 = nn.Linear(2048, 1024), nn.Linear(1024, 1000)
 
 
-GOOGLENET_TABLE = {"3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
-                   "4a": (480, 192, 96, 208, 16, 48, 64), "4b": (512, 160, 112, 224, 24, 64, 64),
-                   "4c": (512, 128, 128, 256, 24, 64, 64), "4d": (512, 112, 144, 288, 32, 64, 64),
-                   "4e": (528, 256, 160, 320, 32, 128, 128), "5a": (832, 256, 160, 320, 32, 128, 128),
-                   "5b": (832, 384, 192, 384, 48, 128, 128)}
+GOOGLENET_TABLE = {
+    "3a": (192, 64, 96, 128, 16, 32, 32),
+    "3b": (256, 128, 128, 192, 32, 96, 64),
+    "4a": (480, 192, 96, 208, 16, 48, 64),
+    "4b": (512, 160, 112, 224, 24, 64, 64),
+    "4c": (512, 128, 128, 256, 24, 64, 64),
+    "4d": (512, 112, 144, 288, 32, 64, 64),
+    "4e": (528, 256, 160, 320, 32, 128, 128),
+    "5a": (832, 256, 160, 320, 32, 128, 128),
+    "5b": (832, 384, 192, 384, 48, 128, 128),
+}
 
 
 class TVGoogLeNet(nn.Module):
     """With transform_input=True, as torchvision sets it for the pretrained weights."""
-    ORDER = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
-             "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
-             "inception5a", "inception5b", "avgpool"]
+
+    ORDER = [
+        "conv1",
+        "maxpool1",
+        "conv2",
+        "conv3",
+        "maxpool2",
+        "inception3a",
+        "inception3b",
+        "maxpool3",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "maxpool4",
+        "inception5a",
+        "inception5b",
+        "avgpool",
+    ]
 
     def __init__(self):
         super().__init__()
@@ -222,16 +312,37 @@ class TVGoogLeNet(nn.Module):
 def caffe_googlenet_weights(seed, classifier=True):
     """{Caffe layer name: (weight, bias)} float32, He-normal; the layer order of deploy.prototxt."""
     rng = np.random.default_rng(seed)
-    shapes = OrderedDict([("conv1/7x7_s2", (64, 3, 7, 7)), ("conv2/3x3_reduce", (64, 64, 1, 1)),
-                          ("conv2/3x3", (192, 64, 3, 3))])
+    shapes = OrderedDict(
+        [
+            ("conv1/7x7_s2", (64, 3, 7, 7)),
+            ("conv2/3x3_reduce", (64, 64, 1, 1)),
+            ("conv2/3x3", (192, 64, 3, 3)),
+        ]
+    )
     for x, (cin, c1, c3r, c3, c5r, c5, cp) in GOOGLENET_TABLE.items():
         m = f"inception_{x}/"
-        shapes.update({m + "1x1": (c1, cin, 1, 1), m + "3x3_reduce": (c3r, cin, 1, 1), m + "3x3": (c3, c3r, 3, 3),
-                       m + "5x5_reduce": (c5r, cin, 1, 1), m + "5x5": (c5, c5r, 5, 5), m + "pool_proj": (cp, cin, 1, 1)})
+        shapes.update(
+            {
+                m + "1x1": (c1, cin, 1, 1),
+                m + "3x3_reduce": (c3r, cin, 1, 1),
+                m + "3x3": (c3, c3r, 3, 3),
+                m + "5x5_reduce": (c5r, cin, 1, 1),
+                m + "5x5": (c5, c5r, 5, 5),
+                m + "pool_proj": (cp, cin, 1, 1),
+            }
+        )
     if classifier:
         shapes["loss3/classifier"] = (1000, 1024)
-    return OrderedDict((n, ((rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[1:]))).astype(np.float32),
-                            (rng.standard_normal(s[0]) * 0.1).astype(np.float32))) for n, s in shapes.items())
+    return OrderedDict(
+        (
+            n,
+            (
+                (rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[1:]))).astype(np.float32),
+                (rng.standard_normal(s[0]) * 0.1).astype(np.float32),
+            ),
+        )
+        for n, s in shapes.items()
+    )
 
 
 class CaffeGoogLeNet(nn.Module):
@@ -252,7 +363,9 @@ def caffe_googlenet_forward(weights, x, upto=None):
     acts = OrderedDict()
 
     def conv(name, inp, stride=1, pad=0):
-        acts[name] = F.relu(F.conv2d(acts[inp] if isinstance(inp, str) else inp, *W[name], stride=stride, padding=pad))
+        acts[name] = F.relu(
+            F.conv2d(acts[inp] if isinstance(inp, str) else inp, *W[name], stride=stride, padding=pad)
+        )
         return acts[name]
 
     def pool(name, inp, k, s, p=0):
@@ -294,27 +407,51 @@ def caffe_googlenet_layers(weights, with_training_layers=True, conv_overrides=No
     *train* net: a data layer, every layer with its stored parameters (kernel, stride, pad; pooling and
     LRN settings), separate in-place ReLU layers, dropout, an auxiliary head and the losses.
     conv_overrides: {layer: {param: value}} to write a wrong parameter on purpose."""
-    conv_geo = {"conv1/7x7_s2": (2, 3), "conv2/3x3": (1, 1)}          # (stride, pad) where not (1, 0)
+    conv_geo = {"conv1/7x7_s2": (2, 3), "conv2/3x3": (1, 1)}  # (stride, pad) where not (1, 0)
     for x in GOOGLENET_TABLE:
         conv_geo.update({f"inception_{x}/3x3": (1, 1), f"inception_{x}/5x5": (1, 2)})
     layers = [{"name": "data", "type": "Data", "top": ["data", "label"]}] if with_training_layers else []
 
     def pool(name, bottom, k, s, p=0, kind=0):
-        layers.append({"name": name, "type": "Pooling", "bottom": [bottom], "top": [name],
-                       "params": {"pooling_param": {"pool": kind, "kernel_size": k, "stride": s, "pad": p}}})
+        layers.append(
+            {
+                "name": name,
+                "type": "Pooling",
+                "bottom": [bottom],
+                "top": [name],
+                "params": {"pooling_param": {"pool": kind, "kernel_size": k, "stride": s, "pad": p}},
+            }
+        )
 
     def lrn(name, bottom):
-        layers.append({"name": name, "type": "LRN", "bottom": [bottom], "top": [name],
-                       "params": {"lrn_param": {"local_size": 5, "alpha": 1e-4, "beta": 0.75}}})
+        layers.append(
+            {
+                "name": name,
+                "type": "LRN",
+                "bottom": [bottom],
+                "top": [name],
+                "params": {"lrn_param": {"local_size": 5, "alpha": 1e-4, "beta": 0.75}},
+            }
+        )
 
     def conv(name, bottom):
         w, b = weights[name]
         stride, pad = conv_geo.get(name, (1, 0))
         p = {"num_output": w.shape[0], "pad": pad, "kernel_size": w.shape[2], "stride": stride}
         p.update((conv_overrides or {}).get(name, {}))
-        layers.append({"name": name, "type": "Convolution", "bottom": [bottom], "top": [name], "blobs": [w, b],
-                       "params": {"convolution_param": p}})
-        layers.append({"name": name.replace("/", "/relu_", 1), "type": "ReLU", "bottom": [name], "top": [name]})
+        layers.append(
+            {
+                "name": name,
+                "type": "Convolution",
+                "bottom": [bottom],
+                "top": [name],
+                "blobs": [w, b],
+                "params": {"convolution_param": p},
+            }
+        )
+        layers.append(
+            {"name": name.replace("/", "/relu_", 1), "type": "ReLU", "bottom": [name], "top": [name]}
+        )
 
     conv("conv1/7x7_s2", "data")
     pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
@@ -333,33 +470,81 @@ def caffe_googlenet_layers(weights, with_training_layers=True, conv_overrides=No
         conv(m + "5x5", m + "5x5_reduce")
         pool(m + "pool", prev, 3, 1, 1)
         conv(m + "pool_proj", m + "pool")
-        layers.append({"name": m + "output", "type": "Concat", "top": [m + "output"],
-                       "bottom": [m + b for b in ("1x1", "3x3", "5x5", "pool_proj")]})
+        layers.append(
+            {
+                "name": m + "output",
+                "type": "Concat",
+                "top": [m + "output"],
+                "bottom": [m + b for b in ("1x1", "3x3", "5x5", "pool_proj")],
+            }
+        )
         prev = m + "output"
-        if with_training_layers and x == "4a":                      # the first auxiliary head
+        if with_training_layers and x == "4a":  # the first auxiliary head
             rng = np.random.default_rng(1)
-            layers += [{"name": "loss1/conv", "type": "Convolution", "bottom": ["loss1/ave_pool"], "top": ["loss1/conv"],
-                        "blobs": [rng.standard_normal((128, 512, 1, 1)).astype(np.float32), np.zeros(128, np.float32)],
-                        "params": {"convolution_param": {"num_output": 128, "kernel_size": 1}}},
-                       {"name": "loss1/fc", "type": "InnerProduct", "bottom": ["loss1/conv"], "top": ["loss1/fc"],
-                        "blobs": [rng.standard_normal((1024, 2048)).astype(np.float32), np.zeros(1024, np.float32)],
-                        "params": {"inner_product_param": {"num_output": 1024}}},
-                       {"name": "loss1/loss", "type": "SoftmaxWithLoss", "bottom": ["loss1/classifier", "label"],
-                        "top": ["loss1/loss1"]}]
+            layers += [
+                {
+                    "name": "loss1/conv",
+                    "type": "Convolution",
+                    "bottom": ["loss1/ave_pool"],
+                    "top": ["loss1/conv"],
+                    "blobs": [
+                        rng.standard_normal((128, 512, 1, 1)).astype(np.float32),
+                        np.zeros(128, np.float32),
+                    ],
+                    "params": {"convolution_param": {"num_output": 128, "kernel_size": 1}},
+                },
+                {
+                    "name": "loss1/fc",
+                    "type": "InnerProduct",
+                    "bottom": ["loss1/conv"],
+                    "top": ["loss1/fc"],
+                    "blobs": [
+                        rng.standard_normal((1024, 2048)).astype(np.float32),
+                        np.zeros(1024, np.float32),
+                    ],
+                    "params": {"inner_product_param": {"num_output": 1024}},
+                },
+                {
+                    "name": "loss1/loss",
+                    "type": "SoftmaxWithLoss",
+                    "bottom": ["loss1/classifier", "label"],
+                    "top": ["loss1/loss1"],
+                },
+            ]
         if x in ("3b", "4e"):
             nxt = "pool3/3x3_s2" if x == "3b" else "pool4/3x3_s2"
             pool(nxt, prev, 3, 2)
             prev = nxt
     if "loss3/classifier" in weights:
         pool("pool5/7x7_s1", prev, 7, 1, kind=1)
-        layers.append({"name": "pool5/drop_7x7_s1", "type": "Dropout", "bottom": ["pool5/7x7_s1"],
-                       "top": ["pool5/7x7_s1"], "params": {"dropout_param": {"dropout_ratio": 0.4}}})
-        layers.append({"name": "loss3/classifier", "type": "InnerProduct", "bottom": ["pool5/7x7_s1"],
-                       "top": ["loss3/classifier"], "blobs": list(weights["loss3/classifier"]),
-                       "params": {"inner_product_param": {"num_output": 1000}}})
+        layers.append(
+            {
+                "name": "pool5/drop_7x7_s1",
+                "type": "Dropout",
+                "bottom": ["pool5/7x7_s1"],
+                "top": ["pool5/7x7_s1"],
+                "params": {"dropout_param": {"dropout_ratio": 0.4}},
+            }
+        )
+        layers.append(
+            {
+                "name": "loss3/classifier",
+                "type": "InnerProduct",
+                "bottom": ["pool5/7x7_s1"],
+                "top": ["loss3/classifier"],
+                "blobs": list(weights["loss3/classifier"]),
+                "params": {"inner_product_param": {"num_output": 1000}},
+            }
+        )
     if with_training_layers:
-        layers.append({"name": "loss3/loss3", "type": "SoftmaxWithLoss", "bottom": ["loss3/classifier", "label"],
-                       "top": ["loss3/loss3"]})
+        layers.append(
+            {
+                "name": "loss3/loss3",
+                "type": "SoftmaxWithLoss",
+                "bottom": ["loss3/classifier", "label"],
+                "top": ["loss3/loss3"],
+            }
+        )
     return layers
 
 
@@ -401,6 +586,7 @@ def channel_da(a, channel):
 def check_every_layer(net, x, torch_acts, tol=1e-4):
     """Hold every layer of `net` against torch's activation of the same name; returns {layer: rel error}."""
     from gradcheck import assert_close
+
     ours = net.forward(x, upto=net.layer_names, keep=False)
     errors = {}
     for name in net.layer_names:
@@ -431,24 +617,28 @@ def check_gradient(net, x, forward64, forward32, layer, channel, to_pixels=1.0, 
     Our side runs on the part of the net that leads to `layer` (`head`), so float64 never casts a
     classifier it does not use."""
     from gradcheck import assert_close, rel_error
+
     net = head(net, layer)
     xt = x if x_torch is None else x_torch
     ours32 = our_channel_grad(net, x.astype(np.float32), layer, channel) * to_pixels
     torch32 = torch_channel_grad(forward32, xt.astype(np.float32), layer, channel)
     truth = torch_channel_grad(forward64, xt.astype(np.float64), layer, channel)
-    err64 = assert_close("dL/dx float64", our_channel_grad(net, x.astype(np.float64), layer, channel) * to_pixels,
-                         truth, tol64)
+    err64 = assert_close(
+        "dL/dx float64", our_channel_grad(net, x.astype(np.float64), layer, channel) * to_pixels, truth, tol64
+    )
     err32 = rel_error(ours32, torch32)
     if err32 >= 1e-4:
         mine, theirs = rel_error(ours32, truth), rel_error(torch32, truth)
-        assert mine <= max(1e-4, 2 * theirs), (f"float32 dL/dx: {mine:.2e} from the float64 truth, "
-                                               f"torch's float32 is {theirs:.2e} from it")
+        assert mine <= max(1e-4, 2 * theirs), (
+            f"float32 dL/dx: {mine:.2e} from the float64 truth, torch's float32 is {theirs:.2e} from it"
+        )
     return err64, err32
 
 
 def head(net, layer):
     """A Net of the layers `layer` depends on (spec and parameters of the same net, nothing recomputed)."""
     from scratchdream.nets.graph import Net
+
     by_name = {ly["name"]: ly for ly in net.spec["layers"]}
     need, stack = set(), [net.resolve(layer)]
     while stack:
@@ -467,8 +657,10 @@ def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=
     our HDF5, then compare every layer and the input gradient; returns (net, layer errors, err64, err32)."""
     import scratchdream as sd
     from scratchdream.nets.convert import convert_file
-    if legacy == "oldstyle":       # the pre-1.0 pickling of the published VGG files (FloatTensor + __setstate__)
+
+    if legacy == "oldstyle":  # the pre-1.0 pickling of the published VGG files (FloatTensor + __setstate__)
         from fixtures_formats import legacy_oldstyle_pth
+
         legacy_oldstyle_pth(path, {k: v.numpy() for k, v in model.state_dict().items()})
     else:
         torch.save(model.state_dict(), path, _use_new_zipfile_serialization=not legacy)
@@ -483,17 +675,18 @@ def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=
     with torch.no_grad():
         acts = model(torch.from_numpy(x_torch))
     errors = check_every_layer(net, x, acts)
-    layer = net.resolve(layer)                                        # an alias such as relu4_3 -> features.22
+    layer = net.resolve(layer)  # an alias such as relu4_3 -> features.22
 
-    def model64(t):                                                   # float64 torch, made when first needed
+    def model64(t):  # float64 torch, made when first needed
         return model.double()(t)
+
     to_pixels, tol64 = 1.0, 1e-10
     if np.allclose(net.spec["input"]["std"], TV_STD):
-        np.testing.assert_allclose(x, x_torch, rtol=0, atol=1e-5)     # our preprocess is torchvision's preset
-        x_torch = None                                                # so both get the very same numbers
-    else:                                                             # tv_googlenet: x = (pixel/255 - 0.5)/0.5
+        np.testing.assert_allclose(x, x_torch, rtol=0, atol=1e-5)  # our preprocess is torchvision's preset
+        x_torch = None  # so both get the very same numbers
+    else:  # tv_googlenet: x = (pixel/255 - 0.5)/0.5
         to_pixels = (TV_STD / np.float32(net.spec["input"]["std"])).reshape(1, 3, 1, 1)
-        tol64 = 1e-5                                                  # BN folded: see check_gradient
+        tol64 = 1e-5  # BN folded: see check_gradient
     err64, err32 = check_gradient(net, x, model64, model, layer, channel, to_pixels, x_torch, tol64)
     return net, errors, err64, err32
 
@@ -513,14 +706,18 @@ def keras_vgg16_weights(seed):
     for b, (width, n) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], 1):
         for i in range(1, n + 1):
             name = f"block{b}_conv{i}"
-            w[name] = [(f"{name}_W_1:0", _he(rng, (3, 3, cin, width), 9 * cin)),
-                       (f"{name}_b_1:0", (rng.standard_normal(width) * 0.1).astype(np.float32))]
+            w[name] = [
+                (f"{name}_W_1:0", _he(rng, (3, 3, cin, width), 9 * cin)),
+                (f"{name}_b_1:0", (rng.standard_normal(width) * 0.1).astype(np.float32)),
+            ]
             cin = width
         w[f"block{b}_pool"] = []
     w["flatten"] = []
     for name, fin, fout in (("fc1", 25088, 4096), ("fc2", 4096, 4096), ("predictions", 4096, 1000)):
-        w[name] = [(f"{name}_W_1:0", _he(rng, (fin, fout), fin)),
-                   (f"{name}_b_1:0", (rng.standard_normal(fout) * 0.1).astype(np.float32))]
+        w[name] = [
+            (f"{name}_W_1:0", _he(rng, (fin, fout), fin)),
+            (f"{name}_b_1:0", (rng.standard_normal(fout) * 0.1).astype(np.float32)),
+        ]
     return w
 
 
@@ -533,10 +730,12 @@ def keras_vgg16_forward(weights, x):
     for b, n in enumerate([2, 2, 3, 3, 3], 1):
         for i in range(1, n + 1):
             (_, k), (_, bias) = weights[f"block{b}_conv{i}"]
-            x = acts[f"block{b}_conv{i}"] = F.relu(F.conv2d(x, _t(k, x).permute(3, 2, 0, 1), _t(bias, x), padding=1))
+            x = acts[f"block{b}_conv{i}"] = F.relu(
+                F.conv2d(x, _t(k, x).permute(3, 2, 0, 1), _t(bias, x), padding=1)
+            )
         x = acts[f"block{b}_pool"] = F.max_pool2d(x, 2, 2)
-    acts["flatten"] = torch.flatten(x, 1)                     # scratchdream's flatten is channel-major
-    x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)         # Keras flattens (H, W, C)
+    acts["flatten"] = torch.flatten(x, 1)  # scratchdream's flatten is channel-major
+    x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # Keras flattens (H, W, C)
     for name, ours in (("fc1", "fc1_linear"), ("fc2", "fc2_linear"), ("predictions", "logits")):
         (_, k), (_, bias) = weights[name]
         x = acts[ours] = x @ _t(k, x) + _t(bias, x)
@@ -554,16 +753,20 @@ class KerasInceptionV3:
     def _next(self, stem):
         self.count[stem] = self.count.get(stem, -1) + 1
         n = self.count[stem]
-        return f"{stem}_{n}" if n else stem, f"{stem}_{n + 1}"       # (Keras' name, scratchdream's name)
+        return f"{stem}_{n}" if n else stem, f"{stem}_{n + 1}"  # (Keras' name, scratchdream's name)
 
     def conv_bn(self, x, filters, rows, cols, strides=1, padding="same"):
         (conv, ours), (bn, _) = self._next("conv2d"), self._next("batch_normalization")
         if self.building:
             cin, rng = x.shape[1], self.rng
-            self.weights[conv] = [(f"{conv}/kernel:0", _he(rng, (rows, cols, cin, filters), rows * cols * cin))]
-            self.weights[bn] = [(f"{bn}/beta:0", (rng.standard_normal(filters) * 0.1).astype(np.float32)),
-                                (f"{bn}/moving_mean:0", (rng.standard_normal(filters) * 0.2).astype(np.float32)),
-                                (f"{bn}/moving_variance:0", (0.5 + rng.random(filters)).astype(np.float32))]
+            self.weights[conv] = [
+                (f"{conv}/kernel:0", _he(rng, (rows, cols, cin, filters), rows * cols * cin))
+            ]
+            self.weights[bn] = [
+                (f"{bn}/beta:0", (rng.standard_normal(filters) * 0.1).astype(np.float32)),
+                (f"{bn}/moving_mean:0", (rng.standard_normal(filters) * 0.2).astype(np.float32)),
+                (f"{bn}/moving_variance:0", (0.5 + rng.random(filters)).astype(np.float32)),
+            ]
         k = _t(self.weights[conv][0][1], x).permute(3, 2, 0, 1)
         pad = 0 if padding == "valid" else (rows // 2, cols // 2)
         beta, mean, var = (_t(a, x) for _, a in self.weights[bn])
@@ -574,7 +777,11 @@ class KerasInceptionV3:
 
     def pool(self, x, kind):
         _, ours = self._next(kind)
-        y = F.max_pool2d(x, 3, 2) if kind == "max_pooling2d" else F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        y = (
+            F.max_pool2d(x, 3, 2)
+            if kind == "max_pooling2d"
+            else F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        )
         self.acts[ours] = y
         return y
 
@@ -621,8 +828,10 @@ class KerasInceptionV3:
         self.acts["avg_pool"] = x = F.adaptive_avg_pool2d(x, 1)
         self.acts["avg_pool_flat"] = x = torch.flatten(x, 1)
         if self.building:
-            self.weights["predictions"] = [("predictions/kernel:0", _he(self.rng, (2048, 1000), 2048)),
-                                           ("predictions/bias:0", (self.rng.standard_normal(1000) * 0.1).astype(np.float32))]
+            self.weights["predictions"] = [
+                ("predictions/kernel:0", _he(self.rng, (2048, 1000), 2048)),
+                ("predictions/bias:0", (self.rng.standard_normal(1000) * 0.1).astype(np.float32)),
+            ]
         (_, k), (_, bias) = self.weights["predictions"]
         self.acts["logits"] = x = x @ _t(k, x) + _t(bias, x)
         self.acts["predictions"] = F.softmax(x, dim=1)
@@ -634,11 +843,16 @@ def deploy_prototxt(layers):
     """Caffe text format (deploy.prototxt style) for caffe_googlenet_layers(..., with_training_layers=False):
     an Input layer, the layers with their parameters, a Softmax `prob` at the end."""
     enums = {"pool": {0: "MAX", 1: "AVE"}}
-    out = ['name: "GoogleNet"', 'layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n'
-           '  input_param { shape: { dim: 10 dim: 3 dim: 224 dim: 224 } }\n}']
+    out = [
+        'name: "GoogleNet"',
+        'layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n'
+        "  input_param { shape: { dim: 10 dim: 3 dim: 224 dim: 224 } }\n}",
+    ]
     for ly in layers + [{"name": "prob", "type": "Softmax", "bottom": ["loss3/classifier"], "top": ["prob"]}]:
         text = [f'  name: "{ly["name"]}"', f'  type: "{ly["type"]}"']
-        text += [f'  bottom: "{b}"' for b in ly.get("bottom", [])] + [f'  top: "{t}"' for t in ly.get("top", [])]
+        text += [f'  bottom: "{b}"' for b in ly.get("bottom", [])] + [
+            f'  top: "{t}"' for t in ly.get("top", [])
+        ]
         for pname, values in ly.get("params", {}).items():
             fields = " ".join(f"{k}: {enums.get(k, {}).get(v, v)}" for k, v in values.items())
             text.append(f"  {pname} {{ {fields} }}")

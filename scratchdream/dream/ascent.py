@@ -8,17 +8,19 @@ chain rule back to every pixel (Net.backward). `ascent_step` is slide 35, with t
 Dream adds around it: jitter (shift the picture, take the gradient, shift the gradient back), the
 normalised gradient (normalize.py), and clipping so the pixels stay in 0..255.
 """
+
 import numpy as np
 
 from ..errors import UserError
-from .normalize import normalise, smooth as blur
+from .normalize import normalise
+from .normalize import smooth as blur
 
 
 def gradient(net, x, objective, shift=(0.0, 0.0), counts=None):
     """Slide 34 for the image x (1, 3, H, W): returns (L, dL/dI), dL/dI shaped like x."""
-    h = net.forward(x, upto=objective.layers)            # feed the image to the network: h = {layer: h}
+    h = net.forward(x, upto=objective.layers)  # feed the image to the network: h = {layer: h}
     L, dL_dh = objective(h, shift=shift, counts=counts)  # L(h) and its first factor dL/dh
-    dL_dI = net.backward(dL_dh)                          # the chain rule back to every pixel i_mn
+    dL_dI = net.backward(dL_dh)  # the chain rule back to every pixel i_mn
     return L, dL_dI
 
 
@@ -30,8 +32,11 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     by tile (tiling.py) when the picture is large. A zero gradient leaves x as it was (size 0.0).
     """
     H, W = x.shape[2:]
-    roll = (int(np.clip(roll[0], -(H // 2), H // 2)), int(np.clip(roll[1], -(W // 2), W // 2)))   # small octaves
-    jittered = shift_picture(x, roll) if any(roll) else x                # jitter: shift the picture
+    roll = (
+        int(np.clip(roll[0], -(H // 2), H // 2)),
+        int(np.clip(roll[1], -(W // 2), W // 2)),
+    )  # small octaves
+    jittered = shift_picture(x, roll) if any(roll) else x  # jitter: shift the picture
     shift = (roll[0] / H, roll[1] / W)
     if tiler is None:
         L, dL_dI = gradient(net, jittered, objective, shift)
@@ -39,17 +44,21 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
         L, dL_dI = tiler.gradient(net, jittered, objective, shift)
     del jittered
     if any(roll):
-        dL_dI = unshift_gradient(dL_dI, roll)                            # ... and shift the gradient back
+        dL_dI = unshift_gradient(dL_dI, roll)  # ... and shift the gradient back
     g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
     if not (np.isfinite(size) and np.isfinite(L)):
-        raise UserError("the gradient became NaN or infinite, so nothing was written; "
-                        "try a smaller --step-size, --normalize mean, or another layer")
+        raise UserError(
+            "the gradient became NaN or infinite, so nothing was written; "
+            "try a smaller --step-size, --normalize mean, or another layer"
+        )
     if size == 0.0:
-        return L, 0.0                                                    # nothing to climb here
-    x += eta * g                                       # slide 35: i_mn <- i_mn + eta · dL/di_mn
-    np.clip(x, lo, hi, out=x)                          # keep every pixel inside 0..255
-    if not np.isfinite(x).all():                       # clip keeps NaN (e.g. an eta that overflows float32)
-        raise UserError("the picture became NaN or infinite, so nothing was written; try a smaller --step-size")
+        return L, 0.0  # nothing to climb here
+    x += eta * g  # slide 35: i_mn <- i_mn + eta · dL/di_mn
+    np.clip(x, lo, hi, out=x)  # keep every pixel inside 0..255
+    if not np.isfinite(x).all():  # clip keeps NaN (e.g. an eta that overflows float32)
+        raise UserError(
+            "the picture became NaN or infinite, so nothing was written; try a smaller --step-size"
+        )
     return L, size
 
 
@@ -64,13 +73,14 @@ def shift_picture(x, d):
     (dy, dx), (H, W) = d, x.shape[2:]
     ay, ax = abs(dy), abs(dx)
     padded = np.pad(x, ((0, 0), (0, 0), (ay, ay), (ax, ax)), mode="reflect")
-    return np.ascontiguousarray(padded[:, :, ay - dy:ay - dy + H, ax - dx:ax - dx + W])
+    return np.ascontiguousarray(padded[:, :, ay - dy : ay - dy + H, ax - dx : ax - dx + W])
 
 
 def unshift_gradient(g, d):
     """The gradient w.r.t. the shifted picture, moved back onto the picture's own pixels (mirrored ones: 0)."""
     (dy, dx), (H, W) = d, g.shape[2:]
     out = np.zeros_like(g)
-    out[:, :, max(0, -dy):H - max(0, dy), max(0, -dx):W - max(0, dx)] = \
-        g[:, :, max(0, dy):H - max(0, -dy), max(0, dx):W - max(0, -dx)]
+    out[:, :, max(0, -dy) : H - max(0, dy), max(0, -dx) : W - max(0, dx)] = g[
+        :, :, max(0, dy) : H - max(0, -dy), max(0, dx) : W - max(0, -dx)
+    ]
     return out

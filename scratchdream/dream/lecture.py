@@ -11,12 +11,13 @@ than `FIRST_STEP` grey levels (of 0..255), and it then stays fixed: plain gradie
 constant learning rate. The only other thing done to the image is keeping it an image: pixels are
 clipped to 0..255 after each update.
 """
+
 import numpy as np
 
 from ..errors import UserError
 from . import objectives
 
-FIRST_STEP = 8.0        # grey levels: the largest pixel change of the first step when eta is chosen for you
+FIRST_STEP = 8.0  # grey levels: the largest pixel change of the first step when eta is chosen for you
 
 
 def most_active_neuron(net, img, layer, channel=None):
@@ -32,7 +33,7 @@ def most_active_neuron(net, img, layer, channel=None):
 def choose_eta(net, dL_dI, first_step=FIRST_STEP):
     """eta such that eta·max|dL/dI| is `first_step` grey levels in the net's input units."""
     lo, hi = net.input_range(np.float64)
-    grey_level = float(np.min(hi - lo)) / 255.0            # one grey level in input units
+    grey_level = float(np.min(hi - lo)) / 255.0  # one grey level in input units
     return first_step * grey_level / float(np.max(np.abs(dL_dI)))
 
 
@@ -43,12 +44,12 @@ def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
     after the last one (t = 0..steps). Returns (final picture uint8, [h_ij at t = 0..steps], eta).
     """
     c, i, j = neuron
-    I = net.preprocess(img)                              # the image I: pixels i_mn in the net's input units
+    I = net.preprocess(img)  # the image I: pixels i_mn in the net's input units
     lo, hi = net.input_range()
     history = []
     for t in range(steps + 1):
-        h = net.forward(I, upto=layer)                   # feed the image to the network
-        L, dL_dh = objectives.neuron(h, c, i, j)         # L(I) = h_ij², dL/dh_ij = 2 h_ij
+        h = net.forward(I, upto=layer)  # feed the image to the network
+        L, dL_dh = objectives.neuron(h, c, i, j)  # L(I) = h_ij², dL/dh_ij = 2 h_ij
         h_ij = float(h[0, c, i, j])
         history.append(h_ij)
         if on_step is not None:
@@ -56,14 +57,18 @@ def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
         if t == steps:
             break
         if h_ij == 0.0:
-            raise UserError(f"h_ij = 0 at neuron {c},{i},{j} of {layer} (its ReLU is off), so dL/dI = 2·h_ij·dh_ij/dI "
-                            "= 0 and the ascent cannot start; choose another neuron (leave out --neuron for the "
-                            "most active one)")
-        dL_dI = net.backward(dL_dh)                      # dL/di_mn = dL/dh_ij · dh_ij/di_mn, for every pixel
+            raise UserError(
+                f"h_ij = 0 at neuron {c},{i},{j} of {layer} (its ReLU is off), so dL/dI = 2·h_ij·dh_ij/dI "
+                "= 0 and the ascent cannot start; choose another neuron (leave out --neuron for the "
+                "most active one)"
+            )
+        dL_dI = net.backward(dL_dh)  # dL/di_mn = dL/dh_ij · dh_ij/di_mn, for every pixel
         if not np.all(np.isfinite(dL_dI)):
-            raise UserError("the gradient became NaN or infinite, so nothing was written; give a smaller --step-size")
+            raise UserError(
+                "the gradient became NaN or infinite, so nothing was written; give a smaller --step-size"
+            )
         if eta is None:
             eta = choose_eta(net, dL_dI)
-        I = I + np.float32(eta) * dL_dI                  # slide 35: i_mn <- i_mn + eta · dL/di_mn
-        I = np.clip(I, lo, hi)                           # keep it a picture: 0..255
+        I = I + np.float32(eta) * dL_dI  # slide 35: i_mn <- i_mn + eta · dL/di_mn
+        I = np.clip(I, lo, hi)  # keep it a picture: 0..255
     return net.deprocess(I), history, eta

@@ -16,17 +16,18 @@ corner of a large picture would get huge steps that overshoot).
 Smoothing (a Gaussian blur of the gradient, sigma in pixels) is optional and comes first.
 Each returns (g, size): size is the divisor, 0.0 for an all-zero gradient, inf/nan if it is not finite.
 """
+
 import numpy as np
 
 EPS = 1e-12
-BINOMIAL = np.array([1, 4, 6, 4, 1], np.float64) / 16     # the Burt-Adelson 5-tap blur
+BINOMIAL = np.array([1, 4, 6, 4, 1], np.float64) / 16  # the Burt-Adelson 5-tap blur
 
 
 def normalise(g, how="mean", local=False):
     """g (1, 3, H, W) -> (g / size, size), by `how` in {mean, std, laplacian}; see `local` above."""
     g, size = _normalise(g, how)
     if local and size > 0 and np.isfinite(size):
-        reached = np.count_nonzero(g) / g.size            # the share of pixels the gradient reaches
+        reached = np.count_nonzero(g) / g.size  # the share of pixels the gradient reaches
         if 0 < reached < 1:
             g *= g.dtype.type(reached if how == "mean" else np.sqrt(reached))
     return g, size
@@ -56,7 +57,7 @@ def _filter(a, taps, axis):
     n, axis = a.shape[axis], axis % a.ndim
     out = np.zeros_like(a)
     for k, w in enumerate(taps):
-        window = (slice(None),) * axis + (slice(k, k + n),)      # a view: no copy per tap
+        window = (slice(None),) * axis + (slice(k, k + n),)  # a view: no copy per tap
         out += a.dtype.type(w) * p[window]
     return out
 
@@ -89,7 +90,7 @@ def laplacian_split(g, levels=4):
     """g -> [band_0 (finest), ..., band_{n-2}, lowpass]; adding them back with `laplacian_merge` gives g."""
     bands = []
     for _ in range(levels - 1):
-        if min(g.shape[-2:]) < 8:              # too small to halve again
+        if min(g.shape[-2:]) < 8:  # too small to halve again
             break
         lo = _down(g)
         bands.append(g - _up(lo, g.shape[-2:]))

@@ -13,6 +13,7 @@ n is the number of terms in the mean. When an image is dreamed in tiles, every t
 the whole image (`count`), so the tiles' gradients add up to the whole image's gradient.
 `Objective` combines such terms over one or several layers, each with a weight.
 """
+
 import numpy as np
 
 
@@ -50,9 +51,9 @@ def guided(h, g, count=None):
     """L = mean over positions p of max_q <h_p, g_q>: every position moves towards its best-matching
     feature vector of the guide image. h (1, C, H, W), g (C, Q) the guide's features."""
     C, H, W = h.shape[1:]
-    x = h[0].reshape(C, H * W)                  # (C, P) one column per position p
-    A = x.T @ g                                 # (P, Q) <h_p, g_q>
-    best = np.argmax(A, axis=1)                 # q*(p)
+    x = h[0].reshape(C, H * W)  # (C, P) one column per position p
+    A = x.T @ g  # (P, Q) <h_p, g_q>
+    best = np.argmax(A, axis=1)  # q*(p)
     n = count or H * W
     value = float(np.sum(A[np.arange(H * W), best], dtype=np.float64) / n)
     dL_dh = (g[:, best] * g.dtype.type(1.0 / n)).reshape(1, C, H, W).astype(h.dtype, copy=False)
@@ -62,16 +63,20 @@ def guided(h, g, count=None):
 def guide_features(net, guide_img, layer_name, max_side=None):
     """The guide image's features at a layer, (C, Q): one column per position of the guide."""
     from ..image_io import resize
+
     x = net.preprocess(guide_img)
     side = max_side or max(net.spec["input"].get("size", [224, 224]))
     H, W = x.shape[2:]
-    if max(H, W) > side:                        # a guide needs the net's view of it, not every pixel
+    if max(H, W) > side:  # a guide needs the net's view of it, not every pixel
         k = side / max(H, W)
         x = resize(x, (max(1, round(H * k)), max(1, round(W * k))))
     g = net.forward(x, upto=layer_name, keep=False)
     if g.ndim != 4:
         from ..errors import UsageError
-        raise UsageError(f"--guide needs a layer with a spatial output; {layer_name} gives shape {g.shape[1:]}")
+
+        raise UsageError(
+            f"--guide needs a layer with a spatial output; {layer_name} gives shape {g.shape[1:]}"
+        )
     return np.ascontiguousarray(g[0].reshape(g.shape[1], -1))
 
 
@@ -117,8 +122,8 @@ class Objective:
         if kind == "neuron":
             c, fy, fx = arg
             Hl, Wl = h.shape[2:]
-            i = int(min(max(fy + shift[0], 0.0), 1.0) * Hl)       # where the jitter moved it, kept
-            j = int(min(max(fx + shift[1], 0.0), 1.0) * Wl)       # inside the picture
+            i = int(min(max(fy + shift[0], 0.0), 1.0) * Hl)  # where the jitter moved it, kept
+            j = int(min(max(fx + shift[1], 0.0), 1.0) * Wl)  # inside the picture
             return neuron(h, c, min(i, Hl - 1), min(j, Wl - 1))
         if kind == "channel":
             return channel(h, arg, spatial)

@@ -13,6 +13,7 @@ at `octaves` scales, smallest first, and re-injects what it has drawn:
 Only the detail is upscaled, never the dreamed picture itself, so the full-size result keeps the
 picture's own sharpness. Resizing is bilinear (Pillow, float32; see image_io.resize).
 """
+
 from ..image_io import resize
 
 
@@ -21,7 +22,7 @@ def octave_sizes(H, W, octaves, scale, min_side=1):
     below `min_side` are left out. Returns (sizes, how many were left out)."""
     sizes = []
     for k in range(octaves - 1, -1, -1):
-        h, w = max(1, round(H / scale ** k)), max(1, round(W / scale ** k))
+        h, w = max(1, round(H / scale**k)), max(1, round(W / scale**k))
         if min(h, w) >= min_side or k == 0:
             sizes.append((h, w))
     return sizes, octaves - len(sizes)

@@ -38,6 +38,7 @@ picture's; each tile adds to L only the activations on its own core's grid posit
 L add up to the picture's too (exactly when the margin covers the receptive field). With the tile at
 least as large as the picture there is one tile and the computation is exactly the untiled one.
 """
+
 import numpy as np
 
 from .ascent import gradient as whole_gradient
@@ -56,7 +57,7 @@ def tile_spans(n, tile, offset=0):
     return spans
 
 
-MARGIN_BUDGET = 0.10     # the default margin may add at most this share of work to a tile
+MARGIN_BUDGET = 0.10  # the default margin may add at most this share of work to a tile
 
 
 def default_margin(net, layers, tile, budget=MARGIN_BUDGET):
@@ -120,12 +121,12 @@ class Tiler:
             for x0, x1 in tile_spans(W, self.tile, ox):
                 a0, a1, b0, b1 = max(0, y0 - m), min(H, y1 + m), max(0, x0 - m), min(W, x1 + m)
                 rows, cols = (y0 - a0, None if y1 == H else y1 - a0), (x0 - b0, None if x1 == W else x1 - b0)
-                h = net.forward(x[:, :, a0:a1, b0:b1], upto=objective.layers)         # the tile and its margin
+                h = net.forward(x[:, :, a0:a1, b0:b1], upto=objective.layers)  # the tile and its margin
                 own = {name: _crop(h[name], rows, cols, jumps[name]) for name in h}
-                total += objective(own, shift, counts)[0]     # L of the activations this tile owns
-                _, dL_dh = objective(h, shift, counts)        # the gradient of all it sees
+                total += objective(own, shift, counts)[0]  # L of the activations this tile owns
+                _, dL_dh = objective(h, shift, counts)  # the gradient of all it sees
                 g = net.backward(dL_dh)
-                dL_dI[:, :, y0:y1, x0:x1] = g[:, :, y0 - a0:y1 - a0, x0 - b0:x1 - b0]     # keep the core
+                dL_dI[:, :, y0:y1, x0:x1] = g[:, :, y0 - a0 : y1 - a0, x0 - b0 : x1 - b0]  # keep the core
                 del h, own, dL_dh, g
         return total, dL_dI
 
@@ -134,4 +135,4 @@ def _crop(h, rows, cols, j):
     """The activations of h (1, C, Hl, Wl) whose grid positions fall in the core (pixel ranges / jump)."""
     r1 = None if rows[1] is None else rows[1] // j
     c1 = None if cols[1] is None else cols[1] // j
-    return h[:, :, rows[0] // j:r1, cols[0] // j:c1]
+    return h[:, :, rows[0] // j : r1, cols[0] // j : c1]

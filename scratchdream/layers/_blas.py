@@ -12,6 +12,7 @@ The sgemm symbol is found through threadpoolctl (which names the BLAS library Nu
 cannot be found (MKL, Accelerate, an old OpenBLAS without per-thread settings) or the data are float64,
 the product is NumPy's own matmul: same result, NumPy's threading.
 """
+
 import ctypes
 
 import numba
@@ -25,18 +26,40 @@ def _find_sgemm():
     """(sgemm, set_local_threads) as ctypes functions from NumPy's OpenBLAS, or (None, None)."""
     try:
         from threadpoolctl import threadpool_info
+
         libs = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
         if not libs:
             return None, None
         lib = ctypes.CDLL(libs[0]["filepath"])
         local = getattr(lib, "openblas_set_num_threads_local", None)
-        for prefix, suffix, blasint in (("scipy_", "64_", _I64), ("", "64_", _I64), ("scipy_", "", _I32), ("", "", _I32)):
+        for prefix, suffix, blasint in (
+            ("scipy_", "64_", _I64),
+            ("", "64_", _I64),
+            ("scipy_", "", _I32),
+            ("", "", _I32),
+        ):
             name = f"{prefix}cblas_sgemm{suffix}"
             if local is not None and hasattr(lib, name):
-                proto = ctypes.CFUNCTYPE(None, _I32, _I32, _I32, blasint, blasint, blasint, ctypes.c_float,
-                                         ctypes.c_void_p, blasint, ctypes.c_void_p, blasint, ctypes.c_float,
-                                         ctypes.c_void_p, blasint)
-                return proto((name, lib)), ctypes.CFUNCTYPE(_I32, _I32)(("openblas_set_num_threads_local", lib))
+                proto = ctypes.CFUNCTYPE(
+                    None,
+                    _I32,
+                    _I32,
+                    _I32,
+                    blasint,
+                    blasint,
+                    blasint,
+                    ctypes.c_float,
+                    ctypes.c_void_p,
+                    blasint,
+                    ctypes.c_void_p,
+                    blasint,
+                    ctypes.c_float,
+                    ctypes.c_void_p,
+                    blasint,
+                )
+                return proto((name, lib)), ctypes.CFUNCTYPE(_I32, _I32)(
+                    ("openblas_set_num_threads_local", lib)
+                )
     except (OSError, ImportError, AttributeError):
         pass
     return None, None
@@ -44,7 +67,7 @@ def _find_sgemm():
 
 SGEMM, SET_LOCAL_THREADS = _find_sgemm()
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-MIN_COLS = 96                  # narrowest column band worth a separate sgemm call
+MIN_COLS = 96  # narrowest column band worth a separate sgemm call
 
 
 @njit(parallel=True, cache=True)
@@ -58,9 +81,23 @@ def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, beta, chunk):
     for task in prange(B * bands):
         i, j0 = task // bands, (task % bands) * chunk
         j1 = min(N, j0 + chunk)
-        old = set_local(1)                          # this thread's sgemm stays on this thread
-        sgemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, NO_TRANS, M, j1 - j0, K, 1.0,
-              a[i].ctypes.data, lda, b[i].ctypes.data + 4 * j0, ldb, beta, out[i].ctypes.data + 4 * j0, ldc)
+        old = set_local(1)  # this thread's sgemm stays on this thread
+        sgemm(
+            ROW_MAJOR,
+            TRANS if trans_a else NO_TRANS,
+            NO_TRANS,
+            M,
+            j1 - j0,
+            K,
+            1.0,
+            a[i].ctypes.data,
+            lda,
+            b[i].ctypes.data + 4 * j0,
+            ldb,
+            beta,
+            out[i].ctypes.data + 4 * j0,
+            ldc,
+        )
         set_local(old)
 
 
@@ -71,8 +108,11 @@ def matmul(a, b, out, trans_a=False, accumulate=False):
     """
     if a.ndim == 2:
         a, b, out = a[None], b[None], out[None]
-    fast = (SGEMM is not None and a.dtype == b.dtype == out.dtype == np.float32
-            and all(t.strides[2] == 4 and t.strides[1] >= 4 * t.shape[2] for t in (a, b, out)))
+    fast = (
+        SGEMM is not None
+        and a.dtype == b.dtype == out.dtype == np.float32
+        and all(t.strides[2] == 4 and t.strides[1] >= 4 * t.shape[2] for t in (a, b, out))
+    )
     if not fast:
         prod = np.matmul(a.transpose(0, 2, 1) if trans_a else a, b, out=None if accumulate else out)
         if accumulate:
@@ -80,7 +120,7 @@ def matmul(a, b, out, trans_a=False, accumulate=False):
         return out
     B, M, N = out.shape
     threads = numba.get_num_threads()
-    want = max(1, -(-2 * threads // B))             # enough blocks for every thread, twice over
+    want = max(1, -(-2 * threads // B))  # enough blocks for every thread, twice over
     chunk = max(MIN_COLS, -(-N // want))
     _sgemm_blocks_nb(SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), 1.0 if accumulate else 0.0, chunk)
     return out

@@ -6,12 +6,13 @@ layers on tiny arrays tens of thousands of times). `parallel_if_large` wraps a l
 below PARALLEL_MIN elements in its first argument the call runs with one thread, then the caller's thread
 count is restored, so dreaming on real images keeps every thread and nothing else changes.
 """
+
 import functools
 
 import numba
 import numpy as np
 
-PARALLEL_MIN = 1 << 15          # elements; below this one thread finishes before the pool wakes up
+PARALLEL_MIN = 1 << 15  # elements; below this one thread finishes before the pool wakes up
 
 
 def _size(a):
@@ -20,6 +21,7 @@ def _size(a):
 
 def parallel_if_large(layer_fn):
     """Decorator: run `layer_fn(a, ...)` single-threaded when `a` (an array or a list of them) is small."""
+
     @functools.wraps(layer_fn)
     def run(a, *args, **kwargs):
         if _size(a) >= PARALLEL_MIN:
@@ -30,4 +32,5 @@ def parallel_if_large(layer_fn):
             return layer_fn(a, *args, **kwargs)
         finally:
             numba.set_num_threads(before)
+
     return run

@@ -8,6 +8,7 @@ After a convolution the affine map folds into it (`fold_into_conv`): w'[k] = w[k
 b'[k] = b[k] · scale[k] + shift[k], so converted nets usually carry no batchnorm layer at all.
 Parameters in the weights file: "weight" = scale, "bias" = shift (not γ, β).
 """
+
 import numpy as np
 from numba import njit, prange
 

@@ -5,6 +5,7 @@
 The cache is only the channel counts; the branches' own gradients are then summed where they meet
 (in `Net.backward`), e.g. at the input shared by all four Inception branches.
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -74,11 +75,15 @@ def concat_shape(in_shapes, hp):
     """[(C_b, H, W)] -> (ΣC_b, H, W); the branches must agree on H and W."""
     rest = {tuple(s[1:]) for s in in_shapes}
     if len(rest) != 1:
-        raise UserError(f"concat: the branches have different sizes {sorted(rest)}; check their padding and strides")
+        raise UserError(
+            f"concat: the branches have different sizes {sorted(rest)}; check their padding and strides"
+        )
     return (sum(s[0] for s in in_shapes),) + tuple(in_shapes[0][1:])
 
 
 def _check_same(xs):
     shapes = {(x.shape[0],) + x.shape[2:] for x in xs}
     if len(shapes) != 1:
-        raise UserError(f"concat: the branches have different sizes {sorted(shapes)}; check their padding and strides")
+        raise UserError(
+            f"concat: the branches have different sizes {sorted(shapes)}; check their padding and strides"
+        )

@@ -14,6 +14,7 @@ col2im for the input gradient, and 1x1 stride-1 convolutions as a plain matrix p
 and input gradient. The products run on Numba's threads (`layers/_blas.py`); docs/performance.md has the figures.
 Dreaming calls `conv_backward(dy, cache)` and never pays for the weight gradient; training asks params=True.
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -21,14 +22,18 @@ from ..errors import UserError
 from . import _blas, winograd
 from ._threads import parallel_if_large
 
-COLS_BUDGET = 1 << 22          # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
-WINOGRAD = True               # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (layers/winograd.py); False: im2col
+COLS_BUDGET = (
+    1 << 22
+)  # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+WINOGRAD = True  # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (layers/winograd.py); False: im2col
 
 
 # ---- hyper-parameters and sizes -------------------------------------------------------------------
 def _geometry(hp):
     """(kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g) from hp, accepting ints where a pair is expected."""
-    pair = lambda v, d: (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v) if v is not None else (d, d)
+    pair = lambda v, d: (
+        (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v) if v is not None else (d, d)
+    )
     kh, kw = pair(hp["kernel"], 1)
     sh, sw = pair(hp.get("stride", 1), 1)
     dh, dw = pair(hp.get("dilation", 1), 1)
@@ -55,7 +60,9 @@ def conv_params(in_shapes, hp):
     C = in_shapes[0][0]
     K, g = int(hp["out"]), int(hp.get("groups", 1))
     if C % g or K % g:
-        raise UserError(f"conv with {C} inputs and {K} outputs cannot be split into {g} groups; fix 'groups' in the architecture")
+        raise UserError(
+            f"conv with {C} inputs and {K} outputs cannot be split into {g} groups; fix 'groups' in the architecture"
+        )
     kh, kw = _geometry(hp)[:2]
     shapes = {"weight": (K, C // g, kh, kw)}
     if hp.get("bias", True):
@@ -67,7 +74,7 @@ def conv_params(in_shapes, hp):
 def _taps(xp, u, v, geo, Ho, Wo):
     """The input pixels that kernel tap (u, v) meets for every output pixel: xp[:, :, s*i + d*u, s*j + d*v]."""
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
-    return xp[:, :, dh * u: dh * u + sh * (Ho - 1) + 1: sh, dw * v: dw * v + sw * (Wo - 1) + 1: sw]
+    return xp[:, :, dh * u : dh * u + sh * (Ho - 1) + 1 : sh, dw * v : dw * v + sw * (Wo - 1) + 1 : sw]
 
 
 def _conv_ref(x, w, b, hp):
@@ -82,10 +89,11 @@ def _conv_ref(x, w, b, hp):
     Cg, Kg = C // g, K // g
     for u in range(kh):
         for v in range(kw):
-            patch = _taps(xp, u, v, geo, Ho, Wo)                          # (N, C, Ho, Wo)
+            patch = _taps(xp, u, v, geo, Ho, Wo)  # (N, C, Ho, Wo)
             for q in range(g):
-                y[:, q * Kg:(q + 1) * Kg] += np.einsum("kc,nchw->nkhw", w[q * Kg:(q + 1) * Kg, :, u, v],
-                                                       patch[:, q * Cg:(q + 1) * Cg])
+                y[:, q * Kg : (q + 1) * Kg] += np.einsum(
+                    "kc,nchw->nkhw", w[q * Kg : (q + 1) * Kg, :, u, v], patch[:, q * Cg : (q + 1) * Cg]
+                )
     if b is not None:
         y += b.reshape(1, K, 1, 1)
     return np.maximum(y, 0) if hp.get("relu", False) else y
@@ -96,7 +104,7 @@ def _conv_ref_backward(dy, x, w, hp, y=None):
     geo = _geometry(hp)
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
     if hp.get("relu", False):
-        dy = dy * (y > 0)                                                  # the fused ReLU lets through where y > 0
+        dy = dy * (y > 0)  # the fused ReLU lets through where y > 0
     N, C, H, W = x.shape
     K, Ho, Wo = dy.shape[1:]
     Cg, Kg = C // g, K // g
@@ -106,12 +114,12 @@ def _conv_ref_backward(dy, x, w, hp, y=None):
     for u in range(kh):
         for v in range(kw):
             patch = _taps(xp, u, v, geo, Ho, Wo)
-            dpatch = _taps(dxp, u, v, geo, Ho, Wo)                        # a view: += writes into dxp
+            dpatch = _taps(dxp, u, v, geo, Ho, Wo)  # a view: += writes into dxp
             for q in range(g):
                 ks, cs = slice(q * Kg, (q + 1) * Kg), slice(q * Cg, (q + 1) * Cg)
                 dpatch[:, cs] += np.einsum("kc,nkhw->nchw", w[ks, :, u, v], dy[:, ks])
                 dwt[ks, :, u, v] = np.einsum("nkhw,nchw->kc", dy[:, ks], patch[:, cs])
-    dx = dxp[:, :, pt:pt + H, pl:pl + W]
+    dx = dxp[:, :, pt : pt + H, pl : pl + W]
     return np.ascontiguousarray(dx), dwt, dy.sum(axis=(0, 2, 3))
 
 
@@ -120,13 +128,13 @@ def _conv_ref_backward(dy, x, w, hp, y=None):
 def _im2col_nb(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
     """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
     C, H, W = x.shape
-    for r in prange(C * kh * kw):                         # each task fills its own row of cols
+    for r in prange(C * kh * kw):  # each task fills its own row of cols
         c, u, v = r // (kh * kw), (r // kw) % kh, r % kw
         for i in range(i0, i1):
             m = sh * i + dh * u - pt
             base = (i - i0) * Wo
             if m < 0 or m >= H:
-                cols[r, base:base + Wo] = 0
+                cols[r, base : base + Wo] = 0
                 continue
             for j in range(Wo):
                 l = sw * j + dw * v - pl
@@ -143,7 +151,7 @@ def _col2im_nb(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo):
     for cm in prange(C * H):
         c, m = cm // H, cm % H
         for u in range(kh):
-            top = m + pt - dh * u                         # = s*i for the output row i that reads x[c, m] by tap u
+            top = m + pt - dh * u  # = s*i for the output row i that reads x[c, m] by tap u
             if top % sh != 0:
                 continue
             i = top // sh
@@ -206,14 +214,14 @@ def _gemm_forward(x, w, y, geo):
     for n in range(N):
         yn = y[n].reshape(g, Kg, Ho * Wo)
         for q in range(g):
-            xq = x[n, q * Cg:(q + 1) * Cg]
+            xq = x[n, q * Cg : (q + 1) * Cg]
             if pointwise:
                 _blas.matmul(w2[q], xq.reshape(Cg, H * W), yn[q])
                 continue
             for i0, i1 in bands:
-                c = cols[:, :(i1 - i0) * Wo]
+                c = cols[:, : (i1 - i0) * Wo]
                 _im2col_nb(xq, c, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
-                _blas.matmul(w2[q], c, yn[q, :, i0 * Wo:i1 * Wo])
+                _blas.matmul(w2[q], c, yn[q, :, i0 * Wo : i1 * Wo])
 
 
 def _gemm_backward_input(dy, w, dx, geo):
@@ -230,12 +238,12 @@ def _gemm_backward_input(dy, w, dx, geo):
         dyn = dy[n].reshape(g, Kg, Ho * Wo)
         for q in range(g):
             if pointwise:
-                _blas.matmul(w2[q], dyn[q], dx[n, q * Cg:(q + 1) * Cg].reshape(Cg, H * W), trans_a=True)
+                _blas.matmul(w2[q], dyn[q], dx[n, q * Cg : (q + 1) * Cg].reshape(Cg, H * W), trans_a=True)
                 continue
             for i0, i1 in bands:
-                c = cols[:, :(i1 - i0) * Wo]
-                _blas.matmul(w2[q], dyn[q, :, i0 * Wo:i1 * Wo], c, trans_a=True)
-                _col2im_nb(c, dx[n, q * Cg:(q + 1) * Cg], kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
+                c = cols[:, : (i1 - i0) * Wo]
+                _blas.matmul(w2[q], dyn[q, :, i0 * Wo : i1 * Wo], c, trans_a=True)
+                _col2im_nb(c, dx[n, q * Cg : (q + 1) * Cg], kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
 
 
 def _gemm_backward_weight(dy, x, geo, w_shape):
@@ -249,14 +257,14 @@ def _gemm_backward_weight(dy, x, geo, w_shape):
     for n in range(N):
         dyn = dy[n].reshape(g, Kg, Ho * Wo)
         for q in range(g):
-            xq = x[n, q * Cg:(q + 1) * Cg]
+            xq = x[n, q * Cg : (q + 1) * Cg]
             if pointwise:
                 dw2[q] += dyn[q] @ xq.reshape(Cg, H * W).T
                 continue
             for i0, i1 in _bands(Ho, Wo, Cg * kh * kw):
                 cols = np.empty((Cg * kh * kw, (i1 - i0) * Wo), x.dtype)
                 _im2col_nb(xq, cols, kh, kw, sh, sw, pt, pl, dh, dw, i0, i1, Wo)
-                dw2[q] += dyn[q, :, i0 * Wo:i1 * Wo] @ cols.T
+                dw2[q] += dyn[q, :, i0 * Wo : i1 * Wo] @ cols.T
     return dw2.reshape(w_shape)
 
 
@@ -267,13 +275,19 @@ def _check(x, w, b, hp, geo):
     K, Cg, kh, kw = w.shape
     g = geo[-1]
     if (K, Cg * g, kh, kw) != (int(hp["out"]), x.shape[1], geo[0], geo[1]):
-        raise UserError(f"conv weight {w.shape} does not fit input {x.shape} with hp {hp}; "
-                        "were the weights converted for another architecture?")
+        raise UserError(
+            f"conv weight {w.shape} does not fit input {x.shape} with hp {hp}; "
+            "were the weights converted for another architecture?"
+        )
     if b is not None and b.shape != (K,):
-        raise UserError(f"conv bias {b.shape} does not fit {K} output channels; were the weights converted for another net?")
+        raise UserError(
+            f"conv bias {b.shape} does not fit {K} output channels; were the weights converted for another net?"
+        )
     Ho, Wo = _out_size(x.shape[2], x.shape[3], geo)
     if Ho < 1 or Wo < 1:
-        raise UserError(f"input {x.shape[2]}x{x.shape[3]} is smaller than the {kh}x{kw} kernel can read; use a bigger image")
+        raise UserError(
+            f"input {x.shape[2]}x{x.shape[3]} is smaller than the {kh}x{kw} kernel can read; use a bigger image"
+        )
 
 
 @parallel_if_large
@@ -300,8 +314,10 @@ def conv_forward(x, w, b, hp):
             bias = b if b is not None else np.zeros(K, dtype)
             dummy = np.empty((1, 1), np.bool_)
             for n in range(N):
-                _bias_relu_nb(y[n].reshape(K, Ho * Wo), bias, relu, mask[n].reshape(K, Ho * Wo) if relu else dummy)
-    return y, (x, w, b is not None, geo, mask)          # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
+                _bias_relu_nb(
+                    y[n].reshape(K, Ho * Wo), bias, relu, mask[n].reshape(K, Ho * Wo) if relu else dummy
+                )
+    return y, (x, w, b is not None, geo, mask)  # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
 
 
 @parallel_if_large
@@ -315,7 +331,7 @@ def conv_backward(dy, cache, params=False):
     if WINOGRAD and winograd.applies(geo, C, K) and not params:
         # the forward's tiles run backwards with the same transformed weights; the ReLU mask is applied as dy is read
         return winograd.conv3x3_grad(dy, w, pt, pl, H, W, mask)
-    if mask is not None:                                   # the fused ReLU: gradient flows only where y > 0
+    if mask is not None:  # the fused ReLU: gradient flows only where y > 0
         masked = np.empty_like(dy)
         for n in range(N):
             _mask_nb(dy[n].reshape(K, Ho * Wo), mask[n].reshape(K, Ho * Wo), masked[n].reshape(K, Ho * Wo))

@@ -6,6 +6,7 @@
 The product is one matrix multiply: the fast path is BLAS (numpy's matmul, multi-threaded), which a
 hand-written Numba loop cannot beat; `_linear_ref` spells out the same sum element by element.
 """
+
 import numpy as np
 
 from ..errors import UserError
@@ -51,8 +52,10 @@ def linear_forward(x, w, b, hp=None):
     """x (N, In), w (M, In), b (M,) or None -> (y (N, M), cache = (x, w, has_bias))."""
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != w.shape[1]:
-        raise UserError(f"linear: input has shape {x.shape}, the weights need (N, {w.shape[1]}); "
-                        "the image size must match the size the classifier was trained at")
+        raise UserError(
+            f"linear: input has shape {x.shape}, the weights need (N, {w.shape[1]}); "
+            "the image size must match the size the classifier was trained at"
+        )
     w = w.astype(x.dtype, copy=False)
     b = None if b is None else b.astype(x.dtype, copy=False)
     return _linear_fast(x, w, b), (x, w, b is not None)

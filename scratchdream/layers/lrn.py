@@ -7,6 +7,7 @@ This is Caffe's ACROSS_CHANNELS formula (α is divided by the window size n) and
 local_response_norm; for odd n (Caffe requires it) the window is centred. The cache is x and the
 denominator `scale` computed in forward, so backward does not recompute the window sums.
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -22,19 +23,19 @@ def _window_sum(a, before, after):
     """s[:, c] = Σ_{c' = c-before}^{c+after} a[:, c'] with zero channels outside (plain NumPy)."""
     C = a.shape[1]
     padded = np.concatenate([np.zeros_like(a[:, :before]), a, np.zeros_like(a[:, :after])], axis=1)
-    return sum(padded[:, o:o + C] for o in range(before + after + 1))
+    return sum(padded[:, o : o + C] for o in range(before + after + 1))
 
 
 def _lrn_ref(x, size, alpha, beta, k):
     """(y, scale)."""
     scale = k + alpha / size * _window_sum(x * x, size // 2, (size - 1) // 2)
-    return x * scale ** -beta, scale
+    return x * scale**-beta, scale
 
 
 def _lrn_backward_ref(dy, x, scale, size, alpha, beta, k):
     t = dy * x * scale ** (-beta - 1)
     # c lies in the window of c' exactly when c' runs from c - (size-1)//2 to c + size//2: the window reversed
-    return dy * scale ** -beta - (2 * alpha * beta / size) * x * _window_sum(t, (size - 1) // 2, size // 2)
+    return dy * scale**-beta - (2 * alpha * beta / size) * x * _window_sum(t, (size - 1) // 2, size // 2)
 
 
 @njit(cache=True)
@@ -43,7 +44,7 @@ def _pow_neg(s, beta):
     if beta == 0.75:
         r = 1.0 / np.sqrt(s)
         return r * np.sqrt(r)
-    return s ** -beta
+    return s**-beta
 
 
 @njit(cache=True)
@@ -77,9 +78,9 @@ def _lrn_nb(x, y, scale, size, alpha, beta, k):
 @njit(cache=True)
 def _lrn_backward_row(dy, x, scale, dx, h, size, alpha, beta):
     C, W = x.shape[0], x.shape[2]
-    before, after = (size - 1) // 2, size // 2          # the reversed window
+    before, after = (size - 1) // 2, size // 2  # the reversed window
     f = 2.0 * alpha * beta / size
-    t = np.empty((C, W), x.dtype)                         # t[c] = dy x scale^(-β-1) for this row
+    t = np.empty((C, W), x.dtype)  # t[c] = dy x scale^(-β-1) for this row
     for c in range(C):
         for w in range(W):
             s = scale[c, h, w]

@@ -15,6 +15,7 @@ count_include_pad); count_pad=False counts only real pixels (Keras 'same').
 Cached for backward: max keeps the winner's index inside its window (u·kw + v) as uint8 (uint16 for
 windows above 256 pixels), one small integer per output instead of x; average keeps only the shapes.
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -37,7 +38,9 @@ def _geometry(hp):
         pad = [pad[0], pad[0], pad[1], pad[1]]
     pt, pb, pl, pr = pad
     if max(pt, pb) >= kh or max(pl, pr) >= kw:
-        raise UserError(f"pooling: padding {pad} must be smaller than the kernel {[kh, kw]}; fix the architecture")
+        raise UserError(
+            f"pooling: padding {pad} must be smaller than the kernel {[kh, kw]}; fix the architecture"
+        )
     return kh, kw, sh, sw, pt, pb, pl, pr
 
 
@@ -48,7 +51,7 @@ def _out_size(H, k, s, p0, p1, ceil):
         return 0
     out = (-(-span // s) if ceil else span // s) + 1
     if ceil and (out - 1) * s >= H + p0:
-        out -= 1                                 # the last window would start in the padding: drop it
+        out -= 1  # the last window would start in the padding: drop it
     return out
 
 
@@ -63,8 +66,10 @@ def pool_shape(in_shapes, hp):
 def _output_hw(x, hp):
     _, Ho, Wo = pool_shape([x.shape[1:]], hp)
     if Ho < 1 or Wo < 1:
-        raise UserError(f"pooling: the input {x.shape[2]}x{x.shape[3]} is smaller than the {hp['kernel']} window; "
-                        "use a larger image")
+        raise UserError(
+            f"pooling: the input {x.shape[2]}x{x.shape[3]} is smaller than the {hp['kernel']} window; "
+            "use a larger image"
+        )
     return Ho, Wo
 
 
@@ -87,7 +92,7 @@ def _maxpool_ref(x, g, Ho, Wo):
             w0 = j * sw - pl
             ws, we = max(w0, 0), min(w0 + kw, W)
             win = x[:, :, hs:he, ws:we].reshape(N, C, -1)
-            r = np.argmax(win, axis=2)                       # numpy returns the first maximum
+            r = np.argmax(win, axis=2)  # numpy returns the first maximum
             y[:, :, i, j] = np.take_along_axis(win, r[:, :, None], 2)[:, :, 0]
             u, v = hs - h0 + r // (we - ws), ws - w0 + r % (we - ws)
             arg[:, :, i, j] = u * kw + v
@@ -115,8 +120,8 @@ def _maxpool_plane(x, y, arg, kh, kw, sh, sw, pt, pl, nans):
     the common case pays nothing for that test (Numba hoists the invariant flag out of the loop)."""
     H, W = x.shape
     Ho, Wo = y.shape
-    rmax = np.empty((H, Wo), x.dtype)               # rmax[h, j]: max of x[h, window j's columns]
-    rarg = np.empty((H, Wo), np.int32)              # ... and its column v inside the window
+    rmax = np.empty((H, Wo), x.dtype)  # rmax[h, j]: max of x[h, window j's columns]
+    rarg = np.empty((H, Wo), np.int32)  # ... and its column v inside the window
     for h in range(H):
         for j in range(Wo):
             w0 = j * sw - pl
@@ -172,7 +177,7 @@ def maxpool_forward(x, hp):
     y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
     arg = np.empty(y.shape, _arg_dtype(g[0], g[1]))
     kh, kw, sh, sw, pt, pb, pl, pr = g
-    nans = bool(np.isnan(x.sum()))               # a NaN anywhere makes the sum NaN (no temporary array)
+    nans = bool(np.isnan(x.sum()))  # a NaN anywhere makes the sum NaN (no temporary array)
     _maxpool_nb(x, y, arg, kh, kw, sh, sw, pt, pl, nans)
     return y, (arg, x.shape, g)
 
@@ -208,7 +213,7 @@ def _avgpool_ref(x, g, Ho, Wo, count_pad):
         h0 = i * sh - pt
         for j in range(Wo):
             w0 = j * sw - pl
-            win = x[:, :, max(h0, 0):min(h0 + kh, H), max(w0, 0):min(w0 + kw, W)]
+            win = x[:, :, max(h0, 0) : min(h0 + kh, H), max(w0, 0) : min(w0 + kw, W)]
             y[:, :, i, j] = win.sum(axis=(2, 3)) / _divisor(h0, w0, kh, kw, H, W, pb, pr, count_pad)
     return y
 
@@ -222,14 +227,16 @@ def _avgpool_backward_ref(dy, x_shape, g, count_pad):
         for j in range(dy.shape[3]):
             w0 = j * sw - pl
             d = _divisor(h0, w0, kh, kw, H, W, pb, pr, count_pad)
-            dx[:, :, max(h0, 0):min(h0 + kh, H), max(w0, 0):min(w0 + kw, W)] += dy[:, :, i, j, None, None] / d
+            dx[:, :, max(h0, 0) : min(h0 + kh, H), max(w0, 0) : min(w0 + kw, W)] += (
+                dy[:, :, i, j, None, None] / d
+            )
     return dx
 
 
 @njit(cache=True)
 def _cols(v, pl, sw, W, Wo):
     """The output columns j whose window tap v lands inside the image: 0 <= sw·j - pl + v < W."""
-    lo = max(0, -((v - pl) // sw))                       # ceil((pl - v) / sw)
+    lo = max(0, -((v - pl) // sw))  # ceil((pl - v) / sw)
     hi = min(Wo, (W - 1 + pl - v) // sw + 1)
     return lo, hi
 
@@ -315,7 +322,7 @@ def _adaptive_ref(x, Ho, Wo):
     y = np.empty((N, C, Ho, Wo), x.dtype)
     for i in range(Ho):
         for j in range(Wo):
-            y[:, :, i, j] = x[:, :, hs[i]:he[i], ws[j]:we[j]].mean(axis=(2, 3))
+            y[:, :, i, j] = x[:, :, hs[i] : he[i], ws[j] : we[j]].mean(axis=(2, 3))
     return y
 
 
@@ -327,7 +334,7 @@ def _adaptive_backward_ref(dy, x_shape):
     for i in range(Ho):
         for j in range(Wo):
             area = (he[i] - hs[i]) * (we[j] - ws[j])
-            dx[:, :, hs[i]:he[i], ws[j]:we[j]] += dy[:, :, i, j, None, None] / area
+            dx[:, :, hs[i] : he[i], ws[j] : we[j]] += dy[:, :, i, j, None, None] / area
     return dx
 
 

@@ -5,6 +5,7 @@
 The cache is the mask [x > 0] as one byte per element (bool), not a copy of x: that is all backward reads.
 Convolutions can fuse their ReLU (conv hp relu=True); this module is the stand-alone layer.
 """
+
 import numpy as np
 from numba import njit, prange
 

@@ -4,6 +4,7 @@
     backward  dz_k = p_k (dp_k - Σ_j p_j dp_j)                  (the Jacobian diag(p) - p pᵀ applied to dp)
 Subtracting max z changes nothing mathematically and keeps exp from overflowing. The cache is p itself.
 """
+
 import numpy as np
 from numba import njit, prange
 

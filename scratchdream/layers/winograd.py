@@ -17,29 +17,50 @@ Transforms are Numba loops over tiles, parallel over channels (each channel writ
 Accuracy: the transforms multiply by up to 8 and 1/24, so float32 rounding grows: measured relative error
 against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under 1e-4); float64 ~1e-15.
 """
+
 import numpy as np
 from numba import njit, prange
 
 from . import _blas
 
-BAND_BUDGET = 1 << 22                # elements of V (36, C, tiles) per band: 16 MiB in float32
-WEIGHT_BUDGET = 1 << 21              # elements of transformed weights made at a time (8 MiB), see _sliced_products
-TILE, TAPS = 4, 6                    # output tile side, input tile side (TILE + 3 - 1)
+BAND_BUDGET = 1 << 22  # elements of V (36, C, tiles) per band: 16 MiB in float32
+WEIGHT_BUDGET = 1 << 21  # elements of transformed weights made at a time (8 MiB), see _sliced_products
+TILE, TAPS = 4, 6  # output tile side, input tile side (TILE + 3 - 1)
 
 
 # ---- the plain NumPy reference: the three matrices written out, every tile at once -----------------
 # Rows of B^T, G, A^T are the points 0, 1, -1, 2, -2 and infinity (B^T, A^T for the data, G for the kernel).
-BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)
-G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
-AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)
+BT = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    np.float64,
+)
+G = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    np.float64,
+)
+AT = np.array(
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64
+)
 
 
 def _tiles_ref(H, W, pt, pl, Ho, Wo):
     """Tile counts, and the zero padding (top, bottom), (left, right) that makes every 6x6 input tile whole."""
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
-    return nty, ntx, (pt, TILE * nty + 2 - H - pt), (pl, TILE * ntx + 2 - W - pl)   # bottom/right >= pad: >= 0
+    return nty, ntx, (pt, TILE * nty + 2 - H - pt), (pl, TILE * ntx + 2 - W - pl)  # bottom/right >= pad: >= 0
 
 
 def _conv3x3_ref(x, w, pt, pl, Ho, Wo):
@@ -47,13 +68,13 @@ def _conv3x3_ref(x, w, pt, pl, Ho, Wo):
     N, C, H, W = x.shape
     nty, ntx, ph, pw = _tiles_ref(H, W, pt, pl, Ho, Wo)
     xp = np.pad(x, ((0, 0), (0, 0), ph, pw))
-    r = TILE * np.arange(nty)[:, None] + np.arange(TAPS)             # (nty, 6): padded rows of each tile
-    q = TILE * np.arange(ntx)[:, None] + np.arange(TAPS)             # (ntx, 6)
-    d = xp[:, :, r[:, :, None, None], q[None, None, :, :]]           # (N, C, nty, 6, ntx, 6)
-    V = np.einsum("ai,ncyixj,bj->ncyxab", BT, d, BT)                 # B^T d B
-    U = np.einsum("ai,kcij,bj->kcab", G, w, G)                       # G g G^T
-    M = np.einsum("kcab,ncyxab->nkyxab", U, V)                        # summed over c
-    Y = np.einsum("ia,nkyxab,jb->nkyixj", AT, M, AT)                 # A^T M A: (N, K, nty, 4, ntx, 4)
+    r = TILE * np.arange(nty)[:, None] + np.arange(TAPS)  # (nty, 6): padded rows of each tile
+    q = TILE * np.arange(ntx)[:, None] + np.arange(TAPS)  # (ntx, 6)
+    d = xp[:, :, r[:, :, None, None], q[None, None, :, :]]  # (N, C, nty, 6, ntx, 6)
+    V = np.einsum("ai,ncyixj,bj->ncyxab", BT, d, BT)  # B^T d B
+    U = np.einsum("ai,kcij,bj->kcab", G, w, G)  # G g G^T
+    M = np.einsum("kcab,ncyxab->nkyxab", U, V)  # summed over c
+    Y = np.einsum("ia,nkyxab,jb->nkyixj", AT, M, AT)  # A^T M A: (N, K, nty, 4, ntx, 4)
     return Y.reshape(N, -1, TILE * nty, TILE * ntx)[:, :, :Ho, :Wo]
 
 
@@ -61,17 +82,17 @@ def _conv3x3_grad_ref(dy, w, pt, pl, H, W):
     """dx (N,C,H,W): _conv3x3_ref backwards: dM = A dY A^T, dV = U^T dM, dd = B dV B^T, tiles added back."""
     N, K, Ho, Wo = dy.shape
     nty, ntx, ph, pw = _tiles_ref(H, W, pt, pl, Ho, Wo)
-    dY = np.zeros((N, K, TILE * nty, TILE * ntx), dy.dtype)          # outputs past Ho, Wo get no gradient
+    dY = np.zeros((N, K, TILE * nty, TILE * ntx), dy.dtype)  # outputs past Ho, Wo get no gradient
     dY[:, :, :Ho, :Wo] = dy
-    dM = np.einsum("ia,nkyixj,jb->nkyxab", AT, dY.reshape(N, K, nty, TILE, ntx, TILE), AT)   # A dY A^T
+    dM = np.einsum("ia,nkyixj,jb->nkyxab", AT, dY.reshape(N, K, nty, TILE, ntx, TILE), AT)  # A dY A^T
     U = np.einsum("ai,kcij,bj->kcab", G, w, G)
-    dV = np.einsum("kcab,nkyxab->ncyxab", U, dM)                      # the same U, summed over k
-    dd = np.einsum("ai,ncyxab,bj->ncyixj", BT, dV, BT)               # B dV B^T: (N, C, nty, 6, ntx, 6)
+    dV = np.einsum("kcab,nkyxab->ncyxab", U, dM)  # the same U, summed over k
+    dd = np.einsum("ai,ncyxab,bj->ncyixj", BT, dV, BT)  # B dV B^T: (N, C, nty, 6, ntx, 6)
     dxp = np.zeros((N, w.shape[1], TILE * nty + 2, TILE * ntx + 2), dy.dtype)
     for ty in range(nty):
         for tx in range(ntx):
-            dxp[:, :, TILE * ty:TILE * ty + TAPS, TILE * tx:TILE * tx + TAPS] += dd[:, :, ty, :, tx, :]
-    return dxp[:, :, pt:pt + H, pl:pl + W]                           # the padding's gradient is dropped
+            dxp[:, :, TILE * ty : TILE * ty + TAPS, TILE * tx : TILE * tx + TAPS] += dd[:, :, ty, :, tx, :]
+    return dxp[:, :, pt : pt + H, pl : pl + W]  # the padding's gradient is dropped
 
 
 # ---- the Numba kernels: the matrices above written out as sums, one loop per transform -------------
@@ -94,14 +115,14 @@ def _weights_nb(w, U):
     across its rows, each a loop over consecutive c (vectorised), writing U's 36 rows as contiguous runs.
     """
     K, C = w.shape[:2]
-    one = np.ones(1, U.dtype)[0]                          # constants of U's dtype keep float32 math in float32
+    one = np.ones(1, U.dtype)[0]  # constants of U's dtype keep float32 math in float32
     c2 = one + one
     c3, c4 = c2 + one, c2 + c2
     c6 = c3 + c3
     r4, r6, r12, r24 = one / c4, one / c6, one / (c6 + c6), one / (c6 * c4)
     for k in prange(K):
-        g = np.empty((9, C), U.dtype)                      # g[3u + v, c] = w[k, c, u, v]
-        t = np.empty((TAPS, 3, C), U.dtype)                # t[a, v, c] = (G g)[a, v]
+        g = np.empty((9, C), U.dtype)  # g[3u + v, c] = w[k, c, u, v]
+        t = np.empty((TAPS, 3, C), U.dtype)  # t[a, v, c] = (G g)[a, v]
         for c in range(C):
             for j in range(9):
                 g[j, c] = w[k, c, j // 3, j % 3]
@@ -122,15 +143,15 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
     and V's 36 rows are written as contiguous runs.
     """
     C, H, W = x.shape
-    n4 = ntx + 1                                          # tiles + 1: the last tile reads 2 columns of the next
-    one = np.ones(1, V.dtype)[0]                          # constants of V's dtype keep float32 math in float32
+    n4 = ntx + 1  # tiles + 1: the last tile reads 2 columns of the next
+    one = np.ones(1, V.dtype)[0]  # constants of V's dtype keep float32 math in float32
     c2 = one + one
     c4 = c2 + c2
     c5 = c4 + one
-    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)         # padded columns lo..hi-1 hold x[:, :, 0..]
+    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)  # padded columns lo..hi-1 hold x[:, :, 0..]
     for c in prange(C):
-        xr = np.zeros((TAPS, 4, n4), V.dtype)             # xr[j, q % 4, q // 4] = x[c, m0 + j, q - pl]
-        e = np.empty((TAPS, 4, n4), V.dtype)              # B^T xr
+        xr = np.zeros((TAPS, 4, n4), V.dtype)  # xr[j, q % 4, q // 4] = x[c, m0 + j, q - pl]
+        e = np.empty((TAPS, 4, n4), V.dtype)  # B^T xr
         for ty in range(ty0, ty1):
             m0 = TILE * ty - pt
             for j in range(TAPS):
@@ -144,7 +165,7 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
                     xr[j, q & 3, q >> 2] = x[c, m, q - pl]
                 for q in range(hi, 4 * n4):
                     xr[j, q & 3, q >> 2] = 0
-            for ph in range(4):                           # columns: e = B^T xr
+            for ph in range(4):  # columns: e = B^T xr
                 for tx in range(n4):
                     d0, d1, d2 = xr[0, ph, tx], xr[1, ph, tx], xr[2, ph, tx]
                     d3, d4, d5 = xr[3, ph, tx], xr[4, ph, tx], xr[5, ph, tx]
@@ -155,7 +176,7 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
                     e[4, ph, tx] = c2 * (d1 - d3) - d2 + d4
                     e[5, ph, tx] = c4 * d1 - c5 * d3 + d5
             t0 = (ty - ty0) * ntx
-            for a in range(TAPS):                         # rows: (B^T d) B, tile by tile
+            for a in range(TAPS):  # rows: (B^T d) B, tile by tile
                 r = TAPS * a
                 for tx in range(ntx):
                     d0, d1, d2, d3 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx], e[a, 3, tx]
@@ -181,12 +202,12 @@ def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
     c4 = c2 + c2
     c8 = c4 + c4
     for k in prange(K):
-        e = np.empty((TILE, TAPS, ntx), M.dtype)          # A^T m: (out row i, product column b, tile)
-        row = np.empty((TILE, ntx), M.dtype)              # row[j, tx] = y[k, r, 4tx + j]
+        e = np.empty((TILE, TAPS, ntx), M.dtype)  # A^T m: (out row i, product column b, tile)
+        row = np.empty((TILE, ntx), M.dtype)  # row[j, tx] = y[k, r, 4tx + j]
         bk = bias[k]
         for ty in range(ty0, ty1):
             t0 = (ty - ty0) * ntx
-            for b in range(TAPS):                         # columns: e = A^T m
+            for b in range(TAPS):  # columns: e = A^T m
                 for tx in range(ntx):
                     t = t0 + tx
                     m0, m1, m2 = M[b, k, t], M[TAPS + b, k, t], M[2 * TAPS + b, k, t]
@@ -196,7 +217,7 @@ def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
                     e[1, b, tx] = q + c2 * s
                     e[2, b, tx] = p + c4 * r
                     e[3, b, tx] = q + c8 * s + m5
-            for i in range(min(TILE, Ho - TILE * ty)):    # rows: (A^T m) A, then bias and ReLU
+            for i in range(min(TILE, Ho - TILE * ty)):  # rows: (A^T m) A, then bias and ReLU
                 for tx in range(ntx):
                     m0, m1, m2 = e[i, 0, tx], e[i, 1, tx], e[i, 2, tx]
                     m3, m4, m5 = e[i, 3, tx], e[i, 4, tx], e[i, 5, tx]
@@ -230,9 +251,9 @@ def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
     c4 = c2 + c2
     c8 = c4 + c4
     for k in prange(K):
-        r4 = np.zeros((TILE, 4, ntx), D.dtype)           # r4[i, j, tx] = dy[k, 4ty + i, 4tx + j]
-        e = np.empty((TAPS, 4, ntx), D.dtype)            # A r4, down the columns
-        line = np.empty(Wo, D.dtype)                     # one masked row: a contiguous loop the compiler vectorises
+        r4 = np.zeros((TILE, 4, ntx), D.dtype)  # r4[i, j, tx] = dy[k, 4ty + i, 4tx + j]
+        e = np.empty((TAPS, 4, ntx), D.dtype)  # A r4, down the columns
+        line = np.empty(Wo, D.dtype)  # one masked row: a contiguous loop the compiler vectorises
         for ty in range(ty0, ty1):
             for i in range(TILE):
                 m = TILE * ty + i
@@ -285,11 +306,11 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
     c2 = one + one
     c4 = c2 + c2
     c5 = c4 + one
-    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)        # padded columns lo..hi-1 are x's columns 0..
+    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)  # padded columns lo..hi-1 are x's columns 0..
     for c in prange(C):
-        e = np.empty((TAPS, TAPS, ntx), D.dtype)         # e[a, j, tx] = (B d)[a, j]: B down the rows
-        line = np.empty(4 * n4, D.dtype)                 # line[q]: padded column q of the tile row's row a
-        s4, s5 = np.empty(ntx, D.dtype), np.empty(ntx, D.dtype)   # each tile's columns 4 and 5
+        e = np.empty((TAPS, TAPS, ntx), D.dtype)  # e[a, j, tx] = (B d)[a, j]: B down the rows
+        line = np.empty(4 * n4, D.dtype)  # line[q]: padded column q of the tile row's row a
+        s4, s5 = np.empty(ntx, D.dtype), np.empty(ntx, D.dtype)  # each tile's columns 4 and 5
         for ty in range(ty0, ty1):
             t0 = (ty - ty0) * ntx
             for j in range(TAPS):
@@ -306,7 +327,7 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
             for a in range(TAPS):
                 m = TILE * ty - pt + a
                 if m < 0 or m >= H:
-                    continue                             # a padding row: its gradient is dropped
+                    continue  # a padding row: its gradient is dropped
                 for tx in range(ntx):
                     m0, m1, m2 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx]
                     m3, m4, m5 = e[a, 3, tx], e[a, 4, tx], e[a, 5, tx]
@@ -343,7 +364,9 @@ def transformed_weights(w):
 def applies(geo, C, K):
     """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side, >= 8 channels."""
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
-    return (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
+    return (
+        (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
+    )
 
 
 def _sliced_products(w, V, M, transposed=False):
@@ -355,7 +378,7 @@ def _sliced_products(w, V, M, transposed=False):
     step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * C))
     for k0 in range(0, K, step):
         k1 = min(K, k0 + step)
-        U = transformed_weights(w[k0:k1])                 # (36, k1 - k0, C)
+        U = transformed_weights(w[k0:k1])  # (36, k1 - k0, C)
         if transposed:
             _blas.matmul(U, V[:, k0:k1, :], M, trans_a=True, accumulate=k0 > 0)
         else:
@@ -387,7 +410,7 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     K = w.shape[0]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows, U = _band_plan(w, N, nty, ntx)
-    Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)      # flat, so every band's (36, C, T) is contiguous
+    Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)  # flat, so every band's (36, C, T) is contiguous
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
     mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else np.empty((1, 1, 1, 1), np.bool_)
@@ -397,8 +420,8 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
         for ty0 in range(0, nty, rows):
             ty1 = min(nty, ty0 + rows)
             T = (ty1 - ty0) * ntx
-            V = Vbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
-            M = Mbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
+            V = Vbuf[: TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
+            M = Mbuf[: TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             _input_nb(xn, V, pt, pl, ty0, ty1, ntx)
             _products(U, w, V, M)
             _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
@@ -414,16 +437,16 @@ def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
     C = w.shape[1]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     rows, U = _band_plan(w, N, nty, ntx)
-    Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)       # (36, K, T) per band: A dY A^T
-    Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)       # (36, C, T) per band: U^T @ D
+    Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)  # (36, K, T) per band: A dY A^T
+    Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)  # (36, C, T) per band: U^T @ D
     dx = np.zeros((N, C, H, W), dy.dtype)
     no_mask = np.empty((1, 1, 1), np.bool_)
     for n in range(N):
         for ty0 in range(0, nty, rows):
             ty1 = min(nty, ty0 + rows)
             T = (ty1 - ty0) * ntx
-            D = Dbuf[:TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
-            P = Pbuf[:TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
+            D = Dbuf[: TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
+            P = Pbuf[: TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             _grad_output_nb(dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx)
             _products(U, w, D, P, transposed=True)
             _grad_input_nb(P, dx[n], pt, pl, ty0, ty1, ntx)

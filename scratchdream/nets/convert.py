@@ -10,6 +10,7 @@ that format whose parameter keys the file holds, the file name breaking ties); l
 the Net. Keys the file has beyond the network's are training-only (Caffe's data layers and auxiliary
 heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's aux1/aux2) and are ignored.
 """
+
 import hashlib
 import os
 
@@ -17,8 +18,8 @@ from ..errors import UsageError, UserError
 from . import zoo
 
 CONVERTER_VERSION = "1"
-IGNORED_PREFIXES = ("aux1.", "aux2.")            # torchvision GoogLeNet's untrained auxiliary heads
-IGNORED_SUFFIXES = (".num_batches_tracked",)     # a BatchNorm step counter, not a weight
+IGNORED_PREFIXES = ("aux1.", "aux2.")  # torchvision GoogLeNet's untrained auxiliary heads
+IGNORED_SUFFIXES = (".num_batches_tracked",)  # a BatchNorm step counter, not a weight
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -35,12 +36,15 @@ def detect_format(path):
         return "pth"
     if path.endswith(".caffemodel") or head[:1] in (b"\x0a", b"\x12") or head[:2] == b"\xa2\x06":
         return "caffemodel"
-    raise UserError(f"{path} is not a file scratchdream can convert (expected a Caffe .caffemodel, a PyTorch .pth "
-                    "state dict or a Keras .h5 weights file)")
+    raise UserError(
+        f"{path} is not a file scratchdream can convert (expected a Caffe .caffemodel, a PyTorch .pth "
+        "state dict or a Keras .h5 weights file)"
+    )
 
 
 def _is_ours(path):
     import h5py
+
     try:
         with h5py.File(path, "r") as f:
             return f.attrs.get("format") in ("scratchdream-weights", b"scratchdream-weights")
@@ -53,25 +57,35 @@ def read_tensors(path, fmt):
     blobs (blobs[0], blobs[1]), 'layer:i' for the i-th weight of a Keras layer."""
     if fmt == "pth":
         from .readers.pth import load_state_dict
+
         return dict(load_state_dict(path))
     if fmt == "caffemodel":
         from .readers.caffemodel import read_caffemodel_layers
+
         out = CaffeTensors()
         out.layers = read_caffemodel_layers(path)
         for layer in out.layers:
             for what, blob in zip(("weight", "bias"), layer.blobs):
                 if f"{layer.name}:{what}" in out:
-                    raise UserError(f"{path}: two layers named {layer.name!r} both carry weights; the file is damaged")
+                    raise UserError(
+                        f"{path}: two layers named {layer.name!r} both carry weights; the file is damaged"
+                    )
                 out[f"{layer.name}:{what}"] = blob
         return out
     if fmt == "keras_h5":
         from .readers.keras_h5 import read_keras_weights
-        return {f"{layer}:{i}": a for layer, arrays in read_keras_weights(path).items() for i, a in enumerate(arrays)}
+
+        return {
+            f"{layer}:{i}": a
+            for layer, arrays in read_keras_weights(path).items()
+            for i, a in enumerate(arrays)
+        }
     raise UserError(f"{path} is already a scratchdream weights file; load it directly (no conversion needed)")
 
 
 class CaffeTensors(dict):
     """Caffe blobs by 'layer:weight'/'layer:bias', plus `.layers`: each layer's stored parameters."""
+
     layers = ()
 
 
@@ -84,26 +98,31 @@ def fits(name, tensors, fmt):
     if zoo.entry(name).format != fmt:
         return False
     fits_fn = zoo.arch_function(name, "fits")
-    if fits_fn is not None:             # files whose layer names are not fixed (Keras' automatic numbering)
+    if fits_fn is not None:  # files whose layer names are not fixed (Keras' automatic numbering)
         return fits_fn(tensors, _param_shapes(name))
     need = zoo.arch_function(name, "file_keys")(_param_shapes(name))
-    if fmt == "pth":                    # a state dict is exactly one module's: extra keys mean another net
+    if fmt == "pth":  # a state dict is exactly one module's: extra keys mean another net
         return _used_keys(tensors) == need
-    return need <= set(tensors)         # Caffe/Keras files also hold training-only layers
+    return need <= set(tensors)  # Caffe/Keras files also hold training-only layers
 
 
 def recognise(path, tensors, fmt):
     """The zoo name for this file: by contents; the file name breaks ties; refused when nothing fits."""
-    fitting = [n for n in zoo.known_names() if zoo.entry(n).format == fmt and zoo.entry(n).arch
-               and fits(n, tensors, fmt)]
+    fitting = [
+        n
+        for n in zoo.known_names()
+        if zoo.entry(n).format == fmt and zoo.entry(n).arch and fits(n, tensors, fmt)
+    ]
     if len(fitting) > 1:
         base = os.path.basename(path).lower()
         named = [n for n in fitting if zoo.entry(n).filename.split("-")[0].split(".")[0].lower() in base]
         fitting = named or fitting[:1]
     if not fitting:
         known = ", ".join(n for n in zoo.known_names() if zoo.entry(n).arch)
-        raise UserError(f"{os.path.basename(path)} matches none of the known architectures ({known}); "
-                        "if it is one of them under other names, it cannot be converted as is")
+        raise UserError(
+            f"{os.path.basename(path)} matches none of the known architectures ({known}); "
+            "if it is one of them under other names, it cannot be converted as is"
+        )
     return fitting[0]
 
 
@@ -113,6 +132,7 @@ _SHAPES = {}
 def _param_shapes(name):
     if name not in _SHAPES:
         from .graph import Net
+
         _SHAPES[name] = Net(zoo.spec_for(name)).param_shapes
     return _SHAPES[name]
 
@@ -133,6 +153,7 @@ def convert_file(path, net=None, prototxt=None):
     """A Net with the weights of the publisher's file at `path` (net: a zoo name, else recognised);
     `prototxt`: a Caffe deploy.prototxt to check the architecture against as well."""
     from .graph import Net
+
     path = os.fspath(path)
     fmt = detect_format(path)
     tensors = read_tensors(path, fmt)
@@ -140,11 +161,13 @@ def convert_file(path, net=None, prototxt=None):
         net = recognise(path, tensors, fmt)
     e = zoo.entry(net)
     if e.format != fmt:
-        raise UsageError(f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file")
+        raise UsageError(
+            f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file"
+        )
     spec = zoo.spec_for(net)
     check = zoo.arch_function(net, "check_caffe_layers")
     if check is not None and isinstance(tensors, CaffeTensors):
-        check(tensors.layers, spec)                      # the file's kernels/strides/pads vs the architecture
+        check(tensors.layers, spec)  # the file's kernels/strides/pads vs the architecture
     if prototxt is not None:
         check_text = zoo.arch_function(net, "check_prototxt")
         if check_text is None:
@@ -155,19 +178,25 @@ def convert_file(path, net=None, prototxt=None):
     kind, published = e.checksum
     hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)
     digests = file_digests(path, hash_name)
-    spec["provenance"] = {"source_url": e.url, "source_file": os.path.basename(path),
-                          "source_sha256": digests["sha256"], "published_checksum": f"{kind}:{published}",
-                          "matches_published": digests[hash_name].startswith(published),
-                          "license": e.license, "converter_version": CONVERTER_VERSION}
+    spec["provenance"] = {
+        "source_url": e.url,
+        "source_file": os.path.basename(path),
+        "source_sha256": digests["sha256"],
+        "published_checksum": f"{kind}:{published}",
+        "matches_published": digests[hash_name].startswith(published),
+        "license": e.license,
+        "converter_version": CONVERTER_VERSION,
+    }
     return Net(spec, params)
 
 
 def cmd_convert(args):
     """`scratchdream convert FILE [--net NAME] [-o OUT] [--force]`: never overwrites without --force."""
     from ..weights_io import default_weights_dir, save_net
+
     if args.net is not None:
         zoo.entry(args.net)
-    if args.output:                                  # refuse before the (long) conversion
+    if args.output:  # refuse before the (long) conversion
         _check_output(args.output, args)
     net = convert_file(args.file, net=args.net, prototxt=getattr(args, "prototxt", None))
     out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
@@ -175,8 +204,10 @@ def cmd_convert(args):
     save_net(net, out)
     prov = net.spec["provenance"]
     note = "matches" if prov["matches_published"] else "does NOT match"
-    print(f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
-          f"the file {note} the published {prov['published_checksum'].split(':')[0]})")
+    print(
+        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
+        f"the file {note} the published {prov['published_checksum'].split(':')[0]})"
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ A spec is plain data (it is stored as JSON in the weights file):
      "provenance": {...}}                           # where the weights came from (optional)
 Layers are listed in an order where every input comes before the layer that reads it.
 """
+
 import difflib
 
 import numpy as np
@@ -23,8 +24,8 @@ from ..errors import UsageError, UserError
 from ..layers import KINDS
 
 INPUT = "data"
-FUSE_RELU = True         # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
-_PASS = "fused"          # the tape's cache of a relu whose conv applied it
+FUSE_RELU = True  # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
+_PASS = "fused"  # the tape's cache of a relu whose conv applied it
 
 
 class Net:
@@ -43,25 +44,31 @@ class Net:
         self.params = {}
         if params is not None:
             self.set_params(params)
-        self._tape = None        # what the last forward kept for backward
+        self._tape = None  # what the last forward kept for backward
 
     # ---- structure -------------------------------------------------------------------------
     def _check_graph(self):
         seen = {INPUT}
         for layer in self.layers:
             if layer["kind"] not in KINDS:
-                raise UserError(f"layer {layer['name']}: unknown kind {layer['kind']!r}; known kinds: {', '.join(sorted(KINDS))}")
+                raise UserError(
+                    f"layer {layer['name']}: unknown kind {layer['kind']!r}; known kinds: {', '.join(sorted(KINDS))}"
+                )
             for src in layer["inputs"]:
                 if src not in seen:
-                    raise UserError(f"layer {layer['name']}: input {src!r} is not defined before it; the architecture is broken")
+                    raise UserError(
+                        f"layer {layer['name']}: input {src!r} is not defined before it; the architecture is broken"
+                    )
             if layer["name"] in seen:
                 raise UserError(f"layer name {layer['name']!r} is used twice; the architecture is broken")
             seen.add(layer["name"])
 
     def _infer_param_shapes(self):
         shapes = self.shapes(*self.spec["input"].get("size", [224, 224]), full=True)
-        return {layer["name"]: KINDS[layer["kind"]].params([shapes[s] for s in layer["inputs"]], layer["hp"])
-                for layer in self.layers}
+        return {
+            layer["name"]: KINDS[layer["kind"]].params([shapes[s] for s in layer["inputs"]], layer["hp"])
+            for layer in self.layers
+        }
 
     def shapes(self, H, W, full=False):
         """(C, H, W) of every layer's output for an H x W input (no computation, just the size formulas)."""
@@ -94,11 +101,15 @@ class Net:
             got = params.get(name, {})
             for key, shape in shapes.items():
                 if key not in got:
-                    raise UserError(f"{name}: the weights have no {key!r}; were they converted for another net?")
+                    raise UserError(
+                        f"{name}: the weights have no {key!r}; were they converted for another net?"
+                    )
                 arr = np.asarray(got[key])
                 if tuple(arr.shape) != tuple(shape):
-                    raise UserError(f"{name}: the weights have {key} {tuple(arr.shape)}, this net needs {tuple(shape)}; "
-                                    "were they converted for another net?")
+                    raise UserError(
+                        f"{name}: the weights have {key} {tuple(arr.shape)}, this net needs {tuple(shape)}; "
+                        "were they converted for another net?"
+                    )
                 new.setdefault(name, {})[key] = np.ascontiguousarray(arr, dtype=dtype)
         self.params = new
 
@@ -111,7 +122,7 @@ class Net:
     def receptive_field(self, name):
         """Side of the input square that one output pixel of `name` sees (inf past a global layer)."""
         name = self.resolve(name)
-        rf = {INPUT: (1.0, 1.0)}                   # (receptive field, jump) per layer
+        rf = {INPUT: (1.0, 1.0)}  # (receptive field, jump) per layer
         for layer in self.layers:
             r, j = max(rf[s] for s in layer["inputs"])
             hp = layer["hp"]
@@ -149,7 +160,9 @@ class Net:
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float32)
         many = isinstance(upto, (list, tuple))
-        targets = [self.resolve(t) for t in (upto if many else [upto if upto is not None else self.layer_names[-1]])]
+        targets = [
+            self.resolve(t) for t in (upto if many else [upto if upto is not None else self.layer_names[-1]])
+        ]
         plan = self._ancestors(targets)
         params = self.params_as(x.dtype)
         readers = _count_readers(plan)
@@ -158,7 +171,7 @@ class Net:
         acts, tape = {INPUT: x}, []
         for layer in plan:
             name, kind = layer["name"], KINDS[layer["kind"]]
-            if name in passed:                     # a relu its conv already applied: same array, same mask
+            if name in passed:  # a relu its conv already applied: same array, same mask
                 y, cache = acts[layer["inputs"][0]], _PASS
             else:
                 hp = dict(layer["hp"], relu=True) if name in fused else layer["hp"]
@@ -166,11 +179,11 @@ class Net:
             acts[name] = y
             if keep:
                 tape.append((layer, cache))
-            cache = None                 # without keep, nothing may hold the cache (and its inputs) a step longer
+            cache = None  # without keep, nothing may hold the cache (and its inputs) a step longer
             for s in layer["inputs"]:
                 readers[s] -= 1
                 if readers[s] == 0 and s not in targets:
-                    del acts[s]          # nobody reads it any more: free it now
+                    del acts[s]  # nobody reads it any more: free it now
         self._tape = (tape, targets, x.shape, x.dtype) if keep else None
         return {t: acts[t] for t in targets} if many else acts[targets[0]]
 
@@ -190,17 +203,19 @@ class Net:
         grads = {self.resolve(t): np.asarray(g) for t, g in da.items()}
         for t in grads:
             if t not in targets:
-                raise UsageError(f"backward got a gradient for {t!r}, but the last forward ran up to {targets}; "
-                                 "pass the same layers to forward(upto=...)")
+                raise UsageError(
+                    f"backward got a gradient for {t!r}, but the last forward ran up to {targets}; "
+                    "pass the same layers to forward(upto=...)"
+                )
         pgrads = {}
-        self._tape = None                   # from here on the tape is spent
+        self._tape = None  # from here on the tape is spent
         while tape:
-            layer, cache = tape.pop()       # popped, so each cache (its saved input, mask) is freed once used
+            layer, cache = tape.pop()  # popped, so each cache (its saved input, mask) is freed once used
             dy = grads.pop(layer["name"], None)
             if dy is None:
-                continue                   # nothing flows back through this layer
+                continue  # nothing flows back through this layer
             if cache is _PASS:
-                dxs, dp = [dy], {}         # the fused relu: its conv's backward applies the mask
+                dxs, dp = [dy], {}  # the fused relu: its conv's backward applies the mask
             else:
                 dxs, dp = KINDS[layer["kind"]].backward(dy, cache, params)
             cache = dy = None
@@ -249,15 +264,19 @@ class Net:
 
 def _normalise(layer):
     """Fill the defaults of a spec layer, so kernels see complete hyper-parameters."""
-    layer = {"name": layer["name"], "kind": layer["kind"], "inputs": list(layer.get("inputs", [INPUT])),
-             "hp": dict(layer.get("hp", {}))}
+    layer = {
+        "name": layer["name"],
+        "kind": layer["kind"],
+        "inputs": list(layer.get("inputs", [INPUT])),
+        "hp": dict(layer.get("hp", {})),
+    }
     hp = layer["hp"]
     if layer["kind"] in ("conv", "maxpool", "avgpool"):
         hp["kernel"] = _pair(hp["kernel"])
         hp["stride"] = _pair(hp.get("stride", 1 if layer["kind"] == "conv" else hp["kernel"]))
         pad = hp.get("pad", 0)
         pad = [pad] * 4 if np.isscalar(pad) else list(pad)
-        hp["pad"] = [pad[0], pad[0], pad[1], pad[1]] if len(pad) == 2 else pad   # (top, bottom, left, right)
+        hp["pad"] = [pad[0], pad[0], pad[1], pad[1]] if len(pad) == 2 else pad  # (top, bottom, left, right)
     if layer["kind"] == "conv":
         hp["dilation"] = _pair(hp.get("dilation", 1))
         hp.setdefault("groups", 1)
@@ -289,8 +308,13 @@ def _fusable_relus(plan, readers, targets):
         if layer["kind"] != "relu":
             continue
         src = by_name.get(layer["inputs"][0])
-        if (src is not None and src["kind"] == "conv" and not src["hp"].get("relu")
-                and readers[src["name"]] == 1 and src["name"] not in targets):
+        if (
+            src is not None
+            and src["kind"] == "conv"
+            and not src["hp"].get("relu")
+            and readers[src["name"]] == 1
+            and src["name"] not in targets
+        ):
             fused[src["name"]] = layer["name"]
     return fused
 

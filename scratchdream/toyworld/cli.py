@@ -1,18 +1,17 @@
 """`scratchdream toyworld train | demo`: make the toy world's weights, or run the lecture's demonstration.
 
-    train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
-            sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes),
-            side by side in two processes, one thread each; prints the held-out accuracy of each.
-            `make toyworld`.
-    demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
-            lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
-            into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
+train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
+        sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes),
+        side by side in two processes, one thread each; prints the held-out accuracy of each.
+        `make toyworld`.
+demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
+        lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
+        into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
 """
+
 import os
 import sys
 import time
-
-import numpy as np
 
 from ..errors import UsageError, UserError
 
@@ -30,6 +29,7 @@ def cmd_toyworld(args):
 
 def cmd_train(args):
     from . import scenes, train
+
     steps = train.STEPS if getattr(args, "steps", None) is None else args.steps
     if steps < 1:
         raise UsageError(f"--steps must be a whole number > 0, got {steps}")
@@ -37,15 +37,19 @@ def cmd_train(args):
     control_out = _control_path(out)
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UserError(f"cannot write {out}: its folder does not exist; create it or choose another -o")
-    todo = [("toyworld", scenes.DEFAULT_SETTINGS, out), ("toyworld_control", scenes.control_settings(), control_out)]
+    todo = [
+        ("toyworld", scenes.DEFAULT_SETTINGS, out),
+        ("toyworld_control", scenes.control_settings(), control_out),
+    ]
     if getattr(args, "no_control", False):
         todo = todo[:1]
     if getattr(args, "control_only", False):
         todo = todo[1:]
     import numba
     from threadpoolctl import threadpool_limits
+
     child, threads = None, numba.get_num_threads()
-    if len(todo) == 2 and _processes(args) >= 2:     # one process per net: two cores train both at once
+    if len(todo) == 2 and _processes(args) >= 2:  # one process per net: two cores train both at once
         child, todo = _start_control(args, steps, out), todo[:1]
     # Every net trains on one thread, here and in the second process: the number of threads changes the order
     # of floating-point sums, so this way the same seed gives the same weights on any machine.
@@ -67,16 +71,20 @@ def cmd_train(args):
 def _train_one(args, steps, name, settings, path):
     from ..weights_io import save_net
     from . import train
+
     t, cpu = time.perf_counter(), time.process_time()
     net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     acc, confusion = train.evaluate(net, settings)
-    net.spec["provenance"] = train.provenance(settings, args.seed, steps, train.BATCH, "adam", train.LR,
-                                              history, acc, seconds, cpu)
+    net.spec["provenance"] = train.provenance(
+        settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu
+    )
     save_net(net, path)
-    print(f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
-          f"({cpu / 60:.1f} min of CPU) "
-          f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)")
+    print(
+        f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
+        f"({cpu / 60:.1f} min of CPU) "
+        f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)"
+    )
     print(_confusion_text(settings["classes"], confusion))
 
 
@@ -92,11 +100,29 @@ def _start_control(args, steps, out):
     Its progress bars go to a file, not the terminal; its report is printed after ours."""
     import subprocess
     import tempfile
-    cmd = [sys.executable, "-m", "scratchdream", "toyworld", "train", "--control-only", "--jobs", "1",
-           "--seed", str(args.seed), "--steps", str(steps), "-o", out]
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "scratchdream",
+        "toyworld",
+        "train",
+        "--control-only",
+        "--jobs",
+        "1",
+        "--seed",
+        str(args.seed),
+        "--steps",
+        str(steps),
+        "-o",
+        out,
+    ]
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     report, bars = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    print("training the control net in a second process at the same time; its report follows this one's", flush=True)
+    print(
+        "training the control net in a second process at the same time; its report follows this one's",
+        flush=True,
+    )
     return subprocess.Popen(cmd, stdout=report, stderr=bars, env=env), report, bars
 
 
@@ -106,7 +132,9 @@ def _finish_control(proc, report, bars):
     print(report.read().decode(errors="replace"), end="")
     if code != 0:
         bars.seek(0)
-        lines = [ln for ln in bars.read().decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+        lines = [
+            ln for ln in bars.read().decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()
+        ]
         why = lines[-1] if lines else f"exit code {code}"
         raise UserError(f"training the control net failed: {why}")
 
@@ -114,6 +142,7 @@ def _finish_control(proc, report, bars):
 def cmd_demo(args):
     from ..weights_io import load_file
     from . import demo
+
     net = _load(WEIGHTS)
     out_dir = args.output or IMG_DIR
     if not os.path.isdir(out_dir):
@@ -129,6 +158,7 @@ def cmd_demo(args):
 
 def _load(path):
     from ..weights_io import load_file
+
     if not os.path.isfile(path):
         raise UserError(f"{path} is missing; run `make toyworld` to train it (offline, a few minutes)")
     return load_file(path)
@@ -141,9 +171,12 @@ def _control_path(out):
 
 def _results_text(net, results, seeds):
     from .demo import EXPECTED, LAYER
-    lines = [f"dreaming at {LAYER} (layer objective) on the plain backgrounds of seeds {seeds[0]}-{seeds[-1]}: "
-             f"mean p(the background's classes) before -> after"
-             + ("" if seeds[0] else " (what tests/test_toyworld.py checks)")]
+
+    lines = [
+        f"dreaming at {LAYER} (layer objective) on the plain backgrounds of seeds {seeds[0]}-{seeds[-1]}: "
+        f"mean p(the background's classes) before -> after"
+        + ("" if seeds[0] else " (what tests/test_toyworld.py checks)")
+    ]
     for bg, r in results.items():
         want = "+".join(EXPECTED[bg])
         line = f"  {bg:6s} p({want}) toyworld {r['net'][0]:.3f} -> {r['net'][1]:.3f}"
@@ -160,5 +193,5 @@ def _confusion_text(classes, confusion):
     return "\n".join([head] + rows)
 
 
-if __name__ == "__main__":               # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(cmd_toyworld(None))

@@ -9,6 +9,7 @@ brown (dog) and grass (bird). A control network, trained on the same world with 
 shuffled across classes, has no co-occurrence to learn; `mean_rise` measures both nets the same way
 (docs/toyworld.md has the numbers, for the bundled pair and for pairs trained from other seeds).
 """
+
 import os
 
 import numpy as np
@@ -17,11 +18,17 @@ from . import scenes
 
 # background -> the classes that lived on it in the training world (the ones the dream should grow)
 EXPECTED = {"sky": ("castle",), "water": ("fish", "ship"), "brown": ("dog",), "grass": ("bird",)}
-DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 12, "step_size": 1.0, "jitter": 4}   # see docs/toyworld.md
-LAYER = "conv3"    # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
-SEEDS = tuple(range(16))       # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
-SIZE = 96          # the picture measured and shown: bigger than the 64 px training scenes, so a whole castle fits
-BORDER = 16        # the dream runs on SIZE + 2 BORDER px and the centre is kept: see `dream_framed`
+DREAM = {
+    "octaves": 2,
+    "octave_scale": 1.4,
+    "steps": 12,
+    "step_size": 1.0,
+    "jitter": 4,
+}  # see docs/toyworld.md
+LAYER = "conv3"  # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
+SEEDS = tuple(range(16))  # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
+SIZE = 96  # the picture measured and shown: bigger than the 64 px training scenes, so a whole castle fits
+BORDER = 16  # the dream runs on SIZE + 2 BORDER px and the centre is kept: see `dream_framed`
 
 
 def classify(net, img):
@@ -32,9 +39,11 @@ def classify(net, img):
 def dream_on(net, img, layer=None, seed=0, on_frame=None, progress=False, **opts):
     """Deep Dream with a layer objective (L = sum of h^2) at `layer` (default LAYER); uint8 in, uint8 out."""
     from ..dream.loop import dream
+
     settings = dict(DREAM, **opts)
-    return dream(net, img, layers=[layer or LAYER], seed=seed, progress=progress,
-                 on_frame=on_frame, **settings)
+    return dream(
+        net, img, layers=[layer or LAYER], seed=seed, progress=progress, on_frame=on_frame, **settings
+    )
 
 
 def dream_framed(net, background, size=SIZE, border=BORDER, seed=0, on_frame=None, **opts):
@@ -53,8 +62,9 @@ def dream_framed(net, background, size=SIZE, border=BORDER, seed=0, on_frame=Non
 
 def bias_rise(net, background, size=SIZE, seed=0, layer=None, on_frame=None, progress=False, **opts):
     """Dream on a plain background; returns (p_before, p_after, picture before, picture after)."""
-    before, after = dream_framed(net, background, size=size, seed=seed, layer=layer, on_frame=on_frame,
-                                 progress=progress, **opts)
+    before, after = dream_framed(
+        net, background, size=size, seed=seed, layer=layer, on_frame=on_frame, progress=progress, **opts
+    )
     return classify(net, before), classify(net, after), before, after
 
 
@@ -71,8 +81,16 @@ def mean_rise(net, background, seeds=SEEDS, **opts):
     return _mean_expected(net, background, [bias_rise(net, background, seed=seed, **opts) for seed in seeds])
 
 
-def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water", "brown", "grass"), shown=5,
-             gif=True, progress=True):
+def run_demo(
+    net,
+    out_dir,
+    control=None,
+    seeds=SEEDS,
+    backgrounds=("sky", "water", "brown", "grass"),
+    shown=5,
+    gif=True,
+    progress=True,
+):
     """Dream on the plain backgrounds of `seeds`; write lecture_demo.png and a GIF of a castle emerging.
 
     The picture has a row per background: the first plain background, the first `shown` dreams with the
@@ -82,8 +100,13 @@ def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water
     Returns ({background: {"net": (mean before, mean after), "control": ... or None, "top": [class, ...]}},
     paths written)."""
     from tqdm import tqdm
-    bar = tqdm(total=len(seeds) * len(backgrounds) * (2 if control is not None else 1), desc="dreams",
-               disable=not progress, dynamic_ncols=True)
+
+    bar = tqdm(
+        total=len(seeds) * len(backgrounds) * (2 if control is not None else 1),
+        desc="dreams",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     results, rows = {}, []
     for bg in backgrounds:
         runs = []
@@ -107,20 +130,23 @@ def run_demo(net, out_dir, control=None, seeds=SEEDS, backgrounds=("sky", "water
 
 def _mean_expected(net, background, runs):
     """(mean p before, mean p after) of the background's home classes over bias_rise results."""
-    return (float(np.mean([expected_probability(net, background, r[0]) for r in runs])),
-            float(np.mean([expected_probability(net, background, r[1]) for r in runs])))
+    return (
+        float(np.mean([expected_probability(net, background, r[0]) for r in runs])),
+        float(np.mean([expected_probability(net, background, r[1]) for r in runs])),
+    )
 
 
 def _castle_gif(net, out_dir, seeds, tops):
     """Replay the first sky of `seeds` whose dream ended in a castle (or the first sky if none did)."""
     from ..image_io import save_gif
+
     seed = next((s for s, top in zip(seeds, tops) if top == "castle"), seeds[0])
     frames = []
     bias_rise(net, "sky", seed=seed, on_frame=frames.append)
     path = os.path.join(out_dir, "castle_emerging.gif")
     caption = f"sky {seed}: {tops.count('castle')} of {len(tops)} skies end in a castle"
     frames = [_caption(_upscale(f, 2), caption) for f in [frames[0]] * 3 + frames[1::2] + [frames[-1]] * 6]
-    save_gif(path, frames, duration_ms=200, max_side=max(frames[0].shape[:2]))     # every other step, unresized
+    save_gif(path, frames, duration_ms=200, max_side=max(frames[0].shape[:2]))  # every other step, unresized
     return path
 
 
@@ -128,14 +154,19 @@ def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
     """A grid of training scenes, one row per class: what the network learned from (a 256-colour PNG, small)."""
     s = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 9]), 60 * per_class, s)
-    rows = [np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1) for c in range(len(s["classes"]))]
+    rows = [
+        np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1)
+        for c in range(len(s["classes"]))
+    ]
     return _save_png(os.path.join(out_dir, "toyworld_scenes.png"), np.concatenate(rows, axis=0))
 
 
 def _save_png(path, img):
     """A 256-colour PNG, written atomically: small enough to commit."""
     from PIL import Image
+
     from ..atomic import atomic_path
+
     with atomic_path(path) as tmp:
         Image.fromarray(img).quantize(256).save(tmp, format="PNG", optimize=True)
     return path
@@ -144,6 +175,7 @@ def _save_png(path, img):
 # ---- drawing -----------------------------------------------------------------------------------
 def _upscale(img, k):
     from PIL import Image
+
     H, W = img.shape[:2]
     return np.asarray(Image.fromarray(img).resize((W * k, H * k), Image.NEAREST))
 
@@ -151,6 +183,7 @@ def _upscale(img, k):
 def _caption(img, text):
     """The picture with a line of text under it."""
     from PIL import Image, ImageDraw
+
     canvas = Image.new("RGB", (img.shape[1], img.shape[0] + 14), (255, 255, 255))
     canvas.paste(Image.fromarray(img), (0, 0))
     ImageDraw.Draw(canvas).text((2, img.shape[0] + 1), text, fill=(0, 0, 0))
@@ -160,13 +193,16 @@ def _caption(img, text):
 def _row(net, bg, runs, seeds, mean, other, n):
     """One background: its plain picture, then dreams with the top class and p(home) under each, and the means."""
     from PIL import Image, ImageDraw
+
     want = "+".join(EXPECTED[bg])
     size = runs[0][2].shape[0]
     cells = [(runs[0][2], ["plain " + bg, f"p({want}) {expected_probability(net, bg, runs[0][0]):.2f}"])]
     for seed, (pb, pa, _, after) in zip(seeds, runs):
         top = net.labels[int(np.argmax(pa))]
         cells.append((after, [f"{bg} {seed}: {top}", f"p({want}) {expected_probability(net, bg, pa):.2f}"]))
-    head = f"plain {bg}, dreamed at {LAYER}: mean p({want}) over {n} backgrounds {mean[0]:.2f} -> {mean[1]:.2f}"
+    head = (
+        f"plain {bg}, dreamed at {LAYER}: mean p({want}) over {n} backgrounds {mean[0]:.2f} -> {mean[1]:.2f}"
+    )
     if other is not None:
         head += f";  control net {other[0]:.2f} -> {other[1]:.2f}"
     canvas = Image.new("RGB", (len(cells) * (size + 6) + 6, size + 46), (255, 255, 255))
@@ -184,4 +220,6 @@ def _row(net, bg, runs, seeds, mean, other, n):
 def _stack(rows):
     """Rows of possibly different widths, one under the other, on white."""
     width = max(r.shape[1] for r in rows)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    return np.concatenate(
+        [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    )

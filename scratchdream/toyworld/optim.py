@@ -8,6 +8,7 @@ are PyTorch's, so that a test can hold one step against torch.optim with the sam
 Weight decay is the L2 kind (added to the gradient), as torch.optim.SGD and Adam do; bias and batchnorm
 shift are decayed too unless `decay_bias=False`.
 """
+
 import numpy as np
 
 
@@ -30,7 +31,7 @@ class SGD:
             v = self.velocity.get((layer, key))
             v = g.copy() if v is None else self.momentum * v + g
             self.velocity[(layer, key)] = v
-            p -= self.lr * v                                # in place: the net sees the new weights
+            p -= self.lr * v  # in place: the net sees the new weights
 
 
 class Adam:
@@ -49,7 +50,7 @@ class Adam:
             m = b1 * self.m.get((layer, key), 0.0) + (1 - b1) * g
             s = b2 * self.s.get((layer, key), 0.0) + (1 - b2) * g * g
             self.m[(layer, key)], self.s[(layer, key)] = m, s
-            m_hat, s_hat = m / (1 - b1 ** self.t), s / (1 - b2 ** self.t)
+            m_hat, s_hat = m / (1 - b1**self.t), s / (1 - b2**self.t)
             p -= (self.lr * m_hat / (np.sqrt(s_hat) + self.eps)).astype(p.dtype)
 
 

@@ -20,6 +20,7 @@ are random, so the network has to learn shapes (battlements, sails, fins, beaks,
 Shapes legend: N scenes, H W pixels, coordinates in units of the frame (0..1, y down).
 Images are uint8 (N, H, W, 3) RGB; labels and backgrounds are int64 (N,).
 """
+
 import numpy as np
 
 CLASSES = ("castle", "ship", "fish", "bird", "dog", "nothing")
@@ -27,16 +28,16 @@ BACKGROUNDS = ("sky", "water", "grass", "brown")
 HOME = {"castle": "sky", "ship": "water", "fish": "water", "bird": "grass", "dog": "brown"}
 
 DEFAULT_SETTINGS = {
-    "size": 64,                                   # H = W; see docs/toyworld.md for why 64
+    "size": 64,  # H = W; see docs/toyworld.md for why 64
     "classes": list(CLASSES),
     "backgrounds": list(BACKGROUNDS),
     "home": dict(HOME),
-    "home_rate": {c: 0.95 for c in HOME},         # p(home background | class): the dataset bias
-    "class_weights": [1, 1, 1, 1, 1, 1],          # relative class frequencies
-    "faint_rate": 0.4,                            # this share of objects is drawn see-through, so that
-    "faint_alpha": [0.4, 0.9],                    # the background is real evidence (as in photos: small, hazy, hidden)
-    "clutter": 3,                                 # at most this many random distractor blobs per scene
-    "noise": 0.04,                                # max std of the added pixel noise (0..1 scale)
+    "home_rate": {c: 0.95 for c in HOME},  # p(home background | class): the dataset bias
+    "class_weights": [1, 1, 1, 1, 1, 1],  # relative class frequencies
+    "faint_rate": 0.4,  # this share of objects is drawn see-through, so that
+    "faint_alpha": [0.4, 0.9],  # the background is real evidence (as in photos: small, hazy, hidden)
+    "clutter": 3,  # at most this many random distractor blobs per scene
+    "noise": 0.04,  # max std of the added pixel noise (0..1 scale)
     "generator_version": 3,
 }
 
@@ -81,11 +82,14 @@ def make_scenes(rng, n, settings=None, size=None):
         if idx.size and name in OBJECT_PAINTERS:
             sub = img[idx]
             OBJECT_PAINTERS[name](rng, sub)
-            alpha = np.where(rng.random(idx.size) < s.get("faint_rate", 0.0),
-                             rng.uniform(*s.get("faint_alpha", [1.0, 1.0]), idx.size), 1.0).astype(np.float32)
+            alpha = np.where(
+                rng.random(idx.size) < s.get("faint_rate", 0.0),
+                rng.uniform(*s.get("faint_alpha", [1.0, 1.0]), idx.size),
+                1.0,
+            ).astype(np.float32)
             a = alpha[:, None, None, None]
-            img[idx] = a * sub + (1 - a) * img[idx]       # faint objects: partly the background shows through
-    flip = rng.random(n) < 0.5                    # objects face either way
+            img[idx] = a * sub + (1 - a) * img[idx]  # faint objects: partly the background shows through
+    flip = rng.random(n) < 0.5  # objects face either way
     img[flip] = img[flip, :, ::-1]
     _lighting(rng, img, s["noise"])
     return _to_uint8(img), labels.astype(np.int64), bgs.astype(np.int64)
@@ -95,6 +99,7 @@ def plain_background(kind, size=64, seed=0, width=None):
     """One background with nothing on it (no object, no clutter): the demo's starting sky, water, brown, grass."""
     if kind not in BACKGROUND_PAINTERS:
         from ..errors import UsageError
+
         raise UsageError(f"unknown background {kind!r}; choose one of {', '.join(BACKGROUNDS)}")
     rng = np.random.default_rng(seed)
     img = BACKGROUND_PAINTERS[kind](rng, 1, int(size), int(width or size))
@@ -129,8 +134,10 @@ def _ellipse(y, x, cx, cy, rx, ry, angle=None):
 
 def _triangle(y, x, p0, p1, p2):
     """Inside the triangle with corners p = (px, py), each px, py of shape (N,): three half-planes."""
+
     def side(a, b):
         return (_col(b[0]) - _col(a[0])) * (y - _col(a[1])) - (_col(b[1]) - _col(a[1])) * (x - _col(a[0]))
+
     d0, d1, d2 = side(p0, p1), side(p1, p2), side(p2, p0)
     return ((d0 >= 0) & (d1 >= 0) & (d2 >= 0)) | ((d0 <= 0) & (d1 <= 0) & (d2 <= 0))
 
@@ -182,7 +189,7 @@ def _sky(rng, n, H, W):
 def _water(rng, n, H, W):
     y, x = _grid(np.empty((1, H, W)))
     base = _pick(rng, n, [(0.10, 0.35, 0.60), (0.05, 0.45, 0.55), (0.10, 0.25, 0.45), (0.15, 0.50, 0.65)])
-    depth = (1.15 - 0.45 * y)[..., None]          # lighter near the surface, darker below
+    depth = (1.15 - 0.45 * y)[..., None]  # lighter near the surface, darker below
     f, g = _col(_u(rng, n, 8, 16)), _col(_u(rng, n, 6, 14))
     phase = _col(_u(rng, n, 0, 6.3))
     wave = np.sin(2 * np.pi * (y * f + 0.08 * np.sin(x * g * 6.3 + phase)))
@@ -193,7 +200,7 @@ def _water(rng, n, H, W):
 
 def _grass(rng, n, H, W):
     base = _pick(rng, n, [(0.25, 0.55, 0.20), (0.35, 0.60, 0.25), (0.20, 0.45, 0.15), (0.40, 0.55, 0.20)])
-    blades = _smooth_noise(rng, n, H, W, max(H // 6, 2), W // 1)         # stretched: tall thin blades
+    blades = _smooth_noise(rng, n, H, W, max(H // 6, 2), W // 1)  # stretched: tall thin blades
     leaves = _smooth_noise(rng, n, H, W, 5, 5)
     shade = 1.0 + 0.18 * blades + 0.15 * leaves
     return base[:, None, None] * shade[..., None]
@@ -203,7 +210,7 @@ def _brown(rng, n, H, W):
     y, x = _grid(np.empty((1, H, W)))
     base = _pick(rng, n, [(0.45, 0.30, 0.18), (0.55, 0.38, 0.22), (0.38, 0.25, 0.15), (0.60, 0.45, 0.30)])
     f = _col(_u(rng, n, 20, 40))
-    twill = np.sin(2 * np.pi * f * (x + y))                               # a fabric's diagonal weave
+    twill = np.sin(2 * np.pi * f * (x + y))  # a fabric's diagonal weave
     shade = 1.0 + 0.06 * twill + 0.10 * _smooth_noise(rng, n, H, W, 4, 4)
     return base[:, None, None] * shade[..., None]
 
@@ -216,9 +223,22 @@ BACKGROUND_PAINTERS = {"sky": _sky, "water": _water, "grass": _grass, "brown": _
 # the background), so the network has to learn silhouettes and parts. Pale, dark, saturated and earthy
 # colours alike; some are close to a background's colour (a grey castle on a pale sky, a brown dog on
 # brown), as in photographs.
-PAINT = [(0.92, 0.92, 0.88), (0.62, 0.60, 0.56), (0.30, 0.30, 0.32), (0.10, 0.10, 0.12), (0.85, 0.20, 0.15),
-         (0.95, 0.60, 0.10), (0.95, 0.85, 0.20), (0.35, 0.70, 0.30), (0.20, 0.35, 0.85), (0.55, 0.30, 0.70),
-         (0.55, 0.35, 0.20), (0.85, 0.70, 0.50), (0.90, 0.50, 0.60), (0.20, 0.65, 0.70)]
+PAINT = [
+    (0.92, 0.92, 0.88),
+    (0.62, 0.60, 0.56),
+    (0.30, 0.30, 0.32),
+    (0.10, 0.10, 0.12),
+    (0.85, 0.20, 0.15),
+    (0.95, 0.60, 0.10),
+    (0.95, 0.85, 0.20),
+    (0.35, 0.70, 0.30),
+    (0.20, 0.35, 0.85),
+    (0.55, 0.30, 0.70),
+    (0.55, 0.35, 0.20),
+    (0.85, 0.70, 0.50),
+    (0.90, 0.50, 0.60),
+    (0.20, 0.65, 0.70),
+]
 
 
 def _surface(rng, img):
@@ -244,7 +264,7 @@ def _castle(rng, img):
     """A keep with battlements between two towers (battlements or conical roofs), windows, a door."""
     n, H = img.shape[0], img.shape[1]
     y, x = _grid(img)
-    s = _u(rng, n, 0.55, 0.95)                                           # overall scale
+    s = _u(rng, n, 0.55, 0.95)  # overall scale
     cx, base = _u(rng, n, 0.38, 0.62), _u(rng, n, 0.97, 1.05)
     w, hk = 0.5 * s, _u(rng, n, 0.28, 0.42) * s
     x0, x1, top = cx - w / 2, cx + w / 2, base - hk
@@ -254,25 +274,42 @@ def _castle(rng, img):
     merlon = 0.09 * s
     crenel = _rect(y, x, x0, top - merlon, x1, top) & (np.floor((x - _col(x0)) / _col(tooth)) % 2 == 0)
     _paint(img, _rect(y, x, x0, top, x1, base + 1) | crenel, stone, surface)
-    for side in (x0, x1):                                                # the two side towers
+    for side in (x0, x1):  # the two side towers
         wt = _u(rng, n, 0.16, 0.22) * s
         tt = top - _u(rng, n, 0.15, 0.32) * s
         roofed = rng.random(n) < 0.5
         tower = _rect(y, x, side - wt / 2, tt, side + wt / 2, base + 1)
         t_tooth = wt / 5
-        t_cren = (_rect(y, x, side - wt / 2, tt - merlon, side + wt / 2, tt)
-                  & (np.floor((x - _col(side - wt / 2)) / _col(t_tooth)) % 2 == 0) & ~_col(roofed).astype(bool))
+        t_cren = (
+            _rect(y, x, side - wt / 2, tt - merlon, side + wt / 2, tt)
+            & (np.floor((x - _col(side - wt / 2)) / _col(t_tooth)) % 2 == 0)
+            & ~_col(roofed).astype(bool)
+        )
         _paint(img, tower | t_cren, stone * 0.92, surface)
-        roof = _triangle(y, x, (side - wt * 0.65, tt), (side + wt * 0.65, tt), (side, tt - wt * 1.3)) & _col(roofed).astype(bool)
+        roof = _triangle(y, x, (side - wt * 0.65, tt), (side + wt * 0.65, tt), (side, tt - wt * 1.3)) & _col(
+            roofed
+        ).astype(bool)
         _paint(img, roof, _pick(rng, n, PAINT))
         win = _rect(y, x, side - wt * 0.15, tt + 0.08 * s, side + wt * 0.15, tt + 0.16 * s)
         _paint(img, win, np.full((n, 3), 0.12, np.float32))
-    dw = w * 0.22                                                         # the arched door
-    door = _rect(y, x, cx - dw / 2, base - hk * 0.45, cx + dw / 2, base + 1) | _ellipse(y, x, cx, base - hk * 0.45, dw / 2, dw / 2)
+    dw = w * 0.22  # the arched door
+    door = _rect(y, x, cx - dw / 2, base - hk * 0.45, cx + dw / 2, base + 1) | _ellipse(
+        y, x, cx, base - hk * 0.45, dw / 2, dw / 2
+    )
     _paint(img, door, np.full((n, 3), 0.15, np.float32))
-    for k in (-1, 1):                                                     # keep windows
-        _paint(img, _rect(y, x, cx + k * w * 0.28 - 0.02 * s, top + 0.07 * s, cx + k * w * 0.28 + 0.02 * s, top + 0.15 * s),
-               np.full((n, 3), 0.12, np.float32))
+    for k in (-1, 1):  # keep windows
+        _paint(
+            img,
+            _rect(
+                y,
+                x,
+                cx + k * w * 0.28 - 0.02 * s,
+                top + 0.07 * s,
+                cx + k * w * 0.28 + 0.02 * s,
+                top + 0.15 * s,
+            ),
+            np.full((n, 3), 0.12, np.float32),
+        )
 
 
 def _ship(rng, img):
@@ -282,26 +319,46 @@ def _ship(rng, img):
     s = _u(rng, n, 0.55, 0.9)
     cx, wl = _u(rng, n, 0.35, 0.65), _u(rng, n, 0.62, 0.8)
     L, hh = 0.8 * s, _u(rng, n, 0.10, 0.15) * s
-    hull = _triangle(y, x, (cx - L / 2, wl - hh), (cx + L / 2, wl - hh), (cx + L / 2 - 0.15 * L, wl + 0.4 * hh)) | \
-        _triangle(y, x, (cx - L / 2, wl - hh), (cx + L / 2 - 0.15 * L, wl + 0.4 * hh), (cx - L / 2 + 0.2 * L, wl + 0.4 * hh))
-    _paint(img, hull, _pick(rng, n, PAINT), _surface(rng, img))            # no contrasting stripe: the shape is the cue
+    hull = _triangle(
+        y, x, (cx - L / 2, wl - hh), (cx + L / 2, wl - hh), (cx + L / 2 - 0.15 * L, wl + 0.4 * hh)
+    ) | _triangle(
+        y,
+        x,
+        (cx - L / 2, wl - hh),
+        (cx + L / 2 - 0.15 * L, wl + 0.4 * hh),
+        (cx - L / 2 + 0.2 * L, wl + 0.4 * hh),
+    )
+    _paint(img, hull, _pick(rng, n, PAINT), _surface(rng, img))  # no contrasting stripe: the shape is the cue
     sail = rng.random(n) < 0.7
     mx, deck = cx - _u(rng, n, -0.05, 0.1) * s, wl - hh
     mh = _u(rng, n, 0.45, 0.65) * s
     mast = _rect(y, x, mx - 0.012, deck - mh, mx + 0.012, deck) & _col(sail).astype(bool)
     sail_c = _pick(rng, n, PAINT)
-    main = _triangle(y, x, (mx + 0.02, deck - mh), (mx + 0.02, deck - 0.04 * s), (mx + 0.38 * s, deck - 0.04 * s))
-    jib = _triangle(y, x, (mx - 0.02, deck - mh * 0.85), (mx - 0.02, deck - 0.04 * s), (mx - 0.25 * s, deck - 0.04 * s))
+    main = _triangle(
+        y, x, (mx + 0.02, deck - mh), (mx + 0.02, deck - 0.04 * s), (mx + 0.38 * s, deck - 0.04 * s)
+    )
+    jib = _triangle(
+        y, x, (mx - 0.02, deck - mh * 0.85), (mx - 0.02, deck - 0.04 * s), (mx - 0.25 * s, deck - 0.04 * s)
+    )
     _paint(img, (main | (jib & _col(rng.random(n) < 0.6).astype(bool))) & _col(sail).astype(bool), sail_c)
     _paint(img, mast, np.full((n, 3), 0.25, np.float32))
-    _paint(img, _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _col(sail).astype(bool), _pick(rng, n, PAINT))
+    _paint(
+        img,
+        _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _col(sail).astype(bool),
+        _pick(rng, n, PAINT),
+    )
     cabin = _rect(y, x, cx - 0.22 * s, deck - 0.14 * s, cx + 0.12 * s, deck) & _col(~sail).astype(bool)
     _paint(img, cabin, _pick(rng, n, PAINT))
-    funnel = _rect(y, x, cx - 0.06 * s, deck - 0.3 * s, cx + 0.03 * s, deck - 0.14 * s) & _col(~sail).astype(bool)
+    funnel = _rect(y, x, cx - 0.06 * s, deck - 0.3 * s, cx + 0.03 * s, deck - 0.14 * s) & _col(~sail).astype(
+        bool
+    )
     _paint(img, funnel, _pick(rng, n, PAINT))
-    for k in (-0.15, -0.05):                                               # portholes
-        _paint(img, _ellipse(y, x, cx + k * s, deck - 0.07 * s, 0.018, 0.018) & _col(~sail).astype(bool),
-               np.full((n, 3), 0.15, np.float32))
+    for k in (-0.15, -0.05):  # portholes
+        _paint(
+            img,
+            _ellipse(y, x, cx + k * s, deck - 0.07 * s, 0.018, 0.018) & _col(~sail).astype(bool),
+            np.full((n, 3), 0.15, np.float32),
+        )
 
 
 def _fish(rng, img):
@@ -317,14 +374,26 @@ def _fish(rng, img):
             cx, cy = (cx + 0.4) % 1.0, (cy + 0.35) % 1.0
         on = _col(present).astype(bool)
         body_c = _pick(rng, n, PAINT)
-        tail = _triangle(y, x, (cx - rx * 0.8, cy), (cx - rx * 1.55, cy - ry * 1.0), (cx - rx * 1.55, cy + ry * 1.0))
-        fin = _triangle(y, x, (cx - rx * 0.4, cy - ry * 0.8), (cx + rx * 0.2, cy - ry * 0.85), (cx - rx * 0.5, cy - ry * 1.5))
+        tail = _triangle(
+            y, x, (cx - rx * 0.8, cy), (cx - rx * 1.55, cy - ry * 1.0), (cx - rx * 1.55, cy + ry * 1.0)
+        )
+        fin = _triangle(
+            y,
+            x,
+            (cx - rx * 0.4, cy - ry * 0.8),
+            (cx + rx * 0.2, cy - ry * 0.85),
+            (cx - rx * 0.5, cy - ry * 1.5),
+        )
         _paint(img, (tail | fin) & on, body_c * 0.75)
         body = _ellipse(y, x, cx, cy, rx, ry)
         _paint(img, body & on, body_c, _surface(rng, img))
         ex, ey, er = cx + rx * 0.55, cy - ry * 0.2, ry * 0.22 + 0.01
         _paint(img, _ellipse(y, x, ex, ey, er, er) & on, np.full((n, 3), 0.97, np.float32))
-        _paint(img, _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on, np.full((n, 3), 0.05, np.float32))
+        _paint(
+            img,
+            _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on,
+            np.full((n, 3), 0.05, np.float32),
+        )
 
 
 def _bird(rng, img):
@@ -336,21 +405,36 @@ def _bird(rng, img):
     rx, ry = 0.22 * s, 0.14 * s
     tilt = _u(rng, n, -0.5, 0.1)
     col = _pick(rng, n, PAINT)
-    legs = (_rect(y, x, cx - 0.05 * s, cy, cx - 0.035 * s, cy + ry + 0.12 * s)
-            | _rect(y, x, cx + 0.03 * s, cy, cx + 0.045 * s, cy + ry + 0.12 * s))
+    legs = _rect(y, x, cx - 0.05 * s, cy, cx - 0.035 * s, cy + ry + 0.12 * s) | _rect(
+        y, x, cx + 0.03 * s, cy, cx + 0.045 * s, cy + ry + 0.12 * s
+    )
     _paint(img, legs, np.full((n, 3), 0.35, np.float32))
-    tail = _triangle(y, x, (cx - rx * 0.7, cy), (cx - rx * 1.6, cy + ry * 0.2), (cx - rx * 1.5, cy + ry * 1.1))
+    tail = _triangle(
+        y, x, (cx - rx * 0.7, cy), (cx - rx * 1.6, cy + ry * 0.2), (cx - rx * 1.5, cy + ry * 1.1)
+    )
     _paint(img, tail, col * 0.6)
     _paint(img, _ellipse(y, x, cx, cy, rx, ry, tilt), col, _surface(rng, img))
-    belly = _ellipse(y, x, cx + rx * 0.2, cy + ry * 0.35, rx * 0.6, ry * 0.5) & _ellipse(y, x, cx, cy, rx, ry, tilt)
+    belly = _ellipse(y, x, cx + rx * 0.2, cy + ry * 0.35, rx * 0.6, ry * 0.5) & _ellipse(
+        y, x, cx, cy, rx, ry, tilt
+    )
     _paint(img, belly, (col * 0.5 + 0.45).clip(0, 1))
     _paint(img, _ellipse(y, x, cx - rx * 0.15, cy - ry * 0.05, rx * 0.65, ry * 0.55, tilt - 0.3), col * 0.55)
     hx, hy, hr = cx + rx * 0.8, cy - ry * 0.9, 0.1 * s
     _paint(img, _ellipse(y, x, hx, hy, hr, hr), col)
-    beak = _triangle(y, x, (hx + hr * 0.8, hy - hr * 0.35), (hx + hr * 0.8, hy + hr * 0.35), (hx + hr * 1.9, hy + hr * 0.1))
+    beak = _triangle(
+        y, x, (hx + hr * 0.8, hy - hr * 0.35), (hx + hr * 0.8, hy + hr * 0.35), (hx + hr * 1.9, hy + hr * 0.1)
+    )
     _paint(img, beak, _pick(rng, n, [(0.95, 0.65, 0.1), (0.9, 0.8, 0.2)]))
-    _paint(img, _ellipse(y, x, hx + hr * 0.35, hy - hr * 0.2, hr * 0.3, hr * 0.3), np.full((n, 3), 0.97, np.float32))
-    _paint(img, _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17), np.full((n, 3), 0.03, np.float32))
+    _paint(
+        img,
+        _ellipse(y, x, hx + hr * 0.35, hy - hr * 0.2, hr * 0.3, hr * 0.3),
+        np.full((n, 3), 0.97, np.float32),
+    )
+    _paint(
+        img,
+        _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17),
+        np.full((n, 3), 0.03, np.float32),
+    )
 
 
 def _dog(rng, img):
@@ -363,23 +447,48 @@ def _dog(rng, img):
     fur_c = _pick(rng, n, PAINT)
     ear_c = (fur_c * _col(_u(rng, n, 0.45, 0.8))[:, 0]).clip(0, 1)
     fur = _surface(rng, img)
-    _paint(img, _ellipse(y, x, cx, cy + r * 1.9, r * 1.5, r * 1.2), fur_c, fur)               # shoulders
+    _paint(img, _ellipse(y, x, cx, cy + r * 1.9, r * 1.5, r * 1.2), fur_c, fur)  # shoulders
     floppy = _col(rng.random(n) < 0.6).astype(bool)
-    for k in (-1, 1):                                                                          # pointed ears, behind the head
-        point = _triangle(y, x, (cx + k * r * 0.25, cy - r * 0.7), (cx + k * r * 0.95, cy - r * 0.35),
-                          (cx + k * r * 0.85, cy - r * 1.45)) & ~floppy
+    for k in (-1, 1):  # pointed ears, behind the head
+        point = (
+            _triangle(
+                y,
+                x,
+                (cx + k * r * 0.25, cy - r * 0.7),
+                (cx + k * r * 0.95, cy - r * 0.35),
+                (cx + k * r * 0.85, cy - r * 1.45),
+            )
+            & ~floppy
+        )
         _paint(img, point, ear_c, fur)
-    _paint(img, _ellipse(y, x, cx, cy, r * 0.85, r * 0.95), fur_c, fur)                       # head
-    for k in (-1, 1):                                                                          # floppy ears, over it
-        drop = _ellipse(y, x, cx + k * r * 0.95, cy + r * 0.35, r * 0.3, r * 0.72, np.full(n, -0.35 * k)) & floppy
+    _paint(img, _ellipse(y, x, cx, cy, r * 0.85, r * 0.95), fur_c, fur)  # head
+    for k in (-1, 1):  # floppy ears, over it
+        drop = (
+            _ellipse(y, x, cx + k * r * 0.95, cy + r * 0.35, r * 0.3, r * 0.72, np.full(n, -0.35 * k))
+            & floppy
+        )
         _paint(img, drop, ear_c, fur)
-    spot = rng.random(n) < 0.35                                                                # a patch round one eye
-    _paint(img, _ellipse(y, x, cx - r * 0.35, cy - r * 0.15, r * 0.3, r * 0.28) & _col(spot).astype(bool), ear_c)
+    spot = rng.random(n) < 0.35  # a patch round one eye
+    _paint(
+        img, _ellipse(y, x, cx - r * 0.35, cy - r * 0.15, r * 0.3, r * 0.28) & _col(spot).astype(bool), ear_c
+    )
     for k in (-1, 1):
-        _paint(img, _ellipse(y, x, cx + k * r * 0.35, cy - r * 0.15, r * 0.13, r * 0.15), np.full((n, 3), 0.05, np.float32))
-        _paint(img, _ellipse(y, x, cx + k * r * 0.35 + r * 0.04, cy - r * 0.2, r * 0.04, r * 0.04), np.full((n, 3), 0.95, np.float32))
-    _paint(img, _ellipse(y, x, cx, cy + r * 0.42, r * 0.42, r * 0.32), (fur_c * 0.5 + 0.45).clip(0, 1))   # snout
-    _paint(img, _ellipse(y, x, cx, cy + r * 0.28, r * 0.16, r * 0.11), np.full((n, 3), 0.04, np.float32))  # nose
+        _paint(
+            img,
+            _ellipse(y, x, cx + k * r * 0.35, cy - r * 0.15, r * 0.13, r * 0.15),
+            np.full((n, 3), 0.05, np.float32),
+        )
+        _paint(
+            img,
+            _ellipse(y, x, cx + k * r * 0.35 + r * 0.04, cy - r * 0.2, r * 0.04, r * 0.04),
+            np.full((n, 3), 0.95, np.float32),
+        )
+    _paint(
+        img, _ellipse(y, x, cx, cy + r * 0.42, r * 0.42, r * 0.32), (fur_c * 0.5 + 0.45).clip(0, 1)
+    )  # snout
+    _paint(
+        img, _ellipse(y, x, cx, cy + r * 0.28, r * 0.16, r * 0.11), np.full((n, 3), 0.04, np.float32)
+    )  # nose
     tongue = _ellipse(y, x, cx, cy + r * 0.72, r * 0.1, r * 0.12) & _col(rng.random(n) < 0.4).astype(bool)
     _paint(img, tongue, np.tile(np.float32([[0.9, 0.4, 0.45]]), (n, 1)))
 
@@ -395,8 +504,14 @@ def _clutter(rng, img, most):
     for _ in range(int(most)):
         on = _col(rng.random(n) < 0.5).astype(bool)
         cx, cy, r = _u(rng, n, 0, 1), _u(rng, n, 0, 1), _u(rng, n, 0.02, 0.08)
-        blob = np.where(_col(rng.random(n) < 0.5), _ellipse(y, x, cx, cy, r, r * _u(rng, n, 0.5, 1.5)),
-                        _rect(y, x, cx - r, cy - r * 0.3, cx + r, cy + r * 0.3)) & on
+        blob = (
+            np.where(
+                _col(rng.random(n) < 0.5),
+                _ellipse(y, x, cx, cy, r, r * _u(rng, n, 0.5, 1.5)),
+                _rect(y, x, cx - r, cy - r * 0.3, cx + r, cy + r * 0.3),
+            )
+            & on
+        )
         c = rng.random((n, 3)).astype(np.float32)[:, None, None, :]
         np.copyto(img, 0.5 * img + 0.5 * c, where=blob[..., None])
 
@@ -419,4 +534,5 @@ def _to_uint8(img):
 
 def _copy(settings):
     import copy
+
     return copy.deepcopy(settings)

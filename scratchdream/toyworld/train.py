@@ -8,6 +8,7 @@ never sees a scene twice and the whole run (data and weights) is fixed by one se
     softmax cross-entropy, z (N, K) logits, y (N,) labels:
         p = softmax(z);  L = -1/N sum_n log p[n, y_n];  dL/dz = (p - onehot(y)) / N
 """
+
 import time
 
 import numpy as np
@@ -16,22 +17,49 @@ from ..nets.graph import Net
 from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
-WIDTHS = (16, 32, 64, 128)          # channels of the four conv blocks (98k parameters)
-STEPS, BATCH, EPOCHS, LR = 800, 64, 3, 2e-3    # `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
-DREAM_LAYERS = ["conv4", "conv3"]   # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
+WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
+STEPS, BATCH, EPOCHS, LR = (
+    800,
+    64,
+    3,
+    2e-3,
+)  # `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
+DREAM_LAYERS = [
+    "conv4",
+    "conv3",
+]  # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
 
 
 # ---- the network as data ----------------------------------------------------------------------
-def toyworld_spec(widths=WIDTHS, labels=scenes.CLASSES, size=64, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                  name="toyworld"):
+def toyworld_spec(
+    widths=WIDTHS,
+    labels=scenes.CLASSES,
+    size=64,
+    mean=(0.5, 0.5, 0.5),
+    std=(0.25, 0.25, 0.25),
+    name="toyworld",
+):
     """Four conv(3x3)+ReLU blocks, max-pool between them, global average pooling, a linear classifier."""
     layers, src = [], "data"
     for i, k in enumerate(widths, 1):
-        layers.append({"name": f"conv{i}", "kind": "conv", "inputs": [src],
-                       "hp": {"out": int(k), "kernel": [3, 3], "stride": [1, 1], "pad": [1, 1, 1, 1], "relu": True}})
+        layers.append(
+            {
+                "name": f"conv{i}",
+                "kind": "conv",
+                "inputs": [src],
+                "hp": {"out": int(k), "kernel": [3, 3], "stride": [1, 1], "pad": [1, 1, 1, 1], "relu": True},
+            }
+        )
         src = f"conv{i}"
         if i < len(widths):
-            layers.append({"name": f"pool{i}", "kind": "maxpool", "inputs": [src], "hp": {"kernel": [2, 2], "stride": [2, 2]}})
+            layers.append(
+                {
+                    "name": f"pool{i}",
+                    "kind": "maxpool",
+                    "inputs": [src],
+                    "hp": {"kernel": [2, 2], "stride": [2, 2]},
+                }
+            )
             src = f"pool{i}"
     layers += [
         {"name": "gap", "kind": "adaptive_avgpool", "inputs": [src], "hp": {"size": [1, 1]}},
@@ -39,10 +67,21 @@ def toyworld_spec(widths=WIDTHS, labels=scenes.CLASSES, size=64, mean=(0.5, 0.5,
         {"name": "fc", "kind": "linear", "inputs": ["flat"], "hp": {"out": len(labels)}},
         {"name": "prob", "kind": "softmax", "inputs": ["fc"], "hp": {}},
     ]
-    return {"name": name,
-            "input": {"name": "data", "order": "RGB", "scale": 1.0, "mean": [float(m) for m in mean],
-                      "std": [float(s) for s in std], "size": [size, size]},
-            "layers": layers, "labels": list(labels), "dream_layers": list(DREAM_LAYERS), "aliases": {"logits": "fc"}}
+    return {
+        "name": name,
+        "input": {
+            "name": "data",
+            "order": "RGB",
+            "scale": 1.0,
+            "mean": [float(m) for m in mean],
+            "std": [float(s) for s in std],
+            "size": [size, size],
+        },
+        "layers": layers,
+        "labels": list(labels),
+        "dream_layers": list(DREAM_LAYERS),
+        "aliases": {"logits": "fc"},
+    }
 
 
 def init_params(spec, rng, dtype=np.float32):
@@ -63,7 +102,7 @@ def init_params(spec, rng, dtype=np.float32):
 # ---- the loss ---------------------------------------------------------------------------------
 def cross_entropy(logits, labels):
     """(mean softmax cross-entropy, its gradient dL/dlogits); logits (N, K), labels (N,) ints."""
-    z = logits - logits.max(axis=1, keepdims=True)           # shift: same softmax, no overflow
+    z = logits - logits.max(axis=1, keepdims=True)  # shift: same softmax, no overflow
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     n = len(labels)
     loss = -logp[np.arange(n), labels].mean()
@@ -108,14 +147,27 @@ def make_pool(settings, seed, n, progress=True, chunk=500):
     bar = _bar(n, "draw scenes", progress)
     for i in range(0, n, chunk):
         m = min(chunk, n - i)
-        img[i:i + m], y[i:i + m], _ = scenes.make_scenes(rng, m, settings)
+        img[i : i + m], y[i : i + m], _ = scenes.make_scenes(rng, m, settings)
         bar.update(m)
     bar.close()
     return img, y
 
 
-def train(settings=None, seed=0, steps=STEPS, batch=BATCH, epochs=EPOCHS, widths=WIDTHS, optimiser="adam", lr=LR,
-          weight_decay=1e-4, warmup=50, name="toyworld", progress=True, log_every=50):
+def train(
+    settings=None,
+    seed=0,
+    steps=STEPS,
+    batch=BATCH,
+    epochs=EPOCHS,
+    widths=WIDTHS,
+    optimiser="adam",
+    lr=LR,
+    weight_decay=1e-4,
+    warmup=50,
+    name="toyworld",
+    progress=True,
+    log_every=50,
+):
     """Train a toy-world net from nothing; returns (net, history) with history = [(step, mean loss), ...].
 
     The scenes are drawn once (steps * batch / epochs of them) and shown `epochs` times, in a new
@@ -133,7 +185,7 @@ def train(settings=None, seed=0, steps=STEPS, batch=BATCH, epochs=EPOCHS, widths
     history, running = [], []
     bar = _bar(steps, f"train {name}", progress)
     for step in range(steps):
-        if len(order) < batch:                           # a new epoch: a new order
+        if len(order) < batch:  # a new epoch: a new order
             order = np.concatenate([order, order_rng.permutation(len(pool_y))])
         idx, order = order[:batch], order[batch:]
         img = pool_img[idx]
@@ -153,7 +205,10 @@ def train(settings=None, seed=0, steps=STEPS, batch=BATCH, epochs=EPOCHS, widths
 # ---- held-out evaluation ------------------------------------------------------------------------
 def predict(net, images, batch=200):
     """Class probabilities (N, K) for uint8 scenes (N, H, W, 3)."""
-    out = [net.forward(to_input(net, images[i:i + batch]), upto="prob", keep=False) for i in range(0, len(images), batch)]
+    out = [
+        net.forward(to_input(net, images[i : i + batch]), upto="prob", keep=False)
+        for i in range(0, len(images), batch)
+    ]
     return np.concatenate(out)
 
 
@@ -170,23 +225,38 @@ def evaluate(net, settings=None, seed=12345, n=1200):
 
 def provenance(settings, seed, steps, batch, optimiser, lr, history, accuracy, seconds, cpu_seconds=None):
     """What the weights file records about how it was made: enough to make it again."""
-    return {"source_url": "generated locally: `scratchdream toyworld train` (make toyworld)",
-            "source_sha256": None, "converter_version": "toyworld-train/1",
-            "generator": settings, "co_occurrence": background_table_dict(settings),
-            "training": {"seed": seed, "steps": steps, "batch": batch, "optimiser": optimiser, "lr": lr,
-                         "final_loss": history[-1][1] if history else None, "seconds": round(seconds, 1),
-                         "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 1), "widths": list(WIDTHS)},
-            "heldout_accuracy": accuracy}
+    return {
+        "source_url": "generated locally: `scratchdream toyworld train` (make toyworld)",
+        "source_sha256": None,
+        "converter_version": "toyworld-train/1",
+        "generator": settings,
+        "co_occurrence": background_table_dict(settings),
+        "training": {
+            "seed": seed,
+            "steps": steps,
+            "batch": batch,
+            "optimiser": optimiser,
+            "lr": lr,
+            "final_loss": history[-1][1] if history else None,
+            "seconds": round(seconds, 1),
+            "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 1),
+            "widths": list(WIDTHS),
+        },
+        "heldout_accuracy": accuracy,
+    }
 
 
 def background_table_dict(settings):
     table = scenes.background_table(settings)
-    return {c: {b: round(float(table[i, j]), 4) for j, b in enumerate(settings["backgrounds"])}
-            for i, c in enumerate(settings["classes"])}
+    return {
+        c: {b: round(float(table[i, j]), 4) for j, b in enumerate(settings["backgrounds"])}
+        for i, c in enumerate(settings["classes"])
+    }
 
 
 def _bar(total, desc, enabled):
     from tqdm import tqdm
+
     return tqdm(total=total, desc=desc, disable=not enabled, leave=True, dynamic_ncols=True)
 
 

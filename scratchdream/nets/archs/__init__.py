@@ -6,25 +6,47 @@ publisher's file (name -> NumPy array, as the readers return them) and returns o
 {layer: {"weight": .., "bias": ..}} in our layouts (OIHW, linear (out, in)), checking each name and shape
 on the way. The small constructors below keep the builders short and read like the publishers' code.
 """
+
 import numpy as np
 
 from ...errors import UserError
 
-TV_MEAN, TV_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]   # torchvision's ImageNet statistics (RGB, 0..1)
+TV_MEAN, TV_STD = (
+    [0.485, 0.456, 0.406],
+    [0.229, 0.224, 0.225],
+)  # torchvision's ImageNet statistics (RGB, 0..1)
 
 
 def tv_input(size=224):
     """torchvision's preset: RGB scaled to 0..1, minus the ImageNet mean, over its std."""
-    return {"name": "data", "order": "RGB", "scale": 1.0, "mean": list(TV_MEAN), "std": list(TV_STD),
-            "size": [size, size]}
+    return {
+        "name": "data",
+        "order": "RGB",
+        "scale": 1.0,
+        "mean": list(TV_MEAN),
+        "std": list(TV_STD),
+        "size": [size, size],
+    }
 
 
 # ---- layer constructors (one dict each, as graph.py reads them) -----------------------------------
 def conv(name, inp, out, k, s=1, p=0, relu=False, bias=True, groups=1):
     """k and p are an int or (h, w); p may also be (top, bottom, left, right)."""
-    return {"name": name, "kind": "conv", "inputs": [inp],
-            "hp": {"out": out, "kernel": _two(k), "stride": _two(s), "pad": _four(p), "dilation": [1, 1],
-                   "groups": groups, "bias": bias, "relu": relu}}
+    return {
+        "name": name,
+        "kind": "conv",
+        "inputs": [inp],
+        "hp": {
+            "out": out,
+            "kernel": _two(k),
+            "stride": _two(s),
+            "pad": _four(p),
+            "dilation": [1, 1],
+            "groups": groups,
+            "bias": bias,
+            "relu": relu,
+        },
+    }
 
 
 def relu(name, inp):
@@ -32,13 +54,21 @@ def relu(name, inp):
 
 
 def maxpool(name, inp, k, s, p=0, ceil=False):
-    return {"name": name, "kind": "maxpool", "inputs": [inp],
-            "hp": {"kernel": _two(k), "stride": _two(s), "pad": _four(p), "ceil": ceil}}
+    return {
+        "name": name,
+        "kind": "maxpool",
+        "inputs": [inp],
+        "hp": {"kernel": _two(k), "stride": _two(s), "pad": _four(p), "ceil": ceil},
+    }
 
 
 def avgpool(name, inp, k, s, p=0, ceil=False, count_pad=True):
-    return {"name": name, "kind": "avgpool", "inputs": [inp],
-            "hp": {"kernel": _two(k), "stride": _two(s), "pad": _four(p), "ceil": ceil, "count_pad": count_pad}}
+    return {
+        "name": name,
+        "kind": "avgpool",
+        "inputs": [inp],
+        "hp": {"kernel": _two(k), "stride": _two(s), "pad": _four(p), "ceil": ceil, "count_pad": count_pad},
+    }
 
 
 def adaptive_avgpool(name, inp, size):
@@ -46,7 +76,12 @@ def adaptive_avgpool(name, inp, size):
 
 
 def lrn(name, inp, size, alpha, beta, k=1.0):
-    return {"name": name, "kind": "lrn", "inputs": [inp], "hp": {"size": size, "alpha": alpha, "beta": beta, "k": k}}
+    return {
+        "name": name,
+        "kind": "lrn",
+        "inputs": [inp],
+        "hp": {"size": size, "alpha": alpha, "beta": beta, "k": k},
+    }
 
 
 def concat(name, inputs):
@@ -83,16 +118,22 @@ def take(tensors, key, shape, layer):
     Leading 1s are dropped first: Caffe's legacy blobs are 4-D and right-aligned (a bias is (1, 1, 1, K)).
     """
     if key not in tensors:
-        raise UserError(f"{layer}: the file has no {key!r}; is it really this network? (use --net to choose another)")
+        raise UserError(
+            f"{layer}: the file has no {key!r}; is it really this network? (use --net to choose another)"
+        )
     arr = np.asarray(tensors[key])
     got = tuple(arr.shape)
     while arr.ndim > len(shape) and arr.shape[0] == 1:
         arr = arr[0]
     if tuple(arr.shape) != tuple(shape):
-        raise UserError(f"{layer}: the file has {key} of shape {got}, this network expects {tuple(shape)}; "
-                        "the file is for another architecture (use --net to choose another)")
+        raise UserError(
+            f"{layer}: the file has {key} of shape {got}, this network expects {tuple(shape)}; "
+            "the file is for another architecture (use --net to choose another)"
+        )
     if arr.dtype.kind != "f":
-        raise UserError(f"{layer}: the file's {key} holds {arr.dtype} values, a weight must be floating point")
+        raise UserError(
+            f"{layer}: the file's {key} holds {arr.dtype} values, a weight must be floating point"
+        )
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 

@@ -5,27 +5,63 @@ conv 3x3 (384) · ReLU · conv 3x3 (256) · ReLU · conv 3x3 (256) · ReLU · ma
 then adaptive average pooling to 6x6 and three fully connected layers. Names are torchvision's module
 paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out.
 """
+
 from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
 
 
 def spec():
     f = "features."
-    layers = [conv(f + "0", "data", 64, 11, s=4, p=2), relu(f + "1", f + "0"), maxpool(f + "2", f + "1", 3, 2),
-              conv(f + "3", f + "2", 192, 5, p=2), relu(f + "4", f + "3"), maxpool(f + "5", f + "4", 3, 2),
-              conv(f + "6", f + "5", 384, 3, p=1), relu(f + "7", f + "6"),
-              conv(f + "8", f + "7", 256, 3, p=1), relu(f + "9", f + "8"),
-              conv(f + "10", f + "9", 256, 3, p=1), relu(f + "11", f + "10"), maxpool(f + "12", f + "11", 3, 2),
-              adaptive_avgpool("avgpool", f + "12", 6), flatten("flatten", "avgpool"),
-              linear("classifier.1", "flatten", 4096), relu("classifier.2", "classifier.1"),
-              linear("classifier.4", "classifier.2", 4096), relu("classifier.5", "classifier.4"),
-              linear("classifier.6", "classifier.5", 1000)]
-    aliases = {"conv1": f + "0", "relu1": f + "1", "pool1": f + "2", "conv2": f + "3", "relu2": f + "4",
-               "pool2": f + "5", "conv3": f + "6", "relu3": f + "7", "conv4": f + "8", "relu4": f + "9",
-               "conv5": f + "10", "relu5": f + "11", "pool5": f + "12", "fc6": "classifier.1",
-               "relu6": "classifier.2", "fc7": "classifier.4", "relu7": "classifier.5", "fc8": "classifier.6",
-               "logits": "classifier.6"}
-    return {"name": "alexnet", "input": tv_input(224), "layers": layers, "aliases": aliases, "labels": None,
-            "dream_layers": ["relu4", "relu5", "relu3"]}
+    layers = [
+        conv(f + "0", "data", 64, 11, s=4, p=2),
+        relu(f + "1", f + "0"),
+        maxpool(f + "2", f + "1", 3, 2),
+        conv(f + "3", f + "2", 192, 5, p=2),
+        relu(f + "4", f + "3"),
+        maxpool(f + "5", f + "4", 3, 2),
+        conv(f + "6", f + "5", 384, 3, p=1),
+        relu(f + "7", f + "6"),
+        conv(f + "8", f + "7", 256, 3, p=1),
+        relu(f + "9", f + "8"),
+        conv(f + "10", f + "9", 256, 3, p=1),
+        relu(f + "11", f + "10"),
+        maxpool(f + "12", f + "11", 3, 2),
+        adaptive_avgpool("avgpool", f + "12", 6),
+        flatten("flatten", "avgpool"),
+        linear("classifier.1", "flatten", 4096),
+        relu("classifier.2", "classifier.1"),
+        linear("classifier.4", "classifier.2", 4096),
+        relu("classifier.5", "classifier.4"),
+        linear("classifier.6", "classifier.5", 1000),
+    ]
+    aliases = {
+        "conv1": f + "0",
+        "relu1": f + "1",
+        "pool1": f + "2",
+        "conv2": f + "3",
+        "relu2": f + "4",
+        "pool2": f + "5",
+        "conv3": f + "6",
+        "relu3": f + "7",
+        "conv4": f + "8",
+        "relu4": f + "9",
+        "conv5": f + "10",
+        "relu5": f + "11",
+        "pool5": f + "12",
+        "fc6": "classifier.1",
+        "relu6": "classifier.2",
+        "fc7": "classifier.4",
+        "relu7": "classifier.5",
+        "fc8": "classifier.6",
+        "logits": "classifier.6",
+    }
+    return {
+        "name": "alexnet",
+        "input": tv_input(224),
+        "layers": layers,
+        "aliases": aliases,
+        "labels": None,
+        "dream_layers": ["relu4", "relu5", "relu3"],
+    }
 
 
 # Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".

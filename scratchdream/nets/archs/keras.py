@@ -15,6 +15,7 @@ literal name; here the fused layer k is `conv2d_k` (k = 1..94), holding Keras' `
 'same' padding is symmetric for every layer of both nets (odd kernels, stride 1); the stride-2 layers
 are 'valid'. Average pools are 3x3/1 'same' and, as in TensorFlow, divide by the real pixels only.
 """
+
 import re
 
 import numpy as np
@@ -36,15 +37,30 @@ def vgg16_spec():
             prev = f"block{b}_conv{i}"
         layers.append(maxpool(f"block{b}_pool", prev, 2, 2))
         prev = f"block{b}_pool"
-    layers += [flatten("flatten", prev),
-               linear("fc1_linear", "flatten", 4096), relu("fc1", "fc1_linear"),
-               linear("fc2_linear", "fc1", 4096), relu("fc2", "fc2_linear"),
-               linear("logits", "fc2", 1000), softmax("predictions", "logits")]
-    return {"name": "keras_vgg16",
-            "input": {"name": "data", "order": "BGR", "scale": 255.0, "mean": [103.939, 116.779, 123.68],
-                      "std": [1.0, 1.0, 1.0], "size": [224, 224]},        # Keras preprocess_input mode "caffe"
-            "layers": layers, "aliases": {"conv4_3": "block4_conv3", "conv5_3": "block5_conv3"}, "labels": None,
-            "dream_layers": ["block4_conv3", "block3_conv3", "block5_conv3"]}
+    layers += [
+        flatten("flatten", prev),
+        linear("fc1_linear", "flatten", 4096),
+        relu("fc1", "fc1_linear"),
+        linear("fc2_linear", "fc1", 4096),
+        relu("fc2", "fc2_linear"),
+        linear("logits", "fc2", 1000),
+        softmax("predictions", "logits"),
+    ]
+    return {
+        "name": "keras_vgg16",
+        "input": {
+            "name": "data",
+            "order": "BGR",
+            "scale": 255.0,
+            "mean": [103.939, 116.779, 123.68],
+            "std": [1.0, 1.0, 1.0],
+            "size": [224, 224],
+        },  # Keras preprocess_input mode "caffe"
+        "layers": layers,
+        "aliases": {"conv4_3": "block4_conv3", "conv5_3": "block5_conv3"},
+        "labels": None,
+        "dream_layers": ["block4_conv3", "block3_conv3", "block5_conv3"],
+    }
 
 
 def _keras_dense(name):
@@ -67,14 +83,14 @@ def vgg16_params_from(tensors, net_shapes):
         if not shapes:
             continue
         K, I = shapes["weight"][0], int(np.prod(shapes["weight"][1:]))
-        if len(shapes["weight"]) == 4:                           # HWIO -> OIHW
+        if len(shapes["weight"]) == 4:  # HWIO -> OIHW
             kh, kw = shapes["weight"][2:]
             w = take(tensors, f"{layer}:0", (kh, kw, shapes["weight"][1], K), layer).transpose(3, 2, 0, 1)
             b = take(tensors, f"{layer}:1", (K,), layer)
         else:
             src = _keras_dense(layer)
             w = take(tensors, f"{src}:0", (I, K), layer)
-            if layer == "fc1_linear":                            # rows in (h, w, c) order -> (c, h, w)
+            if layer == "fc1_linear":  # rows in (h, w, c) order -> (c, h, w)
                 w = w.reshape(7, 7, 512, K).transpose(2, 0, 1, 3).reshape(I, K)
             w, b = w.T, take(tensors, f"{src}:1", (K,), layer)
         params[layer] = {"weight": np.ascontiguousarray(w), "bias": b}
@@ -93,7 +109,7 @@ class _Builder:
         return f"{stem}_{self.count[stem]}"
 
     def conv_bn(self, inp, filters, rows, cols, strides=1, padding="same"):
-        pad = (0, 0) if padding == "valid" else ((rows - 1) // 2, (cols - 1) // 2)   # odd kernels, stride 1
+        pad = (0, 0) if padding == "valid" else ((rows - 1) // 2, (cols - 1) // 2)  # odd kernels, stride 1
         name = self.name("conv2d")
         self.layers.append(conv(name, inp, filters, (rows, cols), s=strides, p=pad, relu=True))
         return name
@@ -123,16 +139,16 @@ def inception_v3_spec():
     x = B.conv_bn(x, 80, 1, 1, padding="valid")
     x = B.conv_bn(x, 192, 3, 3, padding="valid")
     x = B.maxpool(x)
-    for i, pool_width in enumerate((32, 64, 64)):                    # mixed0..2: 35 x 35
+    for i, pool_width in enumerate((32, 64, 64)):  # mixed0..2: 35 x 35
         b1 = B.conv_bn(x, 64, 1, 1)
         b5 = B.conv_bn(B.conv_bn(x, 48, 1, 1), 64, 5, 5)
         b3 = B.conv_bn(B.conv_bn(B.conv_bn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
         bp = B.conv_bn(B.avgpool_same(x), pool_width, 1, 1)
         x = B.concat([b1, b5, b3, bp], f"mixed{i}")
-    b3 = B.conv_bn(x, 384, 3, 3, strides=2, padding="valid")      # mixed3: 17 x 17
+    b3 = B.conv_bn(x, 384, 3, 3, strides=2, padding="valid")  # mixed3: 17 x 17
     bd = B.conv_bn(B.conv_bn(B.conv_bn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, strides=2, padding="valid")
     x = B.concat([b3, bd, B.maxpool(x)], "mixed3")
-    for i, c in enumerate((128, 160, 160, 192)):                     # mixed4..7: 17 x 17, 1x7 / 7x1 kernels
+    for i, c in enumerate((128, 160, 160, 192)):  # mixed4..7: 17 x 17, 1x7 / 7x1 kernels
         b1 = B.conv_bn(x, 192, 1, 1)
         b7 = B.conv_bn(B.conv_bn(B.conv_bn(x, c, 1, 1), c, 1, 7), 192, 7, 1)
         bd = B.conv_bn(x, c, 1, 1)
@@ -140,11 +156,11 @@ def inception_v3_spec():
             bd = B.conv_bn(bd, width, rows, cols)
         bp = B.conv_bn(B.avgpool_same(x), 192, 1, 1)
         x = B.concat([b1, b7, bd, bp], f"mixed{4 + i}")
-    b3 = B.conv_bn(B.conv_bn(x, 192, 1, 1), 320, 3, 3, strides=2, padding="valid")   # mixed8: 8 x 8
+    b3 = B.conv_bn(B.conv_bn(x, 192, 1, 1), 320, 3, 3, strides=2, padding="valid")  # mixed8: 8 x 8
     b7 = B.conv_bn(B.conv_bn(B.conv_bn(x, 192, 1, 1), 192, 1, 7), 192, 7, 1)
     b7 = B.conv_bn(b7, 192, 3, 3, strides=2, padding="valid")
     x = B.concat([b3, b7, B.maxpool(x)], "mixed8")
-    for i in range(2):                                               # mixed9, mixed10: 8 x 8
+    for i in range(2):  # mixed9, mixed10: 8 x 8
         b1 = B.conv_bn(x, 320, 1, 1)
         b3 = B.conv_bn(x, 384, 1, 1)
         b3 = B.concat([B.conv_bn(b3, 384, 1, 3), B.conv_bn(b3, 384, 3, 1)], f"mixed9_{i}")
@@ -152,13 +168,27 @@ def inception_v3_spec():
         bd = B.concat([B.conv_bn(bd, 384, 1, 3), B.conv_bn(bd, 384, 3, 1)])
         bp = B.conv_bn(B.avgpool_same(x), 192, 1, 1)
         x = B.concat([b1, b3, bd, bp], f"mixed{9 + i}")
-    B.layers += [adaptive_avgpool("avg_pool", x, 1), flatten("avg_pool_flat", "avg_pool"),
-                 linear("logits", "avg_pool_flat", 1000), softmax("predictions", "logits")]
-    return {"name": "keras_inception_v3",
-            "input": {"name": "data", "order": "RGB", "scale": 1.0, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                      "size": [299, 299]},                        # Keras mode "tf": x / 127.5 - 1
-            "layers": B.layers, "aliases": {}, "labels": None,
-            "dream_layers": ["mixed4", "mixed3", "mixed5", "mixed6", "mixed7"]}
+    B.layers += [
+        adaptive_avgpool("avg_pool", x, 1),
+        flatten("avg_pool_flat", "avg_pool"),
+        linear("logits", "avg_pool_flat", 1000),
+        softmax("predictions", "logits"),
+    ]
+    return {
+        "name": "keras_inception_v3",
+        "input": {
+            "name": "data",
+            "order": "RGB",
+            "scale": 1.0,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "size": [299, 299],
+        },  # Keras mode "tf": x / 127.5 - 1
+        "layers": B.layers,
+        "aliases": {},
+        "labels": None,
+        "dream_layers": ["mixed4", "mixed3", "mixed5", "mixed6", "mixed7"],
+    }
 
 
 CONV_STEMS, BN_STEMS = ("conv2d", "convolution2d"), ("batch_normalization", "batchnormalization")
@@ -177,24 +207,32 @@ def _numbered(tensors, stems):
 
 def inception_v3_fits(tensors, net_shapes):
     n = sum(1 for s in net_shapes.values() if len(s.get("weight", ())) == 4)
-    return (len(_numbered(tensors, CONV_STEMS)) == n == len(_numbered(tensors, BN_STEMS))
-            and "predictions:0" in tensors)
+    return (
+        len(_numbered(tensors, CONV_STEMS)) == n == len(_numbered(tensors, BN_STEMS))
+        and "predictions:0" in tensors
+    )
 
 
 def inception_v3_params_from(tensors, net_shapes):
     convs, bns = _numbered(tensors, CONV_STEMS), _numbered(tensors, BN_STEMS)
     ours = [layer for layer, s in net_shapes.items() if len(s.get("weight", ())) == 4]
     if not (len(convs) == len(bns) == len(ours)):
-        raise UserError(f"the file has {len(convs)} conv and {len(bns)} batch-norm layers, InceptionV3 has "
-                        f"{len(ours)} of each; the file is for another architecture")
+        raise UserError(
+            f"the file has {len(convs)} conv and {len(bns)} batch-norm layers, InceptionV3 has "
+            f"{len(ours)} of each; the file is for another architecture"
+        )
     params = {}
     for layer, src, bn in zip(ours, convs, bns):
         O, I, kh, kw = net_shapes[layer]["weight"]
         w = take(tensors, f"{src}:0", (kh, kw, I, O), layer).transpose(3, 2, 0, 1)
         stats = [take(tensors, f"{bn}:{i}", (O,), layer) for i in range(3 + (f"{bn}:3" in tensors))]
-        gamma = stats.pop(0) if len(stats) == 4 else np.ones(O, np.float32)     # scale=False: no gamma
-        params[layer] = dict(zip(("weight", "bias"), fold_into_conv(w, None, *bn_fold(gamma, *stats, BN_EPS))))
+        gamma = stats.pop(0) if len(stats) == 4 else np.ones(O, np.float32)  # scale=False: no gamma
+        params[layer] = dict(
+            zip(("weight", "bias"), fold_into_conv(w, None, *bn_fold(gamma, *stats, BN_EPS)))
+        )
     K, I = net_shapes["logits"]["weight"]
-    params["logits"] = {"weight": np.ascontiguousarray(take(tensors, "predictions:0", (I, K), "logits").T),
-                        "bias": take(tensors, "predictions:1", (K,), "logits")}
+    params["logits"] = {
+        "weight": np.ascontiguousarray(take(tensors, "predictions:0", (I, K), "logits").T),
+        "bias": take(tensors, "predictions:1", (K,), "logits"),
+    }
     return params

@@ -9,17 +9,24 @@ use ceil mode. `transform_input` (True for the pretrained weights) maps the Imag
 to (v - 0.5) / 0.5; it is folded into our preprocessing (mean 0.5, std 0.5), so x = (pixel/255 - 0.5)/0.5.
 The auxiliary heads aux1/aux2 ("not pretrained") and dropout are left out.
 """
-from ..graph import INPUT
+
 from ...layers.batchnorm import bn_fold, fold_into_conv
+from ..graph import INPUT
 from . import adaptive_avgpool, concat, conv, flatten, linear, maxpool, take
 
 BN_EPS = 1e-3
 #             in   1x1  3x3red 3x3  5x5red 5x5(really 3x3) pool_proj     (same table as the Caffe net)
-INCEPTION = {"3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
-             "4a": (480, 192, 96, 208, 16, 48, 64), "4b": (512, 160, 112, 224, 24, 64, 64),
-             "4c": (512, 128, 128, 256, 24, 64, 64), "4d": (512, 112, 144, 288, 32, 64, 64),
-             "4e": (528, 256, 160, 320, 32, 128, 128), "5a": (832, 256, 160, 320, 32, 128, 128),
-             "5b": (832, 384, 192, 384, 48, 128, 128)}
+INCEPTION = {
+    "3a": (192, 64, 96, 128, 16, 32, 32),
+    "3b": (256, 128, 128, 192, 32, 96, 64),
+    "4a": (480, 192, 96, 208, 16, 48, 64),
+    "4b": (512, 160, 112, 224, 24, 64, 64),
+    "4c": (512, 128, 128, 256, 24, 64, 64),
+    "4d": (512, 112, 144, 288, 32, 64, 64),
+    "4e": (528, 256, 160, 320, 32, 128, 128),
+    "5a": (832, 256, 160, 320, 32, 128, 128),
+    "5b": (832, 384, 192, 384, 48, 128, 128),
+}
 
 
 def basic(name, inp, out, k, s=1, p=0):
@@ -30,17 +37,26 @@ def basic(name, inp, out, k, s=1, p=0):
 def inception(x, inp):
     _, c1, c3r, c3, c5r, c5, cp = INCEPTION[x]
     m = f"inception{x}."
-    return [basic(m + "branch1", inp, c1, 1),
-            basic(m + "branch2.0", inp, c3r, 1), basic(m + "branch2.1", m + "branch2.0", c3, 3, p=1),
-            basic(m + "branch3.0", inp, c5r, 1), basic(m + "branch3.1", m + "branch3.0", c5, 3, p=1),
-            maxpool(m + "branch4.0", inp, 3, 1, p=1, ceil=True), basic(m + "branch4.1", m + "branch4.0", cp, 1),
-            concat(f"inception{x}", [m + "branch1", m + "branch2.1", m + "branch3.1", m + "branch4.1"])]
+    return [
+        basic(m + "branch1", inp, c1, 1),
+        basic(m + "branch2.0", inp, c3r, 1),
+        basic(m + "branch2.1", m + "branch2.0", c3, 3, p=1),
+        basic(m + "branch3.0", inp, c5r, 1),
+        basic(m + "branch3.1", m + "branch3.0", c5, 3, p=1),
+        maxpool(m + "branch4.0", inp, 3, 1, p=1, ceil=True),
+        basic(m + "branch4.1", m + "branch4.0", cp, 1),
+        concat(f"inception{x}", [m + "branch1", m + "branch2.1", m + "branch3.1", m + "branch4.1"]),
+    ]
 
 
 def spec():
-    L = [basic("conv1", INPUT, 64, 7, s=2, p=3), maxpool("maxpool1", "conv1", 3, 2, ceil=True),
-         basic("conv2", "maxpool1", 64, 1), basic("conv3", "conv2", 192, 3, p=1),
-         maxpool("maxpool2", "conv3", 3, 2, ceil=True)]
+    L = [
+        basic("conv1", INPUT, 64, 7, s=2, p=3),
+        maxpool("maxpool1", "conv1", 3, 2, ceil=True),
+        basic("conv2", "maxpool1", 64, 1),
+        basic("conv3", "conv2", 192, 3, p=1),
+        maxpool("maxpool2", "conv3", 3, 2, ceil=True),
+    ]
     prev = "maxpool2"
     for x in INCEPTION:
         L += inception(x, prev)
@@ -50,18 +66,30 @@ def spec():
             L.append(maxpool(pool, prev, 3 if x == "3b" else 2, 2, ceil=True))
             prev = pool
     L += [adaptive_avgpool("avgpool", prev, 1), flatten("flatten", "avgpool"), linear("fc", "flatten", 1000)]
-    return {"name": "tv_googlenet",
-            "input": {"name": INPUT, "order": "RGB", "scale": 1.0, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                      "size": [224, 224]},
-            "layers": L, "aliases": {"logits": "fc"}, "labels": None,
-            "dream_layers": ["inception4c", "inception3b", "inception4d", "inception4e"]}
+    return {
+        "name": "tv_googlenet",
+        "input": {
+            "name": INPUT,
+            "order": "RGB",
+            "scale": 1.0,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "size": [224, 224],
+        },
+        "layers": L,
+        "aliases": {"logits": "fc"},
+        "labels": None,
+        "dream_layers": ["inception4c", "inception3b", "inception4d", "inception4e"],
+    }
 
 
 def file_keys(net_shapes):
     keys = {"fc.weight", "fc.bias"}
     for layer, shapes in net_shapes.items():
         if shapes and layer != "fc":
-            keys |= {f"{layer}.conv.weight"} | {f"{layer}.bn.{k}" for k in ("weight", "bias", "running_mean", "running_var")}
+            keys |= {f"{layer}.conv.weight"} | {
+                f"{layer}.bn.{k}" for k in ("weight", "bias", "running_mean", "running_var")
+            }
     return keys
 
 
@@ -77,7 +105,10 @@ def params_from(tensors, net_shapes):
             continue
         w = take(tensors, f"{layer}.conv.weight", shapes["weight"], layer)
         K = (shapes["weight"][0],)
-        bn = [take(tensors, f"{layer}.bn.{k}", K, layer) for k in ("weight", "bias", "running_mean", "running_var")]
+        bn = [
+            take(tensors, f"{layer}.bn.{k}", K, layer)
+            for k in ("weight", "bias", "running_mean", "running_var")
+        ]
         wf, bf = fold_into_conv(w, None, *bn_fold(*bn, BN_EPS))
         params[layer] = {"weight": wf, "bias": bf}
     return params

@@ -6,11 +6,35 @@ keys `features.21.weight` map one to one; the friendly names of the VGG paper (c
 are aliases. Convolution and ReLU stay separate layers so that `features.21` is the pre-ReLU value, as
 in torchvision. Dropout (classifier.2, classifier.5) is the identity at inference and is left out.
 """
+
 from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
 
-CONFIGS = {"vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-           "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-                     512, 512, 512, 512, "M"]}
+CONFIGS = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ],
+}
 
 
 def spec(name="vgg16"):
@@ -22,18 +46,39 @@ def spec(name="vgg16"):
             aliases[f"pool{block}"] = f"features.{idx}"
             prev, block, n = f"features.{idx}", block + 1, 1
             continue
-        layers += [conv(f"features.{idx}", prev, width, 3, p=1), relu(f"features.{idx + 1}", f"features.{idx}")]
+        layers += [
+            conv(f"features.{idx}", prev, width, 3, p=1),
+            relu(f"features.{idx + 1}", f"features.{idx}"),
+        ]
         aliases[f"conv{block}_{n}"], aliases[f"relu{block}_{n}"] = f"features.{idx}", f"features.{idx + 1}"
         prev, n = f"features.{idx + 1}", n + 1
-    layers += [adaptive_avgpool("avgpool", prev, 7),
-               flatten("flatten", "avgpool"),                   # torch.flatten in VGG.forward, not a module
-               linear("classifier.0", "flatten", 4096), relu("classifier.1", "classifier.0"),
-               linear("classifier.3", "classifier.1", 4096), relu("classifier.4", "classifier.3"),
-               linear("classifier.6", "classifier.4", 1000)]
-    aliases.update({"fc6": "classifier.0", "relu6": "classifier.1", "fc7": "classifier.3", "relu7": "classifier.4",
-                    "fc8": "classifier.6", "logits": "classifier.6"})
-    return {"name": name, "input": tv_input(224), "layers": layers, "aliases": aliases, "labels": None,
-            "dream_layers": ["relu4_3", "relu3_3", "relu4_2", "relu5_3", "conv4_3"]}
+    layers += [
+        adaptive_avgpool("avgpool", prev, 7),
+        flatten("flatten", "avgpool"),  # torch.flatten in VGG.forward, not a module
+        linear("classifier.0", "flatten", 4096),
+        relu("classifier.1", "classifier.0"),
+        linear("classifier.3", "classifier.1", 4096),
+        relu("classifier.4", "classifier.3"),
+        linear("classifier.6", "classifier.4", 1000),
+    ]
+    aliases.update(
+        {
+            "fc6": "classifier.0",
+            "relu6": "classifier.1",
+            "fc7": "classifier.3",
+            "relu7": "classifier.4",
+            "fc8": "classifier.6",
+            "logits": "classifier.6",
+        }
+    )
+    return {
+        "name": name,
+        "input": tv_input(224),
+        "layers": layers,
+        "aliases": aliases,
+        "labels": None,
+        "dream_layers": ["relu4_3", "relu3_3", "relu4_2", "relu5_3", "conv4_3"],
+    }
 
 
 def _indexed(cfg):

@@ -15,12 +15,13 @@ Every file here is untrusted input. The readers share three rules: no code from 
 that remain before anything is allocated, and any damage ends in one UserError line that names the
 file and the fix, never in another exception.
 """
+
 import os
 import stat
 
 from ...errors import UserError
 
-MAX_OUTPUT_BYTES = 4 << 30     # no published net comes near 4 GiB of weights; refuse before allocating
+MAX_OUTPUT_BYTES = 4 << 30  # no published net comes near 4 GiB of weights; refuse before allocating
 
 
 def check_file(path, what):
@@ -29,8 +30,8 @@ def check_file(path, what):
     if os.path.isdir(path):
         raise UserError(f"{path} is a folder, not a {what}; give the path of the file itself")
     try:
-        st = os.stat(path)                        # stat first: opening a named pipe would block
-        if not stat.S_ISREG(st.st_mode):          # a pipe or a device could stream forever
+        st = os.stat(path)  # stat first: opening a named pipe would block
+        if not stat.S_ISREG(st.st_mode):  # a pipe or a device could stream forever
             raise UserError(f"{path} is not a regular file; give the {what} itself")
         with open(path, "rb"):
             pass

@@ -10,57 +10,142 @@ or as a BlobShape (field 7), and its values as floats (field 5, packed or not) o
 Legacy shapes are right-aligned 4-D: an InnerProduct weight is stored as (1, 1, out, in) and a bias
 as (1, 1, 1, out); the converter reshapes by the layer's expected shape (the element count is checked).
 """
+
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import check_file, damaged, MAX_OUTPUT_BYTES
+from . import MAX_OUTPUT_BYTES, check_file, damaged
 from .protobuf import WireError, decode
 
 WHAT = "Caffe .caffemodel file"
 
 BLOB_SHAPE = {1: ("dim[]", "int")}
-BLOB = {1: ("num", "int"), 2: ("channels", "int"), 3: ("height", "int"), 4: ("width", "int"),
-        5: ("data[]", "float"), 7: ("shape", BLOB_SHAPE), 8: ("double_data[]", "double")}  # 6/9 (diffs) skipped
+BLOB = {
+    1: ("num", "int"),
+    2: ("channels", "int"),
+    3: ("height", "int"),
+    4: ("width", "int"),
+    5: ("data[]", "float"),
+    7: ("shape", BLOB_SHAPE),
+    8: ("double_data[]", "double"),
+}  # 6/9 (diffs) skipped
 
-CONVOLUTION = {1: ("num_output", "uint"), 2: ("bias_term", "bool"), 3: ("pad[]", "uint"), 4: ("kernel_size[]", "uint"),
-               5: ("group", "uint"), 6: ("stride[]", "uint"), 9: ("pad_h", "uint"), 10: ("pad_w", "uint"),
-               11: ("kernel_h", "uint"), 12: ("kernel_w", "uint"), 13: ("stride_h", "uint"), 14: ("stride_w", "uint"),
-               16: ("axis", "int"), 18: ("dilation[]", "uint")}
-POOLING = {1: ("pool", "enum"), 2: ("kernel_size", "uint"), 3: ("stride", "uint"), 4: ("pad", "uint"),
-           5: ("kernel_h", "uint"), 6: ("kernel_w", "uint"), 7: ("stride_h", "uint"), 8: ("stride_w", "uint"),
-           9: ("pad_h", "uint"), 10: ("pad_w", "uint"), 12: ("global_pooling", "bool"), 13: ("round_mode", "enum")}
-LRN = {1: ("local_size", "uint"), 2: ("alpha", "float"), 3: ("beta", "float"), 4: ("norm_region", "enum"), 5: ("k", "float")}
-INNER_PRODUCT = {1: ("num_output", "uint"), 2: ("bias_term", "bool"), 5: ("axis", "int"), 6: ("transpose", "bool")}
+CONVOLUTION = {
+    1: ("num_output", "uint"),
+    2: ("bias_term", "bool"),
+    3: ("pad[]", "uint"),
+    4: ("kernel_size[]", "uint"),
+    5: ("group", "uint"),
+    6: ("stride[]", "uint"),
+    9: ("pad_h", "uint"),
+    10: ("pad_w", "uint"),
+    11: ("kernel_h", "uint"),
+    12: ("kernel_w", "uint"),
+    13: ("stride_h", "uint"),
+    14: ("stride_w", "uint"),
+    16: ("axis", "int"),
+    18: ("dilation[]", "uint"),
+}
+POOLING = {
+    1: ("pool", "enum"),
+    2: ("kernel_size", "uint"),
+    3: ("stride", "uint"),
+    4: ("pad", "uint"),
+    5: ("kernel_h", "uint"),
+    6: ("kernel_w", "uint"),
+    7: ("stride_h", "uint"),
+    8: ("stride_w", "uint"),
+    9: ("pad_h", "uint"),
+    10: ("pad_w", "uint"),
+    12: ("global_pooling", "bool"),
+    13: ("round_mode", "enum"),
+}
+LRN = {
+    1: ("local_size", "uint"),
+    2: ("alpha", "float"),
+    3: ("beta", "float"),
+    4: ("norm_region", "enum"),
+    5: ("k", "float"),
+}
+INNER_PRODUCT = {
+    1: ("num_output", "uint"),
+    2: ("bias_term", "bool"),
+    5: ("axis", "int"),
+    6: ("transpose", "bool"),
+}
 CONCAT = {1: ("concat_dim", "uint"), 2: ("axis", "int")}
 DROPOUT = {1: ("dropout_ratio", "float")}
 
-V1_LAYER = {2: ("bottom[]", "string"), 3: ("top[]", "string"), 4: ("name", "string"), 5: ("type", "enum"),
-            6: ("blobs[]", BLOB), 9: ("concat_param", CONCAT), 10: ("convolution_param", CONVOLUTION),
-            12: ("dropout_param", DROPOUT), 17: ("inner_product_param", INNER_PRODUCT), 18: ("lrn_param", LRN),
-            19: ("pooling_param", POOLING)}
-V2_LAYER = {1: ("name", "string"), 2: ("type", "string"), 3: ("bottom[]", "string"), 4: ("top[]", "string"),
-            7: ("blobs[]", BLOB), 104: ("concat_param", CONCAT), 106: ("convolution_param", CONVOLUTION),
-            108: ("dropout_param", DROPOUT), 117: ("inner_product_param", INNER_PRODUCT), 118: ("lrn_param", LRN),
-            121: ("pooling_param", POOLING)}
+V1_LAYER = {
+    2: ("bottom[]", "string"),
+    3: ("top[]", "string"),
+    4: ("name", "string"),
+    5: ("type", "enum"),
+    6: ("blobs[]", BLOB),
+    9: ("concat_param", CONCAT),
+    10: ("convolution_param", CONVOLUTION),
+    12: ("dropout_param", DROPOUT),
+    17: ("inner_product_param", INNER_PRODUCT),
+    18: ("lrn_param", LRN),
+    19: ("pooling_param", POOLING),
+}
+V2_LAYER = {
+    1: ("name", "string"),
+    2: ("type", "string"),
+    3: ("bottom[]", "string"),
+    4: ("top[]", "string"),
+    7: ("blobs[]", BLOB),
+    104: ("concat_param", CONCAT),
+    106: ("convolution_param", CONVOLUTION),
+    108: ("dropout_param", DROPOUT),
+    117: ("inner_product_param", INNER_PRODUCT),
+    118: ("lrn_param", LRN),
+    121: ("pooling_param", POOLING),
+}
 NET = {1: ("name", "string"), 2: ("layers[]", V1_LAYER), 100: ("layer[]", V2_LAYER)}
 
-V1_TYPES = {0: "None", 1: "Accuracy", 3: "Concat", 4: "Convolution", 5: "Data", 6: "Dropout", 8: "Flatten",
-            12: "ImageData", 14: "InnerProduct", 15: "LRN", 17: "Pooling", 18: "ReLU", 19: "Sigmoid",
-            20: "Softmax", 21: "SoftmaxWithLoss", 22: "Split", 23: "TanH"}   # V1LayerParameter.LayerType
-PARAMS = ("convolution_param", "pooling_param", "lrn_param", "inner_product_param", "concat_param", "dropout_param")
+V1_TYPES = {
+    0: "None",
+    1: "Accuracy",
+    3: "Concat",
+    4: "Convolution",
+    5: "Data",
+    6: "Dropout",
+    8: "Flatten",
+    12: "ImageData",
+    14: "InnerProduct",
+    15: "LRN",
+    17: "Pooling",
+    18: "ReLU",
+    19: "Sigmoid",
+    20: "Softmax",
+    21: "SoftmaxWithLoss",
+    22: "Split",
+    23: "TanH",
+}  # V1LayerParameter.LayerType
+PARAMS = (
+    "convolution_param",
+    "pooling_param",
+    "lrn_param",
+    "inner_product_param",
+    "concat_param",
+    "dropout_param",
+)
 
 
 @dataclass
 class CaffeLayer:
     name: str
-    type: str                                  # V2 spelling ("Convolution"), V1 enums translated
+    type: str  # V2 spelling ("Convolution"), V1 enums translated
     bottom: list = field(default_factory=list)
     top: list = field(default_factory=list)
     blobs: list = field(default_factory=list)  # float32 arrays, shapes as stored (see module docstring)
-    params: dict = field(default_factory=dict)  # e.g. {"convolution_param": {"num_output": 64, "kernel_size": [7]}};
-                                                # only fields present in the file, Caffe's defaults not filled in
+    params: dict = field(
+        default_factory=dict
+    )  # e.g. {"convolution_param": {"num_output": 64, "kernel_size": [7]}};
+    # only fields present in the file, Caffe's defaults not filled in
 
 
 def read_caffemodel(path):
@@ -83,7 +168,9 @@ def read_caffemodel_layers(path):
         buf = f.read()
     try:
         net = decode(buf, NET)
-        layers = [_layer(m, v1=True) for m in net.get("layers", [])] + [_layer(m, v1=False) for m in net.get("layer", [])]
+        layers = [_layer(m, v1=True) for m in net.get("layers", [])] + [
+            _layer(m, v1=False) for m in net.get("layer", [])
+        ]
     except WireError as e:
         raise damaged(path, WHAT, str(e)) from None
     if not layers:
@@ -107,7 +194,7 @@ def _blob(msg, layer, i):
     if data is None or not len(data):
         data = msg.get("double_data", np.zeros(0, np.float32))
     if any(k in msg for k in ("num", "channels", "height", "width")):
-        shape = tuple(msg.get(k, 0) for k in ("num", "channels", "height", "width"))   # legacy 4-D
+        shape = tuple(msg.get(k, 0) for k in ("num", "channels", "height", "width"))  # legacy 4-D
     elif "shape" in msg:
         shape = tuple(msg["shape"].get("dim", []))
     else:

@@ -8,12 +8,13 @@ A full-model file (saved with model.save) keeps the same layout under /model_wei
 Arrays come back as stored: Conv2D kernels HWIO (kh, kw, cin, cout), Dense (in, out); the converter
 transposes them to scratchdream's OIHW and (out, in).
 """
+
 from collections import OrderedDict
 
 import numpy as np
 
-from . import MAX_OUTPUT_BYTES, check_file, damaged
 from ...errors import UserError
+from . import MAX_OUTPUT_BYTES, check_file, damaged
 
 WHAT = "Keras .h5 weights file"
 
@@ -21,6 +22,7 @@ WHAT = "Keras .h5 weights file"
 def read_keras_weights(path):
     """.h5 -> OrderedDict {layer name: [arrays in weight_names order]} (layers without weights map to [])."""
     import h5py
+
     check_file(path, WHAT)
     try:
         f = h5py.File(path, "r")
@@ -48,7 +50,7 @@ def read_keras_weights(path):
                 out[name] = arrays
     except UserError:
         raise
-    except Exception as e:               # h5py raises OSError/KeyError/ValueError on damaged files
+    except Exception as e:  # h5py raises OSError/KeyError/ValueError on damaged files
         raise damaged(path, WHAT, f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
     return out
 
@@ -65,6 +67,8 @@ def _names(node, attr, path):
     elif attr == "weight_names":
         return []
     else:
-        raise UserError(f"{path} is an HDF5 file but not Keras weights (no {attr} attribute); "
-                        "give the .h5 file from keras-applications")
+        raise UserError(
+            f"{path} is an HDF5 file but not Keras weights (no {attr} attribute); "
+            "give the .h5 file from keras-applications"
+        )
     return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw]

@@ -13,13 +13,15 @@ named "rebuild a tensor" functions. So this reader
    stand-ins for the allowed names and refuses every other name (STACK_GLOBAL ends up there too).
 Nothing from the file is ever imported or called.
 """
+
 import io
 import pickle
 import pickletools
 
 from ...errors import UserError
 
-ALLOWED_OPCODES = frozenset("""
+ALLOWED_OPCODES = frozenset(
+    """
     PROTO FRAME STOP MARK POP POP_MARK DUP
     INT BININT BININT1 BININT2 LONG LONG1 LONG4 NONE NEWTRUE NEWFALSE FLOAT BINFLOAT
     STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
@@ -28,7 +30,8 @@ ALLOWED_OPCODES = frozenset("""
     EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET
     PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET MEMOIZE
     GLOBAL STACK_GLOBAL REDUCE BUILD NEWOBJ BINPERSID
-""".split())
+""".split()
+)
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _GETS = {"GET", "BINGET", "LONG_BINGET"}
 
@@ -120,13 +123,15 @@ def safe_load(f, path, what, allowed=None, persistent_load=None):
         prescan(f, allowed)
         return SafeUnpickler(f, allowed, persistent_load).load()
     except Refused as e:
-        raise UserError(f"refusing to load {path}: it asks to run {e.name}, which a weights checkpoint "
-                        "never needs (nothing from the file was run); use the publisher's file, or save "
-                        "model.state_dict() rather than the whole model") from None
+        raise UserError(
+            f"refusing to load {path}: it asks to run {e.name}, which a weights checkpoint "
+            "never needs (nothing from the file was run); use the publisher's file, or save "
+            "model.state_dict() rather than the whole model"
+        ) from None
     except UserError:
         raise
     except RecursionError:
         raise UserError(f"{path} is not a readable {what} (nested too deeply); download it again") from None
-    except Exception as e:          # untrusted bytes: any failure inside the unpickler is damage, said in one line
+    except Exception as e:  # untrusted bytes: any failure inside the unpickler is damage, said in one line
         detail = f"{type(e).__name__}: {e}".splitlines()[0][:200]
         raise UserError(f"{path} is not a readable {what} ({detail}); download it again") from None

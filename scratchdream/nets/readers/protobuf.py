@@ -12,6 +12,7 @@ kind that is itself a dict is a sub-message. Schemas never refer to themselves, 
 bounded by the schema, never by the file. Every length is checked against the bytes that remain.
 Damage raises WireError (a ValueError); the format readers turn it into one UserError line.
 """
+
 import numpy as np
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
@@ -53,8 +54,8 @@ def fields(buf, start=0, end=None):
                 size = 4 if wtype == FIXED32 else 8
             if size > end - pos:
                 raise WireError(f"field {number} claims {size} bytes, only {end - pos} remain")
-            value, pos = buf[pos:pos + size], pos + size
-        else:                                  # 3/4 are the long-deprecated groups; nothing of ours uses them
+            value, pos = buf[pos : pos + size], pos + size
+        else:  # 3/4 are the long-deprecated groups; nothing of ours uses them
             raise WireError(f"wire type {wtype} (field {number}) at byte {pos}")
         yield number, wtype, value
 
@@ -74,16 +75,20 @@ def packed_varints(chunk):
     return out
 
 
-_SCALAR = {    # kind -> (wire type one value arrives in, numpy dtype of a packed run or None for varints)
-    "int": (VARINT, None), "uint": (VARINT, None), "bool": (VARINT, None), "enum": (VARINT, None),
-    "float": (FIXED32, "<f4"), "double": (FIXED64, "<f8"),
+_SCALAR = {  # kind -> (wire type one value arrives in, numpy dtype of a packed run or None for varints)
+    "int": (VARINT, None),
+    "uint": (VARINT, None),
+    "bool": (VARINT, None),
+    "enum": (VARINT, None),
+    "float": (FIXED32, "<f4"),
+    "double": (FIXED64, "<f8"),
 }
 
 
 def _scalars(kind, wtype, value, number):
     """The values one field contributes to a scalar field (several if packed)."""
     one_wire, dtype = _SCALAR[kind]
-    if wtype == LEN:                                           # packed
+    if wtype == LEN:  # packed
         if dtype is None:
             vals = packed_varints(value)
         else:
@@ -109,7 +114,7 @@ def decode(buf, schema):
     out = {}
     for number, wtype, value in fields(buf):
         if number not in schema:
-            continue                                           # unknown field: skip, as protobuf does
+            continue  # unknown field: skip, as protobuf does
         name, kind = schema[number]
         repeated = name.endswith("[]")
         key = name[:-2] if repeated else name
@@ -126,7 +131,7 @@ def decode(buf, schema):
             got = _scalars(kind, wtype, value, number)
         if repeated:
             out.setdefault(key, []).extend(got)
-        elif got:                                              # a singular field: the last value wins
+        elif got:  # a singular field: the last value wins
             last = got[-1]
             if isinstance(last, np.ndarray):
                 if len(last):
@@ -145,4 +150,3 @@ def _text(value, number):
         return bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         raise WireError(f"field {number} is not valid UTF-8 text") from None
-

@@ -9,12 +9,15 @@ Without the .proto schema the parser cannot know which fields repeat, so every f
 its values in file order: parse_prototxt(text)["layer"][0]["name"] == ["conv1/7x7_s2"]. `first()` reads
 a field that appears once. Nesting is limited (MAX_DEPTH) and the parser is iterative: no recursion.
 """
+
 import re
 
 from ...errors import UserError
 
 MAX_DEPTH = 32
-_TOKEN = re.compile(r"""\s+|\#[^\n]*|(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|(?P<punct>[{}:<>;,])|(?P<word>[^\s{}:<>;,"'#]+)""")
+_TOKEN = re.compile(
+    r"""\s+|\#[^\n]*|(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|(?P<punct>[{}:<>;,])|(?P<word>[^\s{}:<>;,"'#]+)"""
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
 
 
@@ -40,7 +43,7 @@ def parse_prototxt(text, source="prototxt"):
             if key is None or expect_value:
                 raise _error(source, pos, "unexpected ':'")
             expect_value = True
-        elif kind == "punct":                        # ';' and ',' may separate fields
+        elif kind == "punct":  # ';' and ',' may separate fields
             continue
         elif key is None:
             if kind != "word" or not re.fullmatch(r"[A-Za-z_][\w.]*", tok):
@@ -67,7 +70,7 @@ def _tokens(text, source):
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise _error(source, pos, f"cannot read {text[pos:pos + 10]!r}")
+            raise _error(source, pos, f"cannot read {text[pos : pos + 10]!r}")
         if m.lastgroup:
             yield m.lastgroup, m.group(m.lastgroup), pos
         pos = m.end()
@@ -84,7 +87,7 @@ def _value(kind, tok, source, pos):
         return int(tok, 0) if re.fullmatch(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)", tok) else float(tok)
     except ValueError:
         if re.fullmatch(r"[A-Za-z_]\w*", tok):
-            return tok                                # an enum value: MAX, ACROSS_CHANNELS, ...
+            return tok  # an enum value: MAX, ACROSS_CHANNELS, ...
         raise _error(source, pos, f"cannot read the value {tok[:20]!r}") from None
 
 

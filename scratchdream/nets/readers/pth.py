@@ -12,22 +12,25 @@ A storage is a flat run of elements; a tensor is a strided window on it: element
 storage[offset + sum_k i_k * stride_k] (all in elements). Several tensors may share one storage.
 The pickles are read by pickle_safe with the stand-ins of torch_objects.py: no code from the file ever runs.
 """
+
 import struct
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
+from ...errors import UserError
 from . import MAX_OUTPUT_BYTES, check_file, damaged
 from .pickle_safe import BoundedReader, safe_load
 from .torch_objects import ALLOWED, StorageRef, StorageType, TensorRef, nonneg_int, window
-from ...errors import UserError
 
 WHAT = "PyTorch checkpoint"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_PICKLE_BYTES = 256 << 20           # data.pkl holds names and shapes only; the numbers live elsewhere
+MAX_PICKLE_BYTES = 256 << 20  # data.pkl holds names and shapes only; the numbers live elsewhere
 READ_SLICE = 16 << 20
+
+
 def load_state_dict(path):
     """A .pth file -> OrderedDict {name: np.ndarray} (bfloat16 comes back as float32; other dtypes as stored)."""
     size = check_file(path, WHAT)
@@ -36,8 +39,10 @@ def load_state_dict(path):
     if head[:4] == b"PK\x03\x04":
         obj, storages = _load_zip(path)
     elif head[257:262] == b"ustar":
-        raise UserError(f"{path} is in PyTorch's oldest (tar) checkpoint format, which scratchdream does not read; "
-                        "re-save it with torch: torch.save(torch.load(f), 'new.pth'), or fetch the current file")
+        raise UserError(
+            f"{path} is in PyTorch's oldest (tar) checkpoint format, which scratchdream does not read; "
+            "re-save it with torch: torch.save(torch.load(f), 'new.pth'), or fetch the current file"
+        )
     else:
         obj, storages = _load_legacy(path, size)
     return _materialize(_find_state_dict(obj, path), storages, path, size)
@@ -50,19 +55,23 @@ def _load_zip(path):
             names = zf.namelist()
             top = names[0].split("/")[0] if names and "/" in names[0] else None
             if top is None or f"{top}/data.pkl" not in names:
-                raise UserError(f"{path} is a zip file but not a PyTorch checkpoint (no <folder>/data.pkl); "
-                                "give the .pth file as published")
+                raise UserError(
+                    f"{path} is a zip file but not a PyTorch checkpoint (no <folder>/data.pkl); "
+                    "give the .pth file as published"
+                )
             pkl = zf.getinfo(f"{top}/data.pkl")
             if pkl.file_size > MAX_PICKLE_BYTES:
                 raise damaged(path, WHAT, f"data.pkl claims {pkl.file_size} bytes")
             order = zf.read(f"{top}/byteorder").strip() if f"{top}/byteorder" in names else b"little"
             refs = {}
             obj = safe_load(zf.read(pkl), path, WHAT, ALLOWED, _zip_persistent_load(refs))
-            storages = {key: _zip_storage(zf, f"{top}/data/{key}", stype, numel, path)
-                        for key, (stype, numel) in refs.items()}
+            storages = {
+                key: _zip_storage(zf, f"{top}/data/{key}", stype, numel, path)
+                for key, (stype, numel) in refs.items()
+            }
     except UserError:
         raise
-    except Exception as e:              # zipfile/zlib: bad CRC, truncated archive, missing member
+    except Exception as e:  # zipfile/zlib: bad CRC, truncated archive, missing member
         raise damaged(path, WHAT, f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
     if order not in (b"little", b"big"):
         raise damaged(path, WHAT, f"byteorder record {order[:20]!r}")
@@ -73,14 +82,20 @@ def _load_zip(path):
 
 
 def _zip_persistent_load(refs):
-    def load(pid):            # ('storage', storage type, key, location, numel)
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], StorageType)):
+    def load(pid):  # ('storage', storage type, key, location, numel)
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], StorageType)
+        ):
             raise ValueError(f"unknown persistent id {str(pid)[:80]}")
         _, stype, key, _, numel = pid
         key, numel = str(key), nonneg_int(numel, "storage size")
         if refs.setdefault(key, (stype, numel)) != (stype, numel):
             raise ValueError(f"storage {key} is described twice, differently")
         return StorageRef(key, stype, 0, numel)
+
     return load
 
 
@@ -88,13 +103,17 @@ def _zip_storage(zf, name, stype, numel, path):
     info = zf.getinfo(name)
     nbytes = numel * stype.dtype.itemsize
     # a deflated member could claim any size; deflate never expands more than ~1032x
-    if nbytes > info.file_size or info.file_size > max(1032 * info.compress_size, 1 << 16) or nbytes > MAX_OUTPUT_BYTES:
+    if (
+        nbytes > info.file_size
+        or info.file_size > max(1032 * info.compress_size, 1 << 16)
+        or nbytes > MAX_OUTPUT_BYTES
+    ):
         raise damaged(path, WHAT, f"{name} holds {info.file_size} bytes, the tensors need {nbytes}")
     out = np.empty(numel, stype.dtype)
     view, got = memoryview(out).cast("B"), 0
-    with zf.open(info) as fh:             # in slices: a zip member's readinto would first copy it whole
+    with zf.open(info) as fh:  # in slices: a zip member's readinto would first copy it whole
         while got < nbytes:
-            n = fh.readinto(view[got:got + READ_SLICE])
+            n = fh.readinto(view[got : got + READ_SLICE])
             if not n:
                 raise damaged(path, WHAT, f"{name} is truncated")
             got += n
@@ -107,14 +126,18 @@ def _load_legacy(path, size):
         f = BoundedReader(raw, size)
         magic = safe_load(f, path, WHAT)
         if magic != LEGACY_MAGIC:
-            raise UserError(f"{path} is not a PyTorch checkpoint (no zip archive, no legacy magic number); "
-                            "give the .pth file as published")
+            raise UserError(
+                f"{path} is not a PyTorch checkpoint (no zip archive, no legacy magic number); "
+                "give the .pth file as published"
+            )
         protocol, sys_info = safe_load(f, path, WHAT), safe_load(f, path, WHAT)
         if protocol != LEGACY_PROTOCOL or not isinstance(sys_info, dict):
             raise damaged(path, WHAT, f"legacy protocol {protocol!r}, expected {LEGACY_PROTOCOL}")
-        if sys_info.get("little_endian", True) is not True:     # torch itself cannot read these either
-            raise UserError(f"{path} was saved by an old torch on a big-endian machine, which scratchdream "
-                            "does not read; re-save it with a current torch on a little-endian one")
+        if sys_info.get("little_endian", True) is not True:  # torch itself cannot read these either
+            raise UserError(
+                f"{path} was saved by an old torch on a big-endian machine, which scratchdream "
+                "does not read; re-save it with a current torch on a little-endian one"
+            )
         roots, views = {}, {}
         obj = safe_load(f, path, WHAT, ALLOWED, _legacy_persistent_load(roots, views))
         keys = safe_load(f, path, WHAT)
@@ -125,8 +148,13 @@ def _load_legacy(path, size):
 
 
 def _legacy_persistent_load(roots, views):
-    def load(pid):            # ('storage', storage type, root key, location, numel, view or None)
-        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage" and isinstance(pid[1], StorageType)):
+    def load(pid):  # ('storage', storage type, root key, location, numel, view or None)
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 6
+            and pid[0] == "storage"
+            and isinstance(pid[1], StorageType)
+        ):
             raise ValueError(f"unknown persistent id {str(pid)[:80]}")
         _, stype, key, _, numel, view = pid
         key, numel = str(key), nonneg_int(numel, "storage size")
@@ -134,11 +162,12 @@ def _legacy_persistent_load(roots, views):
             raise ValueError(f"storage {key} is described twice, differently")
         if view is None:
             return StorageRef(key, stype, 0, numel)
-        vkey, offset, vnumel = view                   # (view key, element offset, view numel)
+        vkey, offset, vnumel = view  # (view key, element offset, view numel)
         offset, vnumel = nonneg_int(offset, "view offset"), nonneg_int(vnumel, "view size")
         if offset + vnumel > numel:
             raise ValueError(f"storage view {vkey} runs past its storage")
         return views.setdefault(str(vkey), StorageRef(key, stype, offset, vnumel))
+
     return load
 
 
@@ -150,8 +179,12 @@ def _legacy_storage(raw, f, root, path):
     count = struct.unpack("<q", head)[0]
     nbytes = count * stype.dtype.itemsize
     if count != numel or nbytes > f.remaining():
-        raise damaged(path, WHAT, f"a storage claims {count} elements, expected {numel} "
-                                  f"with {f.remaining()} bytes left (truncated?)")
+        raise damaged(
+            path,
+            WHAT,
+            f"a storage claims {count} elements, expected {numel} "
+            f"with {f.remaining()} bytes left (truncated?)",
+        )
     out = np.empty(numel, stype.dtype)
     if nbytes and raw.readinto(memoryview(out).cast("B")) != nbytes:
         raise damaged(path, WHAT, "truncated inside a storage")
@@ -167,34 +200,34 @@ def _find_state_dict(obj, path):
                 obj = obj[k]
                 break
     if not isinstance(obj, dict) or not any(isinstance(v, TensorRef) for v in obj.values()):
-        raise UserError(f"{path} holds no state_dict of tensors (found {type(obj).__name__}); "
-                        "save the model's state_dict(), not the model object")
+        raise UserError(
+            f"{path} holds no state_dict of tensors (found {type(obj).__name__}); "
+            "save the model's state_dict(), not the model object"
+        )
     return obj
 
 
 def _materialize(state, storages, path, file_size):
     """TensorRefs -> numpy arrays; every window is checked to lie inside its storage."""
-    out, budget = OrderedDict(), max(8 * file_size, 1 << 24)     # views may repeat storage bytes, within reason
+    out, budget = OrderedDict(), max(8 * file_size, 1 << 24)  # views may repeat storage bytes, within reason
     users = {}
     for t in state.values():
         if isinstance(t, TensorRef) and t.storage is not None:
             users[t.storage.key] = users.get(t.storage.key, 0) + 1
     for name, t in state.items():
         if not isinstance(t, TensorRef):
-            continue                                  # e.g. a stray int; a state_dict holds only tensors
+            continue  # e.g. a stray int; a state_dict holds only tensors
         name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         if t.storage is None:
             raise damaged(path, WHAT, f"tensor {name} has no data")
         budget -= int(np.prod(t.size, dtype=object)) * t.storage.stype.dtype.itemsize
-        if budget < 0:                                # checked before allocating: stride-0 views cost no file bytes
+        if budget < 0:  # checked before allocating: stride-0 views cost no file bytes
             raise damaged(path, WHAT, f"its tensors (up to {name}) add up to far more than the file holds")
         try:
             arr = window(storages[t.storage.key], t, users[t.storage.key] == 1)
         except ValueError as e:
             raise damaged(path, WHAT, f"tensor {name}: {e}") from None
-        if t.storage.stype.name == "BFloat16":        # bfloat16 = the top half of a float32
+        if t.storage.stype.name == "BFloat16":  # bfloat16 = the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
     return out
-
-

@@ -9,14 +9,26 @@ gives it these objects instead, which only record what the file says:
 Every stand-in refuses BUILD (except LegacyTensor's checked one) and validates its arguments, so a forged
 pickle can neither reach other code nor slip unchecked numbers past `window`.
 """
+
 from collections import OrderedDict
 
 import numpy as np
 
 MAX_NDIM = 16
 
-STORAGE_DTYPES = {"Float": "<f4", "Double": "<f8", "Half": "<f2", "BFloat16": "<u2", "Long": "<i8", "Int": "<i4",
-                  "Short": "<i2", "Char": "i1", "Byte": "u1", "Bool": "?", "Untyped": "u1"}
+STORAGE_DTYPES = {
+    "Float": "<f4",
+    "Double": "<f8",
+    "Half": "<f2",
+    "BFloat16": "<u2",
+    "Long": "<i8",
+    "Int": "<i4",
+    "Short": "<i2",
+    "Char": "i1",
+    "Byte": "u1",
+    "Bool": "?",
+    "Untyped": "u1",
+}
 
 
 class _Sealed:
@@ -45,6 +57,7 @@ class StorageRef(_Sealed):
 
 class TensorRef(_Sealed):
     """What a pickled tensor becomes here: a storage window and a shape; numbers are read later."""
+
     storage = None
 
     def set(self, storage, offset, size, stride):
@@ -53,7 +66,12 @@ class TensorRef(_Sealed):
         size, stride = nonneg_ints(size, "size"), nonneg_ints(stride, "stride")
         if len(size) != len(stride) or len(size) > MAX_NDIM:
             raise ValueError(f"tensor size {size} and stride {stride} do not match")
-        self.storage, self.offset, self.size, self.stride = storage, nonneg_int(offset, "offset"), size, stride
+        self.storage, self.offset, self.size, self.stride = (
+            storage,
+            nonneg_int(offset, "offset"),
+            size,
+            stride,
+        )
         return self
 
 
@@ -63,20 +81,20 @@ class LegacyTensor(TensorRef):
     def __setstate__(self, state):
         if not isinstance(state, tuple):
             raise ValueError("legacy tensor state is not a tuple")
-        if len(state) == 4:                           # (storage, offset, size, stride)
+        if len(state) == 4:  # (storage, offset, size, stride)
             self.set(*state)
-        elif len(state) == 5 and isinstance(state[0], TensorRef):     # old Variable: (data, ...)
+        elif len(state) == 5 and isinstance(state[0], TensorRef):  # old Variable: (data, ...)
             d = state[0]
             self.set(d.storage, d.offset, d.size, d.stride)
-        elif len(state) != 3:                         # (requires_grad, _, hooks) carries no data
+        elif len(state) != 3:  # (requires_grad, _, hooks) carries no data
             raise ValueError(f"legacy tensor state of length {len(state)}")
 
 
-def _rebuild_tensor(storage, storage_offset, size, stride, *_):    # *_: requires_grad, hooks, metadata
+def _rebuild_tensor(storage, storage_offset, size, stride, *_):  # *_: requires_grad, hooks, metadata
     return TensorRef().set(storage, storage_offset, size, stride)
 
 
-def _rebuild_parameter(data, *_):                                 # requires_grad, hooks[, state]
+def _rebuild_parameter(data, *_):  # requires_grad, hooks[, state]
     if not isinstance(data, TensorRef):
         raise ValueError("a parameter wraps something that is not a tensor")
     return data
@@ -95,14 +113,16 @@ class _Call(_Sealed):
 
 def _allowed_globals():
     """The only names a checkpoint may mention, each mapped to a harmless stand-in."""
-    allowed = {("collections", "OrderedDict"): OrderedDict,      # C types: a pickle cannot change them
-               ("torch", "Size"): tuple,
-               ("torch._utils", "_rebuild_tensor"): _Call(_rebuild_tensor),
-               ("torch._utils", "_rebuild_tensor_v2"): _Call(_rebuild_tensor),
-               ("torch._utils", "_rebuild_parameter"): _Call(_rebuild_parameter),
-               ("torch._utils", "_rebuild_parameter_with_state"): _Call(_rebuild_parameter)}
+    allowed = {
+        ("collections", "OrderedDict"): OrderedDict,  # C types: a pickle cannot change them
+        ("torch", "Size"): tuple,
+        ("torch._utils", "_rebuild_tensor"): _Call(_rebuild_tensor),
+        ("torch._utils", "_rebuild_tensor_v2"): _Call(_rebuild_tensor),
+        ("torch._utils", "_rebuild_parameter"): _Call(_rebuild_parameter),
+        ("torch._utils", "_rebuild_parameter_with_state"): _Call(_rebuild_parameter),
+    }
     for name in STORAGE_DTYPES:
-        for module in ("torch", "torch.cuda"):        # old GPU checkpoints name torch.cuda.FloatStorage
+        for module in ("torch", "torch.cuda"):  # old GPU checkpoints name torch.cuda.FloatStorage
             allowed[(module, f"{name}Storage")] = StorageType(name)
             if name != "Untyped":
                 allowed[(module, f"{name}Tensor")] = LegacyTensor
@@ -122,8 +142,10 @@ def window(flat, t, sole_user):
     numel = int(np.prod(t.size, dtype=object))
     last = offset + sum((n - 1) * st for n, st in zip(t.size, t.stride))
     if numel and last >= s.offset + s.numel:
-        raise ValueError(f"size {t.size}, stride {t.stride}, offset {t.offset} reaches outside its storage "
-                         f"of {s.numel} elements")
+        raise ValueError(
+            f"size {t.size}, stride {t.stride}, offset {t.offset} reaches outside its storage "
+            f"of {s.numel} elements"
+        )
     if not numel:
         return np.zeros(t.size, flat.dtype)
     if sole_user and offset == 0 and numel == flat.size and t.stride == _contiguous(t.size):
