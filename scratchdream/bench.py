@@ -326,6 +326,7 @@ def print_scaling(rows):
 
 
 def print_conv_table(name, net, layer_size, repeat, rival):
+    """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed."""
     peak = sgemm_gflops()
     other = f" {'ms ' + rival.name:>8s} {'ratio':>6s}" if rival else ""
     title = (
@@ -346,21 +347,8 @@ def _ints(text, what):
         raise UsageError(f"--{what} takes comma-separated integers, e.g. 224,512; got {text!r}") from None
 
 
-def run(args, rival=None):
-    """The whole bench for the parsed `scratchdream bench` options; with a rival, its columns beside ours."""
-    global CLOCK
-    nets = [n.strip() for n in args.nets.split(",") if n.strip()]
-    sizes = _ints(args.sizes, "sizes")
-    repeat = max(1, int(args.repeat))
-    threads = int(getattr(args, "threads", 0) or 0) or os.cpu_count() or 1
-    memory = not getattr(args, "no_memory", False)
-    layer_size = int(getattr(args, "layer_size", 0) or 0)
-    CLOCK = time.process_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
-    for n in nets:
-        bench_spec(n)  # unknown names fail before any timing
-    set_threads(threads)
-    if rival:
-        rival.set_threads(threads)
+def print_machine(threads, rival, compile_probe):
+    """The first lines: threads, how BLAS runs, the load, the clock, sgemm's speed, Numba's compile time."""
     products = "inside Numba threads (OpenBLAS sgemm, 1 thread each)" if _blas.SGEMM else "by NumPy"
     clock = "CPU time of the process" if CLOCK is time.process_time else "wall"
     print(
@@ -368,11 +356,15 @@ def run(args, rival=None):
         f"BLAS products {products}; load average {os.getloadavg()[0]:.1f}; clock: {clock}"
     )
     print(f"sgemm (NumPy's BLAS, {threads} threads, 2048^3): {sgemm_gflops():.1f} GFLOP/s")
-    if getattr(args, "compile", True):
+    if compile_probe:
         print(
             f"Numba first-step overhead: {compile_seconds(True):.1f} s compiling (empty cache), "
             f"{compile_seconds(False):.2f} s loading the on-disk cache"
         )
+
+
+def print_step_table(nets, sizes, repeat, threads, memory, rival):
+    """One row per net and size, printed as it is measured; returns the rows."""
     cols = step_columns(rival)
     head = " ".join(f"{t:<{w}}" if t == "net" else f"{t:>{w}}" for t, w, _ in cols)
     print(head + "\n" + "-" * len(head))
@@ -389,7 +381,26 @@ def run(args, rival=None):
             "MB: peak resident set of a fresh process during two steps, "
             "over its size once the net is built (VmHWM delta)"
         )
-    print_scaling(rows)
+    return rows
+
+
+def run(args, rival=None):
+    """The whole bench for the parsed `scratchdream bench` options; with a rival, its columns beside ours."""
+    global CLOCK
+    nets = [n.strip() for n in args.nets.split(",") if n.strip()]
+    sizes = _ints(args.sizes, "sizes")
+    repeat = max(1, int(args.repeat))
+    threads = int(getattr(args, "threads", 0) or 0) or os.cpu_count() or 1
+    layer_size = int(getattr(args, "layer_size", 0) or 0)
+    CLOCK = time.process_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
+    for n in nets:
+        bench_spec(n)  # unknown names fail before any timing
+    set_threads(threads)
+    if rival:
+        rival.set_threads(threads)
+    print_machine(threads, rival, getattr(args, "compile", True))
+    memory = not getattr(args, "no_memory", False)
+    print_scaling(print_step_table(nets, sizes, repeat, threads, memory, rival))
     if getattr(args, "tiling", True) and max(sizes) >= 2:
         print_tiling(nets, max(sizes), repeat)
     for name in nets if layer_size else []:
