@@ -31,7 +31,7 @@ lint: $(VENV)/.test
 	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.test
-	$(PY) -m scratchdream bench $(ARGS)
+	$(PY) benchmarks/torch_compare.py $(ARGS)
 
 toyworld: $(VENV)/.runtime
 	$(PY) -m scratchdream toyworld train $(ARGS)

@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     if args.threads:
-        bench._set_threads(args.threads)
+        bench.set_threads(args.threads)
     net, target = bench.build_sd(args.net)
     x = np.random.default_rng(1).standard_normal((1, 3, args.size, args.size)).astype(np.float32)
     bench.sd_step(net, target, x)  # warm: compile, transform weights
@@ -70,9 +70,8 @@ def main():
         ms = statistics.median(s.get(k, 0) for s in per_step) * 1e3
         inside += ms
         print(f"  {k[0]:10s} {k[1]}  {ms:9.1f} ms  {100 * ms / total:5.1f}%")
-    print(
-        f"  {'graph':10s} --   {total - inside:9.1f} ms  {100 * (total - inside) / total:5.1f}%   (outside the layers)"
-    )
+    outside = total - inside
+    print(f"  {'graph':10s} --   {outside:9.1f} ms  {100 * outside / total:5.1f}%   (outside the layers)")
 
 
 if __name__ == "__main__":

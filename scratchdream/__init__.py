@@ -31,9 +31,9 @@ def load_net(name_or_path):
 
     if os.path.exists(os.fspath(name_or_path)) or str(name_or_path).endswith((".h5", ".hdf5")):
         return load_file(name_or_path)
-    from .nets import zoo
+    from .fetch import ensure_weights
 
-    return load_file(zoo.ensure_weights(str(name_or_path)))
+    return load_file(ensure_weights(str(name_or_path)))
 
 
 from . import dream as _dream_package  # noqa: E402,F401  bind the subpackage first, so `dream` below stays the function

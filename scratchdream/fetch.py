@@ -1,5 +1,7 @@
-"""Download a publisher's weights file, verified, never half-written.
+"""Download on first use: a publisher's weights file, verified, never half-written, then converted.
 
+    ensure_weights(name, weights_dir=None) -> path   a zoo name's converted .h5: fetched, verified,
+                                                     converted (nets/convert.py) and saved the first time
     fetch(url, dest, sha256=..., sha1=..., md5=..., sha256_prefix=...) -> dest
 
 1. If `dest` is already there and matches the checksum, nothing happens (a second call is free of
@@ -12,8 +14,8 @@
    folder holds the verified file or nothing. The error is one line naming the URL that failed and
    exactly which file to put where to go on by hand.
 
-Checksums: the publishers give different kinds (ZOO.md): Caffe a sha1, torchvision the first 8 hex of
-the sha256 in the file name, Keras an md5. Every checksum given must match.
+Checksums: the publishers give different kinds (docs/zoo.md): Caffe a sha1, torchvision the first 8
+hex of the sha256 in the file name, Keras an md5. Every checksum given must match.
 """
 
 import contextlib
@@ -24,13 +26,39 @@ import socket
 import urllib.error
 import urllib.request
 
+from tqdm import tqdm
+
 from .errors import UserError
+from .nets import zoo
+from .nets.convert import convert_file
+from .weights_io import save_net
 
 CHUNK = 1 << 20
 TRIES = 3  # connections per fetch: the first and up to two resumes
 TIMEOUT = 60.0  # seconds without a byte before a connection counts as dead
 MAX_BYTES = 8 << 30  # no published weights file comes near; a runaway server stops here
 HASHES = {"sha256": "sha256", "sha1": "sha1", "md5": "md5", "sha256_prefix": "sha256"}
+
+
+def ensure_weights(name, weights_dir=None, progress=True):
+    """Path of the converted .h5 for a zoo name: returned if present, else fetched, verified, converted
+    and saved."""
+    if name == "toyworld":
+        return zoo.toyworld_path(weights_dir)  # committed, never downloaded
+    e = zoo.entry(name)
+    target = zoo.weights_path(name, weights_dir)
+    if os.path.isfile(target):
+        return target
+    source = os.path.join(os.path.dirname(target), e.filename)
+    kind, value = e.checksum
+    _check_folder(target, _by_hand(e.url, source, {kind: value}))
+    if not os.path.isfile(source):
+        try:
+            fetch(e.url, source, progress=progress, **{kind: value})
+        except UserError as err:
+            raise type(err)(f"{err}; meanwhile NET=toyworld works offline") from None
+    save_net(convert_file(source, net=name), target)
+    return target
 
 
 class _Broken(Exception):
@@ -138,8 +166,6 @@ def _download(url, sink, progress, timeout, how):
 
 def _stream(url, sink, progress, timeout):
     """Append the rest of url over up to TRIES connections; None when complete, else the reason."""
-    from tqdm import tqdm
-
     reason = None
     with tqdm(
         unit="B",
@@ -279,7 +305,7 @@ def _locked(part, how):
         ) from None
     try:
         try:
-            import fcntl
+            import fcntl  # POSIX only: imported where it is used, so the rest works elsewhere
 
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # not POSIX: no lock, the rename is still atomic
@@ -290,16 +316,14 @@ def _locked(part, how):
             ) from None
         yield f
     finally:
-        with contextlib.suppress(
-            OSError
-        ):  # a full disk fails this close's flush once more; it was reported above
-            f.close()  # (a good download was flushed by _Sink.digests before its check)
+        # a full disk fails this close's flush once more; it was reported above
+        # (a good download was flushed by _Sink.digests before its check)
+        with contextlib.suppress(OSError):
+            f.close()
 
 
 def cmd_fetch(args):
     """`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
-    from .nets import zoo
-
-    path = zoo.ensure_weights(args.name, args.weights_dir)
+    path = ensure_weights(args.name, args.weights_dir)
     print(f"{args.name}: ready at {path}")
     return 0

@@ -175,11 +175,16 @@ def _json_attr(f, key, path):
 
 
 def default_weights_dir():
-    """Where converted weights live: $SCRATCHDREAM_WEIGHTS, else the repo's weights/, else ~/.cache/scratchdream."""
+    """Where converted weights live: $SCRATCHDREAM_WEIGHTS, else the repo's weights/, else
+    ~/.cache/scratchdream."""
     env = os.environ.get("SCRATCHDREAM_WEIGHTS")
     if env:
         return env
-    repo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
-    if os.path.isdir(repo):
-        return repo
+    if os.path.isdir(repo_weights_dir()):
+        return repo_weights_dir()
     return os.path.join(os.path.expanduser("~"), ".cache", "scratchdream")
+
+
+def repo_weights_dir():
+    """The weights/ folder of a source checkout, beside the package (it holds the committed toyworld.h5)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")

@@ -7,7 +7,7 @@
   field per value.
 - PyTorch: torch.save (zip, and `_use_new_zipfile_serialization=False`) goes through the `torch`
   fixture in the tests; `legacy_oldstyle_pth` hand-assembles the pre-1.0 pickle stream whose tensors
-  are `torch.FloatTensor` objects restored by `__setstate__` (ZOO.md 5.2), which torch no longer writes.
+  are `torch.FloatTensor` objects restored by `__setstate__` (docs/zoo.md), which torch no longer writes.
 - Keras .h5: the legacy weights layout (root attr layer_names, per-group weight_names), via h5py.
 """
 
@@ -149,7 +149,7 @@ def write_caffemodel(path, layers, form="v1", dims="legacy", packed=True):
 
 
 # ----------------------------------------------------------------------------------------------- pytorch
-# The legacy (pre-1.6) stream is five pickles in a row, then the raw storages (ZOO.md 5.2).
+# The legacy (pre-1.6) stream is five pickles in a row, then the raw storages (docs/zoo.md).
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 

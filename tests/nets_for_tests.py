@@ -1,7 +1,8 @@
 """Small random-weight networks for tests: every layer kind in a few microseconds of compute.
 
     tiny_inception_net(seed)   Caffe-style: conv(+fused relu) -> maxpool (ceil) -> LRN -> conv -> relu
-                               -> an Inception module (1x1 | 1x1->3x3 | maxpool->1x1, concat) -> maxpool -> conv
+                               -> an Inception module (1x1 | 1x1->3x3 | maxpool->1x1, concat)
+                               -> maxpool -> conv
     tiny_classifier(seed)      torchvision-style: conv(+relu) -> batchnorm -> relu -> maxpool -> conv(+relu)
                                -> adaptive avg pool 2x2 -> flatten -> linear -> relu -> linear -> softmax
 Weights are He-scaled normal draws from np.random.default_rng(seed); biases are small random values so
@@ -137,7 +138,7 @@ def tiny_inception_net(seed=0):
 
 
 def tiny_classifier(seed=0):
-    """conv/batchnorm/relu/maxpool/adaptive pool/flatten/linear/softmax; 12x12 RGB input, ImageNet mean/std."""
+    """conv/batchnorm/relu/maxpool/adaptive pool/flatten/linear/softmax; 12x12 RGB, ImageNet mean/std."""
     return net_from_spec(TINY_CLASSIFIER, seed)
 
 

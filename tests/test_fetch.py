@@ -251,9 +251,8 @@ def test_read_only_weights_folder(tmp_path, monkeypatch):
         assert os.listdir(folder) == []
 
 
-def test_cmd_fetch_hands_over_to_the_zoo(monkeypatch, capsys):
+def test_cmd_fetch_hands_over_to_ensure_weights(monkeypatch, capsys):
     from scratchdream import cli
-    from scratchdream.nets import zoo
 
     calls = []
 
@@ -263,7 +262,7 @@ def test_cmd_fetch_hands_over_to_the_zoo(monkeypatch, capsys):
             raise UserError("cannot download http://x/y (no server); to go on by hand: put it at /w/y")
         return f"{weights_dir}/{name}.h5"
 
-    monkeypatch.setattr(zoo, "ensure_weights", fake)
+    monkeypatch.setattr(fetch_mod, "ensure_weights", fake)
     assert cli.main(["fetch", "googlenet", "--weights-dir", "/w"]) == 0
     assert calls == [("googlenet", "/w")] and "/w/googlenet.h5" in capsys.readouterr().out
     assert cli.main(["fetch", "offline"]) == 1

@@ -41,6 +41,6 @@ def test_squeezenet_matches_torch_at_every_layer_and_gradient(torch, tmp_path):
     )
     assert len(errors) == len(net.layer_names) == 65
     print(
-        f"\nsqueezenet1_1: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
-        f"float32 {err32:.2e}"
+        f"\nsqueezenet1_1: max layer rel error {max(errors.values()):.2e}; "
+        f"input gradient float64 {err64:.2e}, float32 {err32:.2e}"
     )

@@ -12,6 +12,7 @@ import pytest
 
 from scratchdream import cli
 from scratchdream.errors import UserError
+from scratchdream.fetch import ensure_weights
 from scratchdream.nets import zoo
 from scratchdream.nets.convert import convert_file
 
@@ -133,7 +134,7 @@ def test_ensure_weights_fetches_verifies_converts_once(torch, tmp_path, http_dir
     )
     monkeypatch.setitem(zoo.ZOO, "squeezenet1_1", e)
     wdir = tmp_path / "weights"
-    path = zoo.ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False)
+    path = ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False)
     assert path == str(wdir / "squeezenet1_1.h5")
     import scratchdream as sd
 
@@ -141,7 +142,7 @@ def test_ensure_weights_fetches_verifies_converts_once(torch, tmp_path, http_dir
     np.testing.assert_array_equal(net.params["classifier.1"]["weight"], state["classifier.1.weight"])
     assert net.spec["provenance"]["matches_published"] is True
     stop()  # a second call needs no network
-    assert zoo.ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False) == path
+    assert ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False) == path
 
 
 def test_ensure_weights_refuses_a_wrong_checksum_and_converts_nothing(torch, tmp_path, http_dir, monkeypatch):
@@ -153,7 +154,7 @@ def test_ensure_weights_refuses_a_wrong_checksum_and_converts_nothing(torch, tmp
     monkeypatch.setitem(zoo.ZOO, "squeezenet1_1", e)
     wdir = tmp_path / "weights"
     with pytest.raises(UserError) as err:
-        zoo.ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False)
+        ensure_weights("squeezenet1_1", weights_dir=str(wdir), progress=False)
     assert "toyworld" in str(err.value)
     assert not (wdir / "squeezenet1_1.h5").exists() and not (wdir / "squeezenet1_1-b8a52dc0.pth").exists()
 
@@ -162,7 +163,7 @@ def test_ensure_weights_offline_says_toyworld_works(tmp_path, monkeypatch):
     e = dataclasses.replace(zoo.ZOO["googlenet"], url="http://127.0.0.1:9/bvlc_googlenet.caffemodel")
     monkeypatch.setitem(zoo.ZOO, "googlenet", e)
     with pytest.raises(UserError, match="NET=toyworld works offline"):
-        zoo.ensure_weights("googlenet", weights_dir=str(tmp_path), progress=False)
+        ensure_weights("googlenet", weights_dir=str(tmp_path), progress=False)
 
 
 def test_unknown_name_lists_the_zoo():

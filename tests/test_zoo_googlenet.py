@@ -63,7 +63,7 @@ def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, t
 
 
 def test_googlenet_shapes_at_224_are_deploy_prototxt(tmp_path):
-    """Output sizes of the published table (ZOO.md section 6, computed with Caffe's ceil rule)."""
+    """Output sizes of the published table (docs/zoo.md, bvlc_googlenet, computed with Caffe's ceil rule)."""
     from scratchdream.nets.graph import Net
     from scratchdream.nets.zoo import spec_for
 

@@ -59,6 +59,6 @@ def test_keras_inception_v3_matches_torch_at_every_layer_and_gradient(torch, tmp
     assert len(errors) == len(net.layer_names) == 126
     err64, err32 = tn.check_gradient(net, x, oracle, oracle, "mixed5", 100, tol64=1e-5)  # BN folded
     print(
-        f"\nkeras_inception_v3: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
-        f"float32 {err32:.2e}"
+        f"\nkeras_inception_v3: max layer rel error {max(errors.values()):.2e}; "
+        f"input gradient float64 {err64:.2e}, float32 {err32:.2e}"
     )

@@ -23,6 +23,6 @@ def test_tv_googlenet_matches_torch_at_every_layer_and_gradient(torch, tmp_path)
     assert not any(k.startswith("aux") for k in net.params)
     assert net.spec["input"]["mean"] == [0.5, 0.5, 0.5] and net.spec["input"]["std"] == [0.5, 0.5, 0.5]
     print(
-        f"\ntv_googlenet: max layer rel error {max(errors.values()):.2e}; input gradient float64 {err64:.2e}, "
-        f"float32 {err32:.2e}"
+        f"\ntv_googlenet: max layer rel error {max(errors.values()):.2e}; "
+        f"input gradient float64 {err64:.2e}, float32 {err32:.2e}"
     )

@@ -13,7 +13,7 @@ def test_vgg_matches_torch_at_every_layer_and_gradient(torch, tmp_path, name):
 
     model = tn.randomise(tn.VGG(name), seed=3)
     # vgg16: torch.save's legacy stream; vgg19: the same stream with the pre-1.0 tensor pickles that the
-    # published VGG files have (FloatTensor + __setstate__, ZOO.md 5.2), written by tests/fixtures_formats.py
+    # published VGG files have (FloatTensor + __setstate__, docs/zoo.md), written by tests/fixtures_formats.py
     legacy = {"vgg16": True, "vgg19": "oldstyle"}[name]
     net, errors, err64, err32 = tn.torchvision_roundtrip(
         model,
@@ -38,7 +38,7 @@ def test_vgg_matches_torch_at_every_layer_and_gradient(torch, tmp_path, name):
 
 
 def test_vgg_aliases_follow_the_paper_names():
-    """ZOO.md 2a's index map, from torchvision's configuration."""
+    """docs/zoo.md's VGG index map, from torchvision's configuration."""
     from scratchdream.nets.graph import Net
     from scratchdream.nets.zoo import spec_for
 

@@ -1,4 +1,4 @@
-"""The zoo's architectures written again in plain torch.nn (no torchvision here): the oracle for tests and bench.
+"""The zoo's architectures written again in plain torch.nn (no torchvision here): the tests' oracle.
 
 Each builder returns a module (eval mode, float32, seeded He-normal random weights) whose `forward(x)`
 returns an OrderedDict {layer name: activation} for every layer, named as the publisher names it
@@ -7,7 +7,7 @@ torch's. `state_dict()` has the publisher's keys. The Caffe GoogLeNet has no tor
 its own (its names hold '/'): it is a dict of weights and a functional forward.
 
 Written from the publishers' definitions (torchvision/models/{vgg,alexnet,squeezenet,googlenet}.py and
-Caffe's bvlc_googlenet deploy.prototxt, as summarised in shared ZOO.md), not from scratchdream's specs.
+Caffe's bvlc_googlenet deploy.prototxt, as summarised in docs/zoo.md), not from scratchdream's specs.
 """
 
 from collections import OrderedDict
@@ -42,16 +42,15 @@ def randomise(module, seed):
 
 
 def big_linear(fin, fout):
-    """nn.Linear without torch's default initialisation (seconds for VGG's 103M weights): randomise sets them."""
+    """nn.Linear without torch's default initialisation (seconds for VGG's 103M weights): randomise sets
+    them."""
     return torch.nn.utils.skip_init(nn.Linear, fin, fout)
 
 
-def run_sequential(seq, prefix, x, acts, upto=None):
+def run_sequential(seq, prefix, x, acts):
     for i, m in enumerate(seq):
         x = m(x, acts, f"{prefix}.{i}") if isinstance(m, (Fire, BasicConv2d)) else m(x)
         acts[f"{prefix}.{i}"] = x
-        if f"{prefix}.{i}" == upto:
-            break
     return x
 
 
@@ -106,12 +105,10 @@ class VGG(nn.Module):
             nn.Linear(4096, 1000),
         )
 
-    def forward(self, x, upto=None):
-        """All activations; with `upto` (a features.N name) only those up to it (the bench's dream step)."""
+    def forward(self, x):
+        """All activations, by torchvision's module paths."""
         acts = OrderedDict()
-        x = run_sequential(self.features, "features", x, acts, upto)
-        if upto in acts:
-            return acts
+        x = run_sequential(self.features, "features", x, acts)
         acts["avgpool"] = x = self.avgpool(x)
         acts["flatten"] = x = torch.flatten(x, 1)
         run_sequential(self.classifier, "classifier", x, acts)
@@ -345,20 +342,8 @@ def caffe_googlenet_weights(seed, classifier=True):
     )
 
 
-class CaffeGoogLeNet(nn.Module):
-    """caffe_googlenet_forward as a module (weights: caffe_googlenet_weights), e.g. for the bench."""
-
-    def __init__(self, weights):
-        super().__init__()
-        self.weights = weights
-
-    def forward(self, x, upto=None):
-        return caffe_googlenet_forward(self.weights, x, upto)
-
-
-def caffe_googlenet_forward(weights, x, upto=None):
-    """Every top blob of deploy.prototxt (ReLUs in place: conv blobs are post-ReLU); with `upto`, the
-    blobs up to the module or layer that makes it (e.g. inception_4c/output)."""
+def caffe_googlenet_forward(weights, x):
+    """Every top blob of deploy.prototxt (ReLUs in place: conv blobs are post-ReLU)."""
     W = {n: (torch.from_numpy(w), torch.from_numpy(b)) for n, (w, b) in weights.items()}
     acts = OrderedDict()
 
@@ -388,8 +373,6 @@ def caffe_googlenet_forward(weights, x, upto=None):
         conv(m + "pool_proj", m + "pool")
         acts[m + "output"] = torch.cat([acts[m + b] for b in ("1x1", "3x3", "5x5", "pool_proj")], 1)
         prev = m + "output"
-        if upto in acts:
-            return acts
         if x_ in ("3b", "4e"):
             nxt = "pool3/3x3_s2" if x_ == "3b" else "pool4/3x3_s2"
             pool(nxt, prev, 3, 2)
@@ -653,8 +636,9 @@ def head(net, layer):
 
 def torchvision_roundtrip(model, path, legacy, H, W, layer, channel, name, seed=1):
     """Save `model`'s state dict as the publisher did (legacy: False = zip, True = torch's legacy stream,
-    "oldstyle" = the same stream with pre-1.0 tensor pickles), convert it (recognised from the file), save and load
-    our HDF5, then compare every layer and the input gradient; returns (net, layer errors, err64, err32)."""
+    "oldstyle" = the same stream with pre-1.0 tensor pickles), convert it (recognised from the file), save
+    and load our HDF5, then compare every layer and the input gradient; returns (net, layer errors, err64,
+    err32)."""
     import scratchdream as sd
     from scratchdream.nets.convert import convert_file
 

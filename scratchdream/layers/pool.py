@@ -5,7 +5,7 @@
     adaptive  y[n,c,i,j] = mean of x over PyTorch's bin (i, j)  dx: dy / bin area spread over the bin
     shapes    x (N, C, H, W) -> y (N, C, Ho, Wo)
 Window (i, j) covers rows s·i - p_top ... s·i - p_top + k - 1 (and likewise for columns), clipped to the image:
-padding never wins a max. Output size (ZOO.md 5.3, Caffe and PyTorch agree):
+padding never wins a max. Output size (docs/zoo.md, "Pooling and LRN": Caffe and PyTorch agree):
     floor mode  Ho = (H + p_top + p_bottom - kh) // sh + 1
     ceil mode   Ho = ceil((H + p_top + p_bottom - kh) / sh) + 1, minus 1 if that last window would start
                 past the image (s·(Ho-1) >= H + p_top): every window holds at least one real pixel.

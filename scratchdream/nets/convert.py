@@ -5,10 +5,10 @@
 
 Steps: detect the file format from its first bytes; read it with our own readers (no torch, Caffe or
 TensorFlow); flatten it to {source key: array}; pick the network (from --net, else the one zoo entry of
-that format whose parameter keys the file holds, the file name breaking ties); let the architecture's
-`params_from` copy and re-lay the tensors (each name and shape checked, one-line error otherwise); build
-the Net. Keys the file has beyond the network's are training-only (Caffe's data layers and auxiliary
-heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's aux1/aux2) and are ignored.
+that format whose parameter keys the file holds, the file name breaking ties); let the `params_from` of
+its Arch record (nets/archs/) copy and re-lay the tensors (each name and shape checked, one-line error
+otherwise); build the Net. Keys the file has beyond the network's are training-only (Caffe's data layers
+and auxiliary heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's aux1/aux2) and are ignored.
 """
 
 import hashlib
@@ -16,6 +16,10 @@ import os
 
 from ..errors import UsageError, UserError
 from . import zoo
+from .graph import Net
+from .readers.caffemodel import read_caffemodel_layers
+from .readers.keras_h5 import read_keras_weights
+from .readers.pth import load_state_dict
 
 CONVERTER_VERSION = "1"
 IGNORED_PREFIXES = ("aux1.", "aux2.")  # torchvision GoogLeNet's untrained auxiliary heads
@@ -43,7 +47,7 @@ def detect_format(path):
 
 
 def _is_ours(path):
-    import h5py
+    import h5py  # imported on use, as weights_io does: loading it takes 0.2 s
 
     try:
         with h5py.File(path, "r") as f:
@@ -56,12 +60,8 @@ def read_tensors(path, fmt):
     """The file's arrays as one flat {key: ndarray}: state-dict keys, 'layer:weight'/'layer:bias' for Caffe
     blobs (blobs[0], blobs[1]), 'layer:i' for the i-th weight of a Keras layer."""
     if fmt == "pth":
-        from .readers.pth import load_state_dict
-
         return dict(load_state_dict(path))
     if fmt == "caffemodel":
-        from .readers.caffemodel import read_caffemodel_layers
-
         out = CaffeTensors()
         out.layers = read_caffemodel_layers(path)
         for layer in out.layers:
@@ -73,8 +73,6 @@ def read_tensors(path, fmt):
                 out[f"{layer.name}:{what}"] = blob
         return out
     if fmt == "keras_h5":
-        from .readers.keras_h5 import read_keras_weights
-
         return {
             f"{layer}:{i}": a
             for layer, arrays in read_keras_weights(path).items()
@@ -94,13 +92,13 @@ def _used_keys(tensors):
 
 
 def fits(name, tensors, fmt):
-    """True when the file holds every parameter key of zoo network `name` and (for state dicts) nothing else."""
-    if zoo.entry(name).format != fmt:
+    """True when the file holds every parameter key of zoo network `name` (and, a state dict, no other)."""
+    e = zoo.entry(name)
+    if e.format != fmt or e.arch is None:
         return False
-    fits_fn = zoo.arch_function(name, "fits")
-    if fits_fn is not None:  # files whose layer names are not fixed (Keras' automatic numbering)
-        return fits_fn(tensors, _param_shapes(name))
-    need = zoo.arch_function(name, "file_keys")(_param_shapes(name))
+    if e.arch.fits is not None:  # files whose layer names are not fixed (Keras' automatic numbering)
+        return e.arch.fits(tensors, _param_shapes(name))
+    need = e.arch.file_keys(_param_shapes(name))
     if fmt == "pth":  # a state dict is exactly one module's: extra keys mean another net
         return _used_keys(tensors) == need
     return need <= set(tensors)  # Caffe/Keras files also hold training-only layers
@@ -108,17 +106,13 @@ def fits(name, tensors, fmt):
 
 def recognise(path, tensors, fmt):
     """The zoo name for this file: by contents; the file name breaks ties; refused when nothing fits."""
-    fitting = [
-        n
-        for n in zoo.known_names()
-        if zoo.entry(n).format == fmt and zoo.entry(n).arch and fits(n, tensors, fmt)
-    ]
+    fitting = [n for n in zoo.known_names() if fits(n, tensors, fmt)]
     if len(fitting) > 1:
         base = os.path.basename(path).lower()
         named = [n for n in fitting if zoo.entry(n).filename.split("-")[0].split(".")[0].lower() in base]
         fitting = named or fitting[:1]
     if not fitting:
-        known = ", ".join(n for n in zoo.known_names() if zoo.entry(n).arch)
+        known = ", ".join(n for n in zoo.known_names() if zoo.entry(n).arch is not None)
         raise UserError(
             f"{os.path.basename(path)} matches none of the known architectures ({known}); "
             "if it is one of them under other names, it cannot be converted as is"
@@ -131,8 +125,6 @@ _SHAPES = {}
 
 def _param_shapes(name):
     if name not in _SHAPES:
-        from .graph import Net
-
         _SHAPES[name] = Net(zoo.spec_for(name)).param_shapes
     return _SHAPES[name]
 
@@ -152,8 +144,6 @@ def file_digests(path, extra=None):
 def convert_file(path, net=None, prototxt=None):
     """A Net with the weights of the publisher's file at `path` (net: a zoo name, else recognised);
     `prototxt`: a Caffe deploy.prototxt to check the architecture against as well."""
-    from .graph import Net
-
     path = os.fspath(path)
     fmt = detect_format(path)
     tensors = read_tensors(path, fmt)
@@ -164,16 +154,14 @@ def convert_file(path, net=None, prototxt=None):
         raise UsageError(
             f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file"
         )
-    spec = zoo.spec_for(net)
-    check = zoo.arch_function(net, "check_caffe_layers")
-    if check is not None and isinstance(tensors, CaffeTensors):
-        check(tensors.layers, spec)  # the file's kernels/strides/pads vs the architecture
+    arch, spec = zoo.arch(net), zoo.spec_for(net)
+    if arch.check_layers is not None and isinstance(tensors, CaffeTensors):
+        arch.check_layers(tensors.layers, spec)  # the file's kernels/strides/pads vs the architecture
     if prototxt is not None:
-        check_text = zoo.arch_function(net, "check_prototxt")
-        if check_text is None:
+        if arch.check_prototxt is None:
             raise UsageError(f"--prototxt is for Caffe networks; {net} is not one")
-        check_text(prototxt, spec)
-    params = zoo.arch_function(net, "params_from")(tensors, _param_shapes(net))
+        arch.check_prototxt(prototxt, spec)
+    params = arch.params_from(tensors, _param_shapes(net))
     del tensors
     kind, published = e.checksum
     hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)

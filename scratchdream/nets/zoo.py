@@ -1,10 +1,10 @@
-"""The zoo: the pretrained networks scratchdream knows, where their publishers keep them, and how to check them.
+"""The zoo: the pretrained networks scratchdream knows, where their publishers keep them, how to check them.
 
-Each entry names an architecture builder (nets/archs/), the publisher's URL and the checksum the
-publisher (or, where marked, several independent third parties) gives for the file, the file format,
-the license and the suggested dream layers. Facts and their sources: shared ZOO.md; weights/README.md
-lists them for users. `ensure_weights(name)` turns a name into a converted HDF5 file on first use:
-fetch the publisher's file, verify it, convert it (nets/convert.py), save it atomically.
+Each entry pairs an architecture (an `Arch` record of nets/archs/, holding the functions that build the
+spec and map the publisher's tensors onto it) with the publisher's URL and the checksum the publisher
+(or, where marked, several independent third parties) gives for the file, the file format, the license
+and a one-line description. docs/zoo.md states these facts and where they come from; weights/README.md
+lists them for users. `fetch.ensure_weights(name)` turns a name into a converted file on first use.
 
 Labels: none of these files carries class names (a .caffemodel, a state dict and a Keras weights file
 hold numbers only), and ImageNet's names cannot be fetched here, so `labels` is None and a class is
@@ -12,22 +12,24 @@ named by its index (0..999) everywhere.
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import UsageError, UserError
+from ..weights_io import default_weights_dir, load_file, repo_weights_dir
+from .archs import Arch, alexnet, googlenet, keras, squeezenet, tv_googlenet, vgg
+from .graph import Net
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
-    arch: str  # "module:function" in nets/archs, called with `args`
+    arch: Arch | None  # None: the net is defined by its weights file (toyworld)
     url: str
     checksum: tuple  # (kind, hex) with kind one of fetch.fetch's keywords
     format: str  # "caffemodel" | "pth" | "keras_h5" | "scratchdream"
     license: str
     size: str  # size of the publisher's file
     about: str
-    args: tuple = field(default=())
 
     @property
     def filename(self):
@@ -43,7 +45,7 @@ ZOO = {
     for e in [
         Entry(
             "googlenet",
-            "googlenet:spec",
+            googlenet.BVLC_GOOGLENET,
             "http://dl.caffe.berkeleyvision.org/bvlc_googlenet.caffemodel",
             ("sha1", "405fc5acd08a3bb12de8ee5e23a96bec22f08204"),
             "caffemodel",
@@ -53,29 +55,27 @@ ZOO = {
         ),
         Entry(
             "vgg16",
-            "vgg:spec",
+            vgg.VGG16,
             TV + "vgg16-397923af.pth",
             ("sha256", "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"),
             "pth",
             TV_LICENSE,
             "553,433,881 bytes",
             "VGG16 (torchvision)",
-            ("vgg16",),
         ),
         Entry(
             "vgg19",
-            "vgg:spec",
+            vgg.VGG19,
             TV + "vgg19-dcbb9e9d.pth",
             ("sha256", "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"),
             "pth",
             TV_LICENSE,
             "574,673,361 bytes",
             "VGG19 (torchvision)",
-            ("vgg19",),
         ),
         Entry(
             "alexnet",
-            "alexnet:spec",
+            alexnet.ALEXNET,
             TV + "alexnet-owt-7be5be79.pth",
             ("sha256", "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02"),
             "pth",
@@ -85,7 +85,7 @@ ZOO = {
         ),
         Entry(
             "squeezenet1_1",
-            "squeezenet:spec",
+            squeezenet.SQUEEZENET1_1,
             TV + "squeezenet1_1-b8a52dc0.pth",
             ("sha256", "b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b"),
             "pth",
@@ -96,7 +96,7 @@ ZOO = {
         # one third-party source only for the full sha256: check the publisher's own 8-hex prefix
         Entry(
             "tv_googlenet",
-            "tv_googlenet:spec",
+            tv_googlenet.TV_GOOGLENET,
             TV + "googlenet-1378be20.pth",
             ("sha256_prefix", "1378be20"),
             "pth",
@@ -106,7 +106,7 @@ ZOO = {
         ),
         Entry(
             "keras_vgg16",
-            "keras:vgg16_spec",
+            keras.VGG16,
             KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
             ("md5", "64373286793e3c8b2b4e3219cbf3544b"),
             "keras_h5",
@@ -116,7 +116,7 @@ ZOO = {
         ),
         Entry(
             "keras_inception_v3",
-            "keras:inception_v3_spec",
+            keras.INCEPTION_V3,
             KERAS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
             ("md5", "9a0d58056eeedaa3f26cb7ebd46da564"),
             "keras_h5",
@@ -126,7 +126,7 @@ ZOO = {
         ),
         Entry(
             "toyworld",
-            "",
+            None,
             "",
             ("", ""),
             "scratchdream",
@@ -148,79 +148,35 @@ def entry(name):
     return ZOO[name]
 
 
-def arch_module(name):
-    import importlib
-
+def arch(name):
+    """The Arch record of a zoo network; the toy-world net has none (its weights file defines it)."""
     e = entry(name)
-    if not e.arch:
+    if e.arch is None:
         raise UserError(f"{name} has no architecture in the zoo: it is defined by its weights file")
-    module, func = e.arch.split(":")
-    return importlib.import_module(f"scratchdream.nets.archs.{module}"), func
-
-
-def arch_function(name, what):
-    """The architecture module's `what` for this net ("params_from", "file_keys", "fits"); a module holding
-    several nets prefixes them as its builder is named (keras: vgg16_spec -> vgg16_params_from)."""
-    module, func = arch_module(name)
-    return getattr(module, func[: -len("spec")] + what, None)
+    return e.arch
 
 
 def spec_for(name):
     """The architecture of a zoo network as plain data (graph.py's spec), without weights."""
-    module, func = arch_module(name)
-    spec = getattr(module, func)(*entry(name).args)
+    spec = arch(name).spec()
     spec["provenance"] = {"source_url": entry(name).url, "license": entry(name).license}
     return spec
 
 
 def weights_path(name, weights_dir=None):
-    from ..weights_io import default_weights_dir
-
+    """Where the converted file of zoo network `name` belongs (it may not be there yet)."""
     if name == "toyworld" and weights_dir is None:
-        return _toyworld_path()
+        return os.path.join(repo_weights_dir(), "toyworld.h5")
     return os.path.join(weights_dir or default_weights_dir(), f"{name}.h5")
 
 
-def _toyworld_path():
-    repo = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "weights"
-    )
-    return os.path.join(repo, "toyworld.h5")
-
-
-def ensure_weights(name, weights_dir=None, progress=True):
-    """Path of the converted .h5 for a zoo name: returned if present, else fetched, verified, converted, saved."""
-    e = entry(name)
-    target = weights_path(name, weights_dir)
-    if os.path.isfile(target):
-        return target
-    if name == "toyworld":
-        if os.path.isfile(_toyworld_path()):
-            return _toyworld_path()
-        raise UserError(f"{target} is missing; `make toyworld` regenerates it (a few minutes, offline)")
-    folder = os.path.dirname(target)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        raise UserError(
-            f"cannot create the weights folder {folder} ({err.strerror}); choose another with "
-            "--weights-dir or $SCRATCHDREAM_WEIGHTS"
-        ) from None
-    source = os.path.join(folder, e.filename)
-    if not os.path.isfile(source):
-        from .. import fetch
-
-        kind, value = e.checksum
-        try:
-            fetch.fetch(e.url, source, progress=progress, **{kind: value})
-        except UserError as err:
-            raise type(err)(f"{err}; meanwhile NET=toyworld works offline") from None
-    from ..weights_io import save_net
-    from .convert import convert_file
-
-    net = convert_file(source, net=name)
-    save_net(net, target)
-    return target
+def toyworld_path(weights_dir=None):
+    """The toy-world net's file: the one in weights_dir if there is one, else the one committed here."""
+    for path in (weights_path("toyworld", weights_dir), weights_path("toyworld")):
+        if os.path.isfile(path):
+            return path
+    missing = weights_path("toyworld", weights_dir)
+    raise UserError(f"{missing} is missing; `make toyworld` regenerates it (a few minutes, offline)")
 
 
 # ---- `scratchdream layers NET [--size HxW]` ---------------------------------------------------------
@@ -238,14 +194,11 @@ def parse_size(text):
 
 def open_for_listing(name_or_path, weights_dir=None):
     """(Net, header line): the converted file when there is one, else the zoo's architecture alone."""
-    from ..weights_io import load_file
-    from .graph import Net
-
     if os.path.exists(name_or_path) or name_or_path.endswith((".h5", ".hdf5")):
         return load_file(name_or_path), f"{name_or_path}"
     e = entry(name_or_path)
     if e.name == "toyworld":
-        path = ensure_weights("toyworld", weights_dir)  # the committed file, or how to regenerate it
+        path = toyworld_path(weights_dir)  # the committed file, or how to regenerate it
         return load_file(path), f"toyworld ({path})"
     path = weights_path(e.name, weights_dir)
     if os.path.isfile(path):

@@ -14,10 +14,11 @@ import sys
 import time
 
 from ..errors import UsageError, UserError
+from ..weights_io import repo_weights_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WEIGHTS = os.path.join(REPO, "weights", "toyworld.h5")
-CONTROL = os.path.join(REPO, "weights", "toyworld_control.h5")
+WEIGHTS = os.path.join(repo_weights_dir(), "toyworld.h5")
+CONTROL = os.path.join(repo_weights_dir(), "toyworld_control.h5")
 IMG_DIR = os.path.join(REPO, "docs", "img")
 
 

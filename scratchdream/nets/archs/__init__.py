@@ -1,15 +1,43 @@
-"""Architectures as data: one module per family, each a `spec()` builder and a `params_from()` converter.
+"""Architectures as data: one module per family, each holding one `Arch` record per network.
 
-A builder returns the plain-data spec of `nets/graph.py` (layers with kind, inputs and hyper-parameters,
-the input preprocessing, aliases, suggested dream layers). A converter takes the tensors of the
-publisher's file (name -> NumPy array, as the readers return them) and returns our parameters
-{layer: {"weight": .., "bias": ..}} in our layouts (OIHW, linear (out, in)), checking each name and shape
-on the way. The small constructors below keep the builders short and read like the publishers' code.
+An Arch gathers the functions that know a network: its builder returns the plain-data spec of
+`nets/graph.py` (layers with kind, inputs and hyper-parameters, the input preprocessing, aliases,
+suggested dream layers); its converter takes the tensors of the publisher's file (name -> NumPy array,
+as the readers return them) and returns our parameters {layer: {"weight": .., "bias": ..}} in our
+layouts (OIHW, linear (out, in)), checking each name and shape on the way. The zoo (nets/zoo.py) pairs
+each record with the publisher's URL and checksum. The small constructors below keep the builders short
+and read like the publishers' code.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...errors import UserError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One network's architecture and how a publisher's file maps onto it.
+
+    spec()                            -> the spec (plain data, no weights)
+    params_from(tensors, net_shapes)  -> our parameters from the file's {key: array}, every shape checked
+    file_keys(net_shapes)             -> the keys a file of this network holds, when they are fixed names
+    fits(tensors, net_shapes)         -> True if the file is this network; for files whose keys are not
+                                         fixed names (Keras numbers its layers as it creates them)
+    check_layers(layers, spec)        Caffe only: the file's stored layer settings against the spec
+    check_prototxt(path, spec)        Caffe only: a deploy.prototxt against the spec
+    net_shapes is Net(spec).param_shapes: {layer: {"weight": shape, "bias": shape}}.
+    """
+
+    spec: Callable[[], dict]
+    params_from: Callable[[dict, dict], dict]
+    file_keys: Callable[[dict], set] | None = None
+    fits: Callable[[dict, dict], bool] | None = None
+    check_layers: Callable[[list, dict], int] | None = None
+    check_prototxt: Callable[[str, dict], int] | None = None
+
 
 TV_MEAN, TV_STD = (
     [0.485, 0.456, 0.406],
@@ -162,3 +190,9 @@ def tv_file_keys(net_shapes):
 
 def tv_params_from(tensors, net_shapes):
     return copy_by_name(tensors, net_shapes, tv_source_key)
+
+
+def torchvision_arch(spec):
+    """The Arch of a torchvision net: our layer names are its module paths, so its state-dict keys are
+    "<layer>.weight" and "<layer>.bias", copied one to one."""
+    return Arch(spec, params_from=tv_params_from, file_keys=tv_file_keys)

@@ -6,7 +6,7 @@ then adaptive average pooling to 6x6 and three fully connected layers. Names are
 paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out.
 """
 
-from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
+from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, torchvision_arch, tv_input
 
 
 def spec():
@@ -64,5 +64,4 @@ def spec():
     }
 
 
-# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
-file_keys, params_from = tv_file_keys, tv_params_from
+ALEXNET = torchvision_arch(spec)

@@ -7,14 +7,17 @@ rule; LRN is across channels with alpha divided by the window (Caffe and torch a
 identity at inference and is left out. The input is BGR, 0..255, minus the notebook's mean pixel.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ...errors import UserError
-from . import avgpool, concat, conv, copy_by_name, flatten, keys_of, linear, lrn, maxpool, softmax
+from ..readers.prototxt import first, parse_prototxt
+from . import Arch, avgpool, concat, conv, copy_by_name, flatten, keys_of, linear, lrn, maxpool, softmax
 
 MEAN_BGR = [104.0, 116.0, 122.0]  # google/deepdream dream.ipynb ("ImageNet mean, training set dependent")
 
-#             in   1x1  3x3_reduce 3x3  5x5_reduce 5x5  pool_proj     (deploy.prototxt; ZOO.md section 6)
+#             in   1x1  3x3_reduce 3x3  5x5_reduce 5x5  pool_proj     (deploy.prototxt; docs/zoo.md)
 INCEPTION = {
     "3a": (192, 64, 96, 128, 16, 32, 32),
     "3b": (256, 128, 128, 192, 32, 96, 64),
@@ -232,10 +235,6 @@ def check_prototxt(path, spec):
     """Compare a Caffe deploy.prototxt (text format; `layer {}` or the old `layers {}`) with this
     architecture: every layer we have must be there with the same type, inputs and parameters.
     Returns the number of layers checked; a one-line UserError names the first difference."""
-    from types import SimpleNamespace
-
-    from ..readers.prototxt import first, parse_prototxt
-
     with open(path, encoding="utf-8", errors="replace") as f:
         msg = parse_prototxt(f.read(), source=str(path))
     layers = []
@@ -269,3 +268,12 @@ def check_prototxt(path, spec):
             "is it the bvlc_googlenet deploy.prototxt?"
         )
     return checked
+
+
+BVLC_GOOGLENET = Arch(
+    spec,
+    params_from=params_from,
+    file_keys=file_keys,
+    check_layers=check_caffe_layers,
+    check_prototxt=check_prototxt,
+)

@@ -1,4 +1,4 @@
-"""Keras Applications VGG16 and InceptionV3 (keras/src/applications/{vgg16,inception_v3}.py), from their .h5 files.
+"""Keras Applications VGG16 and InceptionV3 (keras/src/applications/{vgg16,inception_v3}.py), from .h5 files.
 
 Layouts change on the way in: Keras keeps images channels-last, so a Conv2D kernel is HWIO
 (kh, kw, cin, cout) and becomes our OIHW by transpose(3, 2, 0, 1); a Dense kernel is (in, out) and
@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...layers.batchnorm import bn_fold, fold_into_conv
-from . import adaptive_avgpool, avgpool, concat, conv, flatten, linear, maxpool, relu, softmax, take
+from . import Arch, adaptive_avgpool, avgpool, concat, conv, flatten, linear, maxpool, relu, softmax, take
 
 VGG16_BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
 BN_EPS = 1e-3
@@ -82,16 +82,16 @@ def vgg16_params_from(tensors, net_shapes):
     for layer, shapes in net_shapes.items():
         if not shapes:
             continue
-        K, I = shapes["weight"][0], int(np.prod(shapes["weight"][1:]))
+        K, C = shapes["weight"][0], int(np.prod(shapes["weight"][1:]))  # out, in (flattened)
         if len(shapes["weight"]) == 4:  # HWIO -> OIHW
             kh, kw = shapes["weight"][2:]
             w = take(tensors, f"{layer}:0", (kh, kw, shapes["weight"][1], K), layer).transpose(3, 2, 0, 1)
             b = take(tensors, f"{layer}:1", (K,), layer)
         else:
             src = _keras_dense(layer)
-            w = take(tensors, f"{src}:0", (I, K), layer)
+            w = take(tensors, f"{src}:0", (C, K), layer)
             if layer == "fc1_linear":  # rows in (h, w, c) order -> (c, h, w)
-                w = w.reshape(7, 7, 512, K).transpose(2, 0, 1, 3).reshape(I, K)
+                w = w.reshape(7, 7, 512, K).transpose(2, 0, 1, 3).reshape(C, K)
             w, b = w.T, take(tensors, f"{src}:1", (K,), layer)
         params[layer] = {"weight": np.ascontiguousarray(w), "bias": b}
     return params
@@ -223,16 +223,20 @@ def inception_v3_params_from(tensors, net_shapes):
         )
     params = {}
     for layer, src, bn in zip(ours, convs, bns):
-        O, I, kh, kw = net_shapes[layer]["weight"]
-        w = take(tensors, f"{src}:0", (kh, kw, I, O), layer).transpose(3, 2, 0, 1)
-        stats = [take(tensors, f"{bn}:{i}", (O,), layer) for i in range(3 + (f"{bn}:3" in tensors))]
-        gamma = stats.pop(0) if len(stats) == 4 else np.ones(O, np.float32)  # scale=False: no gamma
+        K, C, kh, kw = net_shapes[layer]["weight"]
+        w = take(tensors, f"{src}:0", (kh, kw, C, K), layer).transpose(3, 2, 0, 1)
+        stats = [take(tensors, f"{bn}:{i}", (K,), layer) for i in range(3 + (f"{bn}:3" in tensors))]
+        gamma = stats.pop(0) if len(stats) == 4 else np.ones(K, np.float32)  # scale=False: no gamma
         params[layer] = dict(
             zip(("weight", "bias"), fold_into_conv(w, None, *bn_fold(gamma, *stats, BN_EPS)))
         )
-    K, I = net_shapes["logits"]["weight"]
+    K, C = net_shapes["logits"]["weight"]
     params["logits"] = {
-        "weight": np.ascontiguousarray(take(tensors, "predictions:0", (I, K), "logits").T),
+        "weight": np.ascontiguousarray(take(tensors, "predictions:0", (C, K), "logits").T),
         "bias": take(tensors, "predictions:1", (K,), "logits"),
     }
     return params
+
+
+VGG16 = Arch(vgg16_spec, params_from=vgg16_params_from, file_keys=vgg16_file_keys)
+INCEPTION_V3 = Arch(inception_v3_spec, params_from=inception_v3_params_from, fits=inception_v3_fits)

@@ -7,7 +7,7 @@ ReLU and a global average, so the net runs at any image size. fire2..fire9 (the 
 are aliases. Dropout (classifier.0) is left out.
 """
 
-from . import adaptive_avgpool, concat, conv, flatten, maxpool, relu, tv_file_keys, tv_input, tv_params_from
+from . import adaptive_avgpool, concat, conv, flatten, maxpool, relu, torchvision_arch, tv_input
 
 #        index: (in, squeeze, expand1x1, expand3x3)     torchvision squeezenet1_1
 FIRES = {
@@ -78,5 +78,4 @@ def spec():
     }
 
 
-# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
-file_keys, params_from = tv_file_keys, tv_params_from
+SQUEEZENET1_1 = torchvision_arch(spec)

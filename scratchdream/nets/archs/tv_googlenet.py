@@ -12,7 +12,7 @@ The auxiliary heads aux1/aux2 ("not pretrained") and dropout are left out.
 
 from ...layers.batchnorm import bn_fold, fold_into_conv
 from ..graph import INPUT
-from . import adaptive_avgpool, concat, conv, flatten, linear, maxpool, take
+from . import Arch, adaptive_avgpool, concat, conv, flatten, linear, maxpool, take
 
 BN_EPS = 1e-3
 #             in   1x1  3x3red 3x3  5x5red 5x5(really 3x3) pool_proj     (same table as the Caffe net)
@@ -112,3 +112,6 @@ def params_from(tensors, net_shapes):
         wf, bf = fold_into_conv(w, None, *bn_fold(*bn, BN_EPS))
         params[layer] = {"weight": wf, "bias": bf}
     return params
+
+
+TV_GOOGLENET = Arch(spec, params_from=params_from, file_keys=file_keys)

@@ -7,7 +7,9 @@ are aliases. Convolution and ReLU stay separate layers so that `features.21` is 
 in torchvision. Dropout (classifier.2, classifier.5) is the identity at inference and is left out.
 """
 
-from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, tv_file_keys, tv_input, tv_params_from
+from functools import partial
+
+from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, torchvision_arch, tv_input
 
 CONFIGS = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
@@ -89,5 +91,5 @@ def _indexed(cfg):
         idx += 1 if v == "M" else 2
 
 
-# Our layer names are torchvision's module paths, so the file's keys are "<layer>.weight" and "<layer>.bias".
-file_keys, params_from = tv_file_keys, tv_params_from
+VGG16 = torchvision_arch(partial(spec, "vgg16"))
+VGG19 = torchvision_arch(partial(spec, "vgg19"))

@@ -1,4 +1,4 @@
-"""PyTorch .pth checkpoints, read without torch (formats in ZOO.md 5.1-5.2).
+"""PyTorch .pth checkpoints, read without torch (formats: docs/zoo.md, "File formats").
 
     zip (torch >= 1.6):  <top>/data.pkl   the state_dict, pickled; each tensor is
                                           _rebuild_tensor_v2(storage, offset, size, stride, ...)
