@@ -8,7 +8,7 @@ LAYER  ?=
 OUT    ?=
 ARGS   ?=
 
-.PHONY: dream test lint bench toyworld lecture-demo docs-pictures clean
+.PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures clean
 
 $(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ dream: $(VENV)/.runtime
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q tests
+
+# the gradient checks and unit tests only (tests marked slow in tests/conftest.py are left out)
+test-fast: $(VENV)/.test
+	$(PY) -m pytest -q -m "not slow" tests
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .

@@ -21,3 +21,33 @@ def require_torch():
 @pytest.fixture
 def torch():
     return require_torch()
+
+
+# ---- make test-fast: the gradient checks and unit tests, without what takes minutes ------------------
+# Whole files that dream many pictures, train, start many subprocesses or compare full-size nets with torch.
+SLOW_FILES = {
+    "test_toyworld.py",  # 128 dreams on two nets: the dataset-bias claim
+    "test_toyworld_train.py",  # trains small nets
+    "test_bad_inputs.py",  # one CLI subprocess per bad input
+    "test_fuzz_readers.py",  # thousands of mutated checkpoints, under resource limits
+    "test_fuzz_images.py",  # mutated pictures
+    "test_bench.py",  # times full-size architectures
+    "test_zoo_vgg.py",  # full-size VGG16/19 against torch
+    "test_zoo_keras.py",
+    "test_zoo_alexnet_squeezenet.py",
+    "test_zoo_googlenet.py",
+    "test_zoo_tv_googlenet.py",
+    "test_zoo_convert.py",
+}
+# Single tests elsewhere that run the CLI end to end or dream big pictures.
+SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes of CPU; `make test-fast` leaves these out")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES or any(s in item.name for s in SLOW_NAMES):
+            item.add_marker(pytest.mark.slow)
