@@ -129,7 +129,10 @@ def bench_spec(name):
 
     target = Net(spec).resolve(TARGETS[name])
     keep = Net(spec)._ancestors([target])
-    return dict(spec, layers=[{k: v for k, v in layer.items()} for layer in keep]), target
+    names = {layer["name"] for layer in keep}
+    aliases = {a: t for a, t in (spec.get("aliases") or {}).items() if t in names}  # none to cut layers
+    layers = [{k: v for k, v in layer.items()} for layer in keep]
+    return dict(spec, layers=layers, aliases=aliases, dream_layers=[target], labels=None), target
 
 
 def random_params(net, seed=0):
