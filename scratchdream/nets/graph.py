@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import UsageError, UserError
 from ..layers import KINDS
+from . import memory
 from .spec import INPUT, validate
 
 FUSE_RELU = True  # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
@@ -103,6 +104,12 @@ class Net:
         dtype = np.dtype(dtype)
         return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
 
+    def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
+        """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
+
+        The sum and what it counts are in nets/memory.py; forward refuses a pass that does not fit."""
+        return memory.estimate(self, H, W, upto, dtype, batch)
+
     def receptive_field(self, name):
         """Side of the input square that one output pixel of `name` sees (inf past a global layer)."""
         name = self.resolve(name)
@@ -147,6 +154,7 @@ class Net:
         targets = [
             self.resolve(t) for t in (upto if many else [upto if upto is not None else self.layer_names[-1]])
         ]
+        memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
         plan = self._ancestors(targets)
         params = self.params_as(x.dtype)
         readers = _count_readers(plan)
