@@ -1,13 +1,14 @@
 """Memory before the first forward (nets/memory.py, issue 15): the estimate, what is free, the refusal.
 
-by hand      the estimate of a one-conv net, summed from memory.py's docstring on paper
-measured     the estimate against the peak RSS of a real forward + backward in a fresh process (VmHWM,
-             reset through /proc/self/clear_refs just before): at least 0.9x, at most 2x
-free         available() is MemAvailable, or what RLIMIT_AS leaves when that is less
-refusal      forward refuses before any layer runs, naming the largest picture that fits; a crafted
-             12 KB .h5 whose conv has 60,000 channels (valid: under MAX_CHANNELS) asked for 58.6 GiB for
-             one array on a 512 x 512 picture: before, a MemoryError traceback under an address-space
-             limit (and without one, gigabytes); now one line, and the process stays under 1 GiB
+Four groups of tests:
+    by hand      the estimate of a one-conv net, summed from memory.py's docstring on paper
+    measured     the estimate against the peak RSS of a real forward + backward in a fresh process (VmHWM,
+                 reset through /proc/self/clear_refs just before): at least 0.9x, at most 2x
+    free         available() is MemAvailable, or what RLIMIT_AS leaves when that is less
+    refusal      forward refuses before any layer runs, naming the largest picture that fits; a crafted
+                 12 KB .h5 whose conv has 60,000 channels (valid: under MAX_CHANNELS) asked for 58.6 GiB for
+                 one array on a 512 x 512 picture: before, a MemoryError traceback under an address-space
+                 limit (and without one, gigabytes); now one line, and the process stays under 1 GiB
 """
 
 import copy
