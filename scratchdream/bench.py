@@ -65,7 +65,10 @@ def bench_spec(name):
     target = Net(spec).resolve(TARGETS[name])
     names = [layer["name"] for layer in spec["layers"]]
     # every layer before the target feeds it, in both nets: the cut drops only weights never used
-    return dict(spec, layers=spec["layers"][: names.index(target) + 1]), target
+    layers = spec["layers"][: names.index(target) + 1]
+    kept = set(names[: names.index(target) + 1])
+    aliases = {a: t for a, t in (spec.get("aliases") or {}).items() if t in kept}  # none to cut layers
+    return dict(spec, layers=layers, aliases=aliases, dream_layers=[target], labels=None), target
 
 
 def random_params(net, seed=0):

@@ -17,10 +17,12 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UserError
+from .nets.spec import damaged, disagreeing
 
 FORMAT = "scratchdream-weights"
 FORMAT_VERSION = 1
 MAX_PARAM_BYTES = 4 << 30  # no network we know comes near 4 GiB; refuse before allocating
+MAX_JSON_CHARS = 16 << 20  # an attribute's JSON; Keras Inception v3's architecture, the largest, is 24 KB
 
 
 def save_net(net, path):
@@ -102,21 +104,17 @@ def read_spec_and_params(path):
             )
         spec = _json_attr(f, "architecture", path)
         if not isinstance(spec, dict):
-            raise UserError(
-                f"{path}: the architecture attribute is damaged (not a JSON object); convert the weights again"
-            )
+            raise UserError(f"{path}: {damaged('architecture', 'not a JSON object')}")
         spec["input"] = _json_attr(f, "preprocessing", path)
         spec["labels"] = _json_attr(f, "labels", path) if "labels" in f.attrs else None
         spec["provenance"] = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
         from .nets.graph import Net
 
         try:
-            shapes = Net(spec).param_shapes
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise UserError(
-                f"{path}: the architecture attribute is damaged ({type(e).__name__}: {e}); "
-                "convert the weights again"
-            ) from None
+            shapes = Net(spec).param_shapes  # every field checked first (nets/spec.py)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
+        kinds = {layer["name"]: layer["kind"] for layer in spec["layers"]}
         total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
         if total > MAX_PARAM_BYTES:
             raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
@@ -131,9 +129,12 @@ def read_spec_and_params(path):
                         f"{path}: missing {name}; the file is incomplete, convert it again"
                     ) from None
                 if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
+                    got = getattr(ds, "shape", None)
+                    wrong = got is not None and tuple(got) != tuple(shape)
+                    differ = f" (differs in {disagreeing(kinds[layer], key, got, shape)})" if wrong else ""
                     raise UserError(
-                        f"{layer}: the file has {key} {getattr(ds, 'shape', '?')}, this net needs "
-                        f"{tuple(shape)}; was it converted for another net?"
+                        f"{layer}: the file has {key} {got or '?'}, this net needs {tuple(shape)}{differ}; "
+                        "was it converted for another net?"
                     )
                 try:
                     params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
@@ -166,8 +167,18 @@ def _attr(f, key, path):
 
 
 def _json_attr(f, key, path):
+    """A JSON attribute, parsed; one line when it is not JSON, too long, or nested too deep for Python."""
+    text = _attr(f, key, path)
+    if isinstance(text, str) and len(text) > MAX_JSON_CHARS:
+        raise UserError(
+            f"{path}: {damaged(key, f'{len(text):,} characters of JSON, far more than any net needs')}"
+        )
     try:
-        return json.loads(_attr(f, key, path))
+        return json.loads(text)
+    except RecursionError:  # json's parser counts its depth and stops at Python's recursion limit
+        raise UserError(
+            f"{path}: {damaged(key, 'JSON nested deeper than any network description')}"
+        ) from None
     except (TypeError, ValueError):
         raise UserError(
             f"{path}: attribute {key!r} is not valid JSON; the file is damaged, convert it again"

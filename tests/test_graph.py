@@ -6,12 +6,11 @@ import weakref
 
 import numpy as np
 import pytest
-from nets_for_tests import TINY_INCEPTION, random_input, tiny_classifier, tiny_inception_net
+from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 
 from scratchdream.errors import UsageError, UserError
 from scratchdream.layers import Kind
 from scratchdream.nets import graph
-from scratchdream.nets.graph import Net
 
 
 @pytest.fixture
@@ -208,21 +207,6 @@ def test_receptive_field_by_hand():
     }
     assert {name: net.receptive_field(name) for name in expected} == expected
     assert tiny_classifier().receptive_field("fc2") == float("inf")
-
-
-def test_graph_errors_name_the_layer():
-    spec = copy.deepcopy(TINY_INCEPTION)
-    spec["layers"][3]["kind"] = "convolution"
-    with pytest.raises(UserError, match="conv2: unknown kind 'convolution'"):
-        Net(spec)
-    spec = copy.deepcopy(TINY_INCEPTION)
-    spec["layers"][1]["inputs"] = ["norm1"]
-    with pytest.raises(UserError, match="pool1: input 'norm1' is not defined before it"):
-        Net(spec)
-    spec = copy.deepcopy(TINY_INCEPTION)
-    spec["layers"][4]["name"] = "conv2"
-    with pytest.raises(UserError, match="used twice"):
-        Net(spec)
 
 
 def test_set_params_checks_names_and_shapes():

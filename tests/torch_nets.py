@@ -631,6 +631,10 @@ def head(net, layer):
             stack.extend(by_name[n].get("inputs", []))
     spec = dict(net.spec, layers=[ly for ly in net.spec["layers"] if ly["name"] in need])
     spec["aliases"] = {a: t for a, t in (net.spec.get("aliases") or {}).items() if t in need}
+    spec["dream_layers"] = [
+        d for d in net.spec.get("dream_layers") or [] if d in need or d in spec["aliases"]
+    ]
+    spec["labels"] = None  # the classes of a classifier the cut may have removed
     return Net(spec, {n: p for n, p in net.params.items() if n in need})
 
 

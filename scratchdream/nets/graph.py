@@ -22,8 +22,9 @@ import numpy as np
 
 from ..errors import UsageError, UserError
 from ..layers import KINDS
+from . import memory
+from .spec import INPUT, validate
 
-INPUT = "data"
 FUSE_RELU = True  # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
 _PASS = "fused"  # the tape's cache of a relu whose conv applied it
 
@@ -32,6 +33,7 @@ class Net:
     """A spec plus its parameters; forward to any layer, backward from it to the pixels."""
 
     def __init__(self, spec, params=None):
+        validate(spec)  # every field, before anything reads it (nets/spec.py)
         self.spec = spec
         self.name = spec.get("name", "net")
         self.layers = [_normalise(layer) for layer in spec["layers"]]
@@ -39,7 +41,6 @@ class Net:
         self.labels = spec.get("labels")
         self.aliases = dict(spec.get("aliases") or {})
         self._by_name = {layer["name"]: layer for layer in self.layers}
-        self._check_graph()
         self.param_shapes = self._infer_param_shapes()
         self.params = {}
         if params is not None:
@@ -47,22 +48,6 @@ class Net:
         self._tape = None  # what the last forward kept for backward
 
     # ---- structure -------------------------------------------------------------------------
-    def _check_graph(self):
-        seen = {INPUT}
-        for layer in self.layers:
-            if layer["kind"] not in KINDS:
-                raise UserError(
-                    f"layer {layer['name']}: unknown kind {layer['kind']!r}; known kinds: {', '.join(sorted(KINDS))}"
-                )
-            for src in layer["inputs"]:
-                if src not in seen:
-                    raise UserError(
-                        f"layer {layer['name']}: input {src!r} is not defined before it; the architecture is broken"
-                    )
-            if layer["name"] in seen:
-                raise UserError(f"layer name {layer['name']!r} is used twice; the architecture is broken")
-            seen.add(layer["name"])
-
     def _infer_param_shapes(self):
         shapes = self.shapes(*self.spec["input"].get("size", [224, 224]), full=True)
         return {
@@ -119,6 +104,12 @@ class Net:
         dtype = np.dtype(dtype)
         return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
 
+    def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
+        """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
+
+        The sum and what it counts are in nets/memory.py; forward refuses a pass that does not fit."""
+        return memory.estimate(self, H, W, upto, dtype, batch)
+
     def receptive_field(self, name):
         """Side of the input square that one output pixel of `name` sees (inf past a global layer)."""
         name = self.resolve(name)
@@ -163,6 +154,7 @@ class Net:
         targets = [
             self.resolve(t) for t in (upto if many else [upto if upto is not None else self.layer_names[-1]])
         ]
+        memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
         plan = self._ancestors(targets)
         params = self.params_as(x.dtype)
         readers = _count_readers(plan)

@@ -79,7 +79,7 @@ def toyworld_spec(
         },
         "layers": layers,
         "labels": list(labels),
-        "dream_layers": list(DREAM_LAYERS),
+        "dream_layers": [name for name in DREAM_LAYERS if name in {layer["name"] for layer in layers}],
         "aliases": {"logits": "fc"},
     }
 

@@ -1,0 +1,148 @@
+"""Memory before the first forward: what a forward + backward pass holds, from the size formulas alone.
+
+The weights file chooses the channel counts and the picture chooses H x W; together they can ask for far
+more memory than the machine has (one 60,000-channel conv on a 256 x 256 picture: 16 GB). `estimate` adds up
+what a forward(keep=True) and the backward after it hold at their peak, without computing anything, and
+`check` refuses before the first array is allocated when that is more than this process can still get,
+naming the largest picture of the same shape that fits.
+
+The peak is the start of backward, when every cache is still on the tape (nets/graph.py). We count:
+    the arrays the tape keeps       the input of each conv, LRN, batch norm and linear (their caches hold
+                                    it), each softmax's output, the targets; a relu reading a conv that
+                                    nothing else reads runs inside that conv (graph.FUSE_RELU), and a
+                                    flatten is a view: they pass their input's array on
+    the rest of each cache          a ReLU mask (1 byte a value), a max-pool argmax (1 or 2 bytes a value),
+                                    LRN's denominator (one float a value)
+    the backward's working arrays   dL/dy, its masked copy and dL/dx, at the layer where they are largest
+    the picture's gradient dL/dI    one float per input value
+    WORKSPACE                       the banded im2col and Winograd buffers (layers/conv.py, winograd.py)
+tests/test_memory_estimate.py holds it between 0.9x and 2x the measured peak RSS.
+"""
+
+import os
+import resource
+from collections import Counter
+
+import numpy as np
+
+from ..errors import UserError
+from .spec import INPUT, pair
+
+KEEP_INPUT = ("conv", "lrn", "batchnorm", "linear")  # kinds whose cache holds their input array
+WORKSPACE = 64 << 20  # bytes: a few 16 MiB band buffers (COLS_BUDGET, BAND_BUDGET) and transformed weights
+GiB = 1 << 30
+
+
+def estimate(net, H, W, upto=None, dtype=np.float32, batch=1):
+    """Bytes that `batch` H x W pictures hold at the peak of forward(upto) + backward, in `dtype`."""
+    item = np.dtype(dtype).itemsize
+    upto = upto if upto is not None else net.layer_names[-1]
+    targets = [net.resolve(t) for t in (upto if isinstance(upto, (list, tuple)) else [upto])]
+    spec_of = {layer["name"]: layer for layer in net.spec["layers"]}  # as written (and validated)
+    plan = [spec_of[layer["name"]] for layer in net._ancestors(targets)]
+    values = {name: int(np.prod(shape)) for name, shape in net.shapes(H, W).items()}
+    readers = Counter(src for layer in plan for src in layer.get("inputs", [INPUT]))
+    array = {INPUT: INPUT}  # layer -> whose array its output is
+    kept, cache_bytes, working = set(), 0, 0
+    for layer in plan:
+        name, kind, inputs = layer["name"], layer["kind"], layer.get("inputs", [INPUT])
+        if kind == "flatten" or _inside_its_conv(layer, spec_of, readers, targets):
+            array[name] = array[inputs[0]]
+        else:
+            array[name] = name
+            working = max(working, 2 * values[name] + sum(values[s] for s in inputs))
+        if kind in KEEP_INPUT:
+            kept.update(array[s] for s in inputs)
+        if kind == "softmax":
+            kept.add(name)
+        cache_bytes += values[name] * _cache_bytes(layer, item)
+    kept.update(array[t] for t in targets)
+    kept.discard(INPUT)  # the caller's array, already allocated
+    total = sum(values[a] for a in kept) * item + cache_bytes + 3 * H * W * item  # ... + dL/dI
+    return batch * (total + working * item) + WORKSPACE
+
+
+def _inside_its_conv(layer, spec_of, readers, targets):
+    """A relu reading a conv without its own ReLU that nothing else reads runs inside it (graph.FUSE_RELU)."""
+    src = spec_of.get(layer.get("inputs", [INPUT])[0], {})
+    own_relu = src.get("hp", {}).get("relu")
+    alone = readers[src.get("name")] == 1 and src.get("name") not in targets
+    return layer["kind"] == "relu" and src.get("kind") == "conv" and not own_relu and alone
+
+
+def _cache_bytes(layer, item):
+    """Bytes per output value that the layer's cache holds besides its input."""
+    kind, hp = layer["kind"], layer.get("hp", {})
+    if kind == "relu" or (kind == "conv" and hp.get("relu")):
+        return 1  # the mask, bool
+    if kind == "maxpool":
+        return 1 if np.prod(pair(hp["kernel"])) <= 256 else 2  # the argmax inside its window
+    if kind == "lrn":
+        return item  # the denominator, one float per value
+    return 0
+
+
+def available():
+    """Bytes this process can still allocate: MemAvailable, or what RLIMIT_AS leaves if that is less.
+
+    None when neither is known (not Linux): then nothing is refused."""
+    free = _proc_kib("/proc/meminfo", "MemAvailable")
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    used = _proc_kib(f"/proc/{os.getpid()}/status", "VmSize")
+    if limit != resource.RLIM_INFINITY and used is not None:
+        room = max(0, limit - used)
+        free = room if free is None else min(free, room)
+    return free
+
+
+def _proc_kib(path, key):
+    """The value of `key:  1234 kB` in a /proc file, in bytes; None if missing."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check(net, shape, upto, dtype):
+    """Refuse, before anything is allocated, a forward + backward of an (N, 3, H, W) input that cannot fit."""
+    N, _, H, W = shape
+    need = estimate(net, H, W, upto, dtype, N)
+    free = available()
+    if free is None or need <= free:
+        return
+    what = f"a {W}x{H} picture" if N == 1 else f"a batch of {N} {W}x{H} pictures"
+    fit = largest_fit(net, H, W, upto, dtype, N, free)
+    advice = (
+        f"the largest size that fits is {fit[1]}x{fit[0]}: use a smaller picture or smaller tiles (--tile)"
+        if fit
+        else "no size fits: free some memory first"
+    )
+    raise UserError(
+        f"{what} through {net.name} needs about {_size(need)} for the forward and backward pass, "
+        f"{_size(free)} are free; {advice}"
+    )
+
+
+def largest_fit(net, H, W, upto, dtype, batch, free):
+    """The largest (h, w) of H x W's aspect whose estimate fits in `free` bytes; None if none does."""
+
+    def scaled(side):
+        f = side / max(H, W)
+        return max(1, int(H * f)), max(1, int(W * f))
+
+    lo, hi = 0, max(H, W)  # the long side: lo fits (0 stands for "nothing"), hi + 1 does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if estimate(net, *scaled(mid), upto, dtype, batch) <= free:
+            lo = mid
+        else:
+            hi = mid - 1
+    return scaled(lo) if lo else None
+
+
+def _size(nbytes):
+    return f"{nbytes / GiB:.1f} GiB" if nbytes >= GiB / 10 else f"{nbytes / 2**20:.0f} MiB"
