@@ -353,7 +353,7 @@ def compile_seconds(cold):
 # ---- the per-layer table ---------------------------------------------------------------------------
 def conv_layer_rows(net, size, repeat, torch):
     """For every conv: forward + input gradient alone, ms each side, direct-conv GFLOP/s and its path."""
-    from .layers import conv, winograd
+    from .layers.fast import conv
 
     shapes = net.shapes(size, size)
     rows = []
@@ -364,11 +364,11 @@ def conv_layer_rows(net, size, repeat, torch):
         C, H, W = shapes[layer["inputs"][0]]
         K, Ho, Wo = shapes[layer["name"]]
         x = np.random.default_rng(2).standard_normal((1, C, H, W)).astype(np.float32)
-        y, cache = conv.conv_forward(x, p["weight"], p.get("bias"), hp)
+        y, cache = conv.conv_forward(x, p["weight"], p.get("bias"), layer["geo"], hp["relu"])
         dy = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
 
         def ours():
-            _, c = conv.conv_forward(x, p["weight"], p.get("bias"), hp)
+            _, c = conv.conv_forward(x, p["weight"], p.get("bias"), layer["geo"], hp["relu"])
             conv.conv_backward(dy, c)
 
         runs = [ours]
@@ -395,14 +395,7 @@ def conv_layer_rows(net, size, repeat, torch):
 
             runs.append(theirs)
         ms = time_steps(runs, repeat)
-        geo = conv._geometry(hp)
-        path = (
-            "winograd"
-            if conv.WINOGRAD and winograd.applies(geo, C, K)
-            else "gemm"
-            if conv._is_pointwise(geo)
-            else "im2col"
-        )
+        path = conv.path(layer["geo"], C, K)
         flops = 2 * 2 * K * (C // hp["groups"]) * hp["kernel"][0] * hp["kernel"][1] * Ho * Wo  # forward + dx
         rows.append((layer["name"], f"{C}->{K} {hp['kernel'][0]}x{hp['kernel'][1]} {H}x{W}", path, ms, flops))
     return rows
@@ -482,7 +475,7 @@ def cmd_bench(args):
         import torch
     except ImportError:
         torch = None
-    from .layers import _blas
+    from .layers.fast import blas as _blas
 
     print(
         f"scratchdream bench: {threads} threads (Numba, BLAS{', torch' if torch else ''}); "
