@@ -45,6 +45,7 @@ class Net:
         if params is not None:
             self.set_params(params)
         self._plans = {}  # tuple of targets -> _Plan, made by the first forward to them
+        kernels()  # the kernel set is chosen now: a wrong SCRATCHDREAM_KERNELS stops us before any work
         self._tape = None  # what the last forward kept for backward
 
     # ---- structure -------------------------------------------------------------------------
@@ -269,18 +270,18 @@ class _Tape:
         """{target: its gradient} from backward's argument, each checked against the target's shape."""
         given = dL_dh if isinstance(dL_dh, dict) else {next(iter(self.outputs)): dL_dh}
         grads = {}
-        for name, g in given.items():
-            t, g = resolve(name), np.asarray(g)
+        for name, grad in given.items():
+            t, grad = resolve(name), np.asarray(grad)
             if t not in self.outputs:
                 raise UsageError(
                     f"backward got a gradient for {t!r}, but the last forward ran up to "
                     f"{list(self.outputs)}; pass the same layers to forward(upto=...)"
                 )
-            if g.shape != self.outputs[t]:
+            if grad.shape != self.outputs[t]:
                 raise UsageError(
-                    f"backward: the gradient for {t!r} has shape {g.shape}, {t} has {self.outputs[t]}"
+                    f"backward: the gradient for {t!r} has shape {grad.shape}, {t} has {self.outputs[t]}"
                 )
-            grads[t] = g
+            grads[t] = grad
         return grads
 
 
