@@ -1,7 +1,7 @@
 """Fast softmax: the same softmax_forward / softmax_backward as layers/softmax.py, in Numba.
 
-    p_k = exp(z_k - max z) / Σ_j exp(z_j - max z),  dz_k = p_k (dp_k - Σ_j p_j dp_j)
-    z, p (N, K) or (N, K, H, W)
+p_k = exp(z_k - max z) / Σ_j exp(z_j - max z),  dz_k = p_k (dp_k - Σ_j p_j dp_j)
+z, p (N, K) or (N, K, H, W)
 """
 
 import numpy as np
