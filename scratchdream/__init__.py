@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """sd.Net and sd.save_net are imported on first use, so `scratchdream --help` and a mistyped option
-    answer at once instead of after loading Numba and every layer (about a second)."""
+    """sd.Net, sd.save_net and sd.use_kernels are imported on first use, so `scratchdream --help` and a
+    mistyped option answer at once instead of after loading Numba and every layer (about a second)."""
     if name == "Net":
         from .nets.graph import Net
 
@@ -22,6 +22,10 @@ def __getattr__(name):
         from .weights_io import save_net
 
         return save_net
+    if name == "use_kernels":  # "fast" (Numba, the default) or "reference" (scratchdream/layers/, NumPy)
+        from .layers import use_kernels
+
+        return use_kernels
     raise AttributeError(f"module 'scratchdream' has no attribute {name!r}")
 
 
@@ -46,4 +50,4 @@ def dream(net, img, **options):
     return _dream(net, img, **options)
 
 
-__all__ = ["Net", "load_net", "save_net", "dream"]
+__all__ = ["Net", "load_net", "save_net", "dream", "use_kernels"]

@@ -29,7 +29,8 @@ from .dream.ascent import gradient
 from .dream.loop import build_objective
 from .dream.tiling import Tiler, default_margin, exact_margin, jump
 from .errors import UsageError
-from .layers import _blas, conv, winograd
+from .layers.fast import blas as _blas
+from .layers.fast import conv
 from .nets import zoo
 from .nets.graph import Net
 
@@ -214,19 +215,11 @@ def compile_seconds(cold):
 
 
 # ---- the per-layer table ---------------------------------------------------------------------------
-def conv_path(hp, C, K):
-    """Which of conv.py's algorithms runs this layer: winograd, gemm (1x1) or im2col."""
-    geo = conv._geometry(hp)
-    if conv.WINOGRAD and winograd.applies(geo, C, K):
-        return "winograd"
-    return "gemm" if conv._is_pointwise(geo) else "im2col"
-
-
-def conv_step(x, w, b, hp, dy):
-    """One conv layer's forward and input gradient, as a function of no arguments."""
+def conv_step(x, w, b, layer, dy):
+    """One conv layer's forward and input gradient on the fast kernels, as a function of no arguments."""
 
     def step():
-        _, cache = conv.conv_forward(x, w, b, hp)
+        _, cache = conv.conv_forward(x, w, b, layer["geo"], layer["hp"]["relu"])
         conv.conv_backward(dy, cache)
 
     return step
@@ -245,12 +238,12 @@ def conv_layer_rows(net, size, repeat, rival=None):
         x = np.random.default_rng(2).standard_normal((1, C, H, W)).astype(np.float32)
         dy = np.random.default_rng(3).standard_normal((1, K, Ho, Wo)).astype(np.float32)
 
-        runs = [conv_step(x, p["weight"], p.get("bias"), hp, dy)]
+        runs = [conv_step(x, p["weight"], p.get("bias"), layer, dy)]
         runs += [rival.conv(x, p["weight"], p.get("bias"), hp, dy)] if rival else []
         ms = time_steps(runs, repeat)
         flops = 2 * 2 * K * (C // hp["groups"]) * hp["kernel"][0] * hp["kernel"][1] * Ho * Wo  # forward + dx
         shape = f"{C}->{K} {hp['kernel'][0]}x{hp['kernel'][1]} {H}x{W}"
-        rows.append((layer["name"], shape, conv_path(hp, C, K), ms, flops))
+        rows.append((layer["name"], shape, conv.path(layer["geo"], C, K), ms, flops))
     return rows
 
 

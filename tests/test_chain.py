@@ -17,6 +17,7 @@ import pytest
 from gradcheck import assert_close, numerical_vjp
 from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 
+from scratchdream import layers
 from scratchdream.layers import conv, pool
 
 MARGIN = 1e-4
@@ -40,15 +41,15 @@ def _kink_margin(net, x):
             margin = min(margin, np.abs(inp).min())
         elif kind == "conv" and hp["relu"]:
             p = params[layer["name"]]
-            pre = conv.conv_forward(inp, p["weight"], p.get("bias"), dict(hp, relu=False))[0]
+            pre = conv.conv_forward(inp, p["weight"], p.get("bias"), layer["geo"])[0]
             margin = min(margin, np.abs(pre).min())
         elif kind == "maxpool":
-            kh, kw, sh, sw, pt, _, pl, _ = pool._geometry(hp)
-            _, Ho, Wo = pool.pool_shape([inp.shape[1:]], hp)
+            geo = layer["geo"]
+            _, Ho, Wo = pool.pool_shape(inp.shape[1:], geo)
             for i in range(Ho):
                 for j in range(Wo):
-                    h0, w0 = i * sh - pt, j * sw - pl
-                    win = inp[:, :, max(h0, 0) : h0 + kh, max(w0, 0) : w0 + kw]
+                    h0, w0 = i * geo.sh - geo.pt, j * geo.sw - geo.pl
+                    win = inp[:, :, max(h0, 0) : h0 + geo.kh, max(w0, 0) : w0 + geo.kw]
                     win = win.reshape(win.shape[0], win.shape[1], -1)
                     top = win.max(axis=2, keepdims=True)
                     runner_up = np.where(win < top, win, -np.inf).max(axis=2)
@@ -76,8 +77,18 @@ def x_small(net):
     return x
 
 
-def test_neuron_to_every_pixel(net, x):
-    """L = h_ij² for ONE neuron (c=2, i=1, j=3) of conv3, the deepest layer: dL/dI at every pixel."""
+@pytest.fixture(params=["fast", "reference"])
+def kernel_set(request):
+    """Run the test on one kernel set, then restore the one in use."""
+    before = layers.kernels()
+    layers.use_kernels(request.param)
+    yield request.param
+    layers.use_kernels(before.name)
+
+
+def test_neuron_to_every_pixel(net, x, kernel_set):
+    """L = h_ij² for ONE neuron (c=2, i=1, j=3) of conv3, the deepest layer: dL/dI at every pixel, on the fast
+    kernels and on the NumPy references."""
     c, i, j = 2, 1, 3
 
     def L(a):

@@ -1,19 +1,17 @@
-"""Convolution: fast path == NumPy reference, float64 gradient checks, float32 agreement, torch oracle."""
+"""Convolution: fast kernel == NumPy reference, float64 gradient checks of both, float32 agreement, torch
+oracle, Winograd's pieces, and the preconditions every fast kernel checks before it indexes memory."""
 
 import numpy as np
 import pytest
 from gradcheck import assert_close, numerical_vjp
 
 from scratchdream.errors import UserError
-from scratchdream.layers import _blas, conv, winograd
-from scratchdream.layers.conv import (
-    _conv_ref,
-    _conv_ref_backward,
-    conv_backward,
-    conv_forward,
-    conv_params,
-    conv_shape,
-)
+from scratchdream.layers import conv
+from scratchdream.layers.fast import blas, winograd
+from scratchdream.layers.fast import conv as fast_conv
+from scratchdream.layers.geometry import Geometry, conv_geometry, out_size
+
+IMPLS = {"reference": conv, "fast": fast_conv}
 
 # (N, C, H, W, K, kernel, stride, pad (t,b,l,r), dilation, groups, bias, relu)
 CASES = [
@@ -31,167 +29,273 @@ CASES = [
 ]
 
 
-def _hp(K, k, s, p, d, g, bias, relu):
-    return {
-        "out": K,
-        "kernel": list(k),
-        "stride": list(s),
-        "pad": list(p),
-        "dilation": list(d),
-        "groups": g,
-        "bias": bias,
-        "relu": relu,
-    }
-
-
 def _make(case, seed, dtype=np.float64):
+    """(x, w, b, geo, relu) for a CASES row, drawn from default_rng(seed)."""
     N, C, H, W, K, k, s, p, d, g, bias, relu = case
     rng = np.random.default_rng(seed)
-    hp = _hp(K, k, s, p, d, g, bias, relu)
+    geo = Geometry(*k, *s, *p, *d, g)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = (rng.standard_normal((K, C // g) + tuple(k)) / np.sqrt(C // g * k[0] * k[1])).astype(dtype)
     b = rng.standard_normal(K).astype(dtype) * 0.1 if bias else None
-    return x, w, b, hp
+    return x, w, b, geo, relu
+
+
+def _random_case(rng):
+    """A random conv: odd sizes, kernels 1-5, stride 1-3, dilation 1-2, groups 1-3, pads 0..extent-1."""
+    while True:
+        g = int(rng.integers(1, 4))
+        kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+        dh, dw = (int(v) for v in rng.integers(1, 3, 2))
+        eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        pads = [
+            int(rng.integers(0, eh)),
+            int(rng.integers(0, eh)),
+            int(rng.integers(0, ew)),
+            int(rng.integers(0, ew)),
+        ]
+        shape = (
+            int(rng.integers(1, 3)),
+            g * int(rng.integers(1, 4)),
+            int(rng.integers(1, 14)),
+            int(rng.integers(1, 14)),
+        )
+        geo = Geometry(kh, kw, *(int(v) for v in rng.integers(1, 4, 2)), *pads, dh, dw, g)
+        if min(out_size(shape[2], shape[3], geo)) >= 1:
+            K = g * int(rng.integers(1, 4))
+            return shape + (K,), geo, bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
 
 
 def _away_from_kink(case, seed):
-    """Draw (x, w, b) whose pre-ReLU outputs all stay > 1e-3 from 0, trying successive seeds.
+    """Draw (x, w, b, geo, relu) whose pre-ReLU outputs all stay > 1e-3 from 0, trying successive seeds.
 
     A +/-h = 1e-6 step in any input moves a pre-activation by at most h * max|w| * taps << 1e-3,
     so no finite-difference step crosses the ReLU kink and the numerical gradient is exact.
     """
     for attempt in range(200):
-        x, w, b, hp = _make(case, seed * 1000 + attempt)
-        z = _conv_ref(x, w, b, dict(hp, relu=False))
-        if not hp["relu"] or np.min(np.abs(z)) > 1e-3:
-            return x, w, b, hp
+        x, w, b, geo, relu = _make(case, seed * 1000 + attempt)
+        z = conv.conv_forward(x, w, b, geo)[0]
+        if not relu or np.min(np.abs(z)) > 1e-3:
+            return x, w, b, geo, relu
     raise RuntimeError("no draw away from the ReLU kink")
 
 
+# ---- sizes -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", CASES)
 def test_shape_and_params(case):
-    x, w, b, hp = _make(case, 0)
-    y = _conv_ref(x, w, b, hp)
-    assert conv_shape([x.shape[1:]], hp) == y.shape[1:]
-    shapes = conv_params([x.shape[1:]], hp)
+    x, w, b, geo, relu = _make(case, 0)
+    y = conv.conv_forward(x, w, b, geo, relu)[0]
+    assert conv.conv_shape(x.shape[1:], geo, w.shape[0]) == y.shape[1:]
+    shapes = conv.conv_params(x.shape[1:], geo, w.shape[0], b is not None)
     assert shapes["weight"] == w.shape
-    assert ("bias" in shapes) == hp["bias"]
+    assert ("bias" in shapes) == (b is not None)
 
 
+def test_geometry_is_read_from_the_spec_forms():
+    """kernel and stride as one int or a pair; pad as one int, [rows, cols] or [top, bottom, left, right]."""
+    assert conv_geometry({"kernel": 3, "pad": 1}) == Geometry(3, 3, 1, 1, 1, 1, 1, 1)
+    assert conv_geometry({"kernel": [1, 7], "pad": [0, 3]}) == Geometry(1, 7, 1, 1, 0, 0, 3, 3)
+    assert conv_geometry(
+        {"kernel": 3, "stride": 2, "pad": [0, 1, 2, 0], "dilation": 2, "groups": 3}
+    ) == Geometry(3, 3, 2, 2, 0, 1, 2, 0, 2, 2, 3)
+
+
+# ---- fast == reference ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", CASES)
-def test_kernel_equals_reference(case):
-    x, w, b, hp = _make(case, 1)
-    y, cache = conv_forward(x, w, b, hp)
-    assert_close("forward", y, _conv_ref(x, w, b, hp), 1e-12)
+def test_fast_equals_reference(case):
+    x, w, b, geo, relu = _make(case, 1)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    y_ref, cache_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("forward", y, y_ref, 1e-12)
     dy = np.random.default_rng(2).standard_normal(y.shape)
-    dx, grads = conv_backward(dy, cache, params=True)
-    rdx, rdw, rdb = _conv_ref_backward(dy, x, w, hp, y=y)
+    dx, grads = fast_conv.conv_backward(dy, cache, params=True)
+    rdx, rgrads = conv.conv_backward(dy, cache_ref, params=True)
     assert_close("dx", dx, rdx, 1e-12)
-    assert_close("dw", grads["weight"], rdw, 1e-12)
-    assert ("bias" in grads) == hp["bias"]
-    if hp["bias"]:
-        assert_close("db", grads["bias"], rdb, 1e-12)
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_gradients_match_finite_differences(case):
-    x, w, b, hp = _away_from_kink(case, 3)
-    y, cache = conv_forward(x, w, b, hp)
-    dy = np.random.default_rng(4).standard_normal(y.shape)
-    dx, grads = conv_backward(dy, cache, params=True)
-    assert_close("dL/dx", dx, numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy), 1e-6)
-    assert_close("dL/dw", grads["weight"], numerical_vjp(lambda t: conv_forward(x, t, b, hp)[0], w, dy), 1e-6)
+    assert_close("dw", grads["weight"], rgrads["weight"], 1e-12)
+    assert set(grads) == set(rgrads) == ({"weight", "bias"} if b is not None else {"weight"})
     if b is not None:
-        assert_close(
-            "dL/db", grads["bias"], numerical_vjp(lambda t: conv_forward(x, w, t, hp)[0], b, dy), 1e-6
-        )
+        assert_close("db", grads["bias"], rgrads["bias"], 1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_fast_equals_reference_on_random_convolutions(dtype, tol):
+    rng = np.random.default_rng(50)
+    for _ in range(30):
+        (N, C, H, W, K), geo, bias, relu = _random_case(rng)
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        w = rng.standard_normal((K, C // geo.groups, geo.kh, geo.kw)).astype(dtype)
+        b = rng.standard_normal(K).astype(dtype) if bias else None
+        y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+        y_ref, cache_ref = conv.conv_forward(x, w, b, geo, relu)
+        assert y.dtype == y_ref.dtype == dtype
+        assert_close(f"forward {geo}", y, y_ref, tol)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        assert_close(f"dx {geo}", fast_conv.conv_backward(dy, cache), conv.conv_backward(dy, cache_ref), tol)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", CASES)
+def test_gradients_match_finite_differences(case, impl):
+    layer = IMPLS[impl]
+    x, w, b, geo, relu = _away_from_kink(case, 3)
+    y, cache = layer.conv_forward(x, w, b, geo, relu)
+    dy = np.random.default_rng(4).standard_normal(y.shape)
+    dx, grads = layer.conv_backward(dy, cache, params=True)
+    f = layer.conv_forward
+    assert_close("dL/dx", dx, numerical_vjp(lambda t: f(t, w, b, geo, relu)[0], x, dy), 1e-6)
+    assert_close("dL/dw", grads["weight"], numerical_vjp(lambda t: f(x, t, b, geo, relu)[0], w, dy), 1e-6)
+    if b is not None:
+        assert_close("dL/db", grads["bias"], numerical_vjp(lambda t: f(x, w, t, geo, relu)[0], b, dy), 1e-6)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_float32_agrees_with_float64(case):
-    x, w, b, hp = _make(case, 5)
-    y64, c64 = conv_forward(x, w, b, hp)
-    y32, c32 = conv_forward(
-        x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), hp
+    x, w, b, geo, relu = _make(case, 5)
+    y64, c64 = fast_conv.conv_forward(x, w, b, geo, relu)
+    y32, c32 = fast_conv.conv_forward(
+        x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32), geo, relu
     )
     assert y32.dtype == np.float32
     assert_close("forward f32", y32, y64, 1e-5)
     dy = np.random.default_rng(6).standard_normal(y64.shape)
-    dx32 = conv_backward(dy.astype(np.float32), c32)
+    dx32 = fast_conv.conv_backward(dy.astype(np.float32), c32)
     assert dx32.dtype == np.float32
-    assert_close("dx f32", dx32, conv_backward(dy, c64), 1e-5)
+    assert_close("dx f32", dx32, fast_conv.conv_backward(dy, c64), 1e-5)
 
 
 def test_bands_give_the_same_result(monkeypatch):
     """Large images are unfolded a band of output rows at a time; a tiny budget forces many bands."""
     case = (1, 3, 17, 15, 4, (3, 3), (1, 1), (1, 2, 0, 1), (1, 1), 1, True, True)
-    x, w, b, hp = _make(case, 7)
-    y_one, cache = conv_forward(x, w, b, hp)
+    x, w, b, geo, relu = _make(case, 7)
+    y_one, cache = fast_conv.conv_forward(x, w, b, geo, relu)
     dy = np.random.default_rng(8).standard_normal(y_one.shape)
-    dx_one, g_one = conv_backward(dy, cache, params=True)
-    monkeypatch.setattr(conv, "COLS_BUDGET", 60)
-    y, cache = conv_forward(x, w, b, hp)
-    dx, g = conv_backward(dy, cache, params=True)
+    dx_one, g_one = fast_conv.conv_backward(dy, cache, params=True)
+    monkeypatch.setattr(fast_conv, "COLS_BUDGET", 60)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    dx, g = fast_conv.conv_backward(dy, cache, params=True)
     assert_close("banded forward", y, y_one, 1e-13)
     assert_close("banded dx", dx, dx_one, 1e-13)
     assert_close("banded dw", g["weight"], g_one["weight"], 1e-13)
 
 
 def test_dreaming_never_computes_weight_gradients(monkeypatch):
-    x, w, b, hp = _make(CASES[0], 9)
-    y, cache = conv_forward(x, w, b, hp)
+    x, w, b, geo, relu = _make(CASES[0], 9)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
 
     def forbidden(*args, **kw):
         raise AssertionError("the weight gradient was computed although params=False")
 
-    monkeypatch.setattr(conv, "_gemm_backward_weight", forbidden)
-    dx = conv_backward(np.ones_like(y), cache)
+    monkeypatch.setattr(fast_conv, "_gemm_backward_weight", forbidden)
+    dx = fast_conv.conv_backward(np.ones_like(y), cache)
     assert isinstance(dx, np.ndarray) and dx.shape == x.shape
 
 
-def test_relu_mask_is_compact_and_gates_the_gradient():
-    x, w, b, hp = _make(CASES[1], 10)
-    y, cache = conv_forward(x, w, b, hp)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_relu_mask_is_compact_and_gates_the_gradient(impl):
+    layer = IMPLS[impl]
+    x, w, b, geo, relu = _make(CASES[1], 10)
+    y, cache = layer.conv_forward(x, w, b, geo, relu)
     masks = [c for c in cache if isinstance(c, np.ndarray) and c.dtype == np.bool_]
     assert masks and masks[0].shape == y.shape
     assert np.all(y >= 0) and np.any(y == 0)
     dy = np.random.default_rng(11).standard_normal(y.shape)
-    dx_all = conv_backward(dy, cache)
-    dx_live = conv_backward(dy * (y > 0), cache)
-    assert_close("mask", dx_all, dx_live, 1e-14)
+    assert_close("mask", layer.conv_backward(dy, cache), layer.conv_backward(dy * (y > 0), cache), 1e-14)
 
 
-def test_wrong_weight_shape_is_a_one_line_user_error():
-    x, w, b, hp = _make(CASES[0], 12)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_wrong_weight_shape_is_a_one_line_user_error(impl):
+    layer = IMPLS[impl]
+    x, w, b, geo, relu = _make(CASES[0], 12)
     with pytest.raises(UserError, match="does not fit"):
-        conv_forward(x, w[:, :2], b, hp)
+        layer.conv_forward(x, w[:, :2], b, geo)
+    with pytest.raises(UserError, match="does not fit"):
+        layer.conv_forward(x, w, b[:2], geo)
     with pytest.raises(UserError, match="smaller than"):
-        conv_forward(x[:, :, :1, :1], w, b, dict(hp, pad=[0, 0, 0, 0]))
+        layer.conv_forward(x[:, :, :1, :1], w, b, geo._replace(pt=0, pb=0, pl=0, pr=0))
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", CASES)
-def test_torch_oracle(case, torch):
+def test_torch_oracle(case, impl, torch):
     """F.conv2d (after F.pad for the four-sided padding) and its autograd input gradient."""
     import torch.nn.functional as F
 
-    x, w, b, hp = _make(case, 13)
-    t, bt, l, r = hp["pad"]
+    layer = IMPLS[impl]
+    x, w, b, geo, relu = _make(case, 13)
     xt = torch.tensor(x, requires_grad=True)
     yt = F.conv2d(
-        F.pad(xt, (l, r, t, bt)),
+        F.pad(xt, (geo.pl, geo.pr, geo.pt, geo.pb)),
         torch.tensor(w),
         None if b is None else torch.tensor(b),
-        stride=tuple(hp["stride"]),
-        dilation=tuple(hp["dilation"]),
-        groups=hp["groups"],
+        stride=(geo.sh, geo.sw),
+        dilation=(geo.dh, geo.dw),
+        groups=geo.groups,
     )
-    if hp["relu"]:
+    if relu:
         yt = torch.relu(yt)
     dy = np.random.default_rng(14).standard_normal(tuple(yt.shape))
     yt.backward(torch.tensor(dy))
-    y, cache = conv_forward(x, w, b, hp)
+    y, cache = layer.conv_forward(x, w, b, geo, relu)
     assert_close("forward vs torch", y, yt.detach().numpy(), 1e-12)
-    assert_close("dx vs torch", conv_backward(dy, cache), xt.grad.numpy(), 1e-12)
+    assert_close("dx vs torch", layer.conv_backward(dy, cache), xt.grad.numpy(), 1e-12)
+
+
+# ---- the kernels' preconditions (issue 15: a damaged file must not reach a kernel with a bad window) -----
+BAD_WINDOWS = [
+    dict(pl=-20),  # the crafted file's pad [1, 1, -20, 0]: Winograd wrote outside its arrays
+    dict(pt=-1, pb=-1, pl=-1, pr=-1),
+    dict(pb=3),  # as large as the 3x3 kernel
+    dict(sh=0),
+    dict(sw=-1),
+    dict(dh=0),
+    dict(kw=0),
+    dict(groups=0),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_WINDOWS, ids=lambda d: ",".join(f"{k}={v}" for k, v in d.items()))
+def test_every_fast_kernel_entry_refuses_a_bad_window(bad):
+    """The geometry reaches the kernels only through these entries; each says what is wrong, in one line."""
+    rng = np.random.default_rng(60)
+    x, w = (
+        rng.standard_normal((1, 8, 9, 9)).astype(np.float32),
+        rng.standard_normal((8, 8, 3, 3)).astype(np.float32),
+    )
+    geo = Geometry(3, 3, 1, 1, 1, 1, 1, 1)._replace(**bad)
+    _, cache = fast_conv.conv_forward(x, w, None, Geometry(3, 3, 1, 1, 1, 1, 1, 1))
+    calls = {
+        "conv_forward": lambda: fast_conv.conv_forward(x, w, None, geo),
+        "conv_backward": lambda: fast_conv.conv_backward(
+            np.zeros((1, 8, 9, 9), np.float32), cache[:3] + (geo, None)
+        ),
+        "winograd forward": lambda: winograd.conv3x3(x, w, geo),
+        "winograd gradient": lambda: winograd.conv3x3_grad(
+            np.zeros((1, 8, 9, 9), np.float32), w, geo, x.shape
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(UserError) as err:
+            call()
+        assert "\n" not in str(err.value), name
+
+
+def test_kernels_refuse_arrays_that_disagree_with_the_geometry():
+    rng = np.random.default_rng(61)
+    x, w = (
+        rng.standard_normal((1, 8, 9, 9)).astype(np.float32),
+        rng.standard_normal((8, 8, 3, 3)).astype(np.float32),
+    )
+    geo = Geometry(3, 3, 1, 1, 1, 1, 1, 1)
+    y, cache = fast_conv.conv_forward(x, w, None, geo, relu=True)
+    with pytest.raises(UserError, match="dL/dy has shape"):
+        fast_conv.conv_backward(np.zeros((1, 8, 9, 10), np.float32), cache)
+    with pytest.raises(UserError, match="ReLU mask"):
+        winograd.conv3x3_grad(y, w, geo, x.shape, mask=np.ones((1, 8, 9, 8), np.bool_))
+    with pytest.raises(UserError, match="weight"):
+        winograd.conv3x3(x, w[:, :4], geo)
+    with pytest.raises(UserError, match="float32 or float64"):
+        winograd.conv3x3(x, w.astype(np.float64), geo)
+    with pytest.raises(UserError, match="disagree"):
+        blas.matmul(np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32), np.zeros((2, 5), np.float32))
 
 
 # ---- Winograd F(4x4, 3x3): the fast path of every 3x3 stride-1 convolution with >= 8 channels -------------
@@ -211,167 +315,154 @@ def _wino_case(case, seed, dtype=np.float64):
 
 @pytest.mark.parametrize("case", WINO)
 def test_winograd_is_taken_and_equals_reference(case):
-    x, w, b, hp = _wino_case(case, 20)
-    assert winograd.applies(conv._geometry(hp), x.shape[1], w.shape[0])
-    y, cache = conv_forward(x, w, b, hp)
-    assert_close("winograd forward", y, _conv_ref(x, w, b, hp), 1e-12)
+    x, w, b, geo, relu = _wino_case(case, 20)
+    assert fast_conv.path(geo, x.shape[1], w.shape[0]) == "winograd"
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    y_ref, cache_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("winograd forward", y, y_ref, 1e-12)
     dy = np.random.default_rng(21).standard_normal(y.shape)
-    assert_close("winograd dx", conv_backward(dy, cache), _conv_ref_backward(dy, x, w, hp, y=y)[0], 1e-12)
+    assert_close("winograd dx", fast_conv.conv_backward(dy, cache), conv.conv_backward(dy, cache_ref), 1e-12)
 
 
 @pytest.mark.parametrize("case", WINO)
 def test_winograd_float32_tolerance(case):
     """float32 Winograd vs the float64 direct convolution: the transforms' 4, 5, 8 and 1/24 cost some
     digits; measured ~2e-6..1e-5 relative to the largest output; held under 1e-4."""
-    x, w, b, hp = _wino_case(case, 22)
-    y32, c32 = conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), hp)
-    assert_close("winograd f32 forward", y32, _conv_ref(x, w, b, hp), 1e-4)
+    x, w, b, geo, relu = _wino_case(case, 22)
+    y32, c32 = fast_conv.conv_forward(
+        x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), geo, relu
+    )
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("winograd f32 forward", y32, y_ref, 1e-4)
     dy = np.random.default_rng(23).standard_normal(y32.shape)
-    ref_dx = _conv_ref_backward(dy, x, w, hp, y=_conv_ref(x, w, b, hp))[0]
-    assert_close("winograd f32 dx", conv_backward(dy.astype(np.float32), c32), ref_dx, 1e-4)
+    dx32 = fast_conv.conv_backward(dy.astype(np.float32), c32)
+    assert_close("winograd f32 dx", dx32, conv.conv_backward(dy, c_ref), 1e-4)
 
 
 def test_winograd_float32_tolerance_at_vgg_width():
     """The error grows with the number of summed channels: a VGG conv4-wide layer still stays under 1e-4."""
-    x, w, b, hp = _wino_case((1, 512, 12, 12, 64, (1, 1, 1, 1), False), 24)
-    y32, _ = conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), hp)
-    assert_close("winograd f32, 512 channels", y32, _conv_ref(x, w, b, hp), 1e-4)
+    x, w, b, geo, relu = _wino_case((1, 512, 12, 12, 64, (1, 1, 1, 1), False), 24)
+    y32, _ = fast_conv.conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), geo)
+    assert_close("winograd f32, 512 channels", y32, conv.conv_forward(x, w, b, geo)[0], 1e-4)
 
 
 @pytest.mark.parametrize("case", WINO[:2])
 def test_winograd_gradients_match_finite_differences(case):
-    x, w, b, hp = _wino_case(case, 25)
-    if hp["relu"]:
-        x, w, b, hp = _away_from_kink(
-            (
-                x.shape[0],
-                x.shape[1],
-                x.shape[2],
-                x.shape[3],
-                w.shape[0],
-                (3, 3),
-                (1, 1),
-                tuple(hp["pad"]),
-                (1, 1),
-                1,
-                True,
-                True,
-            ),
-            26,
-        )
-    y, cache = conv_forward(x, w, b, hp)
+    N, C, H, W, K, pad, relu = case
+    x, w, b, geo, relu = _away_from_kink((N, C, H, W, K, (3, 3), (1, 1), pad, (1, 1), 1, True, relu), 26)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
     dy = np.random.default_rng(27).standard_normal(y.shape)
     assert_close(
         "winograd dL/dx",
-        conv_backward(dy, cache),
-        numerical_vjp(lambda t: conv_forward(t, w, b, hp)[0], x, dy),
+        fast_conv.conv_backward(dy, cache),
+        numerical_vjp(lambda t: fast_conv.conv_forward(t, w, b, geo, relu)[0], x, dy),
         1e-6,
     )
 
 
 def test_winograd_bands_and_weight_cache(monkeypatch):
-    """Many bands (tiny budget) give the same result; changing the weights in place is seen (no stale cache)."""
-    x, w, b, hp = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 28)
-    y_one, _ = conv_forward(x, w, b, hp)
+    """Many bands (tiny budget) give the same result; weights changed in place are seen (no stale cache)."""
+    x, w, b, geo, relu = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 28)
+    y_one, _ = fast_conv.conv_forward(x, w, b, geo, relu)
     monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
-    y, _ = conv_forward(x, w, b, hp)
+    y, _ = fast_conv.conv_forward(x, w, b, geo, relu)
     assert_close("banded winograd", y, y_one, 1e-14)
     w *= 0.5  # training updates weights in place
-    assert_close("after an in-place update", conv_forward(x, w, b, hp)[0], _conv_ref(x, w, b, hp), 1e-12)
+    y_after = fast_conv.conv_forward(x, w, b, geo, relu)[0]
+    assert_close("after an in-place update", y_after, conv.conv_forward(x, w, b, geo, relu)[0], 1e-12)
 
 
 @pytest.mark.parametrize("case", WINO)
 def test_winograd_matrix_reference_is_the_convolution(case):
-    """The explicit-matrix reference (B^T, G, A^T and their transposes) == the direct convolution, both ways."""
-    x, w, _, hp = _wino_case(case, 40)
-    pt, pl = hp["pad"][0], hp["pad"][2]
-    y = _conv_ref(x, w, None, dict(hp, relu=False))
+    """The explicit-matrix reference (B^T, G, A^T and their transposes) == the direct conv, both ways."""
+    x, w, _, geo, _ = _wino_case(case, 40)
+    y, cache = conv.conv_forward(x, w, None, geo)
     dy = np.random.default_rng(41).standard_normal(y.shape)
-    assert_close("matrix forward", winograd._conv3x3_ref(x, w, pt, pl, *y.shape[2:]), y, 1e-12)
+    assert_close("matrix forward", winograd._conv3x3_ref(x, w, geo.pt, geo.pl, *y.shape[2:]), y, 1e-12)
     assert_close(
         "matrix adjoint",
-        winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
-        _conv_ref_backward(dy, x, w, dict(hp, relu=False))[0],
+        winograd._conv3x3_grad_ref(dy, w, geo.pt, geo.pl, *x.shape[2:]),
+        conv.conv_backward(dy, cache),
         1e-12,
     )
 
 
 @pytest.mark.parametrize("case", WINO)
 def test_winograd_kernels_equal_matrix_reference(case):
-    """conv3x3 / conv3x3_grad (Numba transforms + BLAS) == the einsum reference; the mask gates dy as it is read."""
-    x, w, _, hp = _wino_case(case, 42)
-    pt, pl = hp["pad"][0], hp["pad"][2]
-    y_ref = winograd._conv3x3_ref(x, w, pt, pl, *_conv_ref(x, w, None, dict(hp, relu=False)).shape[2:])
-    y, _ = winograd.conv3x3(x, w, pt, pl, *y_ref.shape[2:])
+    """conv3x3 / conv3x3_grad (Numba transforms + BLAS) == the einsum reference; the mask gates dy."""
+    x, w, _, geo, _ = _wino_case(case, 42)
+    Ho, Wo = out_size(*x.shape[2:], geo)
+    y_ref = winograd._conv3x3_ref(x, w, geo.pt, geo.pl, Ho, Wo)
+    y, _ = winograd.conv3x3(x, w, geo)
     assert_close("conv3x3 vs reference", y, y_ref, 1e-12)
     rng = np.random.default_rng(43)
     dy, mask = rng.standard_normal(y.shape), rng.random(y.shape) < 0.5
+    grad_ref = winograd._conv3x3_grad_ref
     assert_close(
         "conv3x3_grad vs reference",
-        winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]),
-        winograd._conv3x3_grad_ref(dy, w, pt, pl, *x.shape[2:]),
+        winograd.conv3x3_grad(dy, w, geo, x.shape),
+        grad_ref(dy, w, geo.pt, geo.pl, *x.shape[2:]),
         1e-12,
     )
     assert_close(
         "masked conv3x3_grad",
-        winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:], mask=mask),
-        winograd._conv3x3_grad_ref(dy * mask, w, pt, pl, *x.shape[2:]),
+        winograd.conv3x3_grad(dy, w, geo, x.shape, mask=mask),
+        grad_ref(dy * mask, w, geo.pt, geo.pl, *x.shape[2:]),
         1e-12,
     )
 
 
 def test_winograd_weights_in_slices(monkeypatch):
-    """U made a few output channels at a time (one band): rows of y, and dx summed over the slices, as whole."""
-    x, w, b, hp = _wino_case((1, 12, 9, 10, 16, (1, 1, 1, 1), True), 48)
-    y, cache = conv_forward(x, w, b, hp)
+    """U made a few output channels at a time (one band): rows of y, and dx summed over slices, as whole."""
+    x, w, b, geo, relu = _wino_case((1, 12, 9, 10, 16, (1, 1, 1, 1), True), 48)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
     dy = np.random.default_rng(49).standard_normal(y.shape)
-    dx = conv_backward(dy, cache)
+    dx = fast_conv.conv_backward(dy, cache)
     monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 12 * 6)  # slices of 6, 6 and 4 of the 16 channels
-    y_s, cache_s = conv_forward(x, w, b, hp)
+    y_s, cache_s = fast_conv.conv_forward(x, w, b, geo, relu)
     assert_close("forward, sliced U", y_s, y, 1e-14)
-    assert_close("gradient, sliced U", conv_backward(dy, cache_s), dx, 1e-14)
+    assert_close("gradient, sliced U", fast_conv.conv_backward(dy, cache_s), dx, 1e-14)
 
 
 @pytest.mark.parametrize("case", WINO)
 def test_winograd_adjoint_equals_rotated_kernel_route(case):
     """The input gradient two ways: the forward run backwards with U (what conv_backward does), and the
     textbook route, a forward Winograd conv of dy with w rotated 180°, in/out swapped, padded 2 - p."""
-    x, w, _, hp = _wino_case(case, 44)
-    pt, pl = hp["pad"][0], hp["pad"][2]
-    y, _ = winograd.conv3x3(x, w, pt, pl, *_conv_ref(x, w, None, hp).shape[2:])
+    x, w, _, geo, _ = _wino_case(case, 44)
+    y, _ = winograd.conv3x3(x, w, geo)
     dy = np.random.default_rng(45).standard_normal(y.shape)
     w_rot = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, K, 3, 3)
-    textbook, _ = winograd.conv3x3(dy, w_rot, 2 - pt, 2 - pl, *x.shape[2:])
-    assert_close(
-        "adjoint vs rotated kernel", winograd.conv3x3_grad(dy, w, pt, pl, *x.shape[2:]), textbook, 1e-12
-    )
+    flipped = geo._replace(pt=2 - geo.pt, pb=2 - geo.pb, pl=2 - geo.pl, pr=2 - geo.pr)
+    textbook, _ = winograd.conv3x3(dy, w_rot, flipped)
+    assert_close("adjoint vs rotated kernel", winograd.conv3x3_grad(dy, w, geo, x.shape), textbook, 1e-12)
 
 
 def test_winograd_gradient_bands(monkeypatch):
     """conv3x3_grad band by band (tiny budget: one tile row each, rows overlapping by 2) == in one band."""
-    x, w, b, hp = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 46)
-    y, cache = conv_forward(x, w, b, hp)
+    x, w, b, geo, relu = _wino_case((1, 8, 17, 10, 8, (1, 1, 1, 1), True), 46)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
     dy = np.random.default_rng(47).standard_normal(y.shape)
-    dx_one = conv_backward(dy, cache)
+    dx_one = fast_conv.conv_backward(dy, cache)
     monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
-    assert_close("banded winograd dx", conv_backward(dy, cache), dx_one, 1e-14)
+    assert_close("banded winograd dx", fast_conv.conv_backward(dy, cache), dx_one, 1e-14)
 
 
 def test_winograd_off_gives_the_same_numbers(monkeypatch):
-    x, w, b, hp = _wino_case(WINO[0], 29, np.float32)
-    y_w, c_w = conv_forward(x, w, b, hp)
+    x, w, b, geo, relu = _wino_case(WINO[0], 29, np.float32)
+    y_w, c_w = fast_conv.conv_forward(x, w, b, geo, relu)
     dy = np.random.default_rng(30).standard_normal(y_w.shape).astype(np.float32)
-    dx_w = conv_backward(dy, c_w)
-    monkeypatch.setattr(conv, "WINOGRAD", False)
-    y_g, c_g = conv_forward(x, w, b, hp)
+    dx_w = fast_conv.conv_backward(dy, c_w)
+    monkeypatch.setattr(fast_conv, "WINOGRAD", False)
+    assert fast_conv.path(geo, x.shape[1], w.shape[0]) == "im2col"
+    y_g, c_g = fast_conv.conv_forward(x, w, b, geo, relu)
     assert_close("forward: winograd vs im2col", y_w, y_g, 1e-5)
-    assert_close("dx: winograd vs col2im", dx_w, conv_backward(dy, c_g), 1e-5)
+    assert_close("dx: winograd vs col2im", dx_w, fast_conv.conv_backward(dy, c_g), 1e-5)
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_blas_matmul_on_numba_threads(trans_a, accumulate):
-    """_blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands; with
+    """blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands; with
     accumulate the product is added to what out held."""
     rng = np.random.default_rng(31)
     for B, M, K, N in [(1, 64, 300, 1000), (36, 7, 5, 11), (3, 130, 64, 97)]:
@@ -380,7 +471,7 @@ def test_blas_matmul_on_numba_threads(trans_a, accumulate):
         big = np.zeros((B, M, N + 9), np.float32)
         before = rng.standard_normal((B, M, N)).astype(np.float32)
         big[:, :, 4 : N + 4] = before
-        _blas.matmul(a, bm, big[:, :, 4 : N + 4], trans_a=trans_a, accumulate=accumulate)
+        blas.matmul(a, bm, big[:, :, 4 : N + 4], trans_a=trans_a, accumulate=accumulate)
         ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm) + (before if accumulate else 0)
         assert_close("sgemm blocks", big[:, :, 4 : N + 4], ref, 1e-5)
         assert not big[:, :, :4].any() and not big[:, :, N + 4 :].any()  # nothing written outside the band

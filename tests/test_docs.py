@@ -39,8 +39,8 @@ NOT_RUN = {
     "scratchdream bench --sizes 224,512": "minutes: full-size nets against torch",
     ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": "part of the suite this test is in: runs there",
 }
-# Modules in scratchdream/layers/ that are kernels for a layer, not layers (no *_forward of their own).
-KERNEL_HELPERS = {"winograd": "conv"}
+# Modules in scratchdream/layers/ that serve a layer, not layers themselves (no *_forward of their own).
+KERNEL_HELPERS = {"geometry": "conv"}
 
 
 def _read(path):

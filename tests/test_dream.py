@@ -181,7 +181,7 @@ def test_non_finite_gradient_stops_the_dream(net, picture, monkeypatch):
         net,
         "backward",
         lambda da, params=False: (
-            np.full((1, 3, 1, 1), np.nan, np.float32) * np.ones(net._tape[2], np.float32)
+            np.full((1, 3, 1, 1), np.nan, np.float32) * np.ones(net._tape.x_shape, np.float32)
         ),
     )
     with pytest.raises(UserError, match="NaN or infinite"):
@@ -190,7 +190,7 @@ def test_non_finite_gradient_stops_the_dream(net, picture, monkeypatch):
 
 
 def test_zero_gradient_everywhere_is_an_error(net, picture, monkeypatch):
-    monkeypatch.setattr(net, "backward", lambda da, params=False: np.zeros(net._tape[2], np.float32))
+    monkeypatch.setattr(net, "backward", lambda da, params=False: np.zeros(net._tape.x_shape, np.float32))
     with pytest.raises(UserError, match="gradient is zero"):
         sd.dream(net, picture, **FAST)
     monkeypatch.undo()

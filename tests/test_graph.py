@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 from nets_for_tests import random_input, tiny_classifier, tiny_inception_net
 
+from scratchdream import layers as kernel_sets
 from scratchdream.errors import UsageError, UserError
 from scratchdream.layers import Kind
 from scratchdream.nets import graph
+
+
+def _unfused(monkeypatch):
+    """Run every layer as the spec writes it (the conv -> relu fusion has its own tests below)."""
+    monkeypatch.setattr(graph, "_fuse_relus", lambda plan, targets: plan)
 
 
 @pytest.fixture
@@ -18,58 +24,47 @@ def spy(monkeypatch):
     """Record, at each layer call, which layer runs and which earlier outputs are still alive."""
     calls = []  # (layer name, set of names whose output is still alive)
     outputs = {}  # name -> weakref to its output
-    monkeypatch.setattr(graph, "FUSE_RELU", False)  # every layer runs as written (fusion: its own test below)
+    for kind_name, kind in list(graph.KINDS.items()):
 
-    def install(net):
-        names = {id(layer["hp"]): layer["name"] for layer in net.layers}
-        for kind_name, kind in list(graph.KINDS.items()):
+        def forward(k, xs, p, layer, kind=kind):
+            calls.append((layer["name"], {n for n, ref in outputs.items() if ref() is not None}))
+            y, cache = kind.forward(k, xs, p, layer)
+            outputs[layer["name"]] = weakref.ref(y)
+            return y, cache
 
-            def forward(xs, p, hp, kind=kind):
-                name = names[id(hp)]
-                calls.append((name, {n for n, ref in outputs.items() if ref() is not None}))
-                y, cache = kind.forward(xs, p, hp)
-                outputs[name] = weakref.ref(y)
-                return y, cache
-
-            monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, kind.backward, kind.shape, kind.params))
-        return calls
-
-    return install
+        monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, kind.backward, kind.shape, kind.params))
+    return calls
 
 
-def test_forward_runs_only_the_ancestors(spy):
+def test_forward_runs_only_the_ancestors(spy, monkeypatch):
+    _unfused(monkeypatch)
     net = tiny_inception_net()
-    calls = spy(net)
     net.forward(random_input(net), upto="inc/3x3")
-    assert [name for name, _ in calls] == [
-        "conv1",
-        "pool1",
-        "norm1",
-        "conv2",
-        "conv2/relu",
-        "inc/3x3_reduce",
-        "inc/3x3",
-    ]
+    order = ["conv1", "pool1", "norm1", "conv2", "conv2/relu", "inc/3x3_reduce", "inc/3x3"]
+    assert [name for name, _ in spy] == order
 
 
-def test_activations_nobody_reads_are_freed(spy):
+def test_forward_runs_conv_relu_pairs_as_one_layer(spy):
+    """With fusion (the default), conv2 -> conv2/relu is one call, under the relu's name."""
     net = tiny_inception_net()
-    calls = spy(net)
+    net.forward(random_input(net), upto="inc/3x3")
+    assert [name for name, _ in spy] == ["conv1", "pool1", "norm1", "conv2/relu", "inc/3x3_reduce", "inc/3x3"]
+
+
+def test_activations_nobody_reads_are_freed(spy, monkeypatch):
+    _unfused(monkeypatch)
+    net = tiny_inception_net()
     net.forward(random_input(net), upto="conv3", keep=False)
-    alive = dict(calls)
+    alive = dict(spy)
     # conv2/relu feeds three branches: it lives until the last of them (inc/pool) has read it
     assert alive["inc/pool"] == {"conv2/relu", "inc/1x1", "inc/3x3"}
     assert alive["inc/pool_proj"] == {"inc/1x1", "inc/3x3", "inc/pool"}
     assert alive["conv3"] == {"pool2"}
 
 
-def test_backward_frees_each_cache_once_used(monkeypatch):
-    """While layer L's backward runs, the caches of the layers already gone through are freed (their saved
-    inputs and masks no longer count towards the step's peak memory); those still to come are alive."""
-    monkeypatch.setattr(graph, "FUSE_RELU", False)
-    net = tiny_inception_net()
-    names = {id(layer["hp"]): layer["name"] for layer in net.layers}
-    boxes, seen = {}, []  # name -> weakref to its cache's box; (name, alive names)
+def test_without_keep_no_cache_outlives_its_layer(monkeypatch):
+    """forward(keep=False): while a layer runs, no earlier layer's cache (which holds its input) is alive."""
+    boxes, seen = {}, []  # name -> weakref to its cache's box; alive names at each call
 
     class Box:  # a tuple cannot be weakly referenced; this wrapper can
         def __init__(self, cache):
@@ -77,19 +72,45 @@ def test_backward_frees_each_cache_once_used(monkeypatch):
 
     for kind_name, kind in list(graph.KINDS.items()):
 
-        def forward(xs, p, hp, kind=kind):
-            y, cache = kind.forward(xs, p, hp)
+        def forward(k, xs, p, layer, kind=kind):
+            seen.append({n for n, ref in boxes.items() if ref() is not None})
+            y, cache = kind.forward(k, xs, p, layer)
             box = Box(cache)
-            boxes[names[id(hp)]] = weakref.ref(box)
+            boxes[layer["name"]] = weakref.ref(box)
             return y, box
 
-        def backward(dy, box, params, kind=kind):
+        monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, kind.backward, kind.shape, kind.params))
+    net = tiny_inception_net()
+    net.forward(random_input(net), upto="conv3", keep=False)
+    assert len(seen) > 5 and not any(seen)
+
+
+def test_backward_frees_each_cache_once_used(monkeypatch):
+    """While layer L's backward runs, the caches of the layers already gone through are freed (their saved
+    inputs and masks no longer count towards the step's peak memory); those still to come are alive."""
+    _unfused(monkeypatch)
+    net = tiny_inception_net()
+    boxes, seen, order = {}, [], []  # name -> weakref to its cache's box; (alive names); forward order
+
+    class Box:
+        def __init__(self, cache):
+            self.cache = cache
+
+    for kind_name, kind in list(graph.KINDS.items()):
+
+        def forward(k, xs, p, layer, kind=kind):
+            y, cache = kind.forward(k, xs, p, layer)
+            box = Box(cache)
+            boxes[layer["name"]] = weakref.ref(box)
+            order.append(layer["name"])
+            return y, box
+
+        def backward(k, dy, box, params, kind=kind):
             seen.append({n for n, ref in boxes.items() if ref() is not None})
-            return kind.backward(dy, box.cache, params)
+            return kind.backward(k, dy, box.cache, params)
 
         monkeypatch.setitem(graph.KINDS, kind_name, Kind(forward, backward, kind.shape, kind.params))
     h = net.forward(random_input(net), upto="conv3")
-    order = [layer["name"] for layer in net._ancestors(["conv3"])]
     net.backward(h)
     assert len(seen) == len(order)
     for i, alive in enumerate(seen):  # backward call i runs layer order[-1 - i]
@@ -100,36 +121,69 @@ def test_backward_frees_each_cache_once_used(monkeypatch):
 def test_conv_relu_pairs_run_fused_with_the_same_numbers(monkeypatch):
     """conv2 -> conv2/relu runs as one conv with its ReLU fused (the relu layer is never called), yet every
     name gives what it gave unfused: the relu's h and dL/dx, and conv2 itself, asked for, stays pre-ReLU."""
-    net = tiny_inception_net()
-    x = random_input(net).astype(np.float64)
+    x = random_input(tiny_inception_net()).astype(np.float64)
     called = []
     relu_kind = graph.KINDS["relu"]
+    forward = lambda *a: called.append(1) or relu_kind.forward(*a)  # noqa: E731
     monkeypatch.setitem(
-        graph.KINDS,
-        "relu",
-        Kind(
-            lambda *a: called.append(1) or relu_kind.forward(*a),
-            relu_kind.backward,
-            relu_kind.shape,
-            relu_kind.params,
-        ),
+        graph.KINDS, "relu", Kind(forward, relu_kind.backward, relu_kind.shape, relu_kind.params)
     )
 
-    def step(upto):
+    def step(net, upto):
         h = net.forward(x, upto=upto)
         dy = np.random.default_rng(5).standard_normal(h.shape)
         return h, net.backward(dy)
 
-    fused = {t: step(t) for t in ("conv2/relu", "inception", "conv3")}
+    net = tiny_inception_net()
+    fused = {t: step(net, t) for t in ("conv2/relu", "inception", "conv3")}
     assert not called  # conv2 applied the ReLU itself
     both = net.forward(x, upto=["conv2", "conv2/relu"])
     assert len(called) == 1  # conv2 is a target: not fused, the relu layer runs
     assert both["conv2"].min() < 0 and np.array_equal(both["conv2/relu"], np.maximum(both["conv2"], 0))
-    monkeypatch.setattr(graph, "FUSE_RELU", False)
+    _unfused(monkeypatch)
+    net = tiny_inception_net()
     for t, (h, dx) in fused.items():
-        h0, dx0 = step(t)
+        h0, dx0 = step(net, t)
         np.testing.assert_array_equal(h, h0)
         np.testing.assert_allclose(dx, dx0, rtol=0, atol=1e-12 * np.abs(dx0).max())
+
+
+def test_fusion_rewrites_the_layer_list_once_per_set_of_targets(monkeypatch):
+    """The plan (ancestors, fusion, when to free) is made by the first forward to its targets, then reused."""
+    net = tiny_inception_net()
+    made = []
+    fuse = graph._fuse_relus
+    monkeypatch.setattr(
+        graph, "_fuse_relus", lambda plan, targets: made.append(list(targets)) or fuse(plan, targets)
+    )
+    x = random_input(net)
+    for _ in range(3):
+        net.backward(net.forward(x, upto="inception"))
+    net.forward(x, upto=["conv2", "inception"])
+    assert made == [["inc/output"], ["conv2", "inc/output"]]
+    layers = graph._fuse_relus(net._ancestors(["inc/output"]), ["inc/output"])
+    fused = {layer["name"]: layer for layer in layers}
+    assert (
+        "conv2" not in fused and fused["conv2/relu"]["kind"] == "conv" and fused["conv2/relu"]["hp"]["relu"]
+    )
+    assert fused["conv2/relu"]["params_of"] == "conv2"  # it runs on conv2's weights
+    assert not net._by_name["conv2"]["hp"]["relu"]  # the net's own layer list is untouched
+
+
+def test_backward_runs_on_the_kernels_its_forward_ran_on(monkeypatch):
+    """Switching kernel sets between a forward and its backward cannot mix their caches."""
+    net = tiny_inception_net()
+    x = random_input(net)
+    before = kernel_sets.kernels()
+    try:
+        kernel_sets.use_kernels("reference")
+        h = net.forward(x, upto="conv3")
+        kernel_sets.use_kernels("fast")
+        dx_mixed = net.backward(h)
+        dx_ref = (kernel_sets.use_kernels("reference"), net.forward(x, upto="conv3"), net.backward(h))[2]
+    finally:
+        kernel_sets.use_kernels(before.name)
+    np.testing.assert_array_equal(dx_mixed, dx_ref)
 
 
 def test_aliases_and_multiple_targets():
@@ -160,6 +214,8 @@ def test_backward_checks_its_input():
     h = net.forward(x, upto="conv3")
     with pytest.raises(UsageError, match="pool1"):
         net.backward({"pool1": np.zeros((1, 8, 7, 7))})
+    with pytest.raises(UsageError, match="has shape"):
+        net.backward(np.zeros((1,) + h.shape[1:-1] + (h.shape[-1] + 1,)))  # a fast kernel would read past h
     dx = net.backward(np.zeros_like(h))  # the forward's caches are still there
     assert dx.shape == x.shape and not dx.any()
 

@@ -360,7 +360,7 @@ def _check_fixed_size(net, layers, h, w, n_octaves):
         need = net.param_shapes[layer["name"]]
         if (
             layer["kind"] == "linear"
-            and KINDS["linear"].params([shapes[s] for s in layer["inputs"]], layer["hp"]) != need
+            and KINDS["linear"].params([shapes[s] for s in layer["inputs"]], layer) != need
         ):
             size = net.spec["input"].get("size")
             hint = " and --octaves 1" if n_octaves > 1 else ""

@@ -1,26 +1,81 @@
 """CNN building blocks, one module per concept, each a forward/backward pair.
 
 Every layer function follows one contract (CS231n's):
-    y, cache = <kind>_forward(x, ..., hp)        # hp: the layer's hyper-parameters (a dict)
-    dx       = <kind>_backward(dy, cache)         # dL/dx from dL/dy, the chain rule of slide 34
-    dx, grads = <kind>_backward(dy, cache, params=True)   # training only: grads = {"weight": dw, "bias": db}
-The cache holds only what backward reads; layers keep no state between calls.
+    y, cache = <kind>_forward(x, ...)                         # the output, and what backward will read
+    dx       = <kind>_backward(dy, cache)                      # dL/dx from dL/dy, the chain rule of slide 34
+    dx, grads = <kind>_backward(dy, cache, params=True)        # training only: grads = {"weight": dw, "bias": db}
+The cache holds only what backward reads; layers keep no state between calls. Conv and pooling layers take
+their window as a `Geometry` (geometry.py), made once when the architecture is read.
 
-`KINDS` below is the one table that tells the network graph (`nets/graph.py`) how to call each kind:
-    forward(xs, p, hp)            xs: list of input arrays, p: {"weight": .., "bias": ..} or {}
-    backward(dy, cache, params)   -> (list of dx, one per input; grads dict or {})
-    shape(in_shapes, hp)          (C, H, W) of each input -> (C, H, W) of the output
-    params(in_shapes, hp)         -> {"weight": shape, ...} the parameters this layer needs ({} if none)
+The modules here are the references: the math in plain NumPy, to be read. `layers/fast/` holds the same
+functions with the same signatures in Numba, much faster, each held equal to its reference by the tests.
+Dreams run on the fast kernels; to run one on nothing but NumPy, set SCRATCHDREAM_KERNELS=reference in the
+environment, or call `scratchdream.use_kernels("reference")`.
+
+`KINDS` is the one table that tells the network graph (`nets/graph.py`) how to call each kind, given the
+kernel set `k` (REFERENCE or fast.FAST: one module per layer family) and the graph's layer record (name,
+kind, inputs, hp, geo):
+    forward(k, xs, p, layer)         xs: list of input arrays, p: {"weight": .., "bias": ..} or {}
+    backward(k, dy, cache, params)   -> (list of dx, one per input; grads dict or {})
+    shape(in_shapes, layer)          (C, H, W) of each input -> (C, H, W) of the output
+    params(in_shapes, layer)         -> {"weight": shape, ...}, the parameters the layer needs ({} if none)
 Shapes legend used in every module: N batch, C in / K out channels, H W, kh kw kernel, s stride,
 p pad, d dilation (1 = none, as in PyTorch and Caffe), g groups.
 """
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import NamedTuple
 
+from ..errors import UsageError
 from . import batchnorm, concat, conv, linear, lrn, pool, relu, softmax
 
 
+class Kernels(NamedTuple):
+    """A kernel set: for each layer family, the module holding its <kind>_forward / <kind>_backward."""
+
+    name: str
+    conv: ModuleType
+    relu: ModuleType
+    pool: ModuleType
+    lrn: ModuleType
+    concat: ModuleType
+    linear: ModuleType
+    softmax: ModuleType
+    batchnorm: ModuleType
+
+
+REFERENCE = Kernels("reference", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
+_active = None  # the kernel set every forward uses, once chosen (see kernels())
+
+
+def use_kernels(which):
+    """Run every layer on `which`: "fast" (the Numba kernels, the default) or "reference" (NumPy only)."""
+    global _active
+    _active = _kernel_set(which, "use_kernels")
+
+
+def kernels():
+    """The kernel set in use: the last use_kernels(), else $SCRATCHDREAM_KERNELS, else "fast"."""
+    global _active
+    if _active is None:
+        _active = _kernel_set(os.environ.get("SCRATCHDREAM_KERNELS", "fast"), "SCRATCHDREAM_KERNELS")
+    return _active
+
+
+def _kernel_set(which, source):
+    if which == "reference":
+        return REFERENCE
+    if which == "fast":
+        from .fast import FAST  # imported when first chosen: a reference run never loads Numba
+
+        return FAST
+    raise UsageError(f"{source}: no kernel set {which!r}; use 'fast' (the default) or 'reference'")
+
+
+# ---- how the graph calls each kind ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Kind:
     forward: Callable
@@ -29,24 +84,31 @@ class Kind:
     params: Callable
 
 
-def _no_params(in_shapes, hp):
+def _no_params(in_shapes, layer):
     return {}
 
 
-def _one(fwd):
-    """Adapt a single-input, parameter-free forward(x, hp) to the table's forward(xs, p, hp)."""
-    return lambda xs, p, hp: fwd(xs[0], hp)
+def _same_shape(in_shapes, layer):
+    return in_shapes[0]
 
 
-def _plain_backward(bwd):
-    return lambda dy, cache, params: ([bwd(dy, cache)], {})
+def _lrn_forward(k, xs, p, layer):
+    hp = layer["hp"]
+    return k.lrn.lrn_forward(xs[0], hp["size"], hp["alpha"], hp["beta"], hp["k"])
 
 
-def _param_backward(bwd):
-    def backward(dy, cache, params):
+def _plain(backward_of):
+    """backward(k, dy, cache, params) of a layer without parameters and one input."""
+    return lambda k, dy, cache, params: ([backward_of(k)(dy, cache)], {})
+
+
+def _with_params(backward_of):
+    """backward(k, dy, cache, params) of a layer with parameters: their gradients only when asked."""
+
+    def backward(k, dy, cache, params):
         if not params:
-            return [bwd(dy, cache)], {}
-        dx, grads = bwd(dy, cache, params=True)
+            return [backward_of(k)(dy, cache)], {}
+        dx, grads = backward_of(k)(dy, cache, params=True)
         return [dx], grads
 
     return backward
@@ -54,58 +116,71 @@ def _param_backward(bwd):
 
 KINDS = {
     "conv": Kind(
-        lambda xs, p, hp: conv.conv_forward(xs[0], p["weight"], p.get("bias"), hp),
-        _param_backward(conv.conv_backward),
-        conv.conv_shape,
-        conv.conv_params,
+        lambda k, xs, p, layer: k.conv.conv_forward(
+            xs[0], p["weight"], p.get("bias"), layer["geo"], relu=layer["hp"]["relu"]
+        ),
+        _with_params(lambda k: k.conv.conv_backward),
+        lambda s, layer: conv.conv_shape(s[0], layer["geo"], layer["hp"]["out"]),
+        lambda s, layer: conv.conv_params(s[0], layer["geo"], layer["hp"]["out"], layer["hp"]["bias"]),
     ),
     "relu": Kind(
-        lambda xs, p, hp: relu.relu_forward(xs[0]),
-        _plain_backward(relu.relu_backward),
-        lambda s, hp: s[0],
+        lambda k, xs, p, layer: k.relu.relu_forward(xs[0]),
+        _plain(lambda k: k.relu.relu_backward),
+        _same_shape,
         _no_params,
     ),
     "maxpool": Kind(
-        _one(pool.maxpool_forward), _plain_backward(pool.maxpool_backward), pool.pool_shape, _no_params
-    ),
-    "avgpool": Kind(
-        _one(pool.avgpool_forward), _plain_backward(pool.avgpool_backward), pool.pool_shape, _no_params
-    ),
-    "adaptive_avgpool": Kind(
-        _one(pool.adaptive_avgpool_forward),
-        _plain_backward(pool.adaptive_avgpool_backward),
-        pool.adaptive_shape,
+        lambda k, xs, p, layer: k.pool.maxpool_forward(xs[0], layer["geo"]),
+        _plain(lambda k: k.pool.maxpool_backward),
+        lambda s, layer: pool.pool_shape(s[0], layer["geo"]),
         _no_params,
     ),
-    "lrn": Kind(_one(lrn.lrn_forward), _plain_backward(lrn.lrn_backward), lambda s, hp: s[0], _no_params),
+    "avgpool": Kind(
+        lambda k, xs, p, layer: k.pool.avgpool_forward(xs[0], layer["geo"], layer["hp"]["count_pad"]),
+        _plain(lambda k: k.pool.avgpool_backward),
+        lambda s, layer: pool.pool_shape(s[0], layer["geo"]),
+        _no_params,
+    ),
+    "adaptive_avgpool": Kind(
+        lambda k, xs, p, layer: k.pool.adaptive_avgpool_forward(xs[0], layer["hp"]["size"]),
+        _plain(lambda k: k.pool.adaptive_avgpool_backward),
+        lambda s, layer: pool.adaptive_shape(s[0], layer["hp"]["size"]),
+        _no_params,
+    ),
+    "lrn": Kind(
+        _lrn_forward,
+        _plain(lambda k: k.lrn.lrn_backward),
+        _same_shape,
+        _no_params,
+    ),
     "concat": Kind(
-        lambda xs, p, hp: concat.concat_forward(xs),
-        lambda dy, cache, params: (concat.concat_backward(dy, cache), {}),
-        concat.concat_shape,
+        lambda k, xs, p, layer: k.concat.concat_forward(xs),
+        lambda k, dy, cache, params: (k.concat.concat_backward(dy, cache), {}),
+        lambda s, layer: concat.concat_shape(s),
         _no_params,
     ),
     "flatten": Kind(
-        lambda xs, p, hp: linear.flatten_forward(xs[0]),
-        _plain_backward(linear.flatten_backward),
-        linear.flatten_shape,
+        lambda k, xs, p, layer: k.linear.flatten_forward(xs[0]),
+        _plain(lambda k: k.linear.flatten_backward),
+        lambda s, layer: linear.flatten_shape(s[0]),
         _no_params,
     ),
     "linear": Kind(
-        lambda xs, p, hp: linear.linear_forward(xs[0], p["weight"], p.get("bias"), hp),
-        _param_backward(linear.linear_backward),
-        linear.linear_shape,
-        linear.linear_params,
+        lambda k, xs, p, layer: k.linear.linear_forward(xs[0], p["weight"], p.get("bias")),
+        _with_params(lambda k: k.linear.linear_backward),
+        lambda s, layer: linear.linear_shape(s[0], layer["hp"]["out"]),
+        lambda s, layer: linear.linear_params(s[0], layer["hp"]["out"], layer["hp"]["bias"]),
     ),
     "softmax": Kind(
-        lambda xs, p, hp: softmax.softmax_forward(xs[0]),
-        _plain_backward(softmax.softmax_backward),
-        lambda s, hp: s[0],
+        lambda k, xs, p, layer: k.softmax.softmax_forward(xs[0]),
+        _plain(lambda k: k.softmax.softmax_backward),
+        _same_shape,
         _no_params,
     ),
     "batchnorm": Kind(
-        lambda xs, p, hp: batchnorm.batchnorm_forward(xs[0], p["weight"], p["bias"]),
-        _param_backward(batchnorm.batchnorm_backward),
-        lambda s, hp: s[0],
-        batchnorm.batchnorm_params,
+        lambda k, xs, p, layer: k.batchnorm.batchnorm_forward(xs[0], p["weight"], p["bias"]),
+        _with_params(lambda k: k.batchnorm.batchnorm_backward),
+        _same_shape,
+        lambda s, layer: batchnorm.batchnorm_params(s[0]),
     ),
 }

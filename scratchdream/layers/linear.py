@@ -3,8 +3,8 @@
     flatten   y = x.reshape(N, C·H·W)               backward  dx = dy.reshape(N, C, H, W)
     linear    y = x wᵀ + b                          x (N, In), w (M, In), b (M,) -> y (N, M)
               backward  dx = dy w,  dw = dyᵀ x,  db = Σ_n dy       dy (N, M)
-The product is one matrix multiply: the fast path is BLAS (numpy's matmul, multi-threaded), which a
-hand-written Numba loop cannot beat; `_linear_ref` spells out the same sum element by element.
+Each is one NumPy expression: the product runs in BLAS (multi-threaded), which no hand-written Numba
+loop beats, so the fast kernel set uses this module as it is.
 """
 
 import numpy as np
@@ -24,31 +24,13 @@ def flatten_backward(dy, cache):
     return np.ascontiguousarray(dy).reshape(cache)
 
 
-def flatten_shape(in_shapes, hp):
-    return (int(np.prod(in_shapes[0])),)
+def flatten_shape(in_shape):
+    """(C, H, W) -> (C·H·W,)."""
+    return (int(np.prod(in_shape)),)
 
 
 # ---- math: y[n, m] = b[m] + Σ_i w[m, i] x[n, i] ------------------------------------------------
-def _linear_ref(x, w, b):
-    """Plain loops over outputs: y[n, m] = b[m] + Σ_i w[m, i] x[n, i]."""
-    N, M = x.shape[0], w.shape[0]
-    y = np.zeros((N, M), dtype=x.dtype)
-    for n in range(N):
-        for m in range(M):
-            y[n, m] = np.sum(w[m] * x[n]) + (b[m] if b is not None else 0)
-    return y
-
-
-def _linear_fast(x, w, b):
-    """The same with one BLAS call."""
-    y = x @ w.T
-    if b is not None:
-        y += b
-    return y
-
-
-# ---- the layer ---------------------------------------------------------------------------------
-def linear_forward(x, w, b, hp=None):
+def linear_forward(x, w, b):
     """x (N, In), w (M, In), b (M,) or None -> (y (N, M), cache = (x, w, has_bias))."""
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != w.shape[1]:
@@ -57,8 +39,10 @@ def linear_forward(x, w, b, hp=None):
             "the image size must match the size the classifier was trained at"
         )
     w = w.astype(x.dtype, copy=False)
-    b = None if b is None else b.astype(x.dtype, copy=False)
-    return _linear_fast(x, w, b), (x, w, b is not None)
+    y = x @ w.T
+    if b is not None:
+        y += b.astype(x.dtype, copy=False)
+    return y, (x, w, b is not None)
 
 
 def linear_backward(dy, cache, params=False):
@@ -73,14 +57,14 @@ def linear_backward(dy, cache, params=False):
     return dx, grads
 
 
-def linear_shape(in_shapes, hp):
-    """(In,) -> (M,) with M = hp["out"]."""
-    return (int(hp["out"]),)
+def linear_shape(in_shape, out):
+    """(In,) -> (M,) with M = out."""
+    return (int(out),)
 
 
-def linear_params(in_shapes, hp):
-    """{"weight": (M, In), "bias": (M,)} (no bias if hp bias is False)."""
-    shapes = {"weight": (int(hp["out"]), int(np.prod(in_shapes[0])))}
-    if hp.get("bias", True):
-        shapes["bias"] = (int(hp["out"]),)
+def linear_params(in_shape, out, bias=True):
+    """{"weight": (M, In), "bias": (M,)} (no bias if bias is False)."""
+    shapes = {"weight": (int(out), int(np.prod(in_shape)))}
+    if bias:
+        shapes["bias"] = (int(out),)
     return shapes

@@ -17,16 +17,15 @@ Layers are listed in an order where every input comes before the layer that read
 """
 
 import difflib
+from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import UsageError, UserError
-from ..layers import KINDS
+from ..layers import KINDS, geometry, kernels
 from . import memory
 from .spec import INPUT, validate
-
-FUSE_RELU = True  # run conv -> relu pairs as one conv with its ReLU fused (see _fusable_relus)
-_PASS = "fused"  # the tape's cache of a relu whose conv applied it
 
 
 class Net:
@@ -45,13 +44,15 @@ class Net:
         self.params = {}
         if params is not None:
             self.set_params(params)
+        self._plans = {}  # tuple of targets -> _Plan, made by the first forward to them
+        kernels()  # the kernel set is chosen now: a wrong SCRATCHDREAM_KERNELS stops us before any work
         self._tape = None  # what the last forward kept for backward
 
     # ---- structure -------------------------------------------------------------------------
     def _infer_param_shapes(self):
         shapes = self.shapes(*self.spec["input"].get("size", [224, 224]), full=True)
         return {
-            layer["name"]: KINDS[layer["kind"]].params([shapes[s] for s in layer["inputs"]], layer["hp"])
+            layer["name"]: KINDS[layer["kind"]].params([shapes[s] for s in layer["inputs"]], layer)
             for layer in self.layers
         }
 
@@ -61,7 +62,7 @@ class Net:
         for layer in self.layers:
             ins = [out[s] for s in layer["inputs"]]
             if full or all(min(s) > 0 for s in ins):
-                out[layer["name"]] = tuple(int(v) for v in KINDS[layer["kind"]].shape(ins, layer["hp"]))
+                out[layer["name"]] = tuple(int(v) for v in KINDS[layer["kind"]].shape(ins, layer))
             else:
                 out[layer["name"]] = (0, 0, 0)
         return out
@@ -140,86 +141,68 @@ class Net:
 
     # ---- forward: the image in, the activations h out ---------------------------------------
     def forward(self, x, upto=None, keep=True):
-        """Run from the pixels x (N, 3, H, W) up to layer `upto` (a name, or a list of names).
+        """Run the pixels x (N, 3, H, W) through the layers up to `upto` (a name, or a list of names).
 
-        Returns the activation (or a dict name -> activation for a list). With keep=True the caches
-        that `backward` needs are kept; activations nobody needs any more are dropped on the way.
+        Returns its activation h (or a dict name -> h for a list). Slide 34's chain, first link first: each
+        layer computes its output from the activations it reads. With keep=True the tape keeps each layer's
+        cache for `backward`. An activation is dropped as soon as the last layer reading it has run.
         """
-        x = np.asarray(x)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise UserError(f"the network takes (N, 3, H, W) input, got shape {x.shape}")
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float32)
-        many = isinstance(upto, (list, tuple))
-        targets = [
-            self.resolve(t) for t in (upto if many else [upto if upto is not None else self.layer_names[-1]])
-        ]
+        x, targets = _network_input(x), self._targets(upto)
         memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
-        plan = self._ancestors(targets)
-        params = self.params_as(x.dtype)
-        readers = _count_readers(plan)
-        fused = _fusable_relus(plan, readers, targets) if FUSE_RELU else {}
-        passed = set(fused.values())
-        acts, tape = {INPUT: x}, []
-        for layer in plan:
-            name, kind = layer["name"], KINDS[layer["kind"]]
-            if name in passed:  # a relu its conv already applied: same array, same mask
-                y, cache = acts[layer["inputs"][0]], _PASS
-            else:
-                hp = dict(layer["hp"], relu=True) if name in fused else layer["hp"]
-                y, cache = kind.forward([acts[s] for s in layer["inputs"]], params.get(name, {}), hp)
-            acts[name] = y
-            if keep:
-                tape.append((layer, cache))
-            cache = None  # without keep, nothing may hold the cache (and its inputs) a step longer
-            for s in layer["inputs"]:
-                readers[s] -= 1
-                if readers[s] == 0 and s not in targets:
-                    del acts[s]  # nobody reads it any more: free it now
-        self._tape = (tape, targets, x.shape, x.dtype) if keep else None
-        return {t: acts[t] for t in targets} if many else acts[targets[0]]
+        plan, params = self._plan(targets), self.params_as(x.dtype)
+        tape, acts = _Tape(kernels(), keep, x), {INPUT: x}
+        for layer in plan.layers:
+            xs, p = [acts[name] for name in layer["inputs"]], params.get(layer["params_of"], {})
+            acts[layer["name"]] = tape.record(layer, KINDS[layer["kind"]].forward(tape.kernels, xs, p, layer))
+            for name in plan.read_last_by[layer["name"]]:
+                del acts[name]  # no later layer reads it
+        tape.outputs = {t: acts[t].shape for t in targets}
+        self._tape = tape if keep else None
+        return {t: acts[t] for t in targets} if isinstance(upto, (list, tuple)) else acts[targets[0]]
+
+    def _targets(self, upto):
+        """The layers forward runs to: `upto` (a name or a list of names; aliases resolved), else the last."""
+        names = upto if isinstance(upto, (list, tuple)) else [self.layer_names[-1] if upto is None else upto]
+        return [self.resolve(name) for name in names]
+
+    def _plan(self, targets):
+        """What a forward to `targets` runs (their ancestors, conv -> relu pairs fused) and when each
+        activation can be dropped; made once per set of targets."""
+        if tuple(targets) not in self._plans:
+            run = _fuse_relus(self._ancestors(targets), targets)
+            self._plans[tuple(targets)] = _Plan(run, _read_last_by(run, targets))
+        return self._plans[tuple(targets)]
 
     # ---- backward: dL/dh in, dL/dI out (slide 34's chain rule, one layer at a time) -----------
-    def backward(self, da, params=False):
-        """Chain dL/d(activation) back to dL/d(pixels), in reverse layer order.
+    def backward(self, dL_dh, params=False):
+        """Chain dL/dh back to dL/dI, one layer at a time in reverse order (slide 34: "one more term").
 
-        `da` is the gradient at the layer of the last forward (or a dict name -> gradient when
-        forward was given a list). Gradients reaching a layer from several readers are summed, in
-        one place (`grads[src] += ...`). With params=True also returns {layer: {"weight": dw, ..}}.
+        `dL_dh` is the gradient at the layer of the last forward (a dict name -> gradient when forward was
+        given a list). Each layer's backward turns the gradient of its output into those of its inputs;
+        where one activation feeds several layers (an Inception module's input) their gradients add up.
+        With params=True it also returns {layer: {"weight": dw, ..}}, for training.
         """
+        tape, grads = self._spend_tape(dL_dh)  # grads: activation name -> dL/d(activation), summed so far
+        weight_grads = {}
+        for layer, cache in tape.unwind():  # last layer first; each cache is let go once used
+            if layer["name"] not in grads:
+                continue  # nothing flows back through this layer
+            dxs, dw = KINDS[layer["kind"]].backward(tape.kernels, grads.pop(layer["name"]), cache, params)
+            for src, dx in zip(layer["inputs"], dxs):
+                grads[src] = grads[src] + dx if src in grads else dx  # paths meet: gradients add
+            if dw:
+                weight_grads[layer["params_of"]] = dw
+        dL_dI = grads[INPUT] if INPUT in grads else np.zeros(tape.x_shape, tape.x_dtype)
+        return (dL_dI, weight_grads) if params else dL_dI
+
+    def _spend_tape(self, dL_dh):
+        """The last forward's tape, which one backward uses up, and the gradients at its targets (checked
+        first: a wrong argument leaves the tape for the next call)."""
         if self._tape is None:
             raise RuntimeError("backward needs a forward(..., keep=True) first")
-        tape, targets, x_shape, x_dtype = self._tape
-        if not isinstance(da, dict):
-            da = {targets[0]: da}
-        grads = {self.resolve(t): np.asarray(g) for t, g in da.items()}
-        for t in grads:
-            if t not in targets:
-                raise UsageError(
-                    f"backward got a gradient for {t!r}, but the last forward ran up to {targets}; "
-                    "pass the same layers to forward(upto=...)"
-                )
-        pgrads = {}
-        self._tape = None  # from here on the tape is spent
-        while tape:
-            layer, cache = tape.pop()  # popped, so each cache (its saved input, mask) is freed once used
-            dy = grads.pop(layer["name"], None)
-            if dy is None:
-                continue  # nothing flows back through this layer
-            if cache is _PASS:
-                dxs, dp = [dy], {}  # the fused relu: its conv's backward applies the mask
-            else:
-                dxs, dp = KINDS[layer["kind"]].backward(dy, cache, params)
-            cache = dy = None
-            if dp:
-                pgrads[layer["name"]] = dp
-            for src, dx in zip(layer["inputs"], dxs):
-                grads[src] = grads[src] + dx if src in grads else dx
-            dxs = dx = None
-        dx = grads.get(INPUT)
-        if dx is None:
-            dx = np.zeros(x_shape, dtype=x_dtype)
-        return (dx, pgrads) if params else dx
+        grads = self._tape.seeds(dL_dh, self.resolve)
+        tape, self._tape = self._tape, None
+        return tape, grads
 
     # ---- pixels <-> network input space ------------------------------------------------------
     def _pre(self):
@@ -254,67 +237,118 @@ class Net:
         return ((0.0 - mean) / std).astype(dtype), ((scale - mean) / std).astype(dtype)
 
 
+class _Tape:
+    """What a forward keeps for backward: the kernel set it ran on, and each layer with its cache."""
+
+    def __init__(self, kernels, keep, x):
+        self.kernels, self.keep, self.steps = kernels, keep, []
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        self.outputs = {}  # target name -> shape of its activation
+
+    def record(self, layer, out):
+        """Keep the layer's cache (when keeping) and hand back its output; out = (y, cache)."""
+        y, cache = out
+        if self.keep:
+            self.steps.append((layer, cache))
+        return y
+
+    def unwind(self):
+        """(layer, cache) pairs, last first, each let go of as it is handed out."""
+        while self.steps:
+            yield self.steps.pop()
+
+    def seeds(self, dL_dh, resolve):
+        """{target: its gradient} from backward's argument, each checked against the target's shape."""
+        given = dL_dh if isinstance(dL_dh, dict) else {next(iter(self.outputs)): dL_dh}
+        grads = {}
+        for name, grad in given.items():
+            t, grad = resolve(name), np.asarray(grad)
+            if t not in self.outputs:
+                raise UsageError(
+                    f"backward got a gradient for {t!r}, but the last forward ran up to "
+                    f"{list(self.outputs)}; pass the same layers to forward(upto=...)"
+                )
+            if grad.shape != self.outputs[t]:
+                raise UsageError(
+                    f"backward: the gradient for {t!r} has shape {grad.shape}, {t} has {self.outputs[t]}"
+                )
+            grads[t] = grad
+        return grads
+
+
+class _Plan(NamedTuple):
+    layers: list  # the layers a forward runs, in order, conv -> relu pairs fused
+    read_last_by: dict  # layer name -> the activations it is the last to read (targets are kept)
+
+
+def _network_input(x):
+    """x as a float (N, 3, H, W) array: float32 unless it is float64."""
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise UserError(f"the network takes (N, 3, H, W) input, got shape {x.shape}")
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+
+
+# ---- reading a spec ---------------------------------------------------------------------------------
+DEFAULTS = {  # hyper-parameters a spec may leave out
+    "conv": {"bias": True, "relu": False},
+    "avgpool": {"count_pad": True},
+    "lrn": {"alpha": 1e-4, "beta": 0.75, "k": 1.0},
+    "linear": {"bias": True},
+}
+
+
 def _normalise(layer):
-    """Fill the defaults of a spec layer, so kernels see complete hyper-parameters."""
-    layer = {
-        "name": layer["name"],
-        "kind": layer["kind"],
-        "inputs": list(layer.get("inputs", [INPUT])),
-        "hp": dict(layer.get("hp", {})),
-    }
-    hp = layer["hp"]
-    if layer["kind"] in ("conv", "maxpool", "avgpool"):
-        hp["kernel"] = _pair(hp["kernel"])
-        hp["stride"] = _pair(hp.get("stride", 1 if layer["kind"] == "conv" else hp["kernel"]))
-        pad = hp.get("pad", 0)
-        pad = [pad] * 4 if np.isscalar(pad) else list(pad)
-        hp["pad"] = [pad[0], pad[0], pad[1], pad[1]] if len(pad) == 2 else pad  # (top, bottom, left, right)
-    if layer["kind"] == "conv":
-        hp["dilation"] = _pair(hp.get("dilation", 1))
-        hp.setdefault("groups", 1)
-        hp.setdefault("bias", True)
-        hp.setdefault("relu", False)
-    if layer["kind"] in ("maxpool", "avgpool"):
-        hp.setdefault("ceil", False)
-    if layer["kind"] == "avgpool":
-        hp.setdefault("count_pad", True)
-    if layer["kind"] == "linear":
-        hp.setdefault("bias", True)
-    return layer
+    """A spec layer as the graph runs it: defaults filled in, and for conv and pooling layers the window
+    read once into a Geometry ("geo", also written back into hp as complete lists). "params_of" names the
+    layer whose parameters it uses (itself, until a fusion renames it)."""
+    name, kind = layer["name"], layer["kind"]
+    hp = {**DEFAULTS.get(kind, {}), **layer.get("hp", {})}
+    geo = None
+    if kind in ("conv", "maxpool", "avgpool"):
+        geo = geometry.conv_geometry(hp, name) if kind == "conv" else geometry.pool_geometry(hp, name)
+        hp.update(geometry.as_hp(geo, kind))
+    if kind == "adaptive_avgpool":
+        hp["size"] = _pair(hp["size"])
+    inputs = list(layer.get("inputs", [INPUT]))
+    return {"name": name, "kind": kind, "inputs": inputs, "hp": hp, "geo": geo, "params_of": name}
 
 
 def _pair(v):
     return [int(v), int(v)] if np.isscalar(v) else [int(a) for a in v]
 
 
-def _fusable_relus(plan, readers, targets):
-    """{conv name: relu name} for each relu whose input is a conv without its own relu, read by nothing else.
-
-    Such a conv runs with its ReLU fused (one pass writes max(y, 0) and the mask; its backward reads dy through
-    the mask), and the relu layer passes its input through. Nothing a user sees changes: the relu's name gives
-    the same h and gradient, and a conv asked for by name (a target) is never fused, so it stays pre-ReLU.
-    """
+def _fuse_relus(plan, targets):
+    """The plan with each conv -> relu pair rewritten as one conv that applies the ReLU itself, named as
+    the relu, when nothing else reads the conv's output and the conv is no target (asked for by name, a
+    conv stays pre-ReLU). One pass then writes max(y, 0) and the mask, and backward reads dy through the
+    mask: the same h and gradients under every name, less memory and time."""
+    readers = Counter(name for layer in plan for name in layer["inputs"])
     by_name = {layer["name"]: layer for layer in plan}
-    fused = {}
+    relu_after = {}  # conv name -> the relu that takes it over
     for layer in plan:
-        if layer["kind"] != "relu":
-            continue
-        src = by_name.get(layer["inputs"][0])
-        if (
-            src is not None
-            and src["kind"] == "conv"
-            and not src["hp"].get("relu")
-            and readers[src["name"]] == 1
-            and src["name"] not in targets
-        ):
-            fused[src["name"]] = layer["name"]
+        conv = by_name.get(layer["inputs"][0]) if layer["kind"] == "relu" else None
+        if conv and conv["kind"] == "conv" and not conv["hp"]["relu"] and readers[conv["name"]] == 1:
+            if conv["name"] not in targets:
+                relu_after[conv["name"]] = layer
+    fused = []
+    for layer in plan:
+        relu = relu_after.get(layer["name"])
+        if relu is not None:
+            fused.append(dict(layer, name=relu["name"], hp=dict(layer["hp"], relu=True)))
+        elif not (layer["kind"] == "relu" and layer["inputs"][0] in relu_after):
+            fused.append(layer)
     return fused
 
 
-def _count_readers(plan):
-    readers = {INPUT: 0}
+def _read_last_by(plan, targets):
+    """{layer name: the activations no layer after it reads}, the targets excepted (forward returns them)."""
+    last = {}
     for layer in plan:
-        readers.setdefault(layer["name"], 0)
-        for s in layer["inputs"]:
-            readers[s] = readers.get(s, 0) + 1
-    return readers
+        for name in layer["inputs"]:
+            last[name] = layer["name"]
+    done = {layer["name"]: [] for layer in plan}
+    for name, reader in last.items():
+        if name not in targets:
+            done[reader].append(name)
+    return done

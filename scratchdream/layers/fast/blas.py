@@ -1,4 +1,4 @@
-"""Matrix products for the convolutions, on one pool of threads.
+"""Matrix products for the fast convolutions, on one pool of threads.
 
 NumPy's matmul runs OpenBLAS on OpenBLAS's own threads, and Numba's parallel loops run on Numba's.
 Alternating the two (transform, product, transform, ...) makes each pool's idle threads spin on the cores
@@ -18,6 +18,8 @@ import ctypes
 import numba
 import numpy as np
 from numba import njit, prange
+
+from ...errors import UserError
 
 _I64, _I32 = ctypes.c_int64, ctypes.c_int
 
@@ -108,6 +110,7 @@ def matmul(a, b, out, trans_a=False, accumulate=False):
     """
     if a.ndim == 2:
         a, b, out = a[None], b[None], out[None]
+    _check(a, b, out, trans_a)
     fast = (
         SGEMM is not None
         and a.dtype == b.dtype == out.dtype == np.float32
@@ -126,6 +129,11 @@ def matmul(a, b, out, trans_a=False, accumulate=False):
     return out
 
 
-def threads():
-    """The one thread count used by Numba's loops and, through them, by the matrix products."""
-    return numba.get_num_threads()
+def _check(a, b, out, trans_a):
+    """sgemm trusts the shapes it is given: they must agree, or it reads and writes past the arrays."""
+    B, M, N = out.shape
+    K = b.shape[1]
+    want_a = (B, K, M) if trans_a else (B, M, K)
+    if a.shape != want_a or b.shape != (B, K, N):
+        op = " (transposed)" if trans_a else ""
+        raise UserError(f"matmul: shapes {a.shape}{op} @ {b.shape} -> {out.shape} disagree")

@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3): a 3x3 stride-1 convolution with 2.25 instead of 9 multiplications per output.
+"""Winograd F(4x4, 3x3): the fast conv (layers/fast/conv.py) of a 3x3 stride-1 convolution, forward and
+backward, with 2.25 instead of 9 multiplications per output.
 
 Why it is exact: a 3-tap correlation of 6 inputs is the product of two polynomials evaluated at 6 points
 (0, 1, -1, 2, -2, inf) and read back by interpolation. In matrix form, for one 6x6 input tile d and one
@@ -21,7 +22,9 @@ against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under
 import numpy as np
 from numba import njit, prange
 
-from . import _blas
+from ...errors import UserError
+from ..geometry import out_size
+from . import blas, checks
 
 BAND_BUDGET = 1 << 22  # elements of V (36, C, tiles) per band: 16 MiB in float32
 WEIGHT_BUDGET = 1 << 21  # elements of transformed weights made at a time (8 MiB), see _sliced_products
@@ -363,10 +366,22 @@ def transformed_weights(w):
 # ---- the whole convolution -----------------------------------------------------------------------
 def applies(geo, C, K):
     """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side, >= 8 channels."""
-    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, g = geo
     return (
-        (kh, kw, sh, sw, dh, dw, g) == (3, 3, 1, 1, 1, 1, 1) and max(pt, pb, pl, pr) <= 2 and min(C, K) >= 8
+        (geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (3, 3, 1, 1, 1, 1, 1)
+        and max(geo.pt, geo.pb, geo.pl, geo.pr) <= 2
+        and min(C, K) >= 8
     )
+
+
+def _check(x_shape, w, geo):
+    """Preconditions of both directions (checks.py): a 3x3 stride-1 window padded 0..2, w (K, C, 3, 3)."""
+    checks.window(geo, "winograd conv")
+    if not applies(geo, 8, 8):
+        raise UserError(f"winograd conv: takes a 3x3 stride-1 window padded at most 2, got {geo}")
+    checks.shape("winograd conv", "the weight", w, (w.shape[0], x_shape[1], 3, 3))
+    Ho, Wo = out_size(x_shape[2], x_shape[3], geo)
+    checks.output("winograd conv", Ho, Wo)
+    return Ho, Wo
 
 
 def _sliced_products(w, V, M, transposed=False):
@@ -380,9 +395,9 @@ def _sliced_products(w, V, M, transposed=False):
         k1 = min(K, k0 + step)
         U = transformed_weights(w[k0:k1])  # (36, k1 - k0, C)
         if transposed:
-            _blas.matmul(U, V[:, k0:k1, :], M, trans_a=True, accumulate=k0 > 0)
+            blas.matmul(U, V[:, k0:k1, :], M, trans_a=True, accumulate=k0 > 0)
         else:
-            _blas.matmul(U, V, M[:, k0:k1, :])
+            blas.matmul(U, V, M[:, k0:k1, :])
 
 
 def _band_plan(w, N, nty, ntx):
@@ -398,14 +413,19 @@ def _products(U, w, V, M, transposed=False):
     if U is None:
         _sliced_products(w, V, M, transposed)
     else:
-        _blas.matmul(U, V, M, trans_a=transposed)
+        blas.matmul(U, V, M, trans_a=transposed)
 
 
-def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
-    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded by pt/pl (rest by Ho/Wo).
+def conv3x3(x, w, geo, bias=None, relu=False):
+    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded as geo says.
 
     Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None.
     """
+    Ho, Wo = _check(x.shape, w, geo)
+    b = bias if bias is not None else np.zeros(w.shape[0], x.dtype)
+    checks.floats("winograd conv", x, w, b)
+    checks.shape("winograd conv", "the bias", b, (w.shape[0],))
+    pt, pl = geo.pt, geo.pl
     N, C, H, W = x.shape
     K = w.shape[0]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
@@ -414,7 +434,6 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
     mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else np.empty((1, 1, 1, 1), np.bool_)
-    b = bias if bias is not None else np.zeros(K, x.dtype)
     for n in range(N):
         xn = x[n]
         for ty0 in range(0, nty, rows):
@@ -428,11 +447,18 @@ def conv3x3(x, w, pt, pl, Ho, Wo, bias=None, relu=False):
     return y, (mask if relu else None)
 
 
-def conv3x3_grad(dy, w, pt, pl, H, W, mask=None):
-    """dx (N,C,H,W) of conv3x3: dy (N,K,Ho,Wo) back through the same tiles, U of w (K,C,3,3) used transposed.
+def conv3x3_grad(dy, w, geo, x_shape, mask=None):
+    """dx (N,C,H,W) of conv3x3 for an input of x_shape: dy (N,K,Ho,Wo) back through the same tiles, with
+    U of w (K,C,3,3) used transposed.
 
     mask (N,K,Ho,Wo) bool, if given, zeroes dy where False (the fused ReLU's backward) as dy is read.
     """
+    Ho, Wo = _check(x_shape, w, geo)
+    checks.floats("winograd conv gradient", dy, w)
+    checks.shape("winograd conv gradient", "dL/dy", dy, (x_shape[0], w.shape[0], Ho, Wo))
+    if mask is not None:
+        checks.shape("winograd conv gradient", "the ReLU mask", mask, dy.shape)
+    H, W, pt, pl = x_shape[2], x_shape[3], geo.pt, geo.pl
     N, K, Ho, Wo = dy.shape
     C = w.shape[1]
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)

@@ -1,0 +1,28 @@
+"""The fast kernels: every layer of scratchdream/layers/ again, in Numba (and BLAS), same functions, same
+signatures, same results (tests/test_<layer>.py hold each equal to its NumPy reference).
+
+    conv.py      im2col / col2im + BLAS, 1x1 as one product, 3x3 by winograd.py; the fused ReLU's epilogue
+    pool.py      max (separable, first maximum), average, adaptive
+    relu.py lrn.py concat.py softmax.py batchnorm.py   one parallel pass each
+    linear       the reference itself (one BLAS product is already the fast path)
+    blas.py      sgemm called from Numba's threads (one thread pool)
+    threads.py   small arrays on one thread
+    checks.py    the preconditions every kernel checks before it indexes anything
+
+`FAST` registers them, one module per layer family; `layers.use_kernels("fast")` (the default) runs on them.
+"""
+
+from .. import Kernels, linear
+from . import batchnorm, concat, conv, lrn, pool, relu, softmax
+
+FAST = Kernels(
+    name="fast",
+    conv=conv,
+    relu=relu,
+    pool=pool,
+    lrn=lrn,
+    concat=concat,
+    linear=linear,  # the reference already is one BLAS product
+    softmax=softmax,
+    batchnorm=batchnorm,
+)

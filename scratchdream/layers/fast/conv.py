@@ -1,0 +1,233 @@
+"""Fast convolution: the same conv_forward / conv_backward as layers/conv.py, in Numba and BLAS.
+
+    x (N,C,H,W), w (K,C/g,kh,kw), b (K,) -> y (N,K,Ho,Wo)
+    y[n,k,i,j] = b[k] + Σ_c,u,v w[k,c,u,v] x[n,c, s·i+d·u-pt, s·j+d·v-pl]
+Three paths, chosen per layer (`path`), all held equal to the reference by tests/test_conv.py:
+    winograd  3x3 stride 1 with >= 8 channels: Winograd F(4x4,3x3), forward and input gradient (winograd.py)
+    gemm      1x1 stride 1 unpadded: one matrix product per group, no unfolding
+    im2col    anything else: unfold every receptive field into a column (`_im2col_nb`), one BLAS product,
+              and col2im (`_col2im_nb`, its adjoint) for the input gradient
+The products run on Numba's threads (blas.py). A fused ReLU is applied in the same pass that adds the bias,
+which also writes its mask; backward reads dy through the mask. docs/performance.md has the figures.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .. import conv as reference
+from ..geometry import out_size
+from . import blas, checks, winograd
+from .threads import parallel_if_large
+
+COLS_BUDGET = (
+    1 << 22
+)  # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+WINOGRAD = True  # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (winograd.py); False: im2col
+
+
+# ---- Numba kernels: im2col / col2im over a band of output rows, and the bias + ReLU epilogue ---------
+@njit(parallel=True, cache=True)
+def _im2col_nb(x, cols, geo, i0, i1, Wo):
+    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
+    C, H, W = x.shape
+    kh, kw = geo.kh, geo.kw
+    for r in prange(C * kh * kw):  # each task fills its own row of cols
+        c, u, v = r // (kh * kw), (r // kw) % kh, r % kw
+        for i in range(i0, i1):
+            m = geo.sh * i + geo.dh * u - geo.pt
+            base = (i - i0) * Wo
+            if m < 0 or m >= H:
+                cols[r, base : base + Wo] = 0
+                continue
+            for j in range(Wo):
+                col = geo.sw * j + geo.dw * v - geo.pl
+                cols[r, base + j] = x[c, m, col] if 0 <= col < W else 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im_nb(cols, dx, geo, i0, i1, Wo):
+    """dx[c, s*i+d*u-pt, s*j+d*v-pl] += cols[(c*kh+u)*kw+v, (i-i0)*Wo+j]: the adjoint of _im2col_nb.
+
+    Gathered per input row (c, m), so parallel tasks never add into the same pixel.
+    """
+    C, H, W = dx.shape
+    kh, kw = geo.kh, geo.kw
+    for cm in prange(C * H):
+        c, m = cm // H, cm % H
+        for u in range(kh):
+            top = m + geo.pt - geo.dh * u  # = s*i for the output row i that reads x[c, m] by tap u
+            if top % geo.sh != 0:
+                continue
+            i = top // geo.sh
+            if i < i0 or i >= i1:
+                continue
+            base = (i - i0) * Wo
+            for v in range(kw):
+                r = (c * kh + u) * kw + v
+                for j in range(Wo):
+                    col = geo.sw * j + geo.dw * v - geo.pl
+                    if 0 <= col < W:
+                        dx[c, m, col] += cols[r, base + j]
+
+
+@njit(parallel=True, cache=True)
+def _bias_relu_nb(y, b, relu, mask):
+    """y[k, :] += b[k], then y = max(y, 0) and mask = y > 0 if relu; in place, y (K, P)."""
+    K, P = y.shape
+    for k in prange(K):
+        bk = b[k]
+        for p in range(P):
+            t = y[k, p] + bk
+            if relu:
+                mask[k, p] = t > 0
+                t = max(t, 0)
+            y[k, p] = t
+
+
+@njit(parallel=True, cache=True)
+def _mask_nb(dy, mask, out):
+    """out = dy where mask else 0: the fused ReLU's backward."""
+    K, P = dy.shape
+    for k in prange(K):
+        for p in range(P):
+            out[k, p] = dy[k, p] if mask[k, p] else 0
+
+
+# ---- the products, group by group and band by band ---------------------------------------------------
+def path(geo, C, K):
+    """Which fast path a conv of C inputs and K outputs takes: "winograd", "gemm" or "im2col"."""
+    if WINOGRAD and winograd.applies(geo, C, K):
+        return "winograd"
+    pointwise = (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pb, geo.pl, geo.pr) == (1, 1, 1, 1, 0, 0, 0, 0)
+    return "gemm" if pointwise else "im2col"
+
+
+def _bands(Ho, Wo, rows_of_cols):
+    """Split output rows 0..Ho into bands whose im2col buffer stays under COLS_BUDGET elements."""
+    step = max(1, min(Ho, COLS_BUDGET // max(1, rows_of_cols * Wo)))
+    return [(i0, min(Ho, i0 + step)) for i0 in range(0, Ho, step)]
+
+
+def _groups(a, g):
+    """(g, rows/g, ...) view of a (rows, ...): one slice per group."""
+    return a.reshape(g, a.shape[0] // g, *a.shape[1:])
+
+
+def _gemm_forward(x, w, y, geo):
+    """y[n] = W_q @ im2col(x[n]) for each group q, band by band (no bias, no ReLU)."""
+    N, C, H, W = x.shape
+    K, Ho, Wo = y.shape[1:]
+    taps = (C // geo.groups) * geo.kh * geo.kw
+    w2 = w.reshape(geo.groups, K // geo.groups, taps)
+    gemm = path(geo, C, K) == "gemm"
+    bands = _bands(Ho, Wo, taps)
+    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), x.dtype)
+    for n in range(N):
+        xs, ys = _groups(x[n], geo.groups), _groups(y[n].reshape(K, Ho * Wo), geo.groups)
+        for q in range(geo.groups):
+            if gemm:
+                blas.matmul(w2[q], xs[q].reshape(-1, H * W), ys[q])
+                continue
+            for i0, i1 in bands:
+                c = cols[:, : (i1 - i0) * Wo]
+                _im2col_nb(xs[q], c, geo, i0, i1, Wo)
+                blas.matmul(w2[q], c, ys[q][:, i0 * Wo : i1 * Wo])
+
+
+def _gemm_backward_input(dy, w, dx, geo):
+    """dx[n] = col2im(W_q^T @ dy[n]) for each group q, band by band."""
+    N, C, H, W = dx.shape
+    K, Ho, Wo = dy.shape[1:]
+    taps = (C // geo.groups) * geo.kh * geo.kw
+    w2 = w.reshape(geo.groups, K // geo.groups, taps)
+    gemm = path(geo, C, K) == "gemm"
+    bands = _bands(Ho, Wo, taps)
+    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), dx.dtype)
+    for n in range(N):
+        dys, dxs = _groups(dy[n].reshape(K, Ho * Wo), geo.groups), _groups(dx[n], geo.groups)
+        for q in range(geo.groups):
+            if gemm:
+                blas.matmul(w2[q], dys[q], dxs[q].reshape(-1, H * W), trans_a=True)
+                continue
+            for i0, i1 in bands:
+                c = cols[:, : (i1 - i0) * Wo]
+                blas.matmul(w2[q], dys[q][:, i0 * Wo : i1 * Wo], c, trans_a=True)
+                _col2im_nb(c, dxs[q], geo, i0, i1, Wo)
+
+
+def _gemm_backward_weight(dy, x, geo, w_shape):
+    """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band (training only: NumPy's matmul is fine)."""
+    N, C, H, W = x.shape
+    K, Ho, Wo = dy.shape[1:]
+    taps = (C // geo.groups) * geo.kh * geo.kw
+    dw2 = np.zeros((geo.groups, K // geo.groups, taps), x.dtype)
+    gemm = path(geo, C, K) == "gemm"
+    for n in range(N):
+        xs, dys = _groups(x[n], geo.groups), _groups(dy[n].reshape(K, Ho * Wo), geo.groups)
+        for q in range(geo.groups):
+            if gemm:
+                dw2[q] += dys[q] @ xs[q].reshape(-1, H * W).T
+                continue
+            for i0, i1 in _bands(Ho, Wo, taps):
+                cols = np.empty((taps, (i1 - i0) * Wo), x.dtype)
+                _im2col_nb(xs[q], cols, geo, i0, i1, Wo)
+                dw2[q] += dys[q][:, i0 * Wo : i1 * Wo] @ cols.T
+    return dw2.reshape(w_shape)
+
+
+def _bias_relu(y, b, relu):
+    """y += b, then ReLU if relu, in place: returns the mask (bool, y > 0) or None."""
+    N, K, Ho, Wo = y.shape
+    mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else None
+    if relu or b is not None:
+        bias = b if b is not None else np.zeros(K, y.dtype)
+        dummy = np.empty((1, 1), np.bool_)
+        for n in range(N):
+            _bias_relu_nb(
+                y[n].reshape(K, Ho * Wo), bias, relu, mask[n].reshape(K, Ho * Wo) if relu else dummy
+            )
+    return mask
+
+
+# ---- forward and backward: the reference's signatures ------------------------------------------------
+@parallel_if_large
+def conv_forward(x, w, b, geo, relu=False):
+    """x (N,C,H,W), w (K,C/g,kh,kw), b (K,) or None -> y (N,K,Ho,Wo), cache. Output is max(y, 0) if relu."""
+    x, w, b = reference.as_inputs(x, w, b, geo)  # the reference's dtypes and checks, the window's included
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    b = None if b is None else np.ascontiguousarray(b)
+    N, C, H, W = x.shape
+    K = w.shape[0]
+    if path(geo, C, K) == "winograd":
+        y, mask = winograd.conv3x3(x, w, geo, b, relu)
+    else:
+        y = np.empty((N, K, *out_size(H, W, geo)), x.dtype)
+        _gemm_forward(x, w, y, geo)
+        mask = _bias_relu(y, b, relu)
+    return y, (x, w, b is not None, geo, mask)  # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
+
+
+@parallel_if_large
+def conv_backward(dy, cache, params=False):
+    """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
+    x, w, has_bias, geo, mask = cache
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    checks.window(geo, "conv")
+    checks.shape("conv", "dL/dy", dy, (x.shape[0], w.shape[0], *out_size(x.shape[2], x.shape[3], geo)))
+    N, K, Ho, Wo = dy.shape
+    if path(geo, x.shape[1], K) == "winograd" and not params:
+        # the forward's tiles run backwards with the same transformed weights; the mask gates dy as it is read
+        return winograd.conv3x3_grad(dy, w, geo, x.shape, mask)
+    if mask is not None:  # the fused ReLU: gradient flows only where y > 0
+        masked = np.empty_like(dy)
+        for n in range(N):
+            _mask_nb(dy[n].reshape(K, Ho * Wo), mask[n].reshape(K, Ho * Wo), masked[n].reshape(K, Ho * Wo))
+        dy = masked
+    dx = np.empty_like(x) if path(geo, x.shape[1], K) == "gemm" else np.zeros_like(x)
+    _gemm_backward_input(dy, w, dx, geo)
+    if not params:
+        return dx
+    grads = {"weight": _gemm_backward_weight(dy, x, geo, w.shape)}
+    if has_bias:
+        grads["bias"] = dy.sum(axis=(0, 2, 3))
+    return dx, grads

@@ -1,0 +1,247 @@
+"""Fast pooling: the same max, average and adaptive average pooling as layers/pool.py, in Numba.
+
+    x (N, C, H, W) -> y (N, C, Ho, Wo);  window (i, j) covers rows sh·i - pt ... sh·i - pt + kh - 1, clipped
+Each kernel runs in parallel over the (n, c) planes, whose writes never meet. The max keeps the first
+maximum in row-major window order (a NaN wins), found separably: the max of each row segment, then of those
+down the column (3 + 3 comparisons for 3x3 instead of 9). tests/test_pool.py holds every kernel equal to
+the reference, ties and NaNs included.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ...errors import UserError
+from .. import pool as reference
+from ..geometry import out_size
+from . import checks
+from .threads import parallel_if_large
+
+
+# ---- max pooling ---------------------------------------------------------------------------------
+@njit(cache=True)
+def _maxpool_plane(x, y, arg, geo, nans):
+    """One (H, W) plane, separable: first the max of every row segment (first v wins), then the max of
+    kh such row maxima down each column (first u wins). Row-major order is u first, then v, so this
+    keeps exactly the window's first maximum. `nans` says whether x has any NaN (which wins, as in
+    PyTorch), so the common case pays nothing for that test (Numba hoists the invariant flag)."""
+    H, W = x.shape
+    Ho, Wo = y.shape
+    rmax = np.empty((H, Wo), x.dtype)  # rmax[h, j]: max of x[h, window j's columns]
+    rarg = np.empty((H, Wo), np.int32)  # ... and its column v inside the window
+    for h in range(H):
+        for j in range(Wo):
+            w0 = j * geo.sw - geo.pl
+            ws, we = max(w0, 0), min(w0 + geo.kw, W)
+            best, bv = x[h, ws], ws - w0
+            for w in range(ws + 1, we):
+                val = x[h, w]
+                if val > best or (nans and val != val and best == best):
+                    best, bv = val, w - w0
+            rmax[h, j], rarg[h, j] = best, bv
+    for i in range(Ho):
+        h0 = i * geo.sh - geo.pt
+        hs, he = max(h0, 0), min(h0 + geo.kh, H)
+        for j in range(Wo):
+            best, bu, bv = rmax[hs, j], hs - h0, rarg[hs, j]
+            for h in range(hs + 1, he):
+                val = rmax[h, j]
+                if val > best or (nans and val != val and best == best):
+                    best, bu, bv = val, h - h0, rarg[h, j]
+            y[i, j] = best
+            arg[i, j] = bu * geo.kw + bv
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_nb(x, y, arg, geo, nans):
+    """Parallel over (n, c) planes (the plane kernel is a separate function: Numba optimises it better
+    outside the parallel loop's body)."""
+    N, C = x.shape[0], x.shape[1]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        _maxpool_plane(x[n, c], y[n, c], arg[n, c], geo, nans)
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_backward_nb(dy, arg, dx, geo):
+    """Scatter dy to the winners; parallel over (n, c) planes, whose writes never collide."""
+    N, C, Ho, Wo = dy.shape
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        dx[n, c] = 0.0
+        for i in range(Ho):
+            for j in range(Wo):
+                a = np.int64(arg[n, c, i, j])
+                dx[n, c, i * geo.sh - geo.pt + a // geo.kw, j * geo.sw - geo.pl + a % geo.kw] += dy[
+                    n, c, i, j
+                ]
+
+
+def _pool_input(x, geo, layer):
+    """x contiguous float (N, C, H, W), the window checked; (x, Ho, Wo)."""
+    x = np.ascontiguousarray(x)
+    checks.window(geo, layer)
+    Ho, Wo = reference.output_hw(x, geo)
+    checks.floats(layer, x)
+    return x, Ho, Wo
+
+
+@parallel_if_large
+def maxpool_forward(x, geo):
+    """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (arg (N, C, Ho, Wo) uint8, x.shape, geo))."""
+    x, Ho, Wo = _pool_input(x, geo, "maxpool")
+    y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
+    arg = np.empty(y.shape, reference.arg_dtype(geo))
+    nans = bool(np.isnan(x.sum()))  # a NaN anywhere makes the sum NaN (no temporary array)
+    _maxpool_nb(x, y, arg, geo, nans)
+    return y, (arg, x.shape, geo)
+
+
+@parallel_if_large
+def maxpool_backward(dy, cache):
+    """dy (N, C, Ho, Wo) -> dx (N, C, H, W), zero except at the winners."""
+    arg, x_shape, geo = cache
+    dy = np.ascontiguousarray(dy)
+    checks.window(geo, "maxpool")
+    checks.shape("maxpool", "dL/dy", dy, arg.shape)
+    checks.shape("maxpool", "the winners", arg, (*x_shape[:2], *out_size(x_shape[2], x_shape[3], geo)))
+    dx = np.empty(x_shape, dy.dtype)
+    _maxpool_backward_nb(dy, arg, dx, geo)
+    return dx
+
+
+# ---- average pooling -----------------------------------------------------------------------------
+@njit(cache=True)
+def _divisor(h0, w0, geo, H, W, count_pad):
+    """D of the window starting at (h0, w0): with count_pad the padding counts, not the ceil overhang."""
+    if count_pad:
+        return (min(h0 + geo.kh, H + geo.pb) - h0) * (min(w0 + geo.kw, W + geo.pr) - w0)
+    return (min(h0 + geo.kh, H) - max(h0, 0)) * (min(w0 + geo.kw, W) - max(w0, 0))
+
+
+@njit(cache=True)
+def _cols(v, geo, W, Wo):
+    """The output columns j whose window tap v lands inside the image: 0 <= sw·j - pl + v < W."""
+    lo = max(0, -((v - geo.pl) // geo.sw))  # ceil((pl - v) / sw)
+    hi = min(Wo, (W - 1 + geo.pl - v) // geo.sw + 1)
+    return lo, hi
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_nb(x, y, geo, count_pad):
+    """Parallel over (n, c) planes; per output row, each tap (u, v) adds into the whole row of windows."""
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        total = np.empty(Wo, x.dtype)
+        for i in range(Ho):
+            h0 = i * geo.sh - geo.pt
+            total[:] = 0.0
+            for h in range(max(h0, 0), min(h0 + geo.kh, H)):
+                row = x[n, c, h]
+                for v in range(geo.kw):
+                    lo, hi = _cols(v, geo, W, Wo)
+                    for j in range(lo, hi):
+                        total[j] += row[j * geo.sw - geo.pl + v]
+            for j in range(Wo):
+                y[n, c, i, j] = total[j] / _divisor(h0, j * geo.sw - geo.pl, geo, H, W, count_pad)
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_backward_nb(dy, dx, geo, count_pad):
+    N, C, H, W = dx.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        dx[n, c] = 0.0
+        for i in range(Ho):
+            h0 = i * geo.sh - geo.pt
+            for j in range(Wo):
+                w0 = j * geo.sw - geo.pl
+                share = dy[n, c, i, j] / _divisor(h0, w0, geo, H, W, count_pad)
+                for h in range(max(h0, 0), min(h0 + geo.kh, H)):
+                    for w in range(max(w0, 0), min(w0 + geo.kw, W)):
+                        dx[n, c, h, w] += share
+
+
+@parallel_if_large
+def avgpool_forward(x, geo, count_pad=True):
+    """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (x.shape, geo, count_pad))."""
+    x, Ho, Wo = _pool_input(x, geo, "avgpool")
+    y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
+    _avgpool_nb(x, y, geo, bool(count_pad))
+    return y, (x.shape, geo, bool(count_pad))
+
+
+@parallel_if_large
+def avgpool_backward(dy, cache):
+    """dy (N, C, Ho, Wo) -> dx (N, C, H, W)."""
+    x_shape, geo, count_pad = cache
+    dy = np.ascontiguousarray(dy)
+    checks.window(geo, "avgpool")
+    checks.shape("avgpool", "dL/dy", dy, (*x_shape[:2], *out_size(x_shape[2], x_shape[3], geo)))
+    dx = np.empty(x_shape, dy.dtype)
+    _avgpool_backward_nb(dy, dx, geo, count_pad)
+    return dx
+
+
+# ---- adaptive average pooling --------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def _adaptive_nb(x, y, hs, he, ws, we):
+    N, C = x.shape[0], x.shape[1]
+    Ho, Wo = y.shape[2], y.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        for i in range(Ho):
+            for j in range(Wo):
+                total = x[n, c, 0, 0] * 0
+                for h in range(hs[i], he[i]):
+                    for w in range(ws[j], we[j]):
+                        total += x[n, c, h, w]
+                y[n, c, i, j] = total / ((he[i] - hs[i]) * (we[j] - ws[j]))
+
+
+@njit(cache=True, parallel=True)
+def _adaptive_backward_nb(dy, dx, hs, he, ws, we):
+    N, C = dx.shape[0], dx.shape[1]
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        dx[n, c] = 0.0
+        for i in range(Ho):
+            for j in range(Wo):
+                share = dy[n, c, i, j] / ((he[i] - hs[i]) * (we[j] - ws[j]))
+                for h in range(hs[i], he[i]):
+                    for w in range(ws[j], we[j]):
+                        dx[n, c, h, w] += share
+
+
+def _adaptive_bins(x_shape, size):
+    """PyTorch's bins (reference.bins) for an (oh, ow) output of x_shape; both sides must be >= 1."""
+    checks.output("adaptive_avgpool", *size)
+    if len(x_shape) != 4 or min(x_shape[2:]) < 1:
+        raise UserError(f"adaptive_avgpool takes a non-empty (N, C, H, W) input, got shape {x_shape}")
+    return (*reference.bins(x_shape[2], size[0]), *reference.bins(x_shape[3], size[1]))
+
+
+@parallel_if_large
+def adaptive_avgpool_forward(x, size):
+    """x (N, C, H, W), size (oh, ow) -> (y (N, C, oh, ow), cache = x.shape)."""
+    x = np.ascontiguousarray(x)
+    checks.floats("adaptive_avgpool", x)
+    edges = _adaptive_bins(x.shape, size)
+    y = np.empty(x.shape[:2] + tuple(size), x.dtype)
+    _adaptive_nb(x, y, *edges)
+    return y, x.shape
+
+
+@parallel_if_large
+def adaptive_avgpool_backward(dy, cache):
+    """dy (N, C, oh, ow) -> dx (N, C, H, W)."""
+    x_shape = cache
+    dy = np.ascontiguousarray(dy)
+    edges = _adaptive_bins(x_shape, dy.shape[2:])
+    checks.shape("adaptive_avgpool", "dL/dy", dy, (*x_shape[:2], *dy.shape[2:]))
+    dx = np.empty(x_shape, dy.dtype)
+    _adaptive_backward_nb(dy, dx, *edges)
+    return dx
