@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import UserError
+from .errors import UsageError, UserError
 from .nets.spec import damaged, disagreeing
 
 FORMAT = "scratchdream-weights"
@@ -112,6 +112,8 @@ def read_spec_and_params(path):
 
         try:
             shapes = Net(spec).param_shapes  # every field checked first (nets/spec.py)
+        except UsageError:
+            raise  # the caller's mistake (e.g. SCRATCHDREAM_KERNELS), not the file's
         except UserError as e:
             raise UserError(f"{path}: {e}") from None
         kinds = {layer["name"]: layer["kind"] for layer in spec["layers"]}

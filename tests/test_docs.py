@@ -40,7 +40,7 @@ NOT_RUN = {
     ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": "part of the suite this test is in: runs there",
 }
 # Modules in scratchdream/layers/ that serve a layer, not layers themselves (no *_forward of their own).
-KERNEL_HELPERS = {"geometry": "conv"}
+KERNEL_HELPERS = {"geometry": "conv", "kernel_sets": "layer"}
 
 
 def _read(path):

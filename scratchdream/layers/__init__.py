@@ -23,56 +23,13 @@ Shapes legend used in every module: N batch, C in / K out channels, H W, kh kw k
 p pad, d dilation (1 = none, as in PyTorch and Caffe), g groups.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
-from typing import NamedTuple
 
-from ..errors import UsageError
-from . import batchnorm, concat, conv, linear, lrn, pool, relu, softmax
+from . import conv, pool
+from .kernel_sets import REFERENCE, Kernels, kernels, use_kernels
 
-
-class Kernels(NamedTuple):
-    """A kernel set: for each layer family, the module holding its <kind>_forward / <kind>_backward."""
-
-    name: str
-    conv: ModuleType
-    relu: ModuleType
-    pool: ModuleType
-    lrn: ModuleType
-    concat: ModuleType
-    linear: ModuleType
-    softmax: ModuleType
-    batchnorm: ModuleType
-
-
-REFERENCE = Kernels("reference", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
-_active = None  # the kernel set every forward uses, once chosen (see kernels())
-
-
-def use_kernels(which):
-    """Run every layer on `which`: "fast" (the Numba kernels, the default) or "reference" (NumPy only)."""
-    global _active
-    _active = _kernel_set(which, "use_kernels")
-
-
-def kernels():
-    """The kernel set in use: the last use_kernels(), else $SCRATCHDREAM_KERNELS, else "fast"."""
-    global _active
-    if _active is None:
-        _active = _kernel_set(os.environ.get("SCRATCHDREAM_KERNELS", "fast"), "SCRATCHDREAM_KERNELS")
-    return _active
-
-
-def _kernel_set(which, source):
-    if which == "reference":
-        return REFERENCE
-    if which == "fast":
-        from .fast import FAST  # imported when first chosen: a reference run never loads Numba
-
-        return FAST
-    raise UsageError(f"{source}: no kernel set {which!r}; use 'fast' (the default) or 'reference'")
+__all__ = ["KINDS", "Kernels", "REFERENCE", "kernels", "use_kernels"]
 
 
 # ---- how the graph calls each kind ------------------------------------------------------------------

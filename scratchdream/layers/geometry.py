@@ -96,16 +96,27 @@ def _pads(pad, layer):
 # ---- the rules, and the sizes they give ------------------------------------------------------------
 def check(geo, layer):
     """Refuse a geometry no kernel may index by: one line naming the layer and the field."""
-    for field in ("kh", "kw", "sh", "sw", "dh", "dw", "groups"):
-        if getattr(geo, field) < 1:
-            raise UserError(
-                f"layer {layer}: {field} = {getattr(geo, field)} must be >= 1; the architecture is damaged"
-            )
+    for field, value in (
+        ("kh", geo.kh),
+        ("kw", geo.kw),
+        ("sh", geo.sh),
+        ("sw", geo.sw),
+        ("dh", geo.dh),
+        ("dw", geo.dw),
+        ("groups", geo.groups),
+    ):
+        if value < 1:
+            raise UserError(f"layer {layer}: {field} = {value} must be >= 1; the architecture is damaged")
     eh, ew = extent(geo)
-    for field, limit in (("pt", eh), ("pb", eh), ("pl", ew), ("pr", ew)):
-        if not 0 <= getattr(geo, field) < limit:
+    for field, value, limit in (
+        ("pt", geo.pt, eh),
+        ("pb", geo.pb, eh),
+        ("pl", geo.pl, ew),
+        ("pr", geo.pr, ew),
+    ):
+        if not 0 <= value < limit:
             raise UserError(
-                f"layer {layer}: padding {field} = {getattr(geo, field)} must be >= 0 and smaller than the "
+                f"layer {layer}: padding {field} = {value} must be >= 0 and smaller than the "
                 f"kernel's extent {limit}; the architecture is damaged"
             )
 

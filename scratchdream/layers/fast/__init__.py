@@ -9,20 +9,6 @@ signatures, same results (tests/test_<layer>.py hold each equal to its NumPy ref
     threads.py   small arrays on one thread
     checks.py    the preconditions every kernel checks before it indexes anything
 
-`FAST` registers them, one module per layer family; `layers.use_kernels("fast")` (the default) runs on them.
+`layers/kernel_sets.py` registers them (fast_kernels), one module per layer family; `use_kernels("fast")`,
+the default, runs on them.
 """
-
-from .. import Kernels, linear
-from . import batchnorm, concat, conv, lrn, pool, relu, softmax
-
-FAST = Kernels(
-    name="fast",
-    conv=conv,
-    relu=relu,
-    pool=pool,
-    lrn=lrn,
-    concat=concat,
-    linear=linear,  # the reference already is one BLAS product
-    softmax=softmax,
-    batchnorm=batchnorm,
-)

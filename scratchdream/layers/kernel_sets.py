@@ -1,0 +1,61 @@
+"""The kernel sets: which module computes each layer family's forward and backward.
+
+REFERENCE is scratchdream/layers/ itself (NumPy, to be read); "fast" is scratchdream/layers/fast/ (Numba and
+BLAS, same functions, same signatures). Dreams run on "fast"; SCRATCHDREAM_KERNELS=reference in the
+environment, or `scratchdream.use_kernels("reference")`, runs every layer on the references instead.
+"""
+
+import os
+from types import ModuleType
+from typing import NamedTuple
+
+from ..errors import UsageError
+from . import batchnorm, concat, conv, linear, lrn, pool, relu, softmax
+
+
+class Kernels(NamedTuple):
+    """A kernel set: for each layer family, the module holding its <kind>_forward / <kind>_backward."""
+
+    name: str
+    conv: ModuleType
+    relu: ModuleType
+    pool: ModuleType
+    lrn: ModuleType
+    concat: ModuleType
+    linear: ModuleType
+    softmax: ModuleType
+    batchnorm: ModuleType
+
+
+REFERENCE = Kernels("reference", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
+_active = None  # the kernel set every forward uses, once chosen (see kernels())
+
+
+def use_kernels(which):
+    """Run every layer on `which`: "fast" (the Numba kernels, the default) or "reference" (NumPy only)."""
+    global _active
+    _active = _kernel_set(which, "use_kernels")
+
+
+def kernels():
+    """The kernel set in use: the last use_kernels(), else $SCRATCHDREAM_KERNELS, else "fast"."""
+    global _active
+    if _active is None:
+        _active = _kernel_set(os.environ.get("SCRATCHDREAM_KERNELS", "fast"), "SCRATCHDREAM_KERNELS")
+    return _active
+
+
+def fast_kernels():
+    """The Numba kernel set, one module per layer family (linear: the reference is already one BLAS
+    product). Imported when first chosen, so a reference run never loads Numba."""
+    from .fast import batchnorm, concat, conv, lrn, pool, relu, softmax
+
+    return Kernels("fast", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
+
+
+def _kernel_set(which, source):
+    if which == "reference":
+        return REFERENCE
+    if which == "fast":
+        return fast_kernels()
+    raise UsageError(f"{source}: no kernel set {which!r}; use 'fast' (the default) or 'reference'")
