@@ -26,7 +26,7 @@ p pad, d dilation (1 = none, as in PyTorch and Caffe), g groups.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import conv, pool
+from . import batchnorm, concat, conv, linear, pool
 from .kernel_sets import REFERENCE, Kernels, kernels, use_kernels
 
 __all__ = ["KINDS", "Kernels", "REFERENCE", "kernels", "use_kernels"]
