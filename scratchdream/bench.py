@@ -412,9 +412,9 @@ def conv_layer_rows(net, size, repeat, torch):
 def tiling_times(net, target, size, repeat):
     """ms of one layer-objective gradient of a size x size picture: untiled, then in tiles of size/2 with
     the default margin and with an exact one (one receptive field). Returns [(label, margin, ms), ...]."""
-    from .dream.ascent import gradient
-    from .dream.loop import build_objective
-    from .dream.tiling import Tiler, default_margin, exact_margin, jump
+    from .deepdream.ascent import gradient
+    from .deepdream.loop import build_objective
+    from .deepdream.tiling import Tiler, default_margin, exact_margin, jump
 
     objective = build_objective(net, [(target, 1.0)], size, size)
     x = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)

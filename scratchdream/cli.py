@@ -13,9 +13,9 @@ import sys
 from .errors import UsageError, UserError
 
 COMMANDS = {  # subcommand -> "module:function(args)"
-    "dream": "scratchdream.dream.run:cmd_dream",
-    "lecture": "scratchdream.dream.run:cmd_lecture",
-    "zoom": "scratchdream.dream.run:cmd_zoom",
+    "dream": "scratchdream.deepdream.run:cmd_dream",
+    "lecture": "scratchdream.deepdream.run:cmd_lecture",
+    "zoom": "scratchdream.deepdream.run:cmd_zoom",
     "layers": "scratchdream.nets.zoo:cmd_layers",
     "fetch": "scratchdream.fetch:cmd_fetch",
     "convert": "scratchdream.nets.convert:cmd_convert",

@@ -9,10 +9,10 @@ from nets_for_tests import tiny_classifier, tiny_inception_net
 
 import scratchdream as sd
 from scratchdream.cli import build_parser
-from scratchdream.dream import loop
-from scratchdream.dream.lecture import most_active_neuron
-from scratchdream.dream.octaves import octave_sizes, reinject
-from scratchdream.dream.zoom import zoom, zoom_in
+from scratchdream.deepdream import loop
+from scratchdream.deepdream.lecture import most_active_neuron
+from scratchdream.deepdream.octaves import octave_sizes, reinject
+from scratchdream.deepdream.zoom import zoom, zoom_in
 from scratchdream.errors import UsageError, UserError
 from scratchdream.image_io import resize
 
@@ -245,7 +245,7 @@ def test_zoom_dreams_every_frame_reproducibly(net, picture):
 
 # ---- jitter -------------------------------------------------------------------------------------------
 def test_jitter_shifts_with_mirrored_borders_and_shifts_back():
-    from scratchdream.dream.ascent import shift_picture, unshift_gradient
+    from scratchdream.deepdream.ascent import shift_picture, unshift_gradient
 
     x = np.random.default_rng(0).standard_normal((1, 3, 9, 11))
     s = shift_picture(x, (2, -3))

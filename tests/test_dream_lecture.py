@@ -5,7 +5,7 @@ import pytest
 from dream_pictures import sky
 from nets_for_tests import tiny_inception_net
 
-from scratchdream.dream.lecture import FIRST_STEP, choose_eta, lecture, most_active_neuron
+from scratchdream.deepdream.lecture import FIRST_STEP, choose_eta, lecture, most_active_neuron
 from scratchdream.errors import UserError
 
 

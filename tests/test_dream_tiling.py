@@ -8,9 +8,9 @@ from dream_pictures import sky
 from nets_for_tests import tiny_inception_net
 
 import scratchdream as sd
-from scratchdream.dream import loop
-from scratchdream.dream.ascent import gradient
-from scratchdream.dream.tiling import MARGIN_BUDGET, Tiler, default_margin, exact_margin, jump, tile_spans
+from scratchdream.deepdream import loop
+from scratchdream.deepdream.ascent import gradient
+from scratchdream.deepdream.tiling import MARGIN_BUDGET, Tiler, default_margin, exact_margin, jump, tile_spans
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from PIL import Image
 
 import scratchdream as sd
 from scratchdream import cli
-from scratchdream.dream import loop
-from scratchdream.dream.lecture import lecture, most_active_neuron
+from scratchdream.deepdream import loop
+from scratchdream.deepdream.lecture import lecture, most_active_neuron
 
 
 @pytest.fixture(scope="module")
