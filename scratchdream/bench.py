@@ -413,7 +413,7 @@ def tiling_times(net, target, size, repeat):
     """ms of one layer-objective gradient of a size x size picture: untiled, then in tiles of size/2 with
     the default margin and with an exact one (one receptive field). Returns [(label, margin, ms), ...]."""
     from .deepdream.ascent import gradient
-    from .deepdream.loop import build_objective
+    from .deepdream.plan import build_objective
     from .deepdream.tiling import Tiler, default_margin, exact_margin, jump
 
     objective = build_objective(net, [(target, 1.0)], size, size)

@@ -295,11 +295,3 @@ def _locked(part, how):
         ):  # a full disk fails this close's flush once more; it was reported above
             f.close()  # (a good download was flushed by _Sink.digests before its check)
 
-
-def cmd_fetch(args):
-    """`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
-    from .nets import zoo
-
-    path = zoo.ensure_weights(args.name, args.weights_dir)
-    print(f"{args.name}: ready at {path}")
-    return 0
