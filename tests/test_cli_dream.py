@@ -200,3 +200,25 @@ def test_weights_dir_is_an_argument_not_an_environment_variable(files, capsys, m
     assert cli.main(["dream", "sky.png", "--net", "googlenet", "--weights-dir", "/w", "-o", "w.png"]) == 1
     assert seen == [("googlenet", "/w")] and "SCRATCHDREAM_WEIGHTS" not in os.environ
     assert "cannot download googlenet: offline" in capsys.readouterr().err
+
+
+def test_every_option_has_a_one_line_help_with_its_real_default():
+    """Each subcommand's options live in its own module (cli/<command>.py, cli/common.py); each says what it
+    is, and when it has a default the help shows that very value."""
+    import argparse
+
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in subs.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = formatter._expand_help(action) if action.help else ""
+            default = action.default
+            if not text or "\n" in text:
+                missing.append(f"{name} {action.dest}: no one-line help")
+            elif action.option_strings and default not in (None, False, True) and str(default) not in text:
+                missing.append(f"{name} {action.dest}: default {default!r} not in {text!r}")
+    assert not missing, "\n".join(missing)

@@ -21,10 +21,10 @@ def add_parser(subs):
     p.add_argument("net", help="zoo name or weights .h5 file")
     p.add_argument(
         "--size",
-        default=(224, 224),
+        default="224",
         type=size,
         metavar="H[xW]",
-        help=f"image size to compute shapes for, 1 to {MAX_SIDE} px a side (default 224)",
+        help=f"image size to compute shapes for, 1 to {MAX_SIDE} px a side (default %(default)s)",
     )
     p.add_argument(
         "--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)"
