@@ -294,4 +294,3 @@ def _locked(part, how):
             OSError
         ):  # a full disk fails this close's flush once more; it was reported above
             f.close()  # (a good download was flushed by _Sink.digests before its check)
-

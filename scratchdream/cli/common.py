@@ -9,7 +9,7 @@ import sys
 
 import scratchdream as sd
 
-from ..deepdream.options import DreamOptions
+from ..deepdream.options import RANGES, DreamOptions
 from ..errors import UserError
 from .flags import margin
 from .paths import DREAM_SUFFIX, LECTURE_SUFFIX, ZOOM_SUFFIX
@@ -32,14 +32,17 @@ def add_net_options(p, steps):
     p.add_argument("--channel", type=int, help="amplify one channel of the layer (mean of its squares)")
     p.add_argument("--neuron", metavar="C,Y,X", help="amplify one neuron h_ij of the layer (slide 34)")
     p.add_argument(
-        "--steps", type=int, default=steps, help="gradient-ascent steps per octave (default %(default)s)"
+        "--steps",
+        type=int,
+        default=steps,
+        help=f"gradient-ascent steps per octave, {span('steps')} (default %(default)s)",
     )
     p.add_argument(
         "--step-size",
         type=float,
         default=1.5,
-        help="step size: mean pixel change per step in grey levels (default %(default)s, as the original "
-        "notebook); lecture: eta itself (default: chosen at the first step)",
+        help=f"step size: mean pixel change per step in grey levels, {span('step_size')} (default "
+        "%(default)s, as the original notebook); lecture: eta itself (default: chosen at the first step)",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="random seed >= 0: same seed, same bytes (default %(default)s)"
@@ -58,15 +61,23 @@ def add_net_options(p, steps):
 
 def add_ascent_options(p, octaves):
     """Options of dream and zoom: octaves, jitter, normalisation, tiling."""
-    p.add_argument("--octaves", type=int, default=octaves, help="number of scales (default %(default)s)")
     p.add_argument(
-        "--octave-scale", type=float, default=1.4, help="ratio between scales, > 1 (default %(default)s)"
+        "--octaves",
+        type=int,
+        default=octaves,
+        help=f"number of scales, {span('octaves')} (default %(default)s)",
+    )
+    p.add_argument(
+        "--octave-scale",
+        type=float,
+        default=1.4,
+        help=f"ratio between scales, {span('octave_scale')} (default %(default)s)",
     )
     p.add_argument(
         "--jitter",
         type=int,
         default=32,
-        help="random roll in pixels each step, 0 = off (default %(default)s)",
+        help=f"random roll in pixels each step, {span('jitter')}, 0 = off (default %(default)s)",
     )
     p.add_argument(
         "--normalize",
@@ -78,20 +89,25 @@ def add_ascent_options(p, octaves):
         "--smooth",
         type=float,
         default=0.0,
-        help="gradient smoothing sigma in pixels (default %(default)s = off)",
+        help=f"gradient smoothing sigma in pixels, {span('smooth')} (default %(default)s = off)",
     )
     p.add_argument(
         "--tile",
         type=int,
         default=1024,
-        help="tile size for big images, 0 = never tile (default %(default)s)",
+        help=f"tile size for big images, {span('tile')}, 0 = never tile (default %(default)s)",
     )
     p.add_argument(
         "--tile-margin",
         type=margin,
-        help="context around each tile in pixels, or 'exact' (one receptive field: exact gradients, about "
-        "3x the work); default: the widest that adds at most 10%% work",
+        help=f"context around each tile in pixels ({span('tile_margin')}), or 'exact' (one receptive field: "
+        "exact gradients, about 3x the work); default: the widest that adds at most 10%% work",
     )
+
+
+def span(name):
+    """The range of a setting for its help, from the one table (deepdream/options.py): "from 1 to 100"."""
+    return RANGES[name].bounds()
 
 
 def dream_options(args, **more):

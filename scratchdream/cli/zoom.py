@@ -13,7 +13,7 @@ from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
 from ..errors import UserError
 from ..image_io import load_image, save_gif, save_image, shrink
-from .common import add_ascent_options, add_net_options, dream_options, load_net, summary
+from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
 from .paths import ZOOM_SUFFIX, check_frames_dir, frames_folder, output_path
 
@@ -26,8 +26,15 @@ def add_parser(subs):
         "scratchdream zoom sky.jpg --net toyworld --frames 30",
     )
     add_net_options(p, steps=5)
-    p.add_argument("--frames", type=int, default=30, help="number of frames (default %(default)s)")
-    p.add_argument("--zoom", type=float, default=1.05, help="zoom factor per frame (default %(default)s)")
+    p.add_argument(
+        "--frames", type=int, default=30, help=f"number of frames, {span('frames')} (default %(default)s)"
+    )
+    p.add_argument(
+        "--zoom",
+        type=float,
+        default=1.05,
+        help=f"zoom factor per frame, {span('factor')} (default %(default)s)",
+    )
     add_ascent_options(p, octaves=2)
     p.add_argument(
         "--frames-dir", help="numbered PNG frames go here (default: beside the GIF, OUTPUT_frames/)"

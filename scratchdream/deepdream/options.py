@@ -43,14 +43,16 @@ class Range:
 
     def text(self):
         """e.g. "a whole number from 1 to 100 (scales)", "a number above 0 and at most 255 (...)"."""
-        kind, lo, hi = "a whole number" if self.whole else "a number", _number(self.lo), _number(self.hi)
+        return f"{'a whole number' if self.whole else 'a number'} {self.bounds()} ({self.meaning})"
+
+    def bounds(self):
+        """e.g. "from 1 to 100", "above 0 and at most 255", ">= 0"."""
+        lo, hi = _number(self.lo), _number(self.hi)
         if math.isinf(self.hi):
-            bounds = f"above {lo}" if self.above else f">= {lo}"
-        elif self.above:
-            bounds = f"above {lo} and {'below' if self.below else 'at most'} {hi}"
-        else:
-            bounds = f"from {lo} to {hi}"
-        return f"{kind} {bounds} ({self.meaning})"
+            return f"above {lo}" if self.above else f">= {lo}"
+        if self.above:
+            return f"above {lo} and {'below' if self.below else 'at most'} {hi}"
+        return f"from {lo} to {hi}"
 
 
 # Each bound says why: past it a value is a typo, not a choice, and would only overflow or run for ever.

@@ -188,4 +188,3 @@ def convert_file(path, net=None, prototxt=None):
         "converter_version": CONVERTER_VERSION,
     }
     return Net(spec, params)
-

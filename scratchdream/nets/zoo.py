@@ -262,4 +262,3 @@ def _prod(shape):
     for v in shape:
         out *= int(v)
     return out
-
