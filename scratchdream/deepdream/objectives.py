@@ -16,6 +16,9 @@ the whole image (`count`), so the tiles' gradients add up to the whole image's g
 
 import numpy as np
 
+from ..errors import SettingError
+from ..image_io import resize
+
 
 # ---- the terms, one per kind of objective --------------------------------------------------------
 def neuron(h, c, i, j):
@@ -62,8 +65,6 @@ def guided(h, g, count=None):
 
 def guide_features(net, guide_img, layer_name, max_side=None):
     """The guide image's features at a layer, (C, Q): one column per position of the guide."""
-    from ..image_io import resize
-
     x = net.preprocess(guide_img)
     side = max_side or max(net.spec["input"].get("size", [224, 224]))
     H, W = x.shape[2:]
@@ -72,10 +73,10 @@ def guide_features(net, guide_img, layer_name, max_side=None):
         x = resize(x, (max(1, round(H * k)), max(1, round(W * k))))
     g = net.forward(x, upto=layer_name, keep=False)
     if g.ndim != 4:
-        from ..errors import UsageError
-
-        raise UsageError(
-            f"--guide needs a layer with a spatial output; {layer_name} gives shape {g.shape[1:]}"
+        raise SettingError(
+            "{guide} needs a layer with a spatial output; {name} gives shape {shape}",
+            name=layer_name,
+            shape=g.shape[1:],
         )
     return np.ascontiguousarray(g[0].reshape(g.shape[1], -1))
 
