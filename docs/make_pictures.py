@@ -30,9 +30,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
 import scratchdream as sd  # noqa: E402
-from scratchdream.dream import lecture, loop, objectives  # noqa: E402
-from scratchdream.dream.ascent import ascent_step, gradient  # noqa: E402
-from scratchdream.dream.tiling import Tiler, default_margin, jump  # noqa: E402
+from scratchdream.deepdream import lecture, objectives, plan  # noqa: E402
+from scratchdream.deepdream.ascent import ascent_step, gradient  # noqa: E402
+from scratchdream.deepdream.tiling import Tiler, default_margin, jump  # noqa: E402
 from scratchdream.image_io import save_gif  # noqa: E402
 from scratchdream.toyworld import scenes  # noqa: E402
 
@@ -111,7 +111,7 @@ def hero(net, trained, out, seed):
 
 
 def steps(net, trained, out, seed, n=30):
-    """Slides 34-35 and nothing else (dream/lecture.py): the neuron's value at every step."""
+    """Slides 34-35 and nothing else (deepdream/lecture.py): the neuron's value at every step."""
     img = sky(seed)
     layer = net.spec["dream_layers"][0]
     neuron = lecture.most_active_neuron(net, img, layer)
@@ -223,7 +223,7 @@ def _tiled(net, img, tiler, n, layer, eta_grey=TOY["step_size"]):
     """n ascent steps (no jitter, one octave) whose gradient comes from `tiler` (None: one pass)."""
     x = net.preprocess(img)
     lo, hi = net.input_range()
-    objective = loop.build_objective(net, [(layer, 1.0)], *img.shape[:2])
+    objective = plan.build_objective(net, [(layer, 1.0)], *img.shape[:2])
     eta = np.float32(eta_grey) * (hi - lo) / np.float32(255.0)
     for _ in range(n):
         ascent_step(net, x, objective, eta, lo, hi, "mean", 0.0, (0, 0), tiler)

@@ -4,9 +4,12 @@ import scratchdream as sd
 net = sd.load_net("toyworld")           # an HDF5 weights file, or a zoo name
 a = net.forward(x, upto="conv3")        # activations h
 dx = net.backward(2 * a)                # dL/dI for L = sum h^2: the chain rule back to the pixels
+out = sd.dream(net, img, steps=10)      # the whole dream (scratchdream/deepdream/)
 """
 
 import os
+
+from .deepdream.loop import dream
 
 __version__ = "0.1.0"
 
@@ -29,25 +32,16 @@ def __getattr__(name):
     raise AttributeError(f"module 'scratchdream' has no attribute {name!r}")
 
 
-def load_net(name_or_path):
-    """A Net from an HDF5 weights file, or from a zoo name (fetched and converted on first use)."""
+def load_net(name_or_path, weights_dir=None):
+    """A Net from an HDF5 weights file, or from a zoo name (fetched and converted on first use into
+    `weights_dir`, by default weights/ or $SCRATCHDREAM_WEIGHTS)."""
     from .weights_io import load_file
 
     if os.path.exists(os.fspath(name_or_path)) or str(name_or_path).endswith((".h5", ".hdf5")):
         return load_file(name_or_path)
     from .fetch import ensure_weights
 
-    return load_file(ensure_weights(str(name_or_path)))
-
-
-from . import dream as _dream_package  # noqa: E402,F401  bind the subpackage first, so `dream` below stays the function
-
-
-def dream(net, img, **options):
-    """Deep Dream on an HxWx3 uint8 RGB image; see scratchdream.dream.loop.dream for the options."""
-    from .dream.loop import dream as _dream
-
-    return _dream(net, img, **options)
+    return load_file(ensure_weights(str(name_or_path), weights_dir))
 
 
 __all__ = ["Net", "load_net", "save_net", "dream", "use_kernels"]

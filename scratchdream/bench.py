@@ -25,9 +25,9 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .dream.ascent import gradient
-from .dream.loop import build_objective
-from .dream.tiling import Tiler, default_margin, exact_margin, jump
+from .deepdream.ascent import gradient
+from .deepdream.plan import build_objective
+from .deepdream.tiling import Tiler, default_margin, exact_margin, jump
 from .errors import UsageError
 from .layers.fast import blas as _blas
 from .layers.fast import conv

@@ -4,7 +4,13 @@ A `UserError` is a mistake the user can fix (a missing file, an unknown layer, a
 Its message is one sentence that names the problem and the fix; the CLI prints it on one line of
 stderr and exits with `exit_code` (2 for a wrong command line, 1 for the rest). Anything else that
 escapes is a bug in scratchdream, and only `--debug` shows its traceback.
+
+A `SettingError` names the setting it is about by the caller's own name for it: the library's message
+says the parameter (`sd.dream(steps=0)`: "steps must be ..."), and the CLI, which passes its table of
+flags to `worded`, says the flag ("--steps must be ...").
 """
+
+import string
 
 
 class UserError(Exception):
@@ -12,8 +18,25 @@ class UserError(Exception):
 
     exit_code = 1
 
+    def worded(self, names):
+        """The message for a caller who calls the settings by `names` ({parameter: name}): as it is."""
+        return str(self)
+
 
 class UsageError(UserError):
     """A wrong command line: an option out of range, an unknown name."""
 
     exit_code = 2
+
+
+class SettingError(UsageError):
+    """A setting out of range. `template` names settings as {fields}, e.g. "{steps} must be > 0, got {value}";
+    the keyword arguments are the values shown (never read as fields), every other field is a setting."""
+
+    def __init__(self, template, **values):
+        self.template, self.values = template, values
+        super().__init__(self.worded({}))
+
+    def worded(self, names):
+        fields = {f for _, f, _, _ in string.Formatter().parse(self.template) if f and f not in self.values}
+        return self.template.format(**{f: names.get(f, f) for f in fields}, **self.values)

@@ -320,10 +320,3 @@ def _locked(part, how):
         # (a good download was flushed by _Sink.digests before its check)
         with contextlib.suppress(OSError):
             f.close()
-
-
-def cmd_fetch(args):
-    """`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
-    path = ensure_weights(args.name, args.weights_dir)
-    print(f"{args.name}: ready at {path}")
-    return 0

@@ -149,7 +149,7 @@ def test_scaling_line_divides_the_largest_size_by_the_smallest(capsys):
 def test_tiling_row_times_untiled_default_and_exact_margins():
     from nets_for_tests import tiny_inception_net
 
-    from scratchdream.dream.tiling import default_margin, exact_margin
+    from scratchdream.deepdream.tiling import default_margin, exact_margin
 
     net = tiny_inception_net(0)
     rows = bench.tiling_times(net, "conv3", 96, 1)

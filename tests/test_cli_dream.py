@@ -1,4 +1,4 @@
-"""The CLI commands dream / lecture / zoom, end to end on a tiny random-weight net saved in the real HDF5 format.
+"""The CLI commands dream / lecture / zoom, end to end on a tiny random-weight net saved as a real HDF5 file.
 
 The happy paths run `python -m scratchdream` in a subprocess (what a user runs); the error cases call
 cli.main in-process (the same code, without paying for a fresh interpreter each time).
@@ -107,9 +107,9 @@ def test_zoom_end_to_end_writes_gif_and_numbered_frames(files):
     [
         (["-o", "sky.png"], 2, "is the input itself"),
         (["-o", "out.bmp"], 2, "unknown image extension '.bmp'"),
-        (["--octave-scale", "1"], 2, "--octave-scale must be a number > 1"),
-        (["--step-size", "nan"], 2, "--step-size must be a finite number > 0"),
-        (["--steps", "0"], 2, "--steps must be a whole number > 0"),
+        (["--octave-scale", "1"], 2, "--octave-scale must be a number above 1"),
+        (["--step-size", "nan"], 2, "--step-size must be a number above 0"),
+        (["--steps", "0"], 2, "--steps must be a whole number from 1"),
         (["--neuron", "1,2"], 2, "--neuron must be three whole numbers"),
         (["--layer", "inc/outptu"], 2, "close matches: inc/output"),
         (["--layer", "conv3", "--channel", "6"], 2, "valid 0..5"),
@@ -174,10 +174,51 @@ def test_nan_gradient_writes_nothing(files, capsys, monkeypatch):
 def test_unavailable_default_net_says_toyworld_works_offline(files, capsys, monkeypatch):
     monkeypatch.chdir(files)
 
-    def offline(name):
+    def offline(name, weights_dir=None):
         raise sd.errors.UserError(f"cannot download {name} (no network); place the file in weights/ by hand")
 
     monkeypatch.setattr(sd, "load_net", offline)
     assert cli.main(["dream", "sky.png", "-o", "g.png"]) == 1
     err = capsys.readouterr().err.strip()
     assert "cannot download googlenet" in err and "--net toyworld" in err and "\n" not in err
+
+
+def test_weights_dir_is_an_argument_not_an_environment_variable(files, capsys, monkeypatch):
+    """--weights-dir reaches the zoo as an argument; it used to be put into os.environ, where it stayed
+    for the rest of the process (and every process started from it)."""
+    from scratchdream.nets import zoo
+
+    monkeypatch.chdir(files)
+    monkeypatch.delenv("SCRATCHDREAM_WEIGHTS", raising=False)
+    seen = []
+
+    def fake(name, weights_dir=None, progress=True):
+        seen.append((name, weights_dir))
+        raise sd.errors.UserError(f"cannot download {name}: offline")
+
+    monkeypatch.setattr(zoo, "ensure_weights", fake)
+    assert cli.main(["dream", "sky.png", "--net", "googlenet", "--weights-dir", "/w", "-o", "w.png"]) == 1
+    assert seen == [("googlenet", "/w")] and "SCRATCHDREAM_WEIGHTS" not in os.environ
+    assert "cannot download googlenet: offline" in capsys.readouterr().err
+
+
+def test_every_option_has_a_one_line_help_with_its_real_default():
+    """Each subcommand's options live in its own module (cli/<command>.py, cli/common.py); each says what it
+    is, and when it has a default the help shows that very value."""
+    import argparse
+
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in subs.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = formatter._expand_help(action) if action.help else ""
+            default = action.default
+            if not text or "\n" in text:
+                missing.append(f"{name} {action.dest}: no one-line help")
+            elif action.option_strings and default not in (None, False, True) and str(default) not in text:
+                missing.append(f"{name} {action.dest}: default {default!r} not in {text!r}")
+    assert not missing, "\n".join(missing)

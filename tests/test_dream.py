@@ -1,6 +1,8 @@
-"""The dream loop (sd.dream): objectives rise, options keep size and mode, seeds reproduce, bad input is one line."""
+"""The dream loop (sd.dream): objectives rise, options keep size and mode, seeds reproduce, bad input is one
+line."""
 
-import inspect
+import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -9,11 +11,13 @@ from nets_for_tests import tiny_classifier, tiny_inception_net
 
 import scratchdream as sd
 from scratchdream.cli import build_parser
-from scratchdream.dream import loop
-from scratchdream.dream.lecture import most_active_neuron
-from scratchdream.dream.octaves import octave_sizes, reinject
-from scratchdream.dream.zoom import zoom, zoom_in
-from scratchdream.errors import UsageError, UserError
+from scratchdream.deepdream import loop, plan
+from scratchdream.deepdream.ascent import climb
+from scratchdream.deepdream.lecture import most_active_neuron
+from scratchdream.deepdream.octaves import octave_sizes, reinject
+from scratchdream.deepdream.options import RANGES, DreamOptions, check, parse_layers
+from scratchdream.deepdream.zoom import zoom, zoom_in
+from scratchdream.errors import SettingError, UsageError, UserError
 from scratchdream.image_io import resize
 
 FAST = dict(octaves=2, steps=4, progress=False)  # small and quick: the tiny nets run in milliseconds
@@ -32,7 +36,7 @@ def picture():
 def _value(net, img, terms, **kw):
     """The objective's own value on a picture (full size, one forward): the yardstick of 'it rose'."""
     H, W = img.shape[:2]
-    objective = loop.build_objective(net, loop.layer_terms(net, terms), H, W, **kw)
+    objective = plan.build_objective(net, plan.layer_terms(net, parse_layers(terms)), H, W, **kw)
     acts = net.forward(net.preprocess(img), upto=objective.layers, keep=False)
     return objective(acts)[0]
 
@@ -79,7 +83,7 @@ def test_class_logit_from_noise_raises_the_class():
     )
     x = clf.forward(clf.preprocess(out), upto="logits", keep=False)
     noise_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(3)[0])
-    noise = loop._start(img, "noise", noise_rng)  # the very start picture of seed 0
+    noise = plan._start(img, "noise", noise_rng)  # the very start picture of seed 0
     x0 = clf.forward(clf.preprocess(noise), upto="logits", keep=False)
     assert x[0, 2] > x0[0, 2] + 0.1, (x0, x)
 
@@ -144,25 +148,97 @@ def test_on_frame_sees_full_size_frames(net, picture):
 @pytest.mark.parametrize(
     "opts, text",
     [
-        (dict(steps=0), "--steps"),
-        (dict(octaves=-1), "--octaves"),
-        (dict(octave_scale=1.0), "--octave-scale"),
-        (dict(step_size=float("nan")), "--step-size"),
-        (dict(step_size=float("inf")), "--step-size"),
-        (dict(jitter=-2), "--jitter"),
-        (dict(normalize="max"), "--normalize"),
-        (dict(tile=-5), "--tile"),
+        (dict(steps=0), "steps must be a whole number from 1"),
+        (dict(octaves=-1), "octaves must be a whole number from 1 to 100"),
+        (dict(octaves=3000), "octaves must be a whole number from 1 to 100"),
+        (dict(octaves=10**11), "octaves must be"),
+        (dict(octave_scale=1.0), "octave_scale must be a number above 1"),
+        (dict(octave_scale=1e308), "octave_scale must be a number above 1 and at most 10"),
+        (dict(step_size=float("nan")), "step_size must be a number above 0"),
+        (dict(step_size=float("inf")), "step_size"),
+        (dict(step_size=1e300), "at most 255 (grey levels per step), got 1e+300"),
+        (dict(jitter=-2), "jitter must be a whole number from 0"),
+        (dict(jitter=10**20), "jitter must be a whole number from 0 to 4096"),
+        (dict(normalize="max"), "normalize must be one of mean, std, laplacian"),
+        (dict(tile=-5), "tile must be a whole number from 0"),
+        (dict(tile_margin=-1), "tile_margin must be"),
+        (dict(seed=-1), "seed must be a whole number >= 0"),
+        (dict(start="white"), "start must be one of image, noise, grey"),
         (dict(channel=99, layers="conv3"), "valid 0..5"),
+        (dict(channel=1.5, layers="conv3"), "channel must be a whole number"),
         (dict(neuron=(0, 50, 0), layers="inc/output"), "Y in 0..17"),
+        (dict(neuron="0,1"), "neuron must be three whole numbers"),
         (dict(layers="inc/outptu"), "close matches: inc/output"),
-        (dict(layers=["conv3:0"]), "weight"),
-        (dict(channel=1, neuron=(0, 0, 0)), "only one of"),
+        (dict(layers=["conv3:0"]), "layers conv3: the weight must be a number of size 1e-06 to 1000000"),
+        (dict(layers=["conv3:1e308", "conv3:1e308"]), "the weight must be"),
+        (dict(layers=["conv3:1", "conv3:-1"]), "layers conv3: its weights add up to 0.0"),
+        (dict(layers={"conv3": 3e6}), "the weight must be"),
+        (dict(layers=["conv3:7e5", "conv3:7e5"]), "its weights add up to 1400000.0"),
+        (dict(channel=1, neuron=(0, 0, 0)), "give only one of channel, neuron and guide"),
+        (dict(channel=1, layers=["conv3", "inc/output"]), "channel and neuron pick one unit of one layer"),
     ],
 )
-def test_bad_options_are_one_line(net, picture, opts, text):
+def test_bad_options_are_one_line_naming_the_parameter(net, picture, opts, text):
+    """The library names its parameters ("steps must be ..."); the CLI shows flags instead (cli/flags.py)."""
     with pytest.raises(UsageError) as e:
         sd.dream(net, picture, **{**FAST, **opts})
-    assert text in str(e.value) and "\n" not in str(e.value)
+    assert text in str(e.value) and "\n" not in str(e.value) and "--" not in str(e.value), str(e.value)
+
+
+ABSURD = [-(10**30), float("inf"), float("-inf"), float("nan"), "3", True, None, [1]]
+
+
+@pytest.mark.parametrize("name", [n for n in RANGES if n != "weight"])
+def test_every_ranged_setting_refuses_absurd_values(name):
+    """The class, not the cases: every number in the table at huge, negative, infinite, NaN or non-number
+    values is one SettingError that names the setting and its range."""
+    rule = RANGES[name]
+    huge = (
+        [10 * rule.hi + 10, 10**400] if math.isfinite(rule.hi) else []
+    )  # a seed may be as large as you like
+    for value in ABSURD + huge + ([1.5] if rule.whole else []):
+        with pytest.raises(SettingError) as e:
+            check(name, value)
+        message = str(e.value)
+        assert message.startswith(f"{name} must be ") and rule.meaning in message, message
+    inside = rule.lo + 0.5 if rule.above else rule.lo
+    assert check(name, inside) == inside
+
+
+def test_setting_error_speaks_the_callers_language():
+    e = SettingError("{steps} must be > 0, got {value}; or give {tile} 0", value=-3)
+    assert str(e) == "steps must be > 0, got -3; or give tile 0"
+    assert e.worded({"steps": "--steps", "tile": "--tile"}) == "--steps must be > 0, got -3; or give --tile 0"
+    assert SettingError("{guide} gives {shape}", shape="{weird}").worded({}) == "guide gives {weird}"
+
+
+def test_options_keep_their_checked_values():
+    options = DreamOptions(
+        layers=["conv3:2", "inc/output"], neuron="1, 2,3", octave_scale=2, tile_margin="exact"
+    )
+    assert options.layers == (("conv3", 2.0), ("inc/output", 1.0)) and options.neuron == (1, 2, 3)
+    assert isinstance(options.octave_scale, float) and options.tile_margin == "exact"
+    assert dataclasses.replace(options, seed=7).seed == 7
+    with pytest.raises(SettingError, match="seed must be"):
+        dataclasses.replace(options, seed=-7)
+
+
+def test_the_update_stops_on_a_non_finite_gradient_or_picture():
+    """climb is slide 35 for the dream and the lecture alike: NaN or inf stops it with one line, and the
+    picture is not changed by a refused step."""
+    lo, hi = np.float32(-1), np.float32(1)
+    x = np.zeros((1, 3, 4, 5), np.float32)
+    g = np.ones_like(x)
+    g[0, 1, 2, 3] = np.nan
+    with pytest.raises(UserError, match="gradient became NaN or infinite"):
+        climb(x, np.float32(0.1), g, lo, hi)
+    assert not x.any()
+    x[0, 0, 0, 0] = np.nan
+    with pytest.raises(UserError, match="picture became NaN or infinite"):
+        climb(x, np.float32(0.1), np.ones_like(x), lo, hi)
+    y = np.zeros_like(x)
+    climb(y, np.float32(3e38), np.full_like(y, 10.0), lo, hi)  # overflows to inf, then clipped: no warning
+    assert np.all(y == hi)
 
 
 def test_picture_too_small_for_the_layer(net):
@@ -197,9 +273,9 @@ def test_zero_gradient_everywhere_is_an_error(net, picture, monkeypatch):
 
 
 def test_api_defaults_match_the_cli():
-    """cli.py owns the defaults: the Python API's keyword defaults must say the same."""
+    """`scratchdream dream` and sd.dream (DreamOptions) start from the same defaults."""
     args = build_parser().parse_args(["dream", "x.png"])
-    api = inspect.signature(loop.dream).parameters
+    api = {f.name: f.default for f in dataclasses.fields(DreamOptions)}
     for name in (
         "octaves",
         "octave_scale",
@@ -212,7 +288,7 @@ def test_api_defaults_match_the_cli():
         "seed",
         "start",
     ):
-        assert api[name].default == getattr(args, name), name
+        assert api[name] == getattr(args, name), name
 
 
 # ---- zoom ---------------------------------------------------------------------------------------------
@@ -245,7 +321,7 @@ def test_zoom_dreams_every_frame_reproducibly(net, picture):
 
 # ---- jitter -------------------------------------------------------------------------------------------
 def test_jitter_shifts_with_mirrored_borders_and_shifts_back():
-    from scratchdream.dream.ascent import shift_picture, unshift_gradient
+    from scratchdream.deepdream.ascent import shift_picture, unshift_gradient
 
     x = np.random.default_rng(0).standard_normal((1, 3, 9, 11))
     s = shift_picture(x, (2, -3))

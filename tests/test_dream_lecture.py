@@ -5,8 +5,8 @@ import pytest
 from dream_pictures import sky
 from nets_for_tests import tiny_inception_net
 
-from scratchdream.dream.lecture import FIRST_STEP, choose_eta, lecture, most_active_neuron
-from scratchdream.errors import UserError
+from scratchdream.deepdream.lecture import FIRST_STEP, choose_eta, lecture, most_active_neuron
+from scratchdream.errors import SettingError, UserError
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,31 @@ def test_dead_neuron_is_a_clear_error(net):
     c, i, j = np.argwhere(h == 0)[0]  # a ReLU that is off: h_ij = 0, gradient 0
     with pytest.raises(UserError, match="h_ij = 0"):
         lecture(net, picture, "inc/output", (int(c), int(i), int(j)), steps=2)
+
+
+@pytest.mark.parametrize(
+    "kw, text",
+    [
+        (dict(eta=1e300), "eta must be a number above 0 and at most 3.40282e+38"),  # was a NaN picture
+        (dict(eta=-1.0), "eta must be a number above 0"),
+        (dict(steps=0), "steps must be a whole number from 1"),
+        (dict(neuron=(0, 99, 0)), "neuron 0,99,0 is out of range"),
+        (dict(neuron=(0, 1)), "neuron must be three whole numbers"),
+        (dict(layer="logits?"), "has no layer 'logits?'"),
+    ],
+)
+def test_lecture_checks_its_settings_with_the_dreams_rules(net, kw, text):
+    picture = sky(32, 40, seed=2)
+    args = dict(layer="conv3", neuron=most_active_neuron(net, picture, "conv3"), steps=2) | kw
+    with pytest.raises(SettingError if "layer" not in kw else UserError) as e:
+        lecture(net, picture, **args)
+    assert text in str(e.value) and "\n" not in str(e.value)
+
+
+def test_lecture_stops_on_a_nan_gradient_in_the_shared_update(net, monkeypatch):
+    """The lecture steps through ascent.climb, as the dream does: a NaN gradient is one line, no picture."""
+    picture = sky(32, 40, seed=2)
+    neuron = most_active_neuron(net, picture, "conv3")
+    monkeypatch.setattr(net, "backward", lambda da, params=False: np.full((1, 3, 32, 40), np.nan, np.float32))
+    with pytest.raises(UserError, match="the gradient became NaN or infinite, so nothing was written"):
+        lecture(net, picture, "conv3", neuron, steps=2, eta=0.1)

@@ -1,4 +1,5 @@
-"""Tiling: the grid's geometry, exactness with a full margin, equality with the untiled dream, bounded memory."""
+"""Tiling: the grid's geometry, exactness with a full margin, equality with the untiled dream, bounded
+memory, and the decision to tile made once."""
 
 import tracemalloc
 
@@ -8,9 +9,10 @@ from dream_pictures import sky
 from nets_for_tests import tiny_inception_net
 
 import scratchdream as sd
-from scratchdream.dream import loop
-from scratchdream.dream.ascent import gradient
-from scratchdream.dream.tiling import MARGIN_BUDGET, Tiler, default_margin, exact_margin, jump, tile_spans
+from scratchdream.deepdream import plan
+from scratchdream.deepdream.ascent import gradient
+from scratchdream.deepdream.options import DreamOptions
+from scratchdream.deepdream.tiling import MARGIN_BUDGET, Tiler, default_margin, exact_margin, jump, tile_spans
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_tiled_gradient_is_exact_with_a_full_margin(net, layer):
     """Margin >= the receptive field, tiles on the layer's grid: every core pixel sees all it depends on,
     so the tiled dL/dI and L equal the untiled ones (float64; only the summation order differs)."""
     H, W = 90, 118
-    objective = loop.build_objective(net, [(layer, 1.0)], H, W)
+    objective = plan.build_objective(net, [(layer, 1.0)], H, W)
     x = net.preprocess(sky(H, W, seed=3), dtype=np.float64)
     L, g = gradient(net, x, objective)
     margin = exact_margin(net, [layer])
@@ -73,15 +75,29 @@ def test_default_margin_is_the_widest_within_the_work_budget(net, layer):
 def test_exact_margin_option_reproduces_the_untiled_dream(net):
     """tile_margin='exact' (--tile-margin exact): tiles of a float64 gradient equal the whole picture's."""
     H, W = 90, 118
-    objective = loop.build_objective(net, [("conv3", 1.0)], H, W)
+    objective = plan.build_objective(net, [("conv3", 1.0)], H, W)
     x = net.preprocess(sky(H, W, seed=7), dtype=np.float64)
-    tiler = loop._tiler(net, objective, 48, "exact", np.random.default_rng(1), H, W, False)
+    options = DreamOptions(layers="conv3", tile=48, tile_margin="exact")
+    min_side = plan.min_input_side(net, ["conv3"])
+    tiler = plan.choose_tiler(net, objective, options, min_side, np.random.default_rng(1), H, W)
     assert tiler.needed(H, W) and tiler.margin == exact_margin(net, ["conv3"])
     _, g = gradient(net, x, objective)
     _, gt = tiler.gradient(net, x, objective)
     assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
-    with pytest.raises(sd.errors.UsageError, match="tile-margin"):
-        loop._tiler(net, objective, 48, "wide", np.random.default_rng(1), H, W, False)
+    with pytest.raises(sd.errors.UsageError, match="tile_margin must be a whole number from 0"):
+        DreamOptions(tile=48, tile_margin="wide")
+
+
+def test_no_tiler_when_the_picture_fits_one_tile_or_tile_is_0(net):
+    """Whether to tile is decided once, before the first step: None means one pass over the picture."""
+    H, W = 60, 80
+    objective = plan.build_objective(net, [("conv3", 1.0)], H, W)
+    rng, min_side = np.random.default_rng(1), plan.min_input_side(net, ["conv3"])
+    for tile in (0, 80, 200):
+        options = DreamOptions(layers="conv3", tile=tile)
+        assert plan.choose_tiler(net, objective, options, min_side, rng, H, W) is None, tile
+    tiler = plan.choose_tiler(net, objective, DreamOptions(tile=48), min_side, rng, H, W)
+    assert isinstance(tiler, Tiler) and tiler.tile == 48
 
 
 def test_tiled_and_untiled_dreams_are_bit_identical_when_one_tile_covers(net):

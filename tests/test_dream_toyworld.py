@@ -7,8 +7,8 @@ from PIL import Image
 
 import scratchdream as sd
 from scratchdream import cli
-from scratchdream.dream import loop
-from scratchdream.dream.lecture import lecture, most_active_neuron
+from scratchdream.deepdream import plan
+from scratchdream.deepdream.lecture import lecture, most_active_neuron
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def test_default_dream_raises_the_suggested_layer(toyworld):
     picture = sky(80, 112, seed=4)
     out = sd.dream(toyworld, picture, octaves=2, steps=4, progress=False)
     assert out.shape == picture.shape and out.dtype == np.uint8
-    layer = loop.default_layer(toyworld)
-    objective = loop.build_objective(toyworld, [(layer, 1.0)], 80, 112)
+    layer = plan.default_layer(toyworld)
+    objective = plan.build_objective(toyworld, [(layer, 1.0)], 80, 112)
     value = [
         objective(toyworld.forward(toyworld.preprocess(p), upto=[layer], keep=False))[0]
         for p in (picture, out)
@@ -42,6 +42,6 @@ def test_cli_dreams_with_the_zoo_name(toyworld, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(sky(64, 80, seed=2)).save("sky.jpg", quality=95)
     assert cli.main(["dream", "sky.jpg", "--net", "toyworld", "--octaves", "2", "--steps", "2"]) == 0
-    assert f"with toyworld {loop.default_layer(toyworld)}" in capsys.readouterr().out
+    assert f"with toyworld {plan.default_layer(toyworld)}" in capsys.readouterr().out
     with Image.open(tmp_path / "sky_dream.png") as im:
         assert im.size == (80, 64)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gradcheck import assert_close, numerical_vjp
 
-from scratchdream.dream import objectives as obj
+from scratchdream.deepdream import objectives as obj
 
 ONE = np.array(1.0)  # L is a scalar: its vector-Jacobian product with 1 is the gradient itself
 

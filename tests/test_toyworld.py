@@ -8,7 +8,7 @@ import pytest
 import scratchdream as sd
 from scratchdream.errors import UsageError
 from scratchdream.toyworld import demo, scenes, train
-from scratchdream.toyworld.cli import CONTROL, WEIGHTS
+from scratchdream.cli.toyworld import CONTROL, WEIGHTS
 from scratchdream.weights_io import load_file
 
 

@@ -176,31 +176,3 @@ def convert_file(path, net=None, prototxt=None):
         "converter_version": CONVERTER_VERSION,
     }
     return Net(spec, params)
-
-
-def cmd_convert(args):
-    """`scratchdream convert FILE [--net NAME] [-o OUT] [--force]`: never overwrites without --force."""
-    from ..weights_io import default_weights_dir, save_net
-
-    if args.net is not None:
-        zoo.entry(args.net)
-    if args.output:  # refuse before the (long) conversion
-        _check_output(args.output, args)
-    net = convert_file(args.file, net=args.net, prototxt=getattr(args, "prototxt", None))
-    out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
-    _check_output(out, args)
-    save_net(net, out)
-    prov = net.spec["provenance"]
-    note = "matches" if prov["matches_published"] else "does NOT match"
-    print(
-        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
-        f"the file {note} the published {prov['published_checksum'].split(':')[0]})"
-    )
-    return 0
-
-
-def _check_output(out, args):
-    if os.path.abspath(out) == os.path.abspath(args.file):
-        raise UsageError(f"-o {out} is the input file; choose another output")
-    if os.path.exists(out) and not args.force:
-        raise UsageError(f"{out} already exists; pass --force to overwrite it or choose another -o")

@@ -180,18 +180,6 @@ def toyworld_path(weights_dir=None):
 
 
 # ---- `scratchdream layers NET [--size HxW]` ---------------------------------------------------------
-def parse_size(text):
-    try:
-        parts = [int(v) for v in str(text).lower().replace("x", " ").split()]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2) or min(parts) < 1:
-        raise UsageError(
-            f"--size {text!r}: give the image size as H or HxW in pixels, e.g. --size 224 or --size 480x640"
-        )
-    return (parts[0], parts[-1])
-
-
 def open_for_listing(name_or_path, weights_dir=None):
     """(Net, header line): the converted file when there is one, else the zoo's architecture alone."""
     if os.path.exists(name_or_path) or name_or_path.endswith((".h5", ".hdf5")):
@@ -227,21 +215,3 @@ def _prod(shape):
     for v in shape:
         out *= int(v)
     return out
-
-
-def cmd_layers(args):
-    H, W = parse_size(args.size)
-    net, header = open_for_listing(args.net, getattr(args, "weights_dir", None))
-    rows = layer_table(net, H, W)
-    dream = net.spec.get("dream_layers") or []
-    print(
-        f"{header}; input {H}x{W}; {len(rows)} layers; "
-        f"{sum(r[4] for r in rows):,} parameters; suggested dream layers: {', '.join(dream) or '-'}"
-    )
-    wn = max(len(r[0]) for r in rows)
-    wa = max([len(r[1]) for r in rows] + [7])
-    print(f"{'layer':<{wn}}  {'aliases':<{wa}}  {'kind':<16}  {'output (C, H, W)':<18}  params")
-    for name, aliases, kind, shape, count in rows:
-        shown = "x".join(str(v) for v in shape) if min(shape) > 0 else "too small"
-        print(f"{name:<{wn}}  {aliases:<{wa}}  {kind:<16}  {shown:<18}  {count:,}")
-    return 0

@@ -38,7 +38,7 @@ def classify(net, img):
 
 def dream_on(net, img, layer=None, seed=0, on_frame=None, progress=False, **opts):
     """Deep Dream with a layer objective (L = sum of h^2) at `layer` (default LAYER); uint8 in, uint8 out."""
-    from ..dream.loop import dream
+    from ..deepdream.loop import dream
 
     settings = dict(DREAM, **opts)
     return dream(

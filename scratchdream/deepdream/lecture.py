@@ -14,8 +14,11 @@ clipped to 0..255 after each update.
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import SettingError, UserError
 from . import objectives
+from .ascent import climb
+from .options import check, parse_neuron
+from .plan import check_neuron, check_picture_size
 
 FIRST_STEP = 8.0  # grey levels: the largest pixel change of the first step when eta is chosen for you
 
@@ -34,7 +37,26 @@ def choose_eta(net, dL_dI, first_step=FIRST_STEP):
     """eta such that eta·max|dL/dI| is `first_step` grey levels in the net's input units."""
     lo, hi = net.input_range(np.float64)
     grey_level = float(np.min(hi - lo)) / 255.0  # one grey level in input units
-    return first_step * grey_level / float(np.max(np.abs(dL_dI)))
+    largest = float(np.max(np.abs(dL_dI)))
+    if largest == 0.0:
+        raise UserError(
+            "dL/dI = 0 at every pixel: this neuron does not depend on the picture, so the ascent cannot "
+            "start; choose another neuron"
+        )
+    return first_step * grey_level / largest
+
+
+def spatial_shape(net, layer, H, W):
+    """(C, Hl, Wl) of `layer` on an H x W picture: the lecture needs channels, rows and columns."""
+    shape = net.shapes(H, W)[layer]
+    if len(shape) != 3:
+        raise SettingError(
+            "the lecture needs a {layer} with a spatial output (channels x rows x columns); "
+            "{name} gives {shape}",
+            name=layer,
+            shape=shape,
+        )
+    return shape
 
 
 def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
@@ -43,7 +65,7 @@ def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
     neuron = (c, i, j) at `layer`. on_step(t, h_ij, L, eta, picture) is called before every update and
     after the last one (t = 0..steps). Returns (final picture uint8, [h_ij at t = 0..steps], eta).
     """
-    c, i, j = neuron
+    layer, (c, i, j), steps, eta = _checked(net, img, layer, neuron, steps, eta)
     I = net.preprocess(img)  # the image I: pixels i_mn in the net's input units
     lo, hi = net.input_range()
     history = []
@@ -59,16 +81,19 @@ def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
         if h_ij == 0.0:
             raise UserError(
                 f"h_ij = 0 at neuron {c},{i},{j} of {layer} (its ReLU is off), so dL/dI = 2·h_ij·dh_ij/dI "
-                "= 0 and the ascent cannot start; choose another neuron (leave out --neuron for the "
-                "most active one)"
+                "= 0 and the ascent cannot start; choose a neuron that fires (without one, the lecture "
+                "follows the most active neuron)"
             )
         dL_dI = net.backward(dL_dh)  # dL/di_mn = dL/dh_ij · dh_ij/di_mn, for every pixel
-        if not np.all(np.isfinite(dL_dI)):
-            raise UserError(
-                "the gradient became NaN or infinite, so nothing was written; give a smaller --step-size"
-            )
         if eta is None:
             eta = choose_eta(net, dL_dI)
-        I = I + np.float32(eta) * dL_dI  # slide 35: i_mn <- i_mn + eta · dL/di_mn
-        I = np.clip(I, lo, hi)  # keep it a picture: 0..255
+        climb(I, np.float32(eta), dL_dI, lo, hi)  # slide 35: i_mn <- i_mn + eta · dL/di_mn, kept in 0..255
     return net.deprocess(I), history, eta
+
+
+def _checked(net, img, layer, neuron, steps, eta):
+    """The lecture's arguments, checked: (the layer's own name, (c, i, j), steps, eta)."""
+    layer, (H, W) = net.resolve(layer), img.shape[:2]
+    check_picture_size(net, [layer], H, W)
+    neuron = check_neuron(layer, spatial_shape(net, layer, H, W), parse_neuron(neuron), W, H)
+    return layer, neuron, check("steps", steps), None if eta is None else check("eta", eta)

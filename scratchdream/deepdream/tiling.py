@@ -41,8 +41,6 @@ least as large as the picture there is one tile and the computation is exactly t
 
 import numpy as np
 
-from .ascent import gradient as whole_gradient
-
 
 def tile_spans(n, tile, offset=0):
     """Cut [0, n) into pieces at offset + k·tile; pieces under tile/2 at either end join their neighbour."""
@@ -108,10 +106,8 @@ class Tiler:
         return self.tile > 0 and (H > self.tile or W > self.tile)
 
     def gradient(self, net, x, objective, shift=(0.0, 0.0)):
-        """(L, dL/dI) of x (1, 3, H, W), tile by tile; exactly `ascent.gradient` when one tile covers x."""
+        """(L, dL/dI) of x (1, 3, H, W), tile by tile (one tile over all of x: exactly `ascent.gradient`)."""
         H, W = x.shape[2:]
-        if not self.needed(H, W):
-            return whole_gradient(net, x, objective, shift)
         oy, ox = (int(v) * self.step for v in self.rng.integers(0, self.tile // self.step, size=2))
         shapes = net.shapes(H, W)
         counts = {name: shapes[name] for name in objective.layers}

@@ -6,7 +6,9 @@
 `gradient` is slide 34: forward to the layer(s), the objective and its dL/dh (objectives.py), and the
 chain rule back to every pixel (Net.backward). `ascent_step` is slide 35, with the three things Deep
 Dream adds around it: jitter (shift the picture, take the gradient, shift the gradient back), the
-normalised gradient (normalize.py), and clipping so the pixels stay in 0..255.
+normalised gradient (normalize.py), and clipping so the pixels stay in 0..255. `climb` is the update
+itself, shared with the lecture's own loop (lecture.py), and stops with one line if the gradient or the
+picture is no longer finite.
 """
 
 import numpy as np
@@ -28,8 +30,8 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     """Slide 35 on x (1, 3, H, W), in place. Returns (L before the step, size of the raw gradient).
 
     eta (1, 3, 1, 1) is the step in input units per unit of normalised gradient; lo, hi the valid
-    pixel range in input units; roll (dy, dx) the jitter in pixels; tiler computes the gradient tile
-    by tile (tiling.py) when the picture is large. A zero gradient leaves x as it was (size 0.0).
+    pixel range in input units; roll (dy, dx) the jitter in pixels; tiler, when given, computes the
+    gradient tile by tile (tiling.py). A zero gradient leaves x as it was (size 0.0).
     """
     H, W = x.shape[2:]
     roll = (
@@ -38,28 +40,34 @@ def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, ro
     )  # small octaves
     jittered = shift_picture(x, roll) if any(roll) else x  # jitter: shift the picture
     shift = (roll[0] / H, roll[1] / W)
-    if tiler is None:
-        L, dL_dI = gradient(net, jittered, objective, shift)
-    else:
-        L, dL_dI = tiler.gradient(net, jittered, objective, shift)
+    take_gradient = gradient if tiler is None else tiler.gradient  # in one pass, or tile by tile
+    L, dL_dI = take_gradient(net, jittered, objective, shift)
     del jittered
     if any(roll):
         dL_dI = unshift_gradient(dL_dI, roll)  # ... and shift the gradient back
     g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
-    if not (np.isfinite(size) and np.isfinite(L)):
-        raise UserError(
-            "the gradient became NaN or infinite, so nothing was written; "
-            "try a smaller --step-size, --normalize mean, or another layer"
-        )
     if size == 0.0:
         return L, 0.0  # nothing to climb here
-    x += eta * g  # slide 35: i_mn <- i_mn + eta · dL/di_mn
-    np.clip(x, lo, hi, out=x)  # keep every pixel inside 0..255
-    if not np.isfinite(x).all():  # clip keeps NaN (e.g. an eta that overflows float32)
-        raise UserError(
-            "the picture became NaN or infinite, so nothing was written; try a smaller --step-size"
-        )
+    climb(x, eta, g, lo, hi)
     return L, size
+
+
+def climb(x, eta, g, lo, hi):
+    """Slide 35 in place on x (1, 3, H, W): i_mn <- i_mn + eta · g_mn, then kept inside the pixel range.
+
+    The lecture and the dream both step here, so both stop with one line, not a NaN picture, when the
+    gradient or the picture is no longer a finite number (a step size far too large, weights that overflow).
+    """
+    if not np.isfinite(g).all():
+        raise UserError(
+            "the gradient became NaN or infinite, so nothing was written; "
+            "try a smaller step size, the mean normalisation, or another layer"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows up just below, as inf or NaN
+        x += eta * g  # slide 35: i_mn <- i_mn + eta · dL/di_mn
+    np.clip(x, lo, hi, out=x)  # keep every pixel inside 0..255
+    if not np.isfinite(x).all():  # clip keeps NaN
+        raise UserError("the picture became NaN or infinite, so nothing was written; try a smaller step size")
 
 
 # ---- jitter ----------------------------------------------------------------------------------------
@@ -77,7 +85,7 @@ def shift_picture(x, d):
 
 
 def unshift_gradient(g, d):
-    """The gradient w.r.t. the shifted picture, moved back onto the picture's own pixels (mirrored ones: 0)."""
+    """The gradient w.r.t. the shifted picture, moved back onto the picture's own pixels (mirrored: 0)."""
     (dy, dx), (H, W) = d, g.shape[2:]
     out = np.zeros_like(g)
     out[:, :, max(0, -dy) : H - max(0, dy), max(0, -dx) : W - max(0, dx)] = g[

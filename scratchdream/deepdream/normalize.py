@@ -75,12 +75,12 @@ def smooth(g, sigma):
 
 # ---- Laplacian pyramid ------------------------------------------------------------------------------
 def _down(a):
-    """Blur with the binomial kernel, keep every second row and column: (.., H, W) -> (.., ceil(H/2), ceil(W/2))."""
+    """Blur with the binomial kernel, keep every second row and column: (.., H, W) -> (.., ⌈H/2⌉, ⌈W/2⌉)."""
     return _filter(_filter(a, BINOMIAL, -1), BINOMIAL, -2)[..., ::2, ::2]
 
 
 def _up(a, shape):
-    """The inverse size change: put `a` on every second pixel of zeros of `shape`, blur with 2x the kernel per axis."""
+    """The inverse size change: `a` on every second pixel of zeros of `shape`, blurred with 2x the kernel."""
     z = np.zeros(a.shape[:-2] + tuple(shape), a.dtype)
     z[..., ::2, ::2] = a
     return _filter(_filter(z, 2 * BINOMIAL, -1), 2 * BINOMIAL, -2)

@@ -10,11 +10,15 @@ demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer ob
 """
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
-from ..errors import UsageError, UserError
-from ..weights_io import repo_weights_dir
+from ..errors import UserError
+from ..toyworld import demo, scenes
+from ..weights_io import load_file, repo_weights_dir, save_net
+from .flags import command, whole
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEIGHTS = os.path.join(repo_weights_dir(), "toyworld.h5")
@@ -22,18 +26,54 @@ CONTROL = os.path.join(repo_weights_dir(), "toyworld_control.h5")
 IMG_DIR = os.path.join(REPO, "docs", "img")
 
 
-def cmd_toyworld(args):
+def add_parser(subs):
+    p = command(
+        subs,
+        "toyworld",
+        "the offline toy world: train its network, or run the lecture's demonstration",
+        "scratchdream toyworld demo",
+    )
+    p.add_argument("action", choices=["train", "demo"], help="train the two nets, or run the demonstration")
+    p.add_argument(
+        "--seed",
+        type=whole(0, None, "random seed"),
+        default=0,
+        help="seed for scenes, weights and dreams (default 0)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="train: weights file (default weights/toyworld.h5, control beside it); "
+        "demo: output folder (default docs/img/)",
+    )
+    p.add_argument(
+        "--steps",
+        type=whole(1, 1_000_000, "minibatches"),
+        help="train: minibatches per net (default: toyworld.train.STEPS)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=whole(1, 2, "processes"),
+        help="train: processes, 2 trains the net and its control at the same time "
+        "on one core each (default: 2 if the machine has 2 cores)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)"
+    )
+    which.add_argument("--control-only", action="store_true", help="train: only the control net")
+
+
+def run(args):
     if args.action == "train":
         return cmd_train(args)
     return cmd_demo(args)
 
 
 def cmd_train(args):
-    from . import scenes, train
+    from ..toyworld import train  # it loads Numba: only when training, not for --help
 
-    steps = train.STEPS if getattr(args, "steps", None) is None else args.steps
-    if steps < 1:
-        raise UsageError(f"--steps must be a whole number > 0, got {steps}")
+    steps = train.STEPS if args.steps is None else args.steps
     out = args.output or WEIGHTS
     control_out = _control_path(out)
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
@@ -42,11 +82,11 @@ def cmd_train(args):
         ("toyworld", scenes.DEFAULT_SETTINGS, out),
         ("toyworld_control", scenes.control_settings(), control_out),
     ]
-    if getattr(args, "no_control", False):
+    if args.no_control:
         todo = todo[:1]
-    if getattr(args, "control_only", False):
+    if args.control_only:
         todo = todo[1:]
-    import numba
+    import numba  # loaded only when training (cli.main has checked NUMBA_NUM_THREADS by then)
     from threadpoolctl import threadpool_limits
 
     child, threads = None, numba.get_num_threads()
@@ -70,8 +110,7 @@ def cmd_train(args):
 
 
 def _train_one(args, steps, name, settings, path):
-    from ..weights_io import save_net
-    from . import train
+    from ..toyworld import train  # Numba, as above
 
     t, cpu = time.perf_counter(), time.process_time()
     net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
@@ -82,26 +121,23 @@ def _train_one(args, steps, name, settings, path):
     )
     save_net(net, path)
     print(
-        f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, trained in {seconds / 60:.1f} min "
-        f"({cpu / 60:.1f} min of CPU) "
-        f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)"
+        f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, "
+        f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min of CPU) "
+        f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); "
+        f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)"
     )
     print(_confusion_text(settings["classes"], confusion))
 
 
 def _processes(args):
     """How many processes train: --jobs, or 2 on a machine with 2 cores or more."""
-    jobs = getattr(args, "jobs", None)
-    return min(2, os.cpu_count() or 1) if jobs is None else jobs
+    return min(2, os.cpu_count() or 1) if args.jobs is None else args.jobs
 
 
 def _start_control(args, steps, out):
     """Start training the control net in a second process, on one thread like this one.
 
     Its progress bars go to a file, not the terminal; its report is printed after ours."""
-    import subprocess
-    import tempfile
-
     cmd = [
         sys.executable,
         "-m",
@@ -141,9 +177,6 @@ def _finish_control(proc, report, bars):
 
 
 def cmd_demo(args):
-    from ..weights_io import load_file
-    from . import demo
-
     net = _load(WEIGHTS)
     out_dir = args.output or IMG_DIR
     if not os.path.isdir(out_dir):
@@ -158,8 +191,6 @@ def cmd_demo(args):
 
 
 def _load(path):
-    from ..weights_io import load_file
-
     if not os.path.isfile(path):
         raise UserError(f"{path} is missing; run `make toyworld` to train it (offline, a few minutes)")
     return load_file(path)
@@ -171,15 +202,13 @@ def _control_path(out):
 
 
 def _results_text(net, results, seeds):
-    from .demo import EXPECTED, LAYER
-
     lines = [
-        f"dreaming at {LAYER} (layer objective) on the plain backgrounds of seeds {seeds[0]}-{seeds[-1]}: "
-        f"mean p(the background's classes) before -> after"
+        f"dreaming at {demo.LAYER} (layer objective) on the plain backgrounds of seeds "
+        f"{seeds[0]}-{seeds[-1]}: mean p(the background's classes) before -> after"
         + ("" if seeds[0] else " (what tests/test_toyworld.py checks)")
     ]
     for bg, r in results.items():
-        want = "+".join(EXPECTED[bg])
+        want = "+".join(demo.EXPECTED[bg])
         line = f"  {bg:6s} p({want}) toyworld {r['net'][0]:.3f} -> {r['net'][1]:.3f}"
         if r["control"] is not None:
             line += f", control {r['control'][0]:.3f} -> {r['control'][1]:.3f}"
@@ -192,7 +221,3 @@ def _confusion_text(classes, confusion):
     head = "  true \\ predicted " + " ".join(f"{c[:7]:>7s}" for c in classes)
     rows = [f"  {c:17s}" + " ".join(f"{v:7d}" for v in row) for c, row in zip(classes, confusion)]
     return "\n".join([head] + rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cmd_toyworld(None))

@@ -5,15 +5,18 @@ Each frame starts from the previous frame's dream, magnified by `zoom` about its
 """
 
 import sys
+from dataclasses import replace
 
 import numpy as np
+from tqdm import tqdm
 
-from .loop import dream
+from . import loop
+from .options import DreamOptions, check, check_picture
 
 
 def zoom_in(img, factor):
     """Magnify the centre of img (H, W, 3) uint8 by `factor` (> 1), keeping its size."""
-    from PIL import Image
+    from PIL import Image  # Pillow loads in a tenth of a second: only when a zoom runs
 
     H, W = img.shape[:2]
     w, h = W / factor, H / factor
@@ -21,16 +24,21 @@ def zoom_in(img, factor):
     return np.asarray(Image.fromarray(img).resize((W, H), Image.BICUBIC, box=box))
 
 
-def zoom(net, img, frames=30, factor=1.05, seed=0, progress=True, on_frame=None, **dream_options):
+def zoom(net, img, frames=30, factor=1.05, *, progress=True, on_frame=None, **settings):
     """Dream `frames` times, zooming in by `factor` between frames; on_frame(k, picture) gets each dream.
-    Frame k uses seed + k, so the whole animation is reproducible from `seed`. Returns the last frame."""
-    from tqdm import tqdm
+    settings are DreamOptions' (options.py). Returns the last frame."""
+    return run(net, img, DreamOptions(**settings), frames, factor, progress, on_frame)
 
-    picture = img
+
+def run(net, img, options, frames=30, factor=1.05, progress=True, on_frame=None):
+    """zoom with its dream settings in a DreamOptions. Frame k dreams with seed options.seed + k, so the
+    whole animation is reproducible from one seed."""
+    frames, factor = check("frames", frames), check("factor", factor)
+    picture = check_picture("img", img)
     for k in tqdm(range(frames), desc="zoom", unit="frame", disable=not progress, file=sys.stderr):
         if k > 0:
             picture = zoom_in(picture, factor)
-        picture = dream(net, picture, seed=seed + k, progress=False, **dream_options)
+        picture = loop.run(net, picture, replace(options, seed=options.seed + k), progress=False)
         if on_frame is not None:
             on_frame(k, picture)
     return picture

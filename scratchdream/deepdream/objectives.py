@@ -4,17 +4,20 @@ Slide 34 splits the gradient in two: dL/di_mn = dL/dh_ij · dh_ij/di_mn. This mo
 Each function takes the activations h of one layer, (1, C, H, W) or (1, F) after a classifier, and
 returns (L, dL_dh) with dL_dh shaped like h. The second factor is `Net.backward`'s job.
 
-    neuron   L = h_cij²                          dL/dh_cij = 2 h_cij, 0 elsewhere   (the slide itself)
-    channel  L = 1/n Σ_ij h_cij²                 dL/dh_cij = 2 h_cij / n
-    layer    L = 1/n Σ_cij h_cij²                dL/dh     = 2 h / n                 (the original Deep Dream's L2)
-    logit    L = h_k                             dL/dh     = e_k                     (feature visualisation)
-    guided   L = 1/n Σ_p max_q <h_p, g_q>        dL/dh_p   = g_q*(p) / n            (the notebook's objective_guide)
+    neuron   L = h_cij²                     dL/dh_cij = 2 h_cij, 0 elsewhere   (the slide itself)
+    channel  L = 1/n Σ_ij h_cij²            dL/dh_cij = 2 h_cij / n
+    layer    L = 1/n Σ_cij h_cij²           dL/dh     = 2 h / n                 (the original Deep Dream's L2)
+    logit    L = h_k                        dL/dh     = e_k                     (feature visualisation)
+    guided   L = 1/n Σ_p max_q <h_p, g_q>   dL/dh_p   = g_q*(p) / n             (the notebook's guide)
 n is the number of terms in the mean. When an image is dreamed in tiles, every tile divides by the n of
 the whole image (`count`), so the tiles' gradients add up to the whole image's gradient.
 `Objective` combines such terms over one or several layers, each with a weight.
 """
 
 import numpy as np
+
+from ..errors import SettingError
+from ..image_io import resize
 
 
 # ---- the terms, one per kind of objective --------------------------------------------------------
@@ -62,8 +65,6 @@ def guided(h, g, count=None):
 
 def guide_features(net, guide_img, layer_name, max_side=None):
     """The guide image's features at a layer, (C, Q): one column per position of the guide."""
-    from ..image_io import resize
-
     x = net.preprocess(guide_img)
     side = max_side or max(net.spec["input"].get("size", [224, 224]))
     H, W = x.shape[2:]
@@ -72,10 +73,10 @@ def guide_features(net, guide_img, layer_name, max_side=None):
         x = resize(x, (max(1, round(H * k)), max(1, round(W * k))))
     g = net.forward(x, upto=layer_name, keep=False)
     if g.ndim != 4:
-        from ..errors import UsageError
-
-        raise UsageError(
-            f"--guide needs a layer with a spatial output; {layer_name} gives shape {g.shape[1:]}"
+        raise SettingError(
+            "{guide} needs a layer with a spatial output; {name} gives shape {shape}",
+            name=layer_name,
+            shape=g.shape[1:],
         )
     return np.ascontiguousarray(g[0].reshape(g.shape[1], -1))
 
@@ -105,7 +106,7 @@ class Objective:
         return all(kind == "neuron" for _, _, kind, _ in self.terms)
 
     def __call__(self, acts, shift=(0.0, 0.0), counts=None):
-        """acts {layer: h} -> (L, {layer: dL/dh}). counts {layer: (C, H, W)} of the whole picture, for tiles."""
+        """acts {layer: h} -> (L, {layer: dL/dh}). counts {layer: (C, H, W)} of the whole picture (tiles)."""
         total, grads = 0.0, {}
         for name, weight, kind, arg in self.terms:
             h = acts[name]
@@ -137,6 +138,6 @@ class Objective:
 
 
 def neuron_position(i, j, layer_shape):
-    """Layer indices (i, j) at the picture's full size -> fractional position (fy, fx) of the neuron's centre."""
+    """Layer indices (i, j) at the picture's full size -> the fractional position (fy, fx) of its centre."""
     _, Hl, Wl = layer_shape
     return (i + 0.5) / Hl, (j + 0.5) / Wl

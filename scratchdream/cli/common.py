@@ -1,0 +1,146 @@
+"""What dream, lecture and zoom share: their common options, the net they load, the closing summary.
+
+The defaults that differ between the three (steps, octaves) are arguments here, given by each command's
+add_parser; every other default is written once below, and shown by its help through %(default)s.
+"""
+
+import os
+import sys
+
+import scratchdream as sd
+
+from ..deepdream.options import RANGES, DreamOptions
+from ..errors import UserError
+from .flags import margin
+from .paths import DREAM_SUFFIX, LECTURE_SUFFIX, ZOOM_SUFFIX
+
+
+def add_net_options(p, steps):
+    """Options of dream, lecture and zoom: the net, its layer and unit, steps, seed, output."""
+    p.add_argument("image", help="the picture to dream on (PNG, JPEG, GIF, ...)")
+    p.add_argument(
+        "--net",
+        default="googlenet",
+        help="zoo name or weights .h5 file (default: %(default)s; toyworld works offline)",
+    )
+    p.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME[:WEIGHT]",
+        help="layer to amplify, repeatable with weights (default: the net's suggested layer)",
+    )
+    p.add_argument("--channel", type=int, help="amplify one channel of the layer (mean of its squares)")
+    p.add_argument("--neuron", metavar="C,Y,X", help="amplify one neuron h_ij of the layer (slide 34)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=steps,
+        help=f"gradient-ascent steps per octave, {span('steps')} (default %(default)s)",
+    )
+    p.add_argument(
+        "--step-size",
+        type=float,
+        default=1.5,
+        help=f"step size: mean pixel change per step in grey levels, {span('step_size')} (default "
+        "%(default)s, as the original notebook); lecture: eta itself (default: chosen at the first step)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed >= 0: same seed, same bytes (default %(default)s)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help=f"output image (default beside the input: INPUT{DREAM_SUFFIX}, INPUT{LECTURE_SUFFIX}, "
+        f"INPUT{ZOOM_SUFFIX})",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)"
+    )
+
+
+def add_ascent_options(p, octaves):
+    """Options of dream and zoom: octaves, jitter, normalisation, tiling."""
+    p.add_argument(
+        "--octaves",
+        type=int,
+        default=octaves,
+        help=f"number of scales, {span('octaves')} (default %(default)s)",
+    )
+    p.add_argument(
+        "--octave-scale",
+        type=float,
+        default=1.4,
+        help=f"ratio between scales, {span('octave_scale')} (default %(default)s)",
+    )
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=32,
+        help=f"random roll in pixels each step, {span('jitter')}, 0 = off (default %(default)s)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["mean", "std", "laplacian"],
+        default="mean",
+        help="gradient normalisation (default %(default)s, as the original)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        help=f"gradient smoothing sigma in pixels, {span('smooth')} (default %(default)s = off)",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=1024,
+        help=f"tile size for big images, {span('tile')}, 0 = never tile (default %(default)s)",
+    )
+    p.add_argument(
+        "--tile-margin",
+        type=margin,
+        help=f"context around each tile in pixels ({span('tile_margin')}), or 'exact' (one receptive field: "
+        "exact gradients, about 3x the work); default: the widest that adds at most 10%% work",
+    )
+
+
+def span(name):
+    """The range of a setting for its help, from the one table (deepdream/options.py): "from 1 to 100"."""
+    return RANGES[name].bounds()
+
+
+def dream_options(args, **more):
+    """The DreamOptions of a dream or zoom command line (every setting checked: one line for a bad one)."""
+    return DreamOptions(
+        layers=args.layer,
+        channel=args.channel,
+        neuron=args.neuron,
+        octaves=args.octaves,
+        octave_scale=args.octave_scale,
+        steps=args.steps,
+        step_size=args.step_size,
+        jitter=args.jitter,
+        normalize=args.normalize,
+        smooth=args.smooth,
+        tile=args.tile,
+        tile_margin=args.tile_margin,
+        seed=args.seed,
+        **more,
+    )
+
+
+def load_net(name, weights_dir=None):
+    """sd.load_net, with the offline way out added to a failed fetch of a zoo net."""
+    try:
+        return sd.load_net(name, weights_dir)
+    except UserError as e:
+        is_file = os.path.exists(name) or str(name).endswith((".h5", ".hdf5"))
+        if is_file or name == "toyworld" or "toyworld" in str(e):
+            raise
+        raise type(e)(f"{e}; or dream offline now with --net toyworld (make dream NET=toyworld)") from None
+
+
+def summary(line):
+    """The one line a command prints when it is done."""
+    print(f"scratchdream: {line}", file=sys.stdout, flush=True)

@@ -1,0 +1,45 @@
+"""`scratchdream convert FILE [--net NAME] [-o OUT] [--force]`: a checkpoint you already have -> our HDF5.
+
+Never overwrites without --force, never the checkpoint it reads; both are checked before the (long)
+conversion when -o is given.
+"""
+
+import os
+
+from ..nets import zoo
+from ..nets.convert import convert_file
+from ..weights_io import default_weights_dir, save_net
+from .flags import command
+from .paths import check_weights_output
+
+
+def add_parser(subs):
+    p = command(
+        subs,
+        "convert",
+        "convert a checkpoint you already have (.caffemodel, .pth, Keras .h5)",
+        "scratchdream convert vgg16-397923af.pth -o weights/vgg16.h5",
+    )
+    p.add_argument("file", help="the publisher's checkpoint: .caffemodel, .pth or Keras .h5")
+    p.add_argument("--net", help="which architecture (default: recognised from the file)")
+    p.add_argument("-o", "--output", help="the weights file to write (default: WEIGHTS_DIR/NET.h5)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--prototxt", help="Caffe only: also check the architecture against this deploy.prototxt")
+
+
+def run(args):
+    if args.net is not None:
+        zoo.entry(args.net)
+    if args.output:  # refuse before the (long) conversion
+        check_weights_output(args.output, args.file, args.force)
+    net = convert_file(args.file, net=args.net, prototxt=args.prototxt)
+    out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
+    check_weights_output(out, args.file, args.force)
+    save_net(net, out)
+    prov = net.spec["provenance"]
+    note = "matches" if prov["matches_published"] else "does NOT match"
+    print(
+        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
+        f"the file {note} the published {prov['published_checksum'].split(':')[0]})"
+    )
+    return 0

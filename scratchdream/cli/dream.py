@@ -1,0 +1,77 @@
+"""`scratchdream dream IMAGE`: Deep Dream on a picture (octaves, jitter, tiling, guides).
+
+Order of work, so that a mistake costs nothing: the options (DreamOptions, one line for a bad one) ->
+the output paths (paths.py) -> the network -> the picture -> the dream -> the outputs.
+"""
+
+import time
+
+from ..deepdream.loop import run as run_dream
+from ..deepdream.plan import default_layer
+from ..image_io import load_image, save_gif, save_image, shrink
+from .common import add_ascent_options, add_net_options, dream_options, load_net, summary
+from .flags import command
+from .paths import DREAM_SUFFIX, output_path
+
+
+def add_parser(subs):
+    p = command(
+        subs,
+        "dream",
+        "dream on an image (octaves, jitter, tiling, guides)",
+        "scratchdream dream sky.jpg --net toyworld --octaves 4",
+    )
+    add_net_options(p, steps=10)
+    add_ascent_options(p, octaves=4)
+    p.add_argument(
+        "--guide", metavar="IMG", help="guided dream: maximise the dot product with this image's features"
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        choices=["image", "noise", "grey"],
+        default="image",
+        help="start from the image, noise or grey (default %(default)s)",
+    )
+    p.add_argument(
+        "--gif",
+        metavar="PATH",
+        nargs="?",
+        const="",
+        help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
+    )
+
+
+def run(args):
+    guide = load_image(args.guide)[0] if args.guide else None
+    options = dream_options(args, guide=guide, start=args.start)
+    out = output_path(args.image, args.output, DREAM_SUFFIX, args.force)
+    gif = (
+        None if args.gif is None else output_path(out, args.gif or None, ".gif", args.force, "--gif", ".gif")
+    )
+    net = load_net(args.net, args.weights_dir)
+    img, alpha = load_image(args.image)
+    frames = []
+    t0 = time.perf_counter()
+    result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
+    seconds = time.perf_counter() - t0
+    save_image(out, result, alpha)
+    if gif:
+        save_gif(gif, [shrink(img)] + frames)
+    summary(
+        f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
+        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s -> {out}"
+        + (f" and {gif}" if gif else "")
+    )
+    return 0
+
+
+def _objective(args, net):
+    """What was dreamed, in words: the layers, and the channel, neuron, guide or start if given."""
+    return (
+        (", ".join(args.layer) if args.layer else default_layer(net))
+        + (f" channel {args.channel}" if args.channel is not None else "")
+        + (f" neuron {args.neuron}" if args.neuron else "")
+        + (f" guided by {args.guide}" if args.guide else "")
+        + (f" from {args.start}" if args.start != "image" else "")
+    )

@@ -1,0 +1,25 @@
+"""`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
+
+from ..fetch import ensure_weights
+from .flags import command
+
+
+def add_parser(subs):
+    p = command(
+        subs,
+        "fetch",
+        "download a pretrained network, verify it and convert it to HDF5",
+        "scratchdream fetch googlenet",
+    )
+    p.add_argument(
+        "name", help="a zoo name (scratchdream layers lists a net's layers; weights/README.md the zoo)"
+    )
+    p.add_argument(
+        "--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)"
+    )
+
+
+def run(args):
+    path = ensure_weights(args.name, args.weights_dir)
+    print(f"{args.name}: ready at {path}")
+    return 0

@@ -1,0 +1,89 @@
+"""`scratchdream lecture IMAGE`: the slides exactly, L = h_ij², dL/di_mn, i_mn <- i_mn + eta·dL/di_mn, repeat.
+
+One line per step (h_ij rising), then the picture and a GIF of the steps. The settings are checked with
+the same rules as dream's (deepdream/options.py) before the output paths, the net and the picture.
+"""
+
+import time
+
+from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
+from ..deepdream.options import check, parse_layers, parse_neuron
+from ..deepdream.plan import check_channel, check_picture_size, default_layer
+from ..errors import UsageError
+from ..image_io import load_image, save_gif, save_image, shrink
+from .common import add_net_options, load_net, summary
+from .flags import command
+from .paths import LECTURE_SUFFIX, output_path
+
+
+def add_parser(subs):
+    p = command(
+        subs,
+        "lecture",
+        "the slides exactly: L = h_ij^2, dL/di_mn by the chain rule, i_mn += eta dL/di_mn, repeat",
+        "scratchdream lecture sky.jpg --net toyworld --layer conv3 --neuron 5,8,8",
+    )
+    add_net_options(p, steps=20)
+    p.set_defaults(step_size=None)
+    p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
+
+
+def run(args):
+    steps = check("steps", args.steps)
+    eta = None if args.step_size is None else check("eta", args.step_size)
+    check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
+    layer = _one_layer(args.layer)
+    neuron = None if args.neuron is None else parse_neuron(args.neuron)
+    out = output_path(args.image, args.output, LECTURE_SUFFIX, args.force)
+    gif = output_path(out, args.gif, ".gif", args.force, what="--gif", ext=".gif")
+    net = load_net(args.net, args.weights_dir)
+    layer = net.resolve(layer) if layer else default_layer(net)
+    img, alpha = load_image(args.image)
+    H, W = img.shape[:2]
+    if neuron is None:
+        neuron = _most_active(net, img, layer, args.channel)
+    frames = []
+
+    def on_step(t, h_ij, L, eta, picture):
+        eta_text = "" if eta is None else f"   eta = {eta:.4g}"
+        print(f"step {t:3d}   h_ij = {h_ij:12.6g}   L = h_ij^2 = {L:12.6g}{eta_text}", flush=True)
+        frames.append(shrink(picture))
+
+    t0 = time.perf_counter()
+    result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step)
+    seconds = time.perf_counter() - t0
+    save_image(out, result, alpha)
+    save_gif(gif, frames, duration_ms=200)
+    summary(
+        f"lecture on {args.image} ({W}x{H}) with {net.name} {layer} neuron {','.join(map(str, neuron))}: "
+        f"h_ij {history[0]:.4g} -> {history[-1]:.4g} in {steps} steps (eta {eta:.4g}), {seconds:.1f} s "
+        f"-> {out} and {gif}"
+    )
+    return 0
+
+
+def _one_layer(layers):
+    """The one --layer the lecture follows (None: the net's suggested layer), parsed as dream parses it."""
+    terms = parse_layers(layers)
+    if len(terms) > 1:
+        raise UsageError("lecture follows one neuron of one layer; give --layer once")
+    if terms and terms[0][1] != 1.0:
+        raise UsageError(
+            f"lecture follows one neuron, L = h_ij^2: give --layer {terms[0][0]} without a weight"
+        )
+    return terms[0][0] if terms else None
+
+
+def _most_active(net, img, layer, channel):
+    """The neuron the lecture follows when none is given: the most active one (in `channel`, if given)."""
+    H, W = img.shape[:2]
+    check_picture_size(net, [layer], H, W)
+    shape = spatial_shape(net, layer, H, W)
+    if channel is not None:
+        check_channel(layer, shape, channel)
+    neuron = most_active_neuron(net, img, layer, channel)
+    print(
+        f"neuron h_ij: channel {neuron[0]}, i = {neuron[1]}, j = {neuron[2]} of {layer} "
+        f"(the most active one; choose another with --neuron C,Y,X)"
+    )
+    return neuron
