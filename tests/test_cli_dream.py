@@ -186,7 +186,7 @@ def test_unavailable_default_net_says_toyworld_works_offline(files, capsys, monk
 def test_weights_dir_is_an_argument_not_an_environment_variable(files, capsys, monkeypatch):
     """--weights-dir reaches the zoo as an argument; it used to be put into os.environ, where it stayed
     for the rest of the process (and every process started from it)."""
-    from scratchdream.nets import zoo
+    from scratchdream import fetch
 
     monkeypatch.chdir(files)
     monkeypatch.delenv("SCRATCHDREAM_WEIGHTS", raising=False)
@@ -196,7 +196,7 @@ def test_weights_dir_is_an_argument_not_an_environment_variable(files, capsys, m
         seen.append((name, weights_dir))
         raise sd.errors.UserError(f"cannot download {name}: offline")
 
-    monkeypatch.setattr(zoo, "ensure_weights", fake)
+    monkeypatch.setattr(fetch, "ensure_weights", fake)
     assert cli.main(["dream", "sky.png", "--net", "googlenet", "--weights-dir", "/w", "-o", "w.png"]) == 1
     assert seen == [("googlenet", "/w")] and "SCRATCHDREAM_WEIGHTS" not in os.environ
     assert "cannot download googlenet: offline" in capsys.readouterr().err

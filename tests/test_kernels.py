@@ -13,8 +13,8 @@ from PIL import Image
 
 import scratchdream as sd
 from scratchdream import cli, layers
-from scratchdream.layers import kernel_sets
 from scratchdream.errors import UsageError
+from scratchdream.layers import kernel_sets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

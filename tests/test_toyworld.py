@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import scratchdream as sd
+from scratchdream.cli.toyworld import CONTROL, WEIGHTS
 from scratchdream.errors import UsageError
 from scratchdream.toyworld import demo, scenes, train
-from scratchdream.cli.toyworld import CONTROL, WEIGHTS
 from scratchdream.weights_io import load_file
 
 

@@ -1,6 +1,6 @@
 """`scratchdream fetch NAME [--weights-dir DIR]`: download, verify and convert one zoo network."""
 
-from ..fetch import ensure_weights
+from .. import fetch
 from .flags import command
 
 
@@ -20,6 +20,6 @@ def add_parser(subs):
 
 
 def run(args):
-    path = ensure_weights(args.name, args.weights_dir)
+    path = fetch.ensure_weights(args.name, args.weights_dir)
     print(f"{args.name}: ready at {path}")
     return 0

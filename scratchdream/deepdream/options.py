@@ -129,8 +129,14 @@ class DreamOptions:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("octaves", "octave_scale", "steps", "step_size", "jitter", "smooth", "tile", "seed"):
-            setattr(self, name, check(name, getattr(self, name)))
+        self.octaves = check("octaves", self.octaves)
+        self.octave_scale = check("octave_scale", self.octave_scale)
+        self.steps = check("steps", self.steps)
+        self.step_size = check("step_size", self.step_size)
+        self.jitter = check("jitter", self.jitter)
+        self.smooth = check("smooth", self.smooth)
+        self.tile = check("tile", self.tile)
+        self.seed = check("seed", self.seed)
         self.layers = parse_layers(self.layers)
         self.channel = None if self.channel is None else _whole("channel", self.channel)
         self.neuron = None if self.neuron is None else parse_neuron(self.neuron)
