@@ -31,6 +31,8 @@ NOT_RUN = {
     "make dream IMG=sky.jpg": "downloads GoogLeNet (53 MB) on first use",
     'make dream IMG=sky.jpg NET=vgg16 LAYER=conv4_3 ARGS="--octaves 5 --jitter 16"': "downloads VGG16 (553 MB)",
     "make test": "the whole suite, this file included",
+    "make test-fast": "most of the suite, this file included",
+    "make lint": "CI runs it (.ci/run)",
     "make bench": "minutes: both full-size nets at three sizes, against torch",
     "scratchdream dream sky.jpg --net googlenet --layer inception_4c/output:1.0 --layer inception_3b/output:0.5": "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
