@@ -9,22 +9,18 @@ a wrong value into one line that says which values work.
 
 import os
 
-from .errors import UserError
+from .errors import UsageError
 
 MAX_THREADS = 1024  # far above any useful count (more threads than cores only adds waiting)
 
 
 def check_numba_threads(environ=os.environ):
-    """UserError unless NUMBA_NUM_THREADS is unset or a whole number from 1 to MAX_THREADS."""
+    """UsageError unless NUMBA_NUM_THREADS is unset or a whole number from 1 to MAX_THREADS."""
     text = environ.get("NUMBA_NUM_THREADS")
     if text is None:
         return
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_THREADS:
-        raise UserError(
-            f"NUMBA_NUM_THREADS={text!r} is not a thread count; set it to a whole number from 1 to "
-            f"{MAX_THREADS} (this machine has {os.cpu_count() or 1} cores) or unset it"
+    if not (text.strip().isdigit() and 1 <= int(text) <= MAX_THREADS):
+        raise UsageError(
+            f"NUMBA_NUM_THREADS={text!r} does not work: set it to a whole number from 1 to {MAX_THREADS} "
+            f"(this machine has {os.cpu_count() or 1} cores), or unset it to use them all"
         )

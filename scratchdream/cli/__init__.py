@@ -11,11 +11,11 @@ as any error, and a second signal during that cleanup is ignored.
 """
 
 import faulthandler
-import os
 import signal
 import sys
 
 from ..errors import UsageError, UserError
+from ..numba_threads import check_numba_threads
 from . import bench, convert, dream, fetch, layers, lecture, toyworld, zoom
 from .flags import FLAGS, top_parser
 
@@ -71,22 +71,6 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
-
-
-# ---- the environment --------------------------------------------------------------------------------
-MAX_THREADS = 1024  # Numba starts this many threads at its first parallel loop: more is no machine's cores
-
-
-def check_numba_threads():
-    """NUMBA_NUM_THREADS, checked before Numba is first imported (Numba itself fails with a traceback)."""
-    text = os.environ.get("NUMBA_NUM_THREADS")
-    if text is None:
-        return
-    if not (text.strip().isdigit() and 1 <= int(text) <= MAX_THREADS):
-        raise UsageError(
-            f"NUMBA_NUM_THREADS={text!r} does not work: set it to a whole number from 1 to {MAX_THREADS} "
-            f"(this machine has {os.cpu_count()} cores), or unset it to use them all"
-        )
 
 
 # ---- signals ------------------------------------------------------------------------------------------

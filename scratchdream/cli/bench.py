@@ -6,7 +6,6 @@ needs several GB), threads up to what Numba can run here, repeats up to 1000.
 
 import argparse
 
-from .. import bench
 from .flags import command, cores, whole, wholes
 
 MIN_SIDE, MAX_SIDE = 32, 2048
@@ -75,4 +74,8 @@ def _layer_size(text):
 
 
 def run(args):
+    # imported here, not at the top: the bench loads Numba and its kernels, which every other command's
+    # start-up (and the NUMBA_NUM_THREADS check in cli.main, which must come first) should not pay for
+    from .. import bench
+
     return bench.cmd_bench(args)
