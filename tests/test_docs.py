@@ -365,3 +365,20 @@ def test_every_subcommand_has_help(capsys):
         assert e.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith("usage: scratchdream") and (name is None or name in out.splitlines()[0])
+
+
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_lecture_quotes_the_chain_rule_whole(method):
+    """docs/lecture.md quotes Net.forward and Net.backward whole: not a line left out, none added."""
+    import textwrap
+
+    source = _read(os.path.join(REPO, "scratchdream", "nets", "graph.py"))
+    net = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Net")
+    fn = next(n for n in net.body if isinstance(n, ast.FunctionDef) and n.name == method)
+    whole = textwrap.dedent("\n".join(source.splitlines()[fn.lineno - 1 : fn.end_lineno])).strip()
+    quoted = [
+        body.strip() for _, body, _ in blocks(_read(LECTURE), "python") if body.startswith(f"def {method}(")
+    ]
+    assert quoted == [whole], (
+        f"docs/lecture.md should quote Net.{method} once, whole, as it is in nets/graph.py"
+    )
