@@ -1,9 +1,9 @@
 """CNN building blocks, one module per concept, each a forward/backward pair.
 
 Every layer function follows one contract (CS231n's):
-    y, cache = <kind>_forward(x, ...)                         # the output, and what backward will read
-    dx       = <kind>_backward(dy, cache)                      # dL/dx from dL/dy, the chain rule of slide 34
-    dx, grads = <kind>_backward(dy, cache, params=True)        # training only: grads = {"weight": dw, "bias": db}
+    y, cache  = <kind>_forward(x, ...)                  # the output, and what backward will read
+    dx        = <kind>_backward(dy, cache)               # dL/dx from dL/dy, the chain rule of slide 34
+    dx, grads = <kind>_backward(dy, cache, params=True)  # training only: grads = {"weight": dw, "bias": db}
 The cache holds only what backward reads; layers keep no state between calls. Conv and pooling layers take
 their window as a `Geometry` (geometry.py), made once when the architecture is read.
 

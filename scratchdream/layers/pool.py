@@ -73,7 +73,8 @@ def _inside(n, s, offset, size):
 
 
 # ---- max pooling ---------------------------------------------------------------------------------
-# math: y[n,c,i,j] = max_{u,v} x[n,c, sh·i - pt + u, sw·j - pl + v] over real pixels;  dx[winner] += dy[n,c,i,j]
+# math: y[n,c,i,j] = max_{u,v} x[n,c, sh·i - pt + u, sw·j - pl + v] over real pixels
+#       dx[winner] += dy[n,c,i,j]
 def maxpool_forward(x, geo):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (arg (N, C, Ho, Wo) uint8, x.shape, geo))."""
     x = np.asarray(x)

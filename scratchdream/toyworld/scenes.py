@@ -96,7 +96,8 @@ def make_scenes(rng, n, settings=None, size=None):
 
 
 def plain_background(kind, size=64, seed=0, width=None):
-    """One background with nothing on it (no object, no clutter): the demo's starting sky, water, brown, grass."""
+    """One background with nothing on it (no object, no clutter): the demo's starting sky, water, brown
+    or grass."""
     if kind not in BACKGROUND_PAINTERS:
         from ..errors import UsageError
 
@@ -466,7 +467,8 @@ OBJECT_PAINTERS = {"castle": _castle, "ship": _ship, "fish": _fish, "bird": _bir
 
 # ---- what every scene gets: clutter, lighting, noise --------------------------------------------
 def _clutter(rng, img, most):
-    """Up to `most` small blobs and bars of random colour, half transparent: things a class must not hinge on."""
+    """Up to `most` small blobs and bars of random colour, half transparent: things a class must not hinge
+    on."""
     n = img.shape[0]
     y, x = _grid(img)
     for _ in range(int(most)):

@@ -19,16 +19,16 @@ from ..geometry import out_size
 from . import blas, checks, winograd
 from .threads import parallel_if_large
 
-COLS_BUDGET = (
-    1 << 22
-)  # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+# elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+COLS_BUDGET = 1 << 22
 WINOGRAD = True  # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (winograd.py); False: im2col
 
 
 # ---- Numba kernels: im2col / col2im over a band of output rows, and the bias + ReLU epilogue ---------
 @njit(parallel=True, cache=True)
 def _im2col_nb(x, cols, geo, i0, i1, Wo):
-    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
+    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), for the output rows
+    i = i0..i1-1."""
     C, H, W = x.shape
     kh, kw = geo.kh, geo.kw
     for r in prange(C * kh * kw):  # each task fills its own row of cols
