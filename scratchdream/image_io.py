@@ -86,15 +86,14 @@ def _to_rgb(im, path, quiet):
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         alpha = np.asarray(im.getchannel("A"), dtype=np.uint8).copy()
         say(
-            f"{os.path.basename(path)} has an alpha channel ({mode}); it is kept aside and put back in a PNG output"
+            f"{os.path.basename(path)} has an alpha channel ({mode}); "
+            "it is kept aside and put back in a PNG output"
         )
         im = im.convert("RGB")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         rgb = _wide_to_rgb(np.asarray(im), im.mode)
-        say(
-            f"{os.path.basename(path)} is {mode} ({'16-bit' if im.mode.startswith('I;16') else 'wide'} grey); "
-            "scaled to 8-bit RGB"
-        )
+        depth = "16-bit" if im.mode.startswith("I;16") else "wide"
+        say(f"{os.path.basename(path)} is {mode} ({depth} grey); scaled to 8-bit RGB")
         return rgb, alpha
     if im.mode != "RGB":
         kind = {"L": "greyscale", "1": "black and white", "CMYK": "CMYK", "P": "palette"}.get(mode, mode)
@@ -134,7 +133,8 @@ def output_format(path):
 
 
 def save_image(path, rgb, alpha=None, quiet=False):
-    """Write uint8 RGB (H, W, 3) to `path` as PNG or JPEG (by extension), atomically; alpha back into a PNG."""
+    """Write uint8 RGB (H, W, 3) to `path` as PNG or JPEG (by extension), atomically; alpha goes back
+    into a PNG."""
     from PIL import Image
 
     fmt = output_format(path)
@@ -144,7 +144,8 @@ def save_image(path, rgb, alpha=None, quiet=False):
             im.putalpha(Image.fromarray(_fit(alpha, im.size), "L"))
         elif not quiet:
             note(
-                f"{os.path.basename(os.fspath(path))}: JPEG has no alpha channel; the input's transparency is dropped"
+                f"{os.path.basename(os.fspath(path))}: JPEG has no alpha channel; "
+                "the input's transparency is dropped"
             )
     with atomic_path(path) as tmp:
         if fmt == "JPEG":

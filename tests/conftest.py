@@ -7,7 +7,8 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests import gradcheck.py, the 
 
 
 def require_torch():
-    """torch is the test oracle: in CI (SCRATCHDREAM_REQUIRE_TORCH=1) its absence fails, elsewhere it skips."""
+    """torch is the test oracle: in CI (SCRATCHDREAM_REQUIRE_TORCH=1) its absence fails; elsewhere the test
+    skips."""
     try:
         import torch
     except ImportError:

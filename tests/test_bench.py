@@ -97,13 +97,10 @@ def test_bench_command_runs_at_a_tiny_size_without_torch(capsys):
     assert row[1] == "32" and float(row[2]) > 0 and row[3] == "nan"  # --no-memory
     layer_rows = [line.split() for line in out.splitlines() if line.startswith("features.")]
     assert [r[0] for r in layer_rows] == VGG16_CONVS
-    assert {r[4] for r in layer_rows} == {
-        "im2col",
-        "winograd",
-    }  # conv1_1 (3 channels) unfolds, the rest Winograd
-    assert all(
-        len(r) == 8 and float(r[5]) > 0 for r in layer_rows
-    )  # name, shape (3 words), path, ms, GF/s, %
+    # conv1_1 (3 channels) unfolds, the rest go by Winograd
+    assert {r[4] for r in layer_rows} == {"im2col", "winograd"}
+    # a row: name, shape (3 words), path, ms, GF/s, %
+    assert all(len(r) == 8 and float(r[5]) > 0 for r in layer_rows)
     assert "tiling vgg16: 16-px tiles are smaller than the receptive field" in out
 
 

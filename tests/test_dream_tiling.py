@@ -54,9 +54,8 @@ def test_tiled_gradient_is_exact_with_a_full_margin(net, layer):
     assert np.abs(gt - g).max() <= 1e-12 * np.abs(g).max()
     assert abs(Lt - L) <= 1e-12 * abs(L)
     _, g0 = Tiler(24, 0, np.random.default_rng(0), step=jump(net, [layer])).gradient(net, x, objective)
-    assert (
-        np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()
-    )  # without a margin the seams are real: the test can fail
+    # without a margin the seams are real: the test can fail
+    assert np.abs(g0 - g).max() > 1e-2 * np.abs(g).max()
 
 
 @pytest.mark.parametrize("layer", ["inc/output", "conv3"])

@@ -145,13 +145,13 @@ def fuzz(tmp_path, kind, make):
             f"{kind}: over {SECONDS_PER_KIND} s after {i + 1} examples"
         )
     print(
-        f"image fuzz {kind}: {ITERATIONS[kind]} examples, {counts['loaded']} loaded, {counts['refused']} refused, "
-        f"{time.perf_counter() - t0:.1f} s"
+        f"image fuzz {kind}: {ITERATIONS[kind]} examples, {counts['loaded']} loaded, "
+        f"{counts['refused']} refused, {time.perf_counter() - t0:.1f} s"
     )
     return counts
 
 
-# ---- the four kinds -----------------------------------------------------------------------------------------
+# ---- the four kinds -------------------------------------------------------------------------------------
 def mutate(seed, rng):
     b = bytearray(seed)
     for _ in range(int(rng.integers(1, 9))):
@@ -177,9 +177,8 @@ def _jpeg_with_size(data, W, H):
     for marker in (b"\xff\xc0", b"\xff\xc2"):
         at = data.find(marker)
         if at >= 0:
-            return (
-                data[: at + 5] + struct.pack(">HH", min(H, 65535), min(W, 65535)) + data[at + 9 :]
-            )  # 16-bit fields
+            size = struct.pack(">HH", min(H, 65535), min(W, 65535))  # 16-bit fields
+            return data[: at + 5] + size + data[at + 9 :]
     raise AssertionError("no SOF marker in the seed JPEG")
 
 
@@ -242,7 +241,8 @@ def test_lying_width_and_height(tmp_path):
 
 
 def test_decompression_bomb_header_is_refused_as_such(tmp_path):
-    """The 100000 x 100000 PNG header of tests/bad_files.py: refused on open, named as a bomb, no allocation."""
+    """The 100000 x 100000 PNG header of tests/bad_files.py: refused on open, named as a bomb, nothing
+    allocated."""
     import bad_files
 
     path = str(tmp_path / "bomb.png")

@@ -278,9 +278,8 @@ def test_set_params_checks_names_and_shapes():
         net.set_params(params)
 
 
-@pytest.mark.parametrize(
-    "make", [tiny_inception_net, tiny_classifier]
-)  # BGR 0-255 mean pixel; RGB 0-1 mean/std
+# BGR 0-255 mean pixel; RGB 0-1 mean/std
+@pytest.mark.parametrize("make", [tiny_inception_net, tiny_classifier])
 def test_preprocess_deprocess_round_trip(make):
     net = make()
     img = np.random.default_rng(0).integers(0, 256, size=(7, 9, 3), dtype=np.uint8)

@@ -122,9 +122,8 @@ def test_cli_module_runs_on_the_references(tmp_path):
 def test_a_bad_kernels_variable_is_one_line(tmp_path, monkeypatch, capsys):
     Image.fromarray(sky(48, 64, seed=0)).save(tmp_path / "sky.png")
     monkeypatch.setenv("SCRATCHDREAM_KERNELS", "gpu")
-    monkeypatch.setattr(
-        kernel_sets, "_active", None
-    )  # as in a fresh process: the variable is read on first use
+    # as in a fresh process: the variable is read on first use
+    monkeypatch.setattr(kernel_sets, "_active", None)
     monkeypatch.chdir(tmp_path)
     code = cli.main(["dream", "sky.png", "--net", "toyworld", "--steps", "1"])
     err = capsys.readouterr().err

@@ -23,9 +23,10 @@ def test_product_equals_a_plain_loop(dtype):
         b = rng.standard_normal(M).astype(np.float32) if bias else None
         y, cache = linear.linear_forward(x, w, b)
         assert y.dtype == dtype and y.shape == (N, M)
+        # y[n, m] = b[m] + Σ_i w[m, i] x[n, i], one output at a time
         loop = np.array(
             [[np.sum(w[m].astype(dtype) * x[n]) + (b[m] if bias else 0) for m in range(M)] for n in range(N)]
-        )  # y[n, m] = b[m] + Σ_i w[m, i] x[n, i], one output at a time
+        )
         assert_close("linear", y, loop, tol)
 
 

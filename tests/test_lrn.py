@@ -10,8 +10,8 @@ from scratchdream.layers.fast import lrn as fast_lrn
 
 IMPLS = {"reference": lrn, "fast": fast_lrn}
 
-# (size, alpha, beta, k): Caffe/bvlc_googlenet's 5/1e-4/0.75/1, strong settings so the nonlinearity is visible,
-# an even window (PyTorch's off-centre convention) and a window wider than the channel count
+# (size, alpha, beta, k): Caffe/bvlc_googlenet's 5/1e-4/0.75/1, strong settings so the nonlinearity is
+# visible, an even window (PyTorch's off-centre convention) and a window wider than the channel count
 SETTINGS = [
     (5, 1e-4, 0.75, 1.0),
     (5, 0.9, 0.75, 1.0),
@@ -41,7 +41,8 @@ def test_fast_equals_reference(dtype):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_alpha_is_divided_by_the_window_size(impl):
-    # one pixel, channels (1, 2, 3), n = 3, alpha = 0.3, beta = 1, k = 1: the middle channel's window holds all three
+    # one pixel, channels (1, 2, 3), n = 3, alpha = 0.3, beta = 1, k = 1:
+    # the middle channel's window holds all three
     x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
     y, _ = IMPLS[impl].lrn_forward(x, 3, 0.3, 1.0, 1.0)
     assert np.isclose(y[0, 1, 0, 0], 2.0 / (1.0 + 0.3 / 3 * (1 + 4 + 9)))

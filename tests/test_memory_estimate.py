@@ -167,7 +167,7 @@ def test_forward_refuses_before_any_layer_runs(monkeypatch):
     ran = []
     for name, kind in list(graph.KINDS.items()):
         spy = Kind(
-            lambda kernels, xs, p, layer, k=kind: ran.append(1) or k.forward(kernels, xs, p, layer),
+            lambda k, xs, p, layer, kind=kind: ran.append(1) or kind.forward(k, xs, p, layer),
             kind.backward,
             kind.shape,
             kind.params,

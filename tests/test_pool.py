@@ -52,7 +52,8 @@ def _side(H, k, s, p, ceil):
 
 def test_ceil_rule_by_hand():
     # 15 -> 7 with 3/2 (both modes); 14 -> 7 ceil vs 6 floor.
-    # H=3, k=3, s=2, pad 1, ceil: ceil((3+2-3)/2)+1 = 3, but window 2 starts at 2*2-1 = 3 = H, in the padding: -> 2
+    # H=3, k=3, s=2, pad 1, ceil: ceil((3+2-3)/2)+1 = 3, but window 2 starts at 2*2-1 = 3 = H,
+    #   in the padding: -> 2
     # H=4, k=2, s=3, pad 1, ceil: ceil((4+2-2)/3)+1 = 3, but window 2 starts at 2*3-1 = 5 >= H: dropped -> 2
     assert _side(15, 3, 2, 0, True) == 7 and _side(15, 3, 2, 0, False) == 7
     assert _side(14, 3, 2, 0, True) == 7 and _side(14, 3, 2, 0, False) == 6
@@ -178,9 +179,8 @@ def test_maxpool_nan_wins(impl):
         x, pool_geometry({"kernel": 3, "stride": 2, "pad": 1, "ceil": True})
     )
     assert np.isnan(y[0, 0, 1, 1]) and np.isnan(y[0, 1, -1, -1])
-    assert (
-        arg[0, 0, 1, 1] == 0 * 3 + 1
-    )  # window (1, 1) starts at pixel (1, 1): its first NaN is (1, 2), u=0 v=1
+    # window (1, 1) starts at pixel (1, 1): its first NaN is (1, 2), u=0 v=1
+    assert arg[0, 0, 1, 1] == 0 * 3 + 1
     assert np.isnan(y).sum() == 5
 
 

@@ -1,4 +1,5 @@
-"""The toy world: its scenes, the bundled weights' accuracy, and the lecture's claim (castles because skies)."""
+"""The toy world: its scenes, the bundled weights' accuracy, and the lecture's claim (castles because
+skies)."""
 
 import os
 
@@ -71,7 +72,7 @@ def test_bundled_weights_heldout_accuracy(net):
 # drawn from demo.SEEDS. The control net saw the same world with the backgrounds shuffled across classes.
 # Measured with the bundled weights (2 octaves x 12 steps at conv3, framed: demo.dream_framed, seeds 0-15):
 #   background   bundled net       control net       rise: bundled - control
-#   sky          0.008 -> 0.242    0.006 -> 0.119    +0.12   (the thinnest: over five training seeds only 2 show it)
+#   sky          0.008 -> 0.242    0.006 -> 0.119    +0.12   (the thinnest: 2 of five training seeds show it)
 #   water        0.096 -> 0.303    0.219 -> 0.000    +0.43
 #   brown        0.012 -> 0.291    0.009 -> 0.018    +0.27
 #   grass        0.021 -> 0.293    0.005 -> 0.000    +0.28
@@ -92,7 +93,8 @@ def rises(net, control):
 
 
 def test_plain_backgrounds_start_as_nothing(rises):
-    """Before dreaming, no plain background looks like its classes to either net (so there is room to rise)."""
+    """Before dreaming, no plain background looks like its classes to either net (so there is room to
+    rise)."""
     for bg, ((b0, _), (c0, _)) in rises.items():
         assert b0 < 0.25 and c0 < 0.25, (
             f"plain {bg} already reads as {demo.EXPECTED[bg]}: {b0:.3f} / control {c0:.3f}"
@@ -117,12 +119,8 @@ def test_dreaming_grows_the_class_that_shared_the_background(rises, background):
 def test_the_dream_changes_the_picture(net):
     before, after = demo.dream_framed(net, "sky", seed=0)
     assert before.shape == after.shape == (demo.SIZE, demo.SIZE, 3)
-    assert np.array_equal(
-        before,
-        scenes.plain_background("sky", size=demo.SIZE + 2 * demo.BORDER, seed=0)[
-            demo.BORDER : -demo.BORDER, demo.BORDER : -demo.BORDER
-        ],
-    )  # the centre of the canvas
+    canvas = scenes.plain_background("sky", size=demo.SIZE + 2 * demo.BORDER, seed=0)
+    assert np.array_equal(before, canvas[demo.BORDER : -demo.BORDER, demo.BORDER : -demo.BORDER])
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 1
 
 

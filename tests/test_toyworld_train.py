@@ -1,4 +1,5 @@
-"""Training the toy world with scratchdream's own layers: the loss, the optimisers against torch.optim, a short run."""
+"""Training the toy world with scratchdream's own layers: the loss, the optimisers against torch.optim, a
+short run."""
 
 import numpy as np
 import pytest
@@ -62,7 +63,8 @@ def _torch_twin(torch, net):
     ],
 )
 def test_optimiser_steps_match_torch(torch, kind, ours, theirs):
-    """Three steps (so momentum / Adam's moments matter) on the same weights and batches; weights after each."""
+    """Three steps (so momentum / Adam's moments matter) on the same weights and batches; the weights after
+    each."""
     rng = np.random.default_rng(1)
     net = _tiny_net(rng)
     model, mods = _torch_twin(torch, net)
@@ -90,7 +92,7 @@ def test_optimiser_steps_match_torch(torch, kind, ours, theirs):
 
 
 def test_a_short_run_lowers_the_loss():
-    """A few hundred steps of a tiny net on small scenes: the loss falls well below its start (ln 6 = 1.79)."""
+    """A few hundred steps of a tiny net on small scenes: the loss falls far below its start (ln 6 = 1.79)."""
     settings = dict(scenes.DEFAULT_SETTINGS, size=32)
     net, history = train.train(
         settings,
@@ -118,7 +120,8 @@ def test_cosine_schedule():
 
 
 def test_train_command_writes_loadable_weights_with_provenance(tmp_path, capsys):
-    """`scratchdream toyworld train` end to end, cut to 3 steps: a weights file that loads, with the generator inside."""
+    """`scratchdream toyworld train` end to end, cut to 3 steps: a weights file that loads, with the
+    generator inside."""
     import scratchdream as sd
     from scratchdream.cli import main
 
@@ -133,7 +136,8 @@ def test_train_command_writes_loadable_weights_with_provenance(tmp_path, capsys)
 
 
 def test_train_command_trains_the_control_in_a_second_process(tmp_path, capsys):
-    """--jobs 2 (the default on 2 cores): both files, both reports, and this process's thread count restored."""
+    """--jobs 2 (the default on 2 cores): both files, both reports, and this process's thread count
+    restored."""
     import numba
 
     from scratchdream.cli import main

@@ -51,9 +51,8 @@ def test_googlenet_caffemodel_matches_torch_at_every_layer_and_gradient(torch, t
         "inception_4c/output",
         97,
     )
-    assert (
-        cli.main(["layers", str(tmp_path / "googlenet.h5"), "--size", f"{H}x{W}"]) == 0
-    )  # on the converted file
+    # on the converted file
+    assert cli.main(["layers", str(tmp_path / "googlenet.h5"), "--size", f"{H}x{W}"]) == 0
     row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("inception_4c/output "))
     assert "x".join(map(str, acts["inception_4c/output"].shape[1:])) in row
     print(
@@ -129,9 +128,8 @@ def test_the_architecture_is_checked_against_a_deploy_prototxt(torch, tmp_path):
     layers = caffe_googlenet_layers(caffe_googlenet_weights(seed=0), with_training_layers=False)
     text = deploy_prototxt(layers)
     (tmp_path / "deploy.prototxt").write_text(text)
-    assert (
-        googlenet.check_prototxt(tmp_path / "deploy.prototxt", spec_for("googlenet")) == 84
-    )  # all but our flatten
+    # every layer but our flatten
+    assert googlenet.check_prototxt(tmp_path / "deploy.prototxt", spec_for("googlenet")) == 84
 
     swapped = text.replace(
         'bottom: "inception_4c/3x3"\n  bottom: "inception_4c/5x5"',

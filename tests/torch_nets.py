@@ -214,9 +214,8 @@ class TVInception(nn.Module):
         super().__init__()
         self.branch1 = BasicConv2d(cin, c1, 1)
         self.branch2 = nn.Sequential(BasicConv2d(cin, c3r, 1), BasicConv2d(c3r, c3, 3, padding=1))
-        self.branch3 = nn.Sequential(
-            BasicConv2d(cin, c5r, 1), BasicConv2d(c5r, c5, 3, padding=1)
-        )  # "5x5" is 3x3
+        # torchvision's "5x5" branch is a 3x3
+        self.branch3 = nn.Sequential(BasicConv2d(cin, c5r, 1), BasicConv2d(c5r, c5, 3, padding=1))
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, padding=1, ceil_mode=True), BasicConv2d(cin, cp, 1))
 
     def forward(self, x, acts, name):

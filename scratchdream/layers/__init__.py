@@ -1,9 +1,9 @@
 """CNN building blocks, one module per concept, each a forward/backward pair.
 
 Every layer function follows one contract (CS231n's):
-    y, cache = <kind>_forward(x, ...)                         # the output, and what backward will read
-    dx       = <kind>_backward(dy, cache)                      # dL/dx from dL/dy, the chain rule of slide 34
-    dx, grads = <kind>_backward(dy, cache, params=True)        # training only: grads = {"weight": dw, "bias": db}
+    y, cache  = <kind>_forward(x, ...)                  # the output, and what backward will read
+    dx        = <kind>_backward(dy, cache)               # dL/dx from dL/dy, the chain rule of slide 34
+    dx, grads = <kind>_backward(dy, cache, params=True)  # training only: grads = {"weight": dw, "bias": db}
 The cache holds only what backward reads; layers keep no state between calls. Conv and pooling layers take
 their window as a `Geometry` (geometry.py), made once when the architecture is read.
 
@@ -33,20 +33,24 @@ __all__ = ["KINDS", "Kernels", "REFERENCE", "kernels", "use_kernels"]
 
 
 # ---- how the graph calls each kind ------------------------------------------------------------------
+def _no_params(in_shapes, layer):
+    return {}
+
+
 @dataclass(frozen=True)
 class Kind:
     forward: Callable
     backward: Callable
     shape: Callable
-    params: Callable
-
-
-def _no_params(in_shapes, layer):
-    return {}
+    params: Callable = _no_params  # most kinds have none
 
 
 def _same_shape(in_shapes, layer):
     return in_shapes[0]
+
+
+def _pool_shape(in_shapes, layer):
+    return pool.pool_shape(in_shapes[0], layer["geo"])
 
 
 def _lrn_forward(k, xs, p, layer):
@@ -84,43 +88,36 @@ KINDS = {
         lambda k, xs, p, layer: k.relu.relu_forward(xs[0]),
         _plain(lambda k: k.relu.relu_backward),
         _same_shape,
-        _no_params,
     ),
     "maxpool": Kind(
         lambda k, xs, p, layer: k.pool.maxpool_forward(xs[0], layer["geo"]),
         _plain(lambda k: k.pool.maxpool_backward),
-        lambda s, layer: pool.pool_shape(s[0], layer["geo"]),
-        _no_params,
+        _pool_shape,
     ),
     "avgpool": Kind(
         lambda k, xs, p, layer: k.pool.avgpool_forward(xs[0], layer["geo"], layer["hp"]["count_pad"]),
         _plain(lambda k: k.pool.avgpool_backward),
-        lambda s, layer: pool.pool_shape(s[0], layer["geo"]),
-        _no_params,
+        _pool_shape,
     ),
     "adaptive_avgpool": Kind(
         lambda k, xs, p, layer: k.pool.adaptive_avgpool_forward(xs[0], layer["hp"]["size"]),
         _plain(lambda k: k.pool.adaptive_avgpool_backward),
         lambda s, layer: pool.adaptive_shape(s[0], layer["hp"]["size"]),
-        _no_params,
     ),
     "lrn": Kind(
         _lrn_forward,
         _plain(lambda k: k.lrn.lrn_backward),
         _same_shape,
-        _no_params,
     ),
     "concat": Kind(
         lambda k, xs, p, layer: k.concat.concat_forward(xs),
         lambda k, dy, cache, params: (k.concat.concat_backward(dy, cache), {}),
         lambda s, layer: concat.concat_shape(s),
-        _no_params,
     ),
     "flatten": Kind(
         lambda k, xs, p, layer: k.linear.flatten_forward(xs[0]),
         _plain(lambda k: k.linear.flatten_backward),
         lambda s, layer: linear.flatten_shape(s[0]),
-        _no_params,
     ),
     "linear": Kind(
         lambda k, xs, p, layer: k.linear.linear_forward(xs[0], p["weight"], p.get("bias")),
@@ -132,7 +129,6 @@ KINDS = {
         lambda k, xs, p, layer: k.softmax.softmax_forward(xs[0]),
         _plain(lambda k: k.softmax.softmax_backward),
         _same_shape,
-        _no_params,
     ),
     "batchnorm": Kind(
         lambda k, xs, p, layer: k.batchnorm.batchnorm_forward(xs[0], p["weight"], p["bias"]),

@@ -1,4 +1,5 @@
-"""Batch normalisation in inference form: a per-channel scale and shift (torchvision GoogLeNet, Keras InceptionV3).
+"""Batch normalisation in inference form: a per-channel scale and shift (torchvision GoogLeNet, Keras
+InceptionV3).
 
 At inference the running statistics are constants, so BN is affine per channel:
     bn_fold   scale = γ / sqrt(var + ε),  shift = β - mean · scale
@@ -14,7 +15,8 @@ import numpy as np
 
 # ---- folding the running statistics -------------------------------------------------------------
 def bn_fold(gamma, beta, mean, var, eps):
-    """(γ, β, running mean, running var, ε) -> (scale, shift), all (C,), in float64 (rounded once, when stored)."""
+    """(γ, β, running mean, running var, ε) -> (scale, shift), all (C,), in float64 (rounded once, when
+    stored)."""
     gamma, beta, mean, var = (np.asarray(a, np.float64) for a in (gamma, beta, mean, var))
     scale = gamma / np.sqrt(var + eps)
     return scale, beta - mean * scale

@@ -28,7 +28,8 @@ def check_inputs(xs):
 def _same_size(shapes):
     if len(set(shapes)) != 1:
         raise UserError(
-            f"concat: the branches have different sizes {sorted(set(shapes))}; check their padding and strides"
+            f"concat: the branches have different sizes {sorted(set(shapes))}; "
+            "check their padding and strides"
         )
 
 

@@ -4,9 +4,11 @@ Legend: N batch, C in / K out channels, H W in, Ho Wo out, kh kw kernel, s strid
 left, right), d dilation (1 = none), g groups (each group sees C/g inputs and makes K/g outputs); the
 window is a `Geometry` (layers/geometry.py).
     x (N,C,H,W), w (K,C/g,kh,kw), b (K,) -> y (N,K,Ho,Wo),  Ho = (H + pt + pb - d(kh-1) - 1)//s + 1
-    forward:  y[n,k,i,j] = b[k] + sum_{c,u,v} w[k,c,u,v] x[n,c, s*i + d*u - pt, s*j + d*v - pl]   (then ReLU if fused)
+    forward:  y[n,k,i,j] = b[k] + sum_{c,u,v} w[k,c,u,v] x[n,c, s*i + d*u - pt, s*j + d*v - pl]
+              (then ReLU if fused)
     backward: dx[n,c,m,l] = sum_{k,i,j: s*i+d*u-pt = m, s*j+d*v-pl = l} w[k,c,u,v] dy[n,k,i,j]
-              dw[k,c,u,v] = sum_{n,i,j} dy[n,k,i,j] x[n,c, s*i+d*u-pt, s*j+d*v-pl],   db[k] = sum_{n,i,j} dy[n,k,i,j]
+              dw[k,c,u,v] = sum_{n,i,j} dy[n,k,i,j] x[n,c, s*i+d*u-pt, s*j+d*v-pl]
+              db[k] = sum_{n,i,j} dy[n,k,i,j]
 
 This is the plain NumPy version: for each kernel tap (u, v), one strided view of the padded input meets
 the tap's weights in one matrix product; backward sends each tap's gradient back onto the pixels it read.
@@ -32,7 +34,8 @@ def conv_params(in_shape, geo, out, bias=True):
     C, K, g = in_shape[0], int(out), geo.groups
     if C % g or K % g:
         raise UserError(
-            f"conv with {C} inputs and {K} outputs cannot be split into {g} groups; fix 'groups' in the architecture"
+            f"conv with {C} inputs and {K} outputs cannot be split into {g} groups; "
+            "fix 'groups' in the architecture"
         )
     shapes = {"weight": (K, C // g, geo.kh, geo.kw)}
     if bias:

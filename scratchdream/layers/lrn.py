@@ -1,8 +1,9 @@
 """Local response normalisation across channels (AlexNet, bvlc_googlenet): neighbouring channels compete.
 
-    forward   scale[c] = k + α/n · Σ_{c' = c-⌊n/2⌋}^{c+⌊(n-1)/2⌋} x[c']²   (channels outside 0..C-1 count as 0)
+    forward   scale[c] = k + α/n · Σ_{c' = c-⌊n/2⌋}^{c+⌊(n-1)/2⌋} x[c']²  (channels outside 0..C-1 count as 0)
               y[c] = x[c] · scale[c]^-β                        x, y, scale (N, C, H, W); n, α, β, k scalars
-    backward  dx[c] = dy[c] · scale[c]^-β - (2αβ/n) · x[c] · Σ_{c' whose window holds c} dy[c'] x[c'] scale[c']^(-β-1)
+    backward  dx[c] = dy[c] · scale[c]^-β
+                      - (2αβ/n) · x[c] · Σ_{c' whose window holds c} dy[c'] x[c'] scale[c']^(-β-1)
 This is Caffe's ACROSS_CHANNELS formula (α is divided by the window size n) and PyTorch's
 local_response_norm; for odd n (Caffe requires it) the window is centred. The cache is x and the
 denominator `scale` computed in forward, so backward does not recompute the window sums.

@@ -73,7 +73,8 @@ def _inside(n, s, offset, size):
 
 
 # ---- max pooling ---------------------------------------------------------------------------------
-# math: y[n,c,i,j] = max_{u,v} x[n,c, sh·i - pt + u, sw·j - pl + v] over real pixels;  dx[winner] += dy[n,c,i,j]
+# math: y[n,c,i,j] = max_{u,v} x[n,c, sh·i - pt + u, sw·j - pl + v] over real pixels
+#       dx[winner] += dy[n,c,i,j]
 def maxpool_forward(x, geo):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (arg (N, C, Ho, Wo) uint8, x.shape, geo))."""
     x = np.asarray(x)
@@ -110,8 +111,9 @@ def maxpool_backward(dy, cache):
 # ---- average pooling -----------------------------------------------------------------------------
 # math: y[n,c,i,j] = Σ_window x / D(i,j);  dx[window] += dy[n,c,i,j] / D(i,j)
 #   D = (min(h0+kh, H+pb) - h0)·(min(w0+kw, W+pr) - w0) if count_pad else the number of real pixels
-def _divisor(geo, H, W, Ho, Wo, count_pad):
-    """D (Ho, Wo): the number of pixels each window averages, h0 = sh·i - pt its first row."""
+def divisor(geo, H, W, Ho, Wo, count_pad):
+    """D (Ho, Wo) int: the number of pixels each window averages, h0 = sh·i - pt its first row (the fast
+    kernels divide by this same table)."""
 
     def span(n, s, p0, p1, k, size):
         start = s * np.arange(n) - p0
@@ -128,7 +130,7 @@ def avgpool_forward(x, geo, count_pad=True):
     Ho, Wo = output_hw(x, geo)
     xp = _padded(x, geo, Ho, Wo)
     total = sum(_tap(xp, u, v, geo, Ho, Wo) for u in range(geo.kh) for v in range(geo.kw))
-    D = _divisor(geo, x.shape[2], x.shape[3], Ho, Wo, count_pad).astype(x.dtype)
+    D = divisor(geo, x.shape[2], x.shape[3], Ho, Wo, count_pad).astype(x.dtype)
     return total / D, (x.shape, geo, count_pad)
 
 
@@ -136,7 +138,7 @@ def avgpool_backward(dy, cache):
     """dy (N, C, Ho, Wo) -> dx (N, C, H, W)."""
     x_shape, geo, count_pad = cache
     Ho, Wo = dy.shape[2:]
-    share = dy / _divisor(geo, x_shape[2], x_shape[3], Ho, Wo, count_pad).astype(dy.dtype)
+    share = dy / divisor(geo, x_shape[2], x_shape[3], Ho, Wo, count_pad).astype(dy.dtype)
     dxp = _padded(np.zeros(x_shape, dy.dtype), geo, Ho, Wo)
     for u in range(geo.kh):
         for v in range(geo.kw):

@@ -68,7 +68,8 @@ class Net:
         return out
 
     def resolve(self, name):
-        """The layer's own name for `name` (which may be an alias); a clear error with close matches otherwise."""
+        """The layer's own name for `name` (which may be an alias); otherwise a clear error naming close
+        matches."""
         if name in self._by_name:
             return name
         if name in self.aliases:
@@ -101,7 +102,8 @@ class Net:
 
     def params_as(self, dtype):
         """The parameters in `dtype`: the stored arrays themselves when they already are (no copy, so an
-        optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32 net)."""
+        optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32
+        net)."""
         dtype = np.dtype(dtype)
         return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
 

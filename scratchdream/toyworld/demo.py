@@ -18,21 +18,18 @@ from . import scenes
 
 # background -> the classes that lived on it in the training world (the ones the dream should grow)
 EXPECTED = {"sky": ("castle",), "water": ("fish", "ship"), "brown": ("dog",), "grass": ("bird",)}
-DREAM = {
-    "octaves": 2,
-    "octave_scale": 1.4,
-    "steps": 12,
-    "step_size": 1.0,
-    "jitter": 4,
-}  # see docs/toyworld.md
-LAYER = "conv3"  # a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
+# the demo's dream settings: see docs/toyworld.md
+DREAM = {"octaves": 2, "octave_scale": 1.4, "steps": 12, "step_size": 1.0, "jitter": 4}
+# a deep layer (third of four conv blocks, 16 x 16 x 64 at 64 px); why not conv4: docs/toyworld.md
+LAYER = "conv3"
 SEEDS = tuple(range(16))  # the plain backgrounds the bias is measured on (tests, `toyworld demo`, docs)
 SIZE = 96  # the picture measured and shown: bigger than the 64 px training scenes, so a whole castle fits
 BORDER = 16  # the dream runs on SIZE + 2 BORDER px and the centre is kept: see `dream_framed`
 
 
 def classify(net, img):
-    """Class probabilities (K,) for one uint8 picture (H, W, 3), at its own size (the net ends in global pooling)."""
+    """Class probabilities (K,) for one uint8 picture (H, W, 3), at its own size (the net ends in global
+    pooling)."""
     return net.forward(net.preprocess(img), upto="prob", keep=False)[0].astype(np.float64)
 
 
@@ -151,7 +148,8 @@ def _castle_gif(net, out_dir, seeds, tops):
 
 
 def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
-    """A grid of training scenes, one row per class: what the network learned from (a 256-colour PNG, small)."""
+    """A grid of training scenes, one row per class: what the network learned from (a small 256-colour
+    PNG)."""
     s = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 9]), 60 * per_class, s)
     rows = [
@@ -191,13 +189,14 @@ def _caption(img, text):
 
 
 def _row(net, bg, runs, seeds, mean, other, n):
-    """One background: its plain picture, then dreams with the top class and p(home) under each, and the means."""
+    """One background: its plain picture, then the dreams with the top class and p(home) under each, and
+    the means."""
     from PIL import Image, ImageDraw
 
     want = "+".join(EXPECTED[bg])
     size = runs[0][2].shape[0]
     cells = [(runs[0][2], ["plain " + bg, f"p({want}) {expected_probability(net, bg, runs[0][0]):.2f}"])]
-    for seed, (pb, pa, _, after) in zip(seeds, runs):
+    for seed, (_, pa, _, after) in zip(seeds, runs):
         top = net.labels[int(np.argmax(pa))]
         cells.append((after, [f"{bg} {seed}: {top}", f"p({want}) {expected_probability(net, bg, pa):.2f}"]))
     head = (

@@ -96,7 +96,8 @@ def make_scenes(rng, n, settings=None, size=None):
 
 
 def plain_background(kind, size=64, seed=0, width=None):
-    """One background with nothing on it (no object, no clutter): the demo's starting sky, water, brown, grass."""
+    """One background with nothing on it (no object, no clutter): the demo's starting sky, water, brown
+    or grass."""
     if kind not in BACKGROUND_PAINTERS:
         from ..errors import UsageError
 
@@ -118,6 +119,16 @@ def _grid(img):
 def _col(a):
     """Per-scene parameter (N,) -> (N, 1, 1) (a scalar -> (1, 1, 1)), to broadcast against the grid."""
     return np.asarray(a, np.float32).reshape(-1, 1, 1)
+
+
+def _each(flags):
+    """Per-scene booleans (N,) -> (N, 1, 1): a part drawn only in the scenes whose flag is set."""
+    return _col(flags).astype(bool)
+
+
+def _grey(n, level):
+    """One grey for all n scenes, (n, 3): windows, doors, eyes, noses."""
+    return np.full((n, 3), level, np.float32)
 
 
 def _rect(y, x, x0, y0, x1, y1):
@@ -262,7 +273,7 @@ def _surface(rng, img):
 
 def _castle(rng, img):
     """A keep with battlements between two towers (battlements or conical roofs), windows, a door."""
-    n, H = img.shape[0], img.shape[1]
+    n = img.shape[0]
     y, x = _grid(img)
     s = _u(rng, n, 0.55, 0.95)  # overall scale
     cx, base = _u(rng, n, 0.38, 0.62), _u(rng, n, 0.97, 1.05)
@@ -283,33 +294,21 @@ def _castle(rng, img):
         t_cren = (
             _rect(y, x, side - wt / 2, tt - merlon, side + wt / 2, tt)
             & (np.floor((x - _col(side - wt / 2)) / _col(t_tooth)) % 2 == 0)
-            & ~_col(roofed).astype(bool)
+            & ~_each(roofed)
         )
         _paint(img, tower | t_cren, stone * 0.92, surface)
-        roof = _triangle(y, x, (side - wt * 0.65, tt), (side + wt * 0.65, tt), (side, tt - wt * 1.3)) & _col(
-            roofed
-        ).astype(bool)
-        _paint(img, roof, _pick(rng, n, PAINT))
+        roof = _triangle(y, x, (side - wt * 0.65, tt), (side + wt * 0.65, tt), (side, tt - wt * 1.3))
+        _paint(img, roof & _each(roofed), _pick(rng, n, PAINT))
         win = _rect(y, x, side - wt * 0.15, tt + 0.08 * s, side + wt * 0.15, tt + 0.16 * s)
-        _paint(img, win, np.full((n, 3), 0.12, np.float32))
+        _paint(img, win, _grey(n, 0.12))
     dw = w * 0.22  # the arched door
     door = _rect(y, x, cx - dw / 2, base - hk * 0.45, cx + dw / 2, base + 1) | _ellipse(
         y, x, cx, base - hk * 0.45, dw / 2, dw / 2
     )
-    _paint(img, door, np.full((n, 3), 0.15, np.float32))
+    _paint(img, door, _grey(n, 0.15))
     for k in (-1, 1):  # keep windows
-        _paint(
-            img,
-            _rect(
-                y,
-                x,
-                cx + k * w * 0.28 - 0.02 * s,
-                top + 0.07 * s,
-                cx + k * w * 0.28 + 0.02 * s,
-                top + 0.15 * s,
-            ),
-            np.full((n, 3), 0.12, np.float32),
-        )
+        wx = cx + k * w * 0.28
+        _paint(img, _rect(y, x, wx - 0.02 * s, top + 0.07 * s, wx + 0.02 * s, top + 0.15 * s), _grey(n, 0.12))
 
 
 def _ship(rng, img):
@@ -332,7 +331,7 @@ def _ship(rng, img):
     sail = rng.random(n) < 0.7
     mx, deck = cx - _u(rng, n, -0.05, 0.1) * s, wl - hh
     mh = _u(rng, n, 0.45, 0.65) * s
-    mast = _rect(y, x, mx - 0.012, deck - mh, mx + 0.012, deck) & _col(sail).astype(bool)
+    mast = _rect(y, x, mx - 0.012, deck - mh, mx + 0.012, deck) & _each(sail)
     sail_c = _pick(rng, n, PAINT)
     main = _triangle(
         y, x, (mx + 0.02, deck - mh), (mx + 0.02, deck - 0.04 * s), (mx + 0.38 * s, deck - 0.04 * s)
@@ -340,25 +339,19 @@ def _ship(rng, img):
     jib = _triangle(
         y, x, (mx - 0.02, deck - mh * 0.85), (mx - 0.02, deck - 0.04 * s), (mx - 0.25 * s, deck - 0.04 * s)
     )
-    _paint(img, (main | (jib & _col(rng.random(n) < 0.6).astype(bool))) & _col(sail).astype(bool), sail_c)
-    _paint(img, mast, np.full((n, 3), 0.25, np.float32))
+    _paint(img, (main | (jib & _each(rng.random(n) < 0.6))) & _each(sail), sail_c)
+    _paint(img, mast, _grey(n, 0.25))
     _paint(
         img,
-        _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _col(sail).astype(bool),
+        _rect(y, x, mx + 0.012, deck - mh, mx + 0.07, deck - mh + 0.04) & _each(sail),
         _pick(rng, n, PAINT),
     )
-    cabin = _rect(y, x, cx - 0.22 * s, deck - 0.14 * s, cx + 0.12 * s, deck) & _col(~sail).astype(bool)
+    cabin = _rect(y, x, cx - 0.22 * s, deck - 0.14 * s, cx + 0.12 * s, deck) & _each(~sail)
     _paint(img, cabin, _pick(rng, n, PAINT))
-    funnel = _rect(y, x, cx - 0.06 * s, deck - 0.3 * s, cx + 0.03 * s, deck - 0.14 * s) & _col(~sail).astype(
-        bool
-    )
+    funnel = _rect(y, x, cx - 0.06 * s, deck - 0.3 * s, cx + 0.03 * s, deck - 0.14 * s) & _each(~sail)
     _paint(img, funnel, _pick(rng, n, PAINT))
     for k in (-0.15, -0.05):  # portholes
-        _paint(
-            img,
-            _ellipse(y, x, cx + k * s, deck - 0.07 * s, 0.018, 0.018) & _col(~sail).astype(bool),
-            np.full((n, 3), 0.15, np.float32),
-        )
+        _paint(img, _ellipse(y, x, cx + k * s, deck - 0.07 * s, 0.018, 0.018) & _each(~sail), _grey(n, 0.15))
 
 
 def _fish(rng, img):
@@ -372,7 +365,7 @@ def _fish(rng, img):
         cx, cy = _u(rng, n, 0.35, 0.65), _u(rng, n, 0.3, 0.7)
         if k == 1:
             cx, cy = (cx + 0.4) % 1.0, (cy + 0.35) % 1.0
-        on = _col(present).astype(bool)
+        on = _each(present)
         body_c = _pick(rng, n, PAINT)
         tail = _triangle(
             y, x, (cx - rx * 0.8, cy), (cx - rx * 1.55, cy - ry * 1.0), (cx - rx * 1.55, cy + ry * 1.0)
@@ -388,12 +381,8 @@ def _fish(rng, img):
         body = _ellipse(y, x, cx, cy, rx, ry)
         _paint(img, body & on, body_c, _surface(rng, img))
         ex, ey, er = cx + rx * 0.55, cy - ry * 0.2, ry * 0.22 + 0.01
-        _paint(img, _ellipse(y, x, ex, ey, er, er) & on, np.full((n, 3), 0.97, np.float32))
-        _paint(
-            img,
-            _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on,
-            np.full((n, 3), 0.05, np.float32),
-        )
+        _paint(img, _ellipse(y, x, ex, ey, er, er) & on, _grey(n, 0.97))
+        _paint(img, _ellipse(y, x, ex + er * 0.2, ey, er * 0.55, er * 0.55) & on, _grey(n, 0.05))
 
 
 def _bird(rng, img):
@@ -408,7 +397,7 @@ def _bird(rng, img):
     legs = _rect(y, x, cx - 0.05 * s, cy, cx - 0.035 * s, cy + ry + 0.12 * s) | _rect(
         y, x, cx + 0.03 * s, cy, cx + 0.045 * s, cy + ry + 0.12 * s
     )
-    _paint(img, legs, np.full((n, 3), 0.35, np.float32))
+    _paint(img, legs, _grey(n, 0.35))
     tail = _triangle(
         y, x, (cx - rx * 0.7, cy), (cx - rx * 1.6, cy + ry * 0.2), (cx - rx * 1.5, cy + ry * 1.1)
     )
@@ -425,16 +414,8 @@ def _bird(rng, img):
         y, x, (hx + hr * 0.8, hy - hr * 0.35), (hx + hr * 0.8, hy + hr * 0.35), (hx + hr * 1.9, hy + hr * 0.1)
     )
     _paint(img, beak, _pick(rng, n, [(0.95, 0.65, 0.1), (0.9, 0.8, 0.2)]))
-    _paint(
-        img,
-        _ellipse(y, x, hx + hr * 0.35, hy - hr * 0.2, hr * 0.3, hr * 0.3),
-        np.full((n, 3), 0.97, np.float32),
-    )
-    _paint(
-        img,
-        _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17),
-        np.full((n, 3), 0.03, np.float32),
-    )
+    _paint(img, _ellipse(y, x, hx + hr * 0.35, hy - hr * 0.2, hr * 0.3, hr * 0.3), _grey(n, 0.97))
+    _paint(img, _ellipse(y, x, hx + hr * 0.42, hy - hr * 0.2, hr * 0.17, hr * 0.17), _grey(n, 0.03))
 
 
 def _dog(rng, img):
@@ -448,7 +429,7 @@ def _dog(rng, img):
     ear_c = (fur_c * _col(_u(rng, n, 0.45, 0.8))[:, 0]).clip(0, 1)
     fur = _surface(rng, img)
     _paint(img, _ellipse(y, x, cx, cy + r * 1.9, r * 1.5, r * 1.2), fur_c, fur)  # shoulders
-    floppy = _col(rng.random(n) < 0.6).astype(bool)
+    floppy = _each(rng.random(n) < 0.6)
     for k in (-1, 1):  # pointed ears, behind the head
         point = (
             _triangle(
@@ -469,27 +450,15 @@ def _dog(rng, img):
         )
         _paint(img, drop, ear_c, fur)
     spot = rng.random(n) < 0.35  # a patch round one eye
-    _paint(
-        img, _ellipse(y, x, cx - r * 0.35, cy - r * 0.15, r * 0.3, r * 0.28) & _col(spot).astype(bool), ear_c
-    )
-    for k in (-1, 1):
-        _paint(
-            img,
-            _ellipse(y, x, cx + k * r * 0.35, cy - r * 0.15, r * 0.13, r * 0.15),
-            np.full((n, 3), 0.05, np.float32),
-        )
-        _paint(
-            img,
-            _ellipse(y, x, cx + k * r * 0.35 + r * 0.04, cy - r * 0.2, r * 0.04, r * 0.04),
-            np.full((n, 3), 0.95, np.float32),
-        )
-    _paint(
-        img, _ellipse(y, x, cx, cy + r * 0.42, r * 0.42, r * 0.32), (fur_c * 0.5 + 0.45).clip(0, 1)
-    )  # snout
-    _paint(
-        img, _ellipse(y, x, cx, cy + r * 0.28, r * 0.16, r * 0.11), np.full((n, 3), 0.04, np.float32)
-    )  # nose
-    tongue = _ellipse(y, x, cx, cy + r * 0.72, r * 0.1, r * 0.12) & _col(rng.random(n) < 0.4).astype(bool)
+    _paint(img, _ellipse(y, x, cx - r * 0.35, cy - r * 0.15, r * 0.3, r * 0.28) & _each(spot), ear_c)
+    for k in (-1, 1):  # eyes, each with a highlight
+        ex = cx + k * r * 0.35
+        _paint(img, _ellipse(y, x, ex, cy - r * 0.15, r * 0.13, r * 0.15), _grey(n, 0.05))
+        _paint(img, _ellipse(y, x, ex + r * 0.04, cy - r * 0.2, r * 0.04, r * 0.04), _grey(n, 0.95))
+    snout = _ellipse(y, x, cx, cy + r * 0.42, r * 0.42, r * 0.32)
+    _paint(img, snout, (fur_c * 0.5 + 0.45).clip(0, 1))
+    _paint(img, _ellipse(y, x, cx, cy + r * 0.28, r * 0.16, r * 0.11), _grey(n, 0.04))  # nose
+    tongue = _ellipse(y, x, cx, cy + r * 0.72, r * 0.1, r * 0.12) & _each(rng.random(n) < 0.4)
     _paint(img, tongue, np.tile(np.float32([[0.9, 0.4, 0.45]]), (n, 1)))
 
 
@@ -498,11 +467,12 @@ OBJECT_PAINTERS = {"castle": _castle, "ship": _ship, "fish": _fish, "bird": _bir
 
 # ---- what every scene gets: clutter, lighting, noise --------------------------------------------
 def _clutter(rng, img, most):
-    """Up to `most` small blobs and bars of random colour, half transparent: things a class must not hinge on."""
+    """Up to `most` small blobs and bars of random colour, half transparent: things a class must not hinge
+    on."""
     n = img.shape[0]
     y, x = _grid(img)
     for _ in range(int(most)):
-        on = _col(rng.random(n) < 0.5).astype(bool)
+        on = _each(rng.random(n) < 0.5)
         cx, cy, r = _u(rng, n, 0, 1), _u(rng, n, 0, 1), _u(rng, n, 0.02, 0.08)
         blob = (
             np.where(

@@ -18,16 +18,10 @@ from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
 WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
-STEPS, BATCH, EPOCHS, LR = (
-    800,
-    64,
-    3,
-    2e-3,
-)  # `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
-DREAM_LAYERS = [
-    "conv4",
-    "conv3",
-]  # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
+# `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
+STEPS, BATCH, EPOCHS, LR = 800, 64, 3, 2e-3
+# `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
+DREAM_LAYERS = ["conv4", "conv3"]
 
 
 # ---- the network as data ----------------------------------------------------------------------
@@ -213,7 +207,8 @@ def predict(net, images, batch=200):
 
 
 def evaluate(net, settings=None, seed=12345, n=1200):
-    """Accuracy and confusion matrix (true x predicted) on n freshly generated scenes never used in training."""
+    """Accuracy and confusion matrix (true x predicted) on n freshly generated scenes, never used in
+    training."""
     settings = settings or scenes.DEFAULT_SETTINGS
     img, y, _ = scenes.make_scenes(np.random.default_rng([seed, 3]), n, settings)
     pred = predict(net, img).argmax(axis=1)

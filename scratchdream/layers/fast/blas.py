@@ -104,7 +104,8 @@ def _sgemm_blocks_nb(sgemm, set_local, a, b, out, trans_a, beta, chunk):
 
 
 def matmul(a, b, out, trans_a=False, accumulate=False):
-    """out = op(a) @ b (out += op(a) @ b if accumulate), op transposing a's last two axes if trans_a; 2-D or 3-D.
+    """out = op(a) @ b (out += op(a) @ b if accumulate), 2-D or 3-D; op transposes a's last two axes if
+    trans_a.
 
     Rows may be strided (a band of columns of a bigger matrix), the last axis must be contiguous.
     """

@@ -19,16 +19,16 @@ from ..geometry import out_size
 from . import blas, checks, winograd
 from .threads import parallel_if_large
 
-COLS_BUDGET = (
-    1 << 22
-)  # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+# elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
+COLS_BUDGET = 1 << 22
 WINOGRAD = True  # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (winograd.py); False: im2col
 
 
 # ---- Numba kernels: im2col / col2im over a band of output rows, and the bias + ReLU epilogue ---------
 @njit(parallel=True, cache=True)
 def _im2col_nb(x, cols, geo, i0, i1, Wo):
-    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), rows i0..i1 of the output."""
+    """cols[(c*kh+u)*kw+v, (i-i0)*Wo+j] = x[c, s*i+d*u-pt, s*j+d*v-pl] (0 outside), for the output rows
+    i = i0..i1-1."""
     C, H, W = x.shape
     kh, kw = geo.kh, geo.kw
     for r in prange(C * kh * kw):  # each task fills its own row of cols
@@ -113,15 +113,22 @@ def _groups(a, g):
     return a.reshape(g, a.shape[0] // g, *a.shape[1:])
 
 
+def _plan(geo, C, K, Ho, Wo, dtype):
+    """How the products run: taps = C/g·kh·kw (one column's length), gemm (x itself is the column matrix),
+    the output-row bands, and one im2col buffer reused band after band (None for gemm)."""
+    taps = (C // geo.groups) * geo.kh * geo.kw
+    gemm = path(geo, C, K) == "gemm"
+    bands = _bands(Ho, Wo, taps)
+    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), dtype)
+    return taps, gemm, bands, cols
+
+
 def _gemm_forward(x, w, y, geo):
     """y[n] = W_q @ im2col(x[n]) for each group q, band by band (no bias, no ReLU)."""
     N, C, H, W = x.shape
     K, Ho, Wo = y.shape[1:]
-    taps = (C // geo.groups) * geo.kh * geo.kw
+    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, x.dtype)
     w2 = w.reshape(geo.groups, K // geo.groups, taps)
-    gemm = path(geo, C, K) == "gemm"
-    bands = _bands(Ho, Wo, taps)
-    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), x.dtype)
     for n in range(N):
         xs, ys = _groups(x[n], geo.groups), _groups(y[n].reshape(K, Ho * Wo), geo.groups)
         for q in range(geo.groups):
@@ -138,11 +145,8 @@ def _gemm_backward_input(dy, w, dx, geo):
     """dx[n] = col2im(W_q^T @ dy[n]) for each group q, band by band."""
     N, C, H, W = dx.shape
     K, Ho, Wo = dy.shape[1:]
-    taps = (C // geo.groups) * geo.kh * geo.kw
+    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, dx.dtype)
     w2 = w.reshape(geo.groups, K // geo.groups, taps)
-    gemm = path(geo, C, K) == "gemm"
-    bands = _bands(Ho, Wo, taps)
-    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), dx.dtype)
     for n in range(N):
         dys, dxs = _groups(dy[n].reshape(K, Ho * Wo), geo.groups), _groups(dx[n], geo.groups)
         for q in range(geo.groups):
@@ -159,19 +163,18 @@ def _gemm_backward_weight(dy, x, geo, w_shape):
     """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band (training only: NumPy's matmul is fine)."""
     N, C, H, W = x.shape
     K, Ho, Wo = dy.shape[1:]
-    taps = (C // geo.groups) * geo.kh * geo.kw
+    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, x.dtype)
     dw2 = np.zeros((geo.groups, K // geo.groups, taps), x.dtype)
-    gemm = path(geo, C, K) == "gemm"
     for n in range(N):
         xs, dys = _groups(x[n], geo.groups), _groups(dy[n].reshape(K, Ho * Wo), geo.groups)
         for q in range(geo.groups):
             if gemm:
                 dw2[q] += dys[q] @ xs[q].reshape(-1, H * W).T
                 continue
-            for i0, i1 in _bands(Ho, Wo, taps):
-                cols = np.empty((taps, (i1 - i0) * Wo), x.dtype)
-                _im2col_nb(xs[q], cols, geo, i0, i1, Wo)
-                dw2[q] += dys[q][:, i0 * Wo : i1 * Wo] @ cols.T
+            for i0, i1 in bands:
+                c = cols[:, : (i1 - i0) * Wo]
+                _im2col_nb(xs[q], c, geo, i0, i1, Wo)
+                dw2[q] += dys[q][:, i0 * Wo : i1 * Wo] @ c.T
     return dw2.reshape(w_shape)
 
 

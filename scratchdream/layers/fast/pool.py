@@ -111,14 +111,6 @@ def maxpool_backward(dy, cache):
 
 # ---- average pooling -----------------------------------------------------------------------------
 @njit(cache=True)
-def _divisor(h0, w0, geo, H, W, count_pad):
-    """D of the window starting at (h0, w0): with count_pad the padding counts, not the ceil overhang."""
-    if count_pad:
-        return (min(h0 + geo.kh, H + geo.pb) - h0) * (min(w0 + geo.kw, W + geo.pr) - w0)
-    return (min(h0 + geo.kh, H) - max(h0, 0)) * (min(w0 + geo.kw, W) - max(w0, 0))
-
-
-@njit(cache=True)
 def _cols(v, geo, W, Wo):
     """The output columns j whose window tap v lands inside the image: 0 <= sw·j - pl + v < W."""
     lo = max(0, -((v - geo.pl) // geo.sw))  # ceil((pl - v) / sw)
@@ -127,7 +119,7 @@ def _cols(v, geo, W, Wo):
 
 
 @njit(cache=True, parallel=True)
-def _avgpool_nb(x, y, geo, count_pad):
+def _avgpool_nb(x, y, geo, D):
     """Parallel over (n, c) planes; per output row, each tap (u, v) adds into the whole row of windows."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
@@ -144,24 +136,30 @@ def _avgpool_nb(x, y, geo, count_pad):
                     for j in range(lo, hi):
                         total[j] += row[j * geo.sw - geo.pl + v]
             for j in range(Wo):
-                y[n, c, i, j] = total[j] / _divisor(h0, j * geo.sw - geo.pl, geo, H, W, count_pad)
+                y[n, c, i, j] = total[j] / D[i, j]
 
 
 @njit(cache=True, parallel=True)
-def _avgpool_backward_nb(dy, dx, geo, count_pad):
-    N, C, H, W = dx.shape
+def _spread_nb(dy, dx, hs, he, ws, we, D):
+    """Backward of both averages: dx[n,c,h,w] += dy[n,c,i,j] / D[i,j] over window (i, j)'s real pixels,
+    rows hs[i]..he[i]-1 and columns ws[j]..we[j]-1; parallel over (n, c) planes."""
+    N, C = dx.shape[0], dx.shape[1]
     Ho, Wo = dy.shape[2], dy.shape[3]
     for q in prange(N * C):
         n, c = q // C, q % C
         dx[n, c] = 0.0
         for i in range(Ho):
-            h0 = i * geo.sh - geo.pt
             for j in range(Wo):
-                w0 = j * geo.sw - geo.pl
-                share = dy[n, c, i, j] / _divisor(h0, w0, geo, H, W, count_pad)
-                for h in range(max(h0, 0), min(h0 + geo.kh, H)):
-                    for w in range(max(w0, 0), min(w0 + geo.kw, W)):
+                share = dy[n, c, i, j] / D[i, j]
+                for h in range(hs[i], he[i]):
+                    for w in range(ws[j], we[j]):
                         dx[n, c, h, w] += share
+
+
+def _clipped(n, s, p, k, size):
+    """(starts, ends) of n windows of k pixels, window i starting at s·i - p, clipped to 0..size."""
+    start = s * np.arange(n, dtype=np.int64) - p
+    return np.maximum(start, 0), np.minimum(start + k, size)
 
 
 @parallel_if_large
@@ -169,7 +167,7 @@ def avgpool_forward(x, geo, count_pad=True):
     """x (N, C, H, W) -> (y (N, C, Ho, Wo), cache = (x.shape, geo, count_pad))."""
     x, Ho, Wo = _pool_input(x, geo, "avgpool")
     y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
-    _avgpool_nb(x, y, geo, bool(count_pad))
+    _avgpool_nb(x, y, geo, reference.divisor(geo, x.shape[2], x.shape[3], Ho, Wo, count_pad))
     return y, (x.shape, geo, bool(count_pad))
 
 
@@ -180,8 +178,10 @@ def avgpool_backward(dy, cache):
     dy = np.ascontiguousarray(dy)
     checks.window(geo, "avgpool")
     checks.shape("avgpool", "dL/dy", dy, (*x_shape[:2], *out_size(x_shape[2], x_shape[3], geo)))
+    (H, W), (Ho, Wo) = x_shape[2:], dy.shape[2:]
+    rows, cols = _clipped(Ho, geo.sh, geo.pt, geo.kh, H), _clipped(Wo, geo.sw, geo.pl, geo.kw, W)
     dx = np.empty(x_shape, dy.dtype)
-    _avgpool_backward_nb(dy, dx, geo, count_pad)
+    _spread_nb(dy, dx, *rows, *cols, reference.divisor(geo, H, W, Ho, Wo, count_pad))
     return dx
 
 
@@ -199,21 +199,6 @@ def _adaptive_nb(x, y, hs, he, ws, we):
                     for w in range(ws[j], we[j]):
                         total += x[n, c, h, w]
                 y[n, c, i, j] = total / ((he[i] - hs[i]) * (we[j] - ws[j]))
-
-
-@njit(cache=True, parallel=True)
-def _adaptive_backward_nb(dy, dx, hs, he, ws, we):
-    N, C = dx.shape[0], dx.shape[1]
-    Ho, Wo = dy.shape[2], dy.shape[3]
-    for q in prange(N * C):
-        n, c = q // C, q % C
-        dx[n, c] = 0.0
-        for i in range(Ho):
-            for j in range(Wo):
-                share = dy[n, c, i, j] / ((he[i] - hs[i]) * (we[j] - ws[j]))
-                for h in range(hs[i], he[i]):
-                    for w in range(ws[j], we[j]):
-                        dx[n, c, h, w] += share
 
 
 def _adaptive_bins(x_shape, size):
@@ -240,8 +225,8 @@ def adaptive_avgpool_backward(dy, cache):
     """dy (N, C, oh, ow) -> dx (N, C, H, W)."""
     x_shape = cache
     dy = np.ascontiguousarray(dy)
-    edges = _adaptive_bins(x_shape, dy.shape[2:])
+    hs, he, ws, we = _adaptive_bins(x_shape, dy.shape[2:])
     checks.shape("adaptive_avgpool", "dL/dy", dy, (*x_shape[:2], *dy.shape[2:]))
     dx = np.empty(x_shape, dy.dtype)
-    _adaptive_backward_nb(dy, dx, *edges)
+    _spread_nb(dy, dx, hs, he, ws, we, np.outer(he - hs, we - ws))  # D: each bin's area
     return dx

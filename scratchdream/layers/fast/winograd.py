@@ -61,13 +61,15 @@ AT = np.array(
 
 
 def _tiles_ref(H, W, pt, pl, Ho, Wo):
-    """Tile counts, and the zero padding (top, bottom), (left, right) that makes every 6x6 input tile whole."""
+    """Tile counts, and the zero padding (top, bottom), (left, right) that makes every 6x6 input tile
+    whole."""
     nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
     return nty, ntx, (pt, TILE * nty + 2 - H - pt), (pl, TILE * ntx + 2 - W - pl)  # bottom/right >= pad: >= 0
 
 
 def _conv3x3_ref(x, w, pt, pl, Ho, Wo):
-    """y (N,K,Ho,Wo) = A^T [ sum_c (G w G^T) ⊙ (B^T d B) ] A per tile, x (N,C,H,W) padded by pt/pl; no bias."""
+    """y (N,K,Ho,Wo) = A^T [ sum_c (G w G^T) ⊙ (B^T d B) ] A per tile d of x (N,C,H,W) padded by pt/pl;
+    no bias."""
     N, C, H, W = x.shape
     nty, ntx, ph, pw = _tiles_ref(H, W, pt, pl, Ho, Wo)
     xp = np.pad(x, ((0, 0), (0, 0), ph, pw))
@@ -101,7 +103,8 @@ def _conv3x3_grad_ref(dy, w, pt, pl, H, W):
 # ---- the Numba kernels: the matrices above written out as sums, one loop per transform -------------
 @njit(inline="always")
 def _g_line(g0, g1, g2, dst, a0, k, c, r4, r6, r12, r24):
-    """dst[a0 + i, k, c] = (G g)[i], i = 0..5, for the kernel line g = (g0, g1, g2); r6 = 1/6 etc. in dst's dtype."""
+    """dst[a0 + i, k, c] = (G g)[i], i = 0..5, for the kernel line g = (g0, g1, g2); r6 = 1/6 etc. in
+    dst's dtype."""
     dst[a0, k, c] = g0 * r4
     dst[a0 + 1, k, c] = -(g0 + g1 + g2) * r6
     dst[a0 + 2, k, c] = -(g0 - g1 + g2) * r6
@@ -194,7 +197,8 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
 
 @njit(parallel=True, cache=True)
 def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
-    """y[k, 4ty+i, 4tx+j] = (A^T m A)[i, j] + bias[k] (then ReLU, mask = y > 0) for the 36 products m of each tile.
+    """y[k, 4ty+i, 4tx+j] = (A^T m A)[i, j] + bias[k] (then ReLU, mask = y > 0) for the 36 products m of
+    each tile.
 
     One tile row at a time: A^T down the 6 rows of products, then A across, both loops over consecutive
     tiles; the 4 output columns of each tile land in a phase-split row buffer, copied out with bias and ReLU.
@@ -243,7 +247,8 @@ def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
 # ---- the input gradient: the same steps transposed -------------------------------------------------
 @njit(parallel=True, cache=True)
 def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
-    """D[6a+b, k, t] = (A dY A^T)[a, b] for the 4x4 gradient tile dY of tile t: dy (where mask, if masked), 0 past Ho, Wo.
+    """D[6a+b, k, t] = (A dY A^T)[a, b] for the 4x4 gradient tile dY of tile t: dy (where mask, if
+    masked), 0 past Ho, Wo.
 
     The transpose of _output_nb: A (6x4) down the 4 rows of the tile, then across its 4 columns.
     """

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import UserError
+from ..spec import INPUT
 
 
 @dataclass(frozen=True)
@@ -39,22 +40,37 @@ class Arch:
     check_prototxt: Callable[[str, dict], int] | None = None
 
 
-TV_MEAN, TV_STD = (
-    [0.485, 0.456, 0.406],
-    [0.229, 0.224, 0.225],
-)  # torchvision's ImageNet statistics (RGB, 0..1)
+# ---- the spec and its input record ------------------------------------------------------------------
+def net_spec(name, image, layers, aliases, dream_layers):
+    """The spec graph.py reads; `image` is its input record. No publisher's file names the classes."""
+    return {
+        "name": name,
+        "input": image,
+        "layers": layers,
+        "aliases": aliases,
+        "labels": None,
+        "dream_layers": dream_layers,
+    }
+
+
+def image_input(order, scale, mean, std=(1.0, 1.0, 1.0), size=224):
+    """The input record: channels in `order` ("RGB" or "BGR"), x = (pixel · scale/255 - mean) / std."""
+    return {
+        "name": INPUT,
+        "order": order,
+        "scale": scale,
+        "mean": list(mean),
+        "std": list(std),
+        "size": [size, size],
+    }
+
+
+TV_MEAN, TV_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # torchvision's ImageNet statistics
 
 
 def tv_input(size=224):
     """torchvision's preset: RGB scaled to 0..1, minus the ImageNet mean, over its std."""
-    return {
-        "name": "data",
-        "order": "RGB",
-        "scale": 1.0,
-        "mean": list(TV_MEAN),
-        "std": list(TV_STD),
-        "size": [size, size],
-    }
+    return image_input("RGB", 1.0, TV_MEAN, TV_STD, size)
 
 
 # ---- layer constructors (one dict each, as graph.py reads them) -----------------------------------

@@ -6,7 +6,7 @@ then adaptive average pooling to 6x6 and three fully connected layers. Names are
 paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out.
 """
 
-from . import adaptive_avgpool, conv, flatten, linear, maxpool, relu, torchvision_arch, tv_input
+from . import adaptive_avgpool, conv, flatten, linear, maxpool, net_spec, relu, torchvision_arch, tv_input
 
 
 def spec():
@@ -54,14 +54,8 @@ def spec():
         "fc8": "classifier.6",
         "logits": "classifier.6",
     }
-    return {
-        "name": "alexnet",
-        "input": tv_input(224),
-        "layers": layers,
-        "aliases": aliases,
-        "labels": None,
-        "dream_layers": ["relu4", "relu5", "relu3"],
-    }
+    dream_layers = ["relu4", "relu5", "relu3"]
+    return net_spec("alexnet", tv_input(224), layers, aliases, dream_layers)
 
 
 ALEXNET = torchvision_arch(spec)

@@ -13,7 +13,21 @@ import numpy as np
 
 from ...errors import UserError
 from ..readers.prototxt import first, parse_prototxt
-from . import Arch, avgpool, concat, conv, copy_by_name, flatten, keys_of, linear, lrn, maxpool, softmax
+from . import (
+    Arch,
+    avgpool,
+    concat,
+    conv,
+    copy_by_name,
+    flatten,
+    image_input,
+    keys_of,
+    linear,
+    lrn,
+    maxpool,
+    net_spec,
+    softmax,
+)
 
 MEAN_BGR = [104.0, 116.0, 122.0]  # google/deepdream dream.ipynb ("ImageNet mean, training set dependent")
 
@@ -72,32 +86,20 @@ def spec():
         linear("loss3/classifier", "pool5/flatten", 1000),
         softmax("prob", "loss3/classifier"),
     ]
-    return {
-        "name": "googlenet",
-        "input": {
-            "name": "data",
-            "order": "BGR",
-            "scale": 255.0,
-            "mean": list(MEAN_BGR),
-            "std": [1.0, 1.0, 1.0],
-            "size": [224, 224],
-        },
-        "layers": L,
-        "aliases": {
-            "inception_4c": "inception_4c/output",
-            "inception_3b": "inception_3b/output",
-            "inception_4d": "inception_4d/output",
-            "logits": "loss3/classifier",
-        },
-        "labels": None,
-        "dream_layers": [
-            "inception_4c/output",
-            "inception_3b/5x5_reduce",
-            "inception_3b/output",
-            "inception_4d/output",
-            "inception_5a/output",
-        ],
+    aliases = {
+        "inception_4c": "inception_4c/output",
+        "inception_3b": "inception_3b/output",
+        "inception_4d": "inception_4d/output",
+        "logits": "loss3/classifier",
     }
+    dream_layers = [
+        "inception_4c/output",
+        "inception_3b/5x5_reduce",
+        "inception_3b/output",
+        "inception_4d/output",
+        "inception_5a/output",
+    ]
+    return net_spec("googlenet", image_input("BGR", 255.0, MEAN_BGR), L, aliases, dream_layers)
 
 
 def source_key(layer, what):

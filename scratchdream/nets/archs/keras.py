@@ -22,16 +22,30 @@ import numpy as np
 
 from ...errors import UserError
 from ...layers.batchnorm import bn_fold, fold_into_conv
-from . import Arch, adaptive_avgpool, avgpool, concat, conv, flatten, linear, maxpool, relu, softmax, take
+from . import (
+    Arch,
+    adaptive_avgpool,
+    avgpool,
+    concat,
+    conv,
+    flatten,
+    image_input,
+    linear,
+    maxpool,
+    net_spec,
+    relu,
+    softmax,
+    take,
+    vgg,
+)
 
-VGG16_BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
 BN_EPS = 1e-3
 
 
 # ---- VGG16 -------------------------------------------------------------------------------------------
 def vgg16_spec():
     layers, prev = [], "data"
-    for b, (width, n) in enumerate(VGG16_BLOCKS, 1):
+    for b, (width, n) in enumerate(vgg.BLOCKS["vgg16"], 1):  # the same blocks as torchvision's
         for i in range(1, n + 1):
             layers.append(conv(f"block{b}_conv{i}", prev, width, 3, p=1, relu=True))
             prev = f"block{b}_conv{i}"
@@ -46,21 +60,10 @@ def vgg16_spec():
         linear("logits", "fc2", 1000),
         softmax("predictions", "logits"),
     ]
-    return {
-        "name": "keras_vgg16",
-        "input": {
-            "name": "data",
-            "order": "BGR",
-            "scale": 255.0,
-            "mean": [103.939, 116.779, 123.68],
-            "std": [1.0, 1.0, 1.0],
-            "size": [224, 224],
-        },  # Keras preprocess_input mode "caffe"
-        "layers": layers,
-        "aliases": {"conv4_3": "block4_conv3", "conv5_3": "block5_conv3"},
-        "labels": None,
-        "dream_layers": ["block4_conv3", "block3_conv3", "block5_conv3"],
-    }
+    image = image_input("BGR", 255.0, [103.939, 116.779, 123.68])  # Keras preprocess_input mode "caffe"
+    aliases = {"conv4_3": "block4_conv3", "conv5_3": "block5_conv3"}
+    dream_layers = ["block4_conv3", "block3_conv3", "block5_conv3"]
+    return net_spec("keras_vgg16", image, layers, aliases, dream_layers)
 
 
 def _keras_dense(name):
@@ -174,21 +177,10 @@ def inception_v3_spec():
         linear("logits", "avg_pool_flat", 1000),
         softmax("predictions", "logits"),
     ]
-    return {
-        "name": "keras_inception_v3",
-        "input": {
-            "name": "data",
-            "order": "RGB",
-            "scale": 1.0,
-            "mean": [0.5, 0.5, 0.5],
-            "std": [0.5, 0.5, 0.5],
-            "size": [299, 299],
-        },  # Keras mode "tf": x / 127.5 - 1
-        "layers": B.layers,
-        "aliases": {},
-        "labels": None,
-        "dream_layers": ["mixed4", "mixed3", "mixed5", "mixed6", "mixed7"],
-    }
+    # Keras preprocess_input mode "tf": x = pixel / 127.5 - 1
+    image = image_input("RGB", 1.0, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], size=299)
+    dream_layers = ["mixed4", "mixed3", "mixed5", "mixed6", "mixed7"]
+    return net_spec("keras_inception_v3", image, B.layers, {}, dream_layers)
 
 
 CONV_STEMS, BN_STEMS = ("conv2d", "convolution2d"), ("batch_normalization", "batchnormalization")

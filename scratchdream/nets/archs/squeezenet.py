@@ -7,7 +7,7 @@ ReLU and a global average, so the net runs at any image size. fire2..fire9 (the 
 are aliases. Dropout (classifier.0) is left out.
 """
 
-from . import adaptive_avgpool, concat, conv, flatten, maxpool, relu, torchvision_arch, tv_input
+from . import adaptive_avgpool, concat, conv, flatten, maxpool, net_spec, relu, torchvision_arch, tv_input
 
 #        index: (in, squeeze, expand1x1, expand3x3)     torchvision squeezenet1_1
 FIRES = {
@@ -68,14 +68,8 @@ def spec():
             "logits": "flatten",
         }
     )
-    return {
-        "name": "squeezenet1_1",
-        "input": tv_input(224),
-        "layers": layers,
-        "aliases": aliases,
-        "labels": None,
-        "dream_layers": ["fire7", "fire6", "fire8", "fire9"],
-    }
+    dream_layers = ["fire7", "fire6", "fire8", "fire9"]
+    return net_spec("squeezenet1_1", tv_input(224), layers, aliases, dream_layers)
 
 
 SQUEEZENET1_1 = torchvision_arch(spec)

@@ -12,21 +12,10 @@ The auxiliary heads aux1/aux2 ("not pretrained") and dropout are left out.
 
 from ...layers.batchnorm import bn_fold, fold_into_conv
 from ..graph import INPUT
-from . import Arch, adaptive_avgpool, concat, conv, flatten, linear, maxpool, take
+from . import Arch, adaptive_avgpool, concat, conv, flatten, image_input, linear, maxpool, net_spec, take
+from .googlenet import INCEPTION  # the Caffe net's widths; the column headed "5x5" is a 3x3 here
 
 BN_EPS = 1e-3
-#             in   1x1  3x3red 3x3  5x5red 5x5(really 3x3) pool_proj     (same table as the Caffe net)
-INCEPTION = {
-    "3a": (192, 64, 96, 128, 16, 32, 32),
-    "3b": (256, 128, 128, 192, 32, 96, 64),
-    "4a": (480, 192, 96, 208, 16, 48, 64),
-    "4b": (512, 160, 112, 224, 24, 64, 64),
-    "4c": (512, 128, 128, 256, 24, 64, 64),
-    "4d": (512, 112, 144, 288, 32, 64, 64),
-    "4e": (528, 256, 160, 320, 32, 128, 128),
-    "5a": (832, 256, 160, 320, 32, 128, 128),
-    "5b": (832, 384, 192, 384, 48, 128, 128),
-}
 
 
 def basic(name, inp, out, k, s=1, p=0):
@@ -35,6 +24,7 @@ def basic(name, inp, out, k, s=1, p=0):
 
 
 def inception(x, inp):
+    """Four branches on `inp`, concatenated on channels: 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 | maxpool -> 1x1."""
     _, c1, c3r, c3, c5r, c5, cp = INCEPTION[x]
     m = f"inception{x}."
     return [
@@ -66,21 +56,9 @@ def spec():
             L.append(maxpool(pool, prev, 3 if x == "3b" else 2, 2, ceil=True))
             prev = pool
     L += [adaptive_avgpool("avgpool", prev, 1), flatten("flatten", "avgpool"), linear("fc", "flatten", 1000)]
-    return {
-        "name": "tv_googlenet",
-        "input": {
-            "name": INPUT,
-            "order": "RGB",
-            "scale": 1.0,
-            "mean": [0.5, 0.5, 0.5],
-            "std": [0.5, 0.5, 0.5],
-            "size": [224, 224],
-        },
-        "layers": L,
-        "aliases": {"logits": "fc"},
-        "labels": None,
-        "dream_layers": ["inception4c", "inception3b", "inception4d", "inception4e"],
-    }
+    image = image_input("RGB", 1.0, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])  # transform_input folded in
+    dream_layers = ["inception4c", "inception3b", "inception4d", "inception4e"]
+    return net_spec("tv_googlenet", image, L, {"logits": "fc"}, dream_layers)
 
 
 def file_keys(net_shapes):
