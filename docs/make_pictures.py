@@ -205,8 +205,8 @@ def normalize(net, trained, out, seed, n=24):
         panel(
             [raw_deep, raw_shallow, norm_deep, norm_shallow],
             caps,
-            f"{n} steps, fixed eta: the raw step changes size as h grows and from layer to layer; g / mean|g| does not"
-            + _note(trained),
+            f"{n} steps, fixed eta: the raw step changes size as h grows and from layer to layer; "
+            "g / mean|g| does not" + _note(trained),
         ),
     )
 

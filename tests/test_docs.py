@@ -29,17 +29,26 @@ DOCS = [README, LECTURE]
 # README commands that need the network, minutes of CPU, or write into the checkout: not run here.
 NOT_RUN = {
     "make dream IMG=sky.jpg": "downloads GoogLeNet (53 MB) on first use",
-    'make dream IMG=sky.jpg NET=vgg16 LAYER=conv4_3 ARGS="--octaves 5 --jitter 16"': "downloads VGG16 (553 MB)",
+    'make dream IMG=sky.jpg NET=vgg16 LAYER=conv4_3 ARGS="--octaves 5 --jitter 16"': (
+        "downloads VGG16 (553 MB)"
+    ),
     "make test": "the whole suite, this file included",
     "make test-fast": "most of the suite, this file included",
     "make lint": "CI runs it (.ci/run)",
     "make bench": "minutes: both full-size nets at three sizes, against torch",
-    "scratchdream dream sky.jpg --net googlenet --layer inception_4c/output:1.0 --layer inception_3b/output:0.5": "downloads GoogLeNet",
+    (
+        "scratchdream dream sky.jpg --net googlenet --layer inception_4c/output:1.0 "
+        "--layer inception_3b/output:0.5"
+    ): "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
-    "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": "needs the downloaded checkpoint",
+    "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": (
+        "needs the downloaded checkpoint"
+    ),
     "scratchdream toyworld train": "trains two nets (minutes) and rewrites weights/toyworld.h5",
     "scratchdream bench --sizes 224,512": "minutes: full-size nets against torch",
-    ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": "part of the suite this test is in: runs there",
+    ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": (
+        "part of the suite this test is in: runs there"
+    ),
 }
 # Modules in scratchdream/layers/ that serve a layer, not layers themselves (no *_forward of their own).
 KERNEL_HELPERS = {"geometry": "conv", "kernel_sets": "layer"}
@@ -106,7 +115,8 @@ def table_refs(text):
 
 
 def code_refs(doc):
-    """[(path relative to the repo, [names])] for every `[file.py](..) `name`` in the doc's prose and tables."""
+    """[(path relative to the repo, [names])] for every `[file.py](..) `name`` in the doc's prose and
+    tables."""
     text = _read(doc)
     base = os.path.dirname(doc)
     refs = []

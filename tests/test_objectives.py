@@ -1,4 +1,5 @@
-"""objectives: each L(h) and its dL/dh, held against central differences in float64 (the first factor of slide 34)."""
+"""objectives: each L(h) and its dL/dh, held against central differences in float64 (the first factor
+of slide 34)."""
 
 import numpy as np
 import pytest
