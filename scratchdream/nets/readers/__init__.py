@@ -10,13 +10,15 @@
 Helpers: protobuf.py (the wire format), pickle_safe.py (unpickling without running code),
 torch_objects.py (the stand-ins a checkpoint's pickle gets instead of torch's classes).
 
-Every file here is untrusted input. The readers share three rules: no code from the file ever runs
-(pickle_safe.py allows a short list of harmless globals), every length is checked against the bytes
-that remain before anything is allocated, and any damage ends in one UserError line that names the
-file and the fix, never in another exception.
+Every file here is untrusted input. The readers share four rules: no code from the file ever runs
+(pickle_safe.py allows a short list of harmless globals); every length is checked against the bytes
+that remain before anything is allocated; time and memory grow no faster than the file's size, with
+counts (instructions, layers, blobs) bounded by what the largest real network needs; and any damage
+ends in one UserError line that names the file and the fix, never in another exception.
 """
 
 import os
+import reprlib
 import stat
 
 from ...errors import UserError
@@ -40,6 +42,18 @@ def check_file(path, what):
     except OSError as e:
         raise UserError(f"cannot read {what} {path} ({e.strerror}); check its permissions") from None
     return st.st_size
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def short(value):
+    """repr(value) in a few dozen characters, however large or deep the value (for error messages)."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int too long to print
+        return f"<{type(value).__name__}>"
 
 
 def damaged(path, what, detail):
