@@ -17,6 +17,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UserError
+from .nets.readers.hdf5_safe import Datasets
 
 FORMAT = "scratchdream-weights"
 FORMAT_VERSION = 1
@@ -120,27 +121,19 @@ def read_spec_and_params(path):
         total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
         if total > MAX_PARAM_BYTES:
             raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
-        params = {}
+        params, data = {}, Datasets(f, path, "scratchdream weights file")
         for layer, keys in shapes.items():
             for key, shape in keys.items():
                 name = f"params/{layer}/{key}"
-                try:
-                    ds = f[name]
-                except KeyError:
-                    raise UserError(
-                        f"{path}: missing {name}; the file is incomplete, convert it again"
-                    ) from None
+                ds = data.get(f, name)  # hard links only: nothing outside this file
+                if ds is None:
+                    raise UserError(f"{path}: missing {name}; the file is incomplete, convert it again")
                 if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
                     raise UserError(
                         f"{layer}: the file has {key} {getattr(ds, 'shape', '?')}, this net needs "
                         f"{tuple(shape)}; was it converted for another net?"
                     )
-                try:
-                    params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
-                except OSError:
-                    raise UserError(
-                        f"{path}: {name} cannot be read (truncated file?); fetch or convert it again"
-                    ) from None
+                params.setdefault(layer, {})[key] = np.asarray(data.read(ds, name), np.float32)
                 if not np.isfinite(params[layer][key]).all():
                     raise UserError(
                         f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
