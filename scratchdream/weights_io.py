@@ -75,6 +75,18 @@ def _check_room(path, nbytes):
 
 def read_spec_and_params(path):
     """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line."""
+    try:
+        return _read_spec_and_params(path)
+    except UserError:
+        raise
+    except MemoryError:
+        raise UserError(f"ran out of memory reading {path}; free memory or use a smaller network") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:  # h5py, on damaged HDF5 structures
+        detail = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise UserError(f"{path} is a damaged HDF5 file ({detail}); fetch or convert it again") from None
+
+
+def _read_spec_and_params(path):
     import h5py
 
     path = os.fspath(path)
