@@ -234,10 +234,9 @@ def check_prototxt(path, spec):
     Returns the number of layers checked; a one-line UserError names the first difference."""
     from types import SimpleNamespace
 
-    from ..readers.prototxt import first, parse_prototxt
+    from ..readers.prototxt import first, read_prototxt
 
-    with open(path, encoding="utf-8", errors="replace") as f:
-        msg = parse_prototxt(f.read(), source=str(path))
+    msg = read_prototxt(path)  # a regular file of bounded size: never a pipe or /dev/zero
     layers = []
     for lay in msg.get("layer", []) + msg.get("layers", []):
         kind = first(lay, "type", "")
