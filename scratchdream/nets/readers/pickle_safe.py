@@ -26,6 +26,7 @@ Nothing from the file is ever imported or called. The walk keeps the same stack,
 CPython's C unpickler (Modules/_pickle.c), so the values it measures are the values that get built.
 """
 
+import gc
 import io
 import pickle
 import pickletools
@@ -100,37 +101,26 @@ class Shape:
 
 
 STR, SCALAR, GLOBAL = Shape("str"), Shape("scalar"), Shape("global")  # shared: these never change
-_STRINGS = "STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8".split()
-_SCALARS = """INT BININT BININT1 BININT2 LONG LONG1 LONG4 NONE NEWTRUE NEWFALSE FLOAT BINFLOAT
-              BINBYTES SHORT_BINBYTES BINBYTES8""".split()
-_PUSHES = dict.fromkeys(_STRINGS, STR) | dict.fromkeys(_SCALARS, SCALAR)
-_INTS = {"INT", "LONG", "LONG1", "LONG4"}
 
 
 class Walk:
-    """The C unpickler's stack, marks and memo, holding Shapes instead of objects."""
+    """The C unpickler's stack, marks and memo, holding Shapes instead of objects, for the pickle in
+    `source` (a BoundedReader) and the caller's allowlist."""
 
-    def __init__(self, allowed):
-        self.allowed = allowed
+    def __init__(self, allowed, source):
+        self.allowed, self.source = allowed, source
         self.stack, self.marks, self.memo, self.memo_len = [], [], {}, 0
         self.ops = self.elements = 0
 
-    def step(self, name, arg, remaining):
+    def step(self, name, arg):
         """Follow one instruction; ValueError (or Refused) stops the program."""
         self.ops += 1
         if self.ops > MAX_OPS:
             raise ValueError(f"pickle runs more than {MAX_OPS:,} instructions, far more than a checkpoint")
-        shape = _PUSHES.get(name)
-        if shape is not None:
-            if name in _INTS and type(arg) is int and arg.bit_length() > 8 * MAX_INT_BYTES:
-                raise ValueError(f"pickle holds an integer of {arg.bit_length()} bits")
-            self.stack.append(shape)
-        elif name in _STEPS:
-            _STEPS[name](self, arg)
-        elif name == "FRAME" and arg > remaining:
-            raise ValueError(f"pickle frame claims {arg} bytes, only {remaining} remain")
-        elif name not in ("PROTO", "FRAME", "STOP"):
+        step = _STEPS.get(name)
+        if step is None:
             raise ValueError(f"pickle opcode {name} is not used by weight checkpoints")
+        step(self, arg)
 
     # ---- the stack, as _pickle.c keeps it: values below the last MARK are out of reach
     def fence(self):
@@ -179,7 +169,7 @@ class Walk:
         return into
 
     def new(self, kind, values):
-        self.stack.append(self.place(Shape(kind, depth=1), values))
+        self.stack.append(self.place(Shape(kind, depth=1), values) if values else Shape(kind, depth=1))
 
     def change(self, kinds, values):
         """APPEND(S), SETITEM(S), ADDITEMS, BUILD: add `values` to the container now on top."""
@@ -199,6 +189,17 @@ class Walk:
         if index not in self.memo:
             raise ValueError(f"pickle refers to memo entry {index} that was never stored")
         self.stack.append(self.memo[index])
+
+
+def _int(walk, arg):
+    if type(arg) is int and arg.bit_length() > 8 * MAX_INT_BYTES:
+        raise ValueError(f"pickle holds an integer of {arg.bit_length()} bits")
+    walk.stack.append(SCALAR)
+
+
+def _frame(walk, size):
+    if size > walk.source.remaining():
+        raise ValueError(f"pickle frame claims {size} bytes, only {walk.source.remaining()} remain")
 
 
 def _str_keys(values, step=1):
@@ -258,6 +259,19 @@ def _setitems(walk, values):
 
 
 _STEPS = {
+    **dict.fromkeys(
+        "STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8".split(),
+        lambda w, _: w.stack.append(STR),
+    ),
+    **dict.fromkeys(
+        "BININT BININT1 BININT2 NONE NEWTRUE NEWFALSE FLOAT BINFLOAT".split(),
+        lambda w, _: w.stack.append(SCALAR),
+    ),
+    **dict.fromkeys("BINBYTES SHORT_BINBYTES BINBYTES8".split(), lambda w, _: w.stack.append(SCALAR)),
+    **dict.fromkeys("INT LONG LONG1 LONG4".split(), _int),
+    "PROTO": lambda w, _: None,
+    "FRAME": _frame,
+    "STOP": lambda w, _: None,
     "MARK": _mark,
     "POP": _pop,
     "POP_MARK": lambda w, _: w.pop_mark(),
@@ -292,16 +306,16 @@ _STEPS = {
     "BUILD": lambda w, _: w.change(("object",), w.pop(1)),
     "BINPERSID": _persistent,
 }
-assert set(_STEPS) | set(_PUSHES) | {"PROTO", "FRAME", "STOP"} == ALLOWED_OPCODES
+assert set(_STEPS) == ALLOWED_OPCODES
 
 
 def prescan(f, allowed):
     """Walk one pickle (up to STOP) in `f` (a BoundedReader) without running it; raise Refused or
     ValueError. Restores the position; returns the Walk (its counts: ops, elements)."""
-    start, walk = f.tell(), Walk(allowed)
+    start, walk = f.tell(), Walk(allowed, f)
     try:
         for op, arg, _ in pickletools.genops(f):
-            walk.step(op.name, arg, f.remaining() if op.name == "FRAME" else 0)
+            walk.step(op.name, arg)
     finally:
         f.seek(start)
     return walk
@@ -335,6 +349,8 @@ def safe_load(f, path, what, allowed=None, persistent_load=None):
     allowed = allowed or {}
     if isinstance(f, (bytes, bytearray)):
         f = BoundedReader(io.BytesIO(f), len(f))
+    collecting = gc.isenabled()
+    gc.disable()  # neither the walk's Shapes nor a program it lets through can form a reference cycle
     try:
         prescan(f, allowed)
         return SafeUnpickler(f, allowed, persistent_load).load()
@@ -353,3 +369,6 @@ def safe_load(f, path, what, allowed=None, persistent_load=None):
     except Exception as e:  # untrusted bytes: any failure inside the unpickler is damage, said in one line
         detail = f"{type(e).__name__}: {e}".splitlines()[0][:200]
         raise UserError(f"{path} is not a readable {what} ({detail}); download it again") from None
+    finally:
+        if collecting:
+            gc.enable()
