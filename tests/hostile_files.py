@@ -8,7 +8,8 @@ attacks (issue 15); every one of them crashed, hung or ate gigabytes before the 
               key, a storage key or a value printed in an error; a big string reused as a storage key
     zips      a data.pkl of 200 MB of opcodes deflated to 200 KB; a 1 GB `byteorder` record; storages
               that inflate 1000x
-    caffe     millions of empty blobs, layers or bottoms (2 bytes each); millions of unpacked floats
+    caffe     millions of empty blobs, layers or bottoms (2 bytes each); 160,000 blobs of 32-D shapes;
+              millions of unpacked floats
     prototxt  millions of empty messages; a text far larger than any network description
     hdf5      datasets whose numbers live elsewhere (external storage, a virtual dataset, an external or
               soft link) or nowhere (chunks never written), and a gzip-compressed dataset
@@ -217,6 +218,14 @@ def make_empty_blobs_caffemodel(folder, n=4_000_000):
 def make_empty_layers_caffemodel(folder, n=4_000_000):
     """n empty V1 layers (field 2, length 0): 8 MB."""
     return _write(folder, "layers.caffemodel", b"\x12\x00" * n)
+
+
+def make_many_blobs_caffemodel(folder, layers=10_000, blobs=16):
+    """10,000 V1 layers of 16 blobs, each a 32-D shape (1, 1, ..., 1) and one float: 160,000 blobs in 7 MB."""
+    blob = f_bytes(7, f_bytes(1, b"\x01" * 32)) + f_bytes(5, b"\x00\x00\x80\x3f")
+    return _write(
+        folder, "many_blobs.caffemodel", f_bytes(2, f_str(4, "c") + f_bytes(6, blob) * blobs) * layers
+    )
 
 
 def make_empty_bottoms_caffemodel(folder, n=4_000_000):

@@ -456,13 +456,16 @@ def _wrapped_pickle(data_pkl, rng, folder, i):
 
 
 def _crafted_caffemodel(rng):
-    """Counts around the reader's caps: layers 10,000, blobs 16, bottoms 256, dims 32."""
+    """Counts around the reader's caps: layers 10,000, blobs 16 a layer and 10,000 in all, bottoms 256,
+    dims 32."""
     from fixtures_formats import f_packed_varints
 
     near = lambda cap: int(cap + rng.integers(-3, 4))  # noqa: E731
-    kind = rng.integers(4)
+    kind = rng.integers(5)
     if kind == 0:
         return b"\x12\x00" * near(10_000)
+    if kind == 4:  # 625 layers of 16 blobs: 10,000 blobs in all
+        return f_bytes(2, f_str(4, "c") + b"\x32\x00" * 16) * near(625)
     if kind == 1:
         return f_bytes(2, f_str(4, "c") + b"\x32\x00" * near(16))
     if kind == 2:

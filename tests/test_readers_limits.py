@@ -34,7 +34,8 @@ CASES = {
     "storage_bomb_zip": ("pth", hf.make_storage_bomb_zip, "decompress to more than 32x its size"),
     # protobuf: counts no real net comes near, 2 bytes per object
     "caffe_empty_blobs": ("caffemodel", hf.make_empty_blobs_caffemodel, "more than 16 'blobs' fields"),
-    "caffe_empty_layers": ("caffemodel", hf.make_empty_layers_caffemodel, "more than 10,000 'layers' fields"),
+    "caffe_empty_layers": ("caffemodel", hf.make_empty_layers_caffemodel, "more than 10,000 layers"),
+    "caffe_blobs_in_all": ("caffemodel", hf.make_many_blobs_caffemodel, "more than 10,000 blobs"),
     "caffe_empty_bottoms": ("caffemodel", hf.make_empty_bottoms_caffemodel, "more than 256 'bottom' fields"),
     "caffe_unpacked_floats": ("caffemodel", hf.make_unpacked_floats_caffemodel, None),
     # prototxt: messages, size, a pipe

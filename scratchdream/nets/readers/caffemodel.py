@@ -18,13 +18,14 @@ import numpy as np
 
 from ...errors import UserError
 from . import MAX_OUTPUT_BYTES, check_file, damaged, short
-from .protobuf import WireError, decode
+from .protobuf import LEN, WireError, decode, fields
 
 WHAT = "Caffe .caffemodel file"
 
 # Counts a real net never comes near, so that a file cannot make millions of objects out of 2-byte fields:
 MAX_LAYERS = 10_000  # ResNet-152, among the largest Caffe nets, has under 1,000 layers (GoogLeNet ~150)
 MAX_BLOBS = 16  # a layer holds 1 (PReLU) to 3 (BatchNorm) blobs
+MAX_NET_BLOBS = 10_000  # in all: ResNet-152 has about 1,000 (GoogLeNet ~120)
 MAX_LINKS = 256  # bottoms or tops of one layer: an Inception Concat has 4
 MAX_AXES = 32  # blob dims; conv pads, kernels, strides, dilations: one per spatial axis
 
@@ -111,7 +112,7 @@ V2_LAYER = {
     118: ("lrn_param", LRN),
     121: ("pooling_param", POOLING),
 }
-NET = {1: ("name", "string"), 2: ("layers[]", V1_LAYER, MAX_LAYERS), 100: ("layer[]", V2_LAYER, MAX_LAYERS)}
+NET_LAYERS = {2: V1_LAYER, 100: V2_LAYER}  # NetParameter's fields: V1 `layers`, V2 `layer`
 
 V1_TYPES = {
     0: "None",
@@ -174,10 +175,7 @@ def read_caffemodel_layers(path):
     with open(path, "rb") as f:
         buf = f.read()
     try:
-        net = decode(buf, NET)
-        layers = [_layer(m, v1=True) for m in net.get("layers", [])] + [
-            _layer(m, v1=False) for m in net.get("layer", [])
-        ]
+        layers = _layers(buf)
     except WireError as e:
         raise damaged(path, WHAT, str(e)) from None
     except MemoryError:
@@ -185,6 +183,25 @@ def read_caffemodel_layers(path):
     if not layers:
         raise damaged(path, WHAT, "no layers found: not a Caffe NetParameter")
     return layers
+
+
+def _layers(buf):
+    """NetParameter bytes -> [CaffeLayer], V1 ones first: decoded one layer at a time, so the counts are
+    checked before the next layer costs anything."""
+    found, blobs = {2: [], 100: []}, 0
+    for number, wtype, value in fields(buf):
+        if number not in NET_LAYERS:
+            continue  # the net's name, inputs, state: not needed
+        if wtype != LEN:
+            raise WireError(f"field {number} (a layer) has wire type {wtype}, expected {LEN}")
+        if len(found[number]) == MAX_LAYERS:
+            raise WireError(f"more than {MAX_LAYERS:,} layers, more than any real network has")
+        layer = _layer(decode(value, NET_LAYERS[number]), v1=number == 2)
+        blobs += len(layer.blobs)
+        if blobs > MAX_NET_BLOBS:
+            raise WireError(f"more than {MAX_NET_BLOBS:,} blobs, more than any real network has")
+        found[number].append(layer)
+    return found[2] + found[100]
 
 
 def _layer(msg, v1):
