@@ -21,7 +21,7 @@ CASES = {
     "deep_set_zip": ("pth", hf.make_deep_set_zip, "nests values more than 256 deep"),
     "deep_frozenset_legacy": ("pth", hf.make_deep_frozenset_legacy, "nests values more than 256 deep"),
     # keys that are not strings: colliding int hashes make a dict quadratic
-    "colliding_int_keys": ("pth", hf.make_colliding_int_keys_legacy, "key that is not a string"),
+    "colliding_int_keys": ("pth", hf.make_colliding_int_keys_legacy, "key or set item that is not a string"),
     "colliding_ordered_dict_pairs": ("pth", hf.make_colliding_pairs_zip, r"not a \(string, value\) pair"),
     # billion laughs: 10^10 elements from memo reuse
     "laughs_dict_key": ("pth", hf.make_laughs_key_zip, "more than 1,000,000 elements"),

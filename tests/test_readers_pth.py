@@ -357,9 +357,9 @@ def test_python2_ordered_dict_of_pairs(tmp_path, torch):
         # L = []; T = (L,); L.append(()): deepening a value after it was counted
         (b"]q\x00\x85h\x00)a0.", "changes a container after using it"),
         (b"]q\x00h\x00a.", "puts a container inside itself"),
-        (b"}K\x01Ns.", "key that is not a string"),  # {1: None}
-        (b"\x8f(K\x01\x90.", "key that is not a string"),  # a set {1}
-        (b"(K\x01Nd.", "key that is not a string"),  # DICT from a MARK
+        (b"}K\x01Ns.", "key or set item that is not a string"),  # {1: None}
+        (b"\x8f(K\x01\x90.", "key or set item that is not a string"),  # a set {1}
+        (b"(K\x01Nd.", "key or set item that is not a string"),  # DICT from a MARK
         (b"\x8a\x11" + bytes(16) + b"\x01.", "integer of 129 bits"),
         (b"N(a.", "stack underflow"),  # APPEND reaching below the MARK
     ],
