@@ -17,7 +17,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UserError
-from .nets.readers.hdf5_safe import Datasets
+from .nets.readers.hdf5_safe import Datasets, check_global_heaps
 
 FORMAT = "scratchdream-weights"
 FORMAT_VERSION = 1
@@ -94,6 +94,7 @@ def _read_spec_and_params(path):
         raise UserError(
             f"weights file {path} not found; run `scratchdream fetch NAME` or give the right path"
         )
+    check_global_heaps(path, "scratchdream weights file")  # before libhdf5 sees them: see hdf5_safe
     try:
         f = h5py.File(path, "r")
     except OSError:

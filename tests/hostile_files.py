@@ -12,7 +12,8 @@ attacks (issue 15); every one of them crashed, hung or ate gigabytes before the 
               millions of unpacked floats
     prototxt  millions of empty messages; a text far larger than any network description
     hdf5      datasets whose numbers live elsewhere (external storage, a virtual dataset, an external or
-              soft link) or nowhere (chunks never written), and a gzip-compressed dataset
+              soft link) or nowhere (chunks never written), a gzip-compressed dataset, and a global heap
+              (where string attributes live) on which libhdf5 loops forever
 """
 
 import io
@@ -349,6 +350,38 @@ def make_unwritten_chunks_weights(folder, good, layer="conv3", out=4_000_000):
             f.create_dataset(f"params/{layer}/{key}", shape=shape, dtype="<f4", chunks=(1000,) + shape[1:])
 
     return _edited_weights(folder, good, "unwritten.h5", edit)
+
+
+def _empty_free_space(path):
+    """Give the first global heap object of the file index 0 (free space) and size 0: libhdf5 2.0.0 then
+    never leaves H5HG__cache_heap_deserialize when a string attribute is read."""
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        at = data.find(b"GCOL\x01") + 16  # the collection's header: signature, version, 3 bytes, size
+        data[at : at + 2] = bytes(2)  # object index
+        data[at + 8 : at + 16] = bytes(8)  # object size
+        f.seek(0)
+        f.write(data)
+    return path
+
+
+def make_global_heap_loop_weights(folder, good):
+    """Our weights file (its attributes are variable-length strings, in a global heap), heap damaged."""
+    path = os.path.join(folder, "heap_loop.h5")
+    shutil.copyfile(good, path)
+    return _empty_free_space(path)
+
+
+def make_global_heap_loop_keras(folder):
+    """A Keras file whose layer_names are variable-length strings (h5py's default for a list of str)."""
+    import h5py
+
+    path = os.path.join(folder, "keras_heap_loop.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = ["dense"]
+        f.create_group("dense").attrs["weight_names"] = ["dense/kernel:0"]
+        f["dense"].create_dataset("dense/kernel:0", data=np.ones((2, 2), np.float32))
+    return _empty_free_space(path)
 
 
 def _keras(folder, name, dataset):

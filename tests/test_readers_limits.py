@@ -1,7 +1,7 @@
 """Crafted checkpoints (tests/hostile_files.py) against every reader, in a child process under memory and CPU
 limits (tests/reader_sandbox.py): each must end in one UserError line naming its cause, within a few seconds
 and a few hundred MB. Before the fixes of issue 15 each of them crashed the interpreter (SIGSEGV), ran past
-its CPU limit, ran out of memory, hung on a pipe, or read numbers from outside the file.
+its CPU limit, ran out of memory, hung (on a pipe, or in libhdf5), or read numbers from outside the file.
 
 All files are read by one child (one Python start); the outcomes are shared by the parametrised test below.
 """
@@ -56,6 +56,9 @@ CASES = {
     "keras_external_link": ("keras_h5", hf.make_keras_external_link, "is an external link"),
     "keras_unwritten_chunks": ("keras_h5", hf.make_keras_unwritten_chunks, "but stores 0"),
     "keras_gzip": ("keras_h5", hf.make_keras_gzip, r"filters \(deflate\)"),
+    # a libhdf5 fault, checked before libhdf5 reads the file
+    "weights_global_heap_loop": ("weights", hf.make_global_heap_loop_weights, "empty free-space object"),
+    "keras_global_heap_loop": ("keras_h5", hf.make_global_heap_loop_keras, "empty free-space object"),
 }
 
 

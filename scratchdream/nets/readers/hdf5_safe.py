@@ -13,14 +13,50 @@ Neither our writer nor Keras makes any of these: their datasets are contiguous, 
 hard links. So `Datasets.get` follows hard links only, and `Datasets.read` refuses every dataset whose
 declared bytes are not stored in this file before it allocates anything: the bytes stored must cover the
 declared size, lie inside the file, and all datasets read together hold at most the file's size.
+
+libhdf5 itself is not hardened against damaged files. One fault the fuzz tests met is checked before
+h5py opens the file (`check_global_heaps`): a global heap collection (where variable-length strings,
+such as our attributes, live) whose object of index 0 has size 0 makes libhdf5 2.0.0 loop forever in
+H5HG__cache_heap_deserialize, in C, where no signal handler of ours can stop it.
 """
 
+import mmap
 import os
 
 import numpy as np
 
 from ...errors import UserError
 from . import damaged
+
+MAX_HEAP_OBJECTS = 100_000  # collections and objects in all: ours have one heap of six strings
+
+
+def check_global_heaps(path, what):
+    """Walk every global heap collection in the file as libhdf5 will ("GCOL", version 1, its size, then
+    objects: index u16, references u16, 4 reserved bytes, size u64, data padded to 8 bytes; index 0 is the
+    free space, its size counting its own header) and refuse one on which libhdf5 would never finish."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            at, objects = m.find(b"GCOL\x01"), 0
+            while at >= 0:
+                objects += 1  # a collection counts as one object too
+                end = min(at + int.from_bytes(m[at + 8 : at + 16], "little"), len(m))
+                p = at + 16
+                while p + 16 <= end:  # a shorter tail is free space to libhdf5
+                    index, size = (
+                        int.from_bytes(m[p : p + 2], "little"),
+                        int.from_bytes(m[p + 8 : p + 16], "little"),
+                    )
+                    step = size if index == 0 else 16 + (size + 7) // 8 * 8
+                    if step == 0:
+                        raise damaged(path, what, f"global heap at byte {at} has an empty free-space object")
+                    objects += 1
+                    if objects > MAX_HEAP_OBJECTS:
+                        raise damaged(path, what, f"more than {MAX_HEAP_OBJECTS:,} global heap objects")
+                    p += step
+                at = m.find(b"GCOL\x01", at + 1)
 
 
 class Datasets:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 from ...errors import UserError
 from . import MAX_OUTPUT_BYTES, check_file, damaged, short
-from .hdf5_safe import Datasets
+from .hdf5_safe import Datasets, check_global_heaps
 
 WHAT = "Keras .h5 weights file"
 
@@ -24,6 +24,7 @@ def read_keras_weights(path):
     import h5py
 
     check_file(path, WHAT)
+    check_global_heaps(path, WHAT)
     try:
         f = h5py.File(path, "r")
     except OSError:
