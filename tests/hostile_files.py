@@ -16,7 +16,6 @@ attacks (issue 15); every one of them crashed, hung or ate gigabytes before the 
               (where string attributes live) on which libhdf5 loops forever
 """
 
-import io
 import json
 import os
 import pickle
@@ -435,9 +434,3 @@ def make_keras_external_link(folder):
         g["kernel:0"] = h5py.ExternalLink(other, "/k")
 
     return _keras(folder, "keras_link.h5", dataset)
-
-
-def pickle_bytes(obj):
-    buf = io.BytesIO()
-    pickle.dump(obj, buf, protocol=2)
-    return buf.getvalue()
