@@ -17,6 +17,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UsageError, UserError
+from .nets.readers.hdf5_safe import Datasets, check_global_heaps
 from .nets.spec import damaged, disagreeing
 
 FORMAT = "scratchdream-weights"
@@ -76,6 +77,18 @@ def _check_room(path, nbytes):
 
 def read_spec_and_params(path):
     """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line."""
+    try:
+        return _read_spec_and_params(path)
+    except UserError:
+        raise
+    except MemoryError:
+        raise UserError(f"ran out of memory reading {path}; free memory or use a smaller network") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:  # h5py, on damaged HDF5 structures
+        detail = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise UserError(f"{path} is a damaged HDF5 file ({detail}); fetch or convert it again") from None
+
+
+def _read_spec_and_params(path):
     import h5py
 
     path = os.fspath(path)
@@ -83,6 +96,7 @@ def read_spec_and_params(path):
         raise UserError(
             f"weights file {path} not found; run `scratchdream fetch NAME` or give the right path"
         )
+    check_global_heaps(path, "scratchdream weights file")  # before libhdf5 sees them: see hdf5_safe
     try:
         f = h5py.File(path, "r")
     except OSError:
@@ -120,16 +134,13 @@ def read_spec_and_params(path):
         total = sum(int(np.prod(s)) * 4 for p in shapes.values() for s in p.values())
         if total > MAX_PARAM_BYTES:
             raise UserError(f"{path}: the architecture asks for {total / 2**30:.1f} GiB of weights; refusing")
-        params = {}
+        params, data = {}, Datasets(f, path, "scratchdream weights file")
         for layer, keys in shapes.items():
             for key, shape in keys.items():
                 name = f"params/{layer}/{key}"
-                try:
-                    ds = f[name]
-                except KeyError:
-                    raise UserError(
-                        f"{path}: missing {name}; the file is incomplete, convert it again"
-                    ) from None
+                ds = data.get(f, name)  # hard links only: nothing outside this file
+                if ds is None:
+                    raise UserError(f"{path}: missing {name}; the file is incomplete, convert it again")
                 if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
                     got = getattr(ds, "shape", None)
                     wrong = got is not None and tuple(got) != tuple(shape)
@@ -138,12 +149,7 @@ def read_spec_and_params(path):
                         f"{layer}: the file has {key} {got or '?'}, this net needs {tuple(shape)}{differ}; "
                         "was it converted for another net?"
                     )
-                try:
-                    params.setdefault(layer, {})[key] = np.asarray(ds[()], np.float32)
-                except OSError:
-                    raise UserError(
-                        f"{path}: {name} cannot be read (truncated file?); fetch or convert it again"
-                    ) from None
+                params.setdefault(layer, {})[key] = np.asarray(data.read(ds, name), np.float32)
                 if not np.isfinite(params[layer][key]).all():
                     raise UserError(
                         f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "

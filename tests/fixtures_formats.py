@@ -154,9 +154,11 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
 
-def legacy_oldstyle_pth(path, tensors, views=()):
+def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
     """Write a pre-1.0 style checkpoint: an OrderedDict whose tensors are pickled as
     `torch.FloatTensor` + NEWOBJ + BUILD((storage, offset, size, stride)), keys as py2 byte strings.
+    py2_pairs: the OrderedDict as Python 2 pickles it, OrderedDict([[key, value], ...]) by REDUCE,
+    instead of OrderedDict() then SETITEMS as Python 3 does.
 
     tensors: {name: float32 array}; each gets its own storage.
     views: [(name, of_name, offset, size, stride[, (view_offset, view_numel)])] adds tensors that share the
@@ -175,8 +177,11 @@ def legacy_oldstyle_pth(path, tensors, views=()):
         meta = (f"{keys_of[of]}.view{i}",) + tuple(view[0]) if view else None
         entries.append((name, keys_of[of], offset, tuple(size), tuple(stride), meta))
 
-    obj = bytearray(b"\x80\x02" + b"ccollections\nOrderedDict\nq\x00)Rq\x01(")
+    obj = bytearray(
+        b"\x80\x02" + b"ccollections\nOrderedDict\nq\x00" + (b"(](" if py2_pairs else b")Rq\x01(")
+    )
     for name, skey, offset, size, stride, meta in entries:
+        obj += b"](" if py2_pairs else b""  # EMPTY_LIST, MARK: the [key, value] list
         obj += _short_binstring(name)  # py2 str key
         obj += b"ctorch\nFloatTensor\n)\x81"  # GLOBAL, EMPTY_TUPLE, NEWOBJ
         view = (
@@ -204,7 +209,8 @@ def legacy_oldstyle_pth(path, tensors, views=()):
             + b"t"
         )
         obj += state + b"b"  # BUILD -> FloatTensor.__setstate__(state)
-    obj += b"u."  # SETITEMS, STOP
+        obj += b"e" if py2_pairs else b""  # APPENDS
+    obj += b"etR." if py2_pairs else b"u."  # APPENDS, TUPLE, REDUCE or SETITEMS; STOP
     with open(path, "wb") as f:
         for thing in (
             LEGACY_MAGIC,

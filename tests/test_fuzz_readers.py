@@ -13,6 +13,7 @@ tensor could overwrite its checked size/stride, and a ValueError escaped instead
 """
 
 import io
+import itertools
 import os
 import pickle
 import pickletools
@@ -23,7 +24,7 @@ import numpy as np
 import timebox
 from byte_edits import OPS, apply_edit
 from conftest import require_torch
-from fixtures_formats import binunicode, caffemodel_bytes, legacy_oldstyle_pth
+from fixtures_formats import binunicode, caffemodel_bytes, f_bytes, f_str, legacy_oldstyle_pth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -349,3 +350,249 @@ def test_image_loader_mutated():
         _only_user_errors(lambda p: load_image(p, quiet=True), data, ".img")
 
     run()
+
+
+# ------------------------------------------------------------------------------------------ under limits
+# Every reader in a child process under RLIMIT_AS and RLIMIT_CPU (reader_sandbox.py), so that a crash, a
+# memory blow-up or a runaway loop is an outcome the test sees, not the end of pytest. Two kinds of input:
+# seeds mutated byte by byte (SANDBOX_MUTATED per reader), and structures crafted around each limit the
+# readers set (SANDBOX_CRAFTED per reader; tests/test_readers_limits.py has the attacks themselves, far
+# past the limits). All run in one child (a new one after a crash); each file gets 5 s of CPU and 384 MB.
+SANDBOX_MUTATED = 150
+SANDBOX_CRAFTED = 40
+PROTOTXT_SEED = b"""name: "tiny"
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 4 pad: 1 kernel_size: 3 weight_filler { type: "xavier" } } }
+layer { name: 'norm' type: "LRN" lrn_param { local_size: 5 alpha: 0.0001 norm_region: ACROSS_CHANNELS } }
+"""
+
+
+def _sandbox_seeds(folder):
+    """reader name -> (reader, seed bytes) for every reader under test."""
+    from fixtures_formats import write_keras_h5
+    from nets_for_tests import tiny_inception_net
+
+    import scratchdream as sd
+
+    keras = write_keras_h5(
+        os.path.join(folder, "keras.h5"),
+        {"c": [("c/kernel:0", np.ones((3, 3, 2, 4), np.float32)), ("c/bias:0", np.zeros(4, np.float32))]},
+    )
+    ours = os.path.join(folder, "ours.h5")
+    sd.save_net(tiny_inception_net(seed=1), ours)
+    with open(keras, "rb") as f, open(ours, "rb") as g:
+        keras, ours = f.read(), g.read()
+    return {
+        "pth_zip": ("pth", _zip_seed()),
+        "pth_legacy": ("pth", LEGACY_SEED),
+        "caffe_v1": ("caffemodel", CAFFE_V1),
+        "caffe_v2": ("caffemodel", CAFFE_V2),
+        "prototxt": ("prototxt", PROTOTXT_SEED),
+        "keras_h5": ("keras_h5", keras),
+        "weights": ("weights", ours),
+    }
+
+
+def _mutated(seed, rng):
+    """`seed` with 1-8 byte edits (byte_edits.OPS)."""
+    b = bytearray(seed)
+    for _ in range(rng.integers(1, 9)):
+        pos = int(rng.integers(len(b) + 1))
+        apply_edit(b, OPS[rng.integers(len(OPS))], pos, int(rng.integers(256)), int(rng.integers(1, 65)))
+    return bytes(b)
+
+
+# crafted pickles: one value wrapped level after level in random containers, as deep as the limit and past it
+_WRAPS = [
+    (b"(", b"t"),  # tuple
+    (b"", b"\x85"),  # TUPLE1
+    (b"(", b"l"),  # LIST
+    (b"](", b"e"),  # APPENDS
+    (b"]", b"a"),  # APPEND
+    (b"}" + binunicode("k"), b"s"),  # a dict value
+    (b"}(", b"Nu"),  # a dict key
+    (b"(", b"\x91"),  # a frozenset item
+    (b"\x8f(", b"\x90"),  # a set item
+    (b"ctorch\nSize\n(", b"tR"),  # torch.Size(value)
+    (b"ccollections\nOrderedDict\n(", b"tR"),  # OrderedDict(value)
+]
+_LEAVES = [binunicode("x"), b"K\x05", b"N", b")", b"\x8a\x0a" + (3 << 70).to_bytes(10, "little"), b"C\x01z"]
+
+
+def _crafted_pickle(rng):
+    kind = rng.integers(3)
+    if kind == 0:  # nesting around MAX_DEPTH (256)
+        ops = _LEAVES[rng.integers(len(_LEAVES))]
+        for _ in range(rng.integers(240, 272)):
+            prefix, suffix = _WRAPS[rng.integers(len(_WRAPS))]
+            ops = prefix + ops + suffix
+    elif kind == 1:  # a laughs tuple around MAX_ELEMENTS (10^6), as key or value
+        from hostile_files import laughs
+
+        ops = laughs(int(rng.integers(2, 14)), int(rng.integers(2, 13)))
+        if rng.random() < 0.5:
+            ops = b"}(" + ops + b"Nu"
+    else:  # a state dict with keys of random types
+        keys = [binunicode("a"), b"K\x01", b")", b"N", b"C\x01k", b"\x88", b"(K\x01K\x02t"]
+        ops = b"}(" + b"".join(keys[rng.integers(len(keys))] + b"N" for _ in range(rng.integers(1, 6))) + b"u"
+    return b"\x80\x02" + ops + b"."
+
+
+def _wrapped_pickle(data_pkl, rng, folder, i):
+    from hostile_files import legacy_pth, zip_pth
+
+    if rng.random() < 0.5:
+        return zip_pth(os.path.join(folder, f"c{i}.pth"), data_pkl)
+    return legacy_pth(os.path.join(folder, f"c{i}.pth"), data_pkl)
+
+
+def _crafted_caffemodel(rng):
+    """Counts around the reader's caps: layers 10,000, blobs 16 a layer and 10,000 in all, bottoms 256,
+    dims 32."""
+    from fixtures_formats import f_packed_varints
+
+    near = lambda cap: int(cap + rng.integers(-3, 4))  # noqa: E731
+    kind = rng.integers(5)
+    if kind == 0:
+        return b"\x12\x00" * near(10_000)
+    if kind == 4:  # 625 layers of 16 blobs: 10,000 blobs in all
+        return f_bytes(2, f_str(4, "c") + b"\x32\x00" * 16) * near(625)
+    if kind == 1:
+        return f_bytes(2, f_str(4, "c") + b"\x32\x00" * near(16))
+    if kind == 2:
+        return f_bytes(2, f_str(4, "c") + f_str(2, "b") * near(256))
+    dims = [1] * near(32)
+    blob = f_bytes(7, f_packed_varints(1, dims)) + f_bytes(5, np.ones(1, "<f4").tobytes())
+    return f_bytes(100, f_str(1, "c") + f_bytes(7, blob))
+
+
+def _crafted_prototxt(rng):
+    """Nesting around MAX_DEPTH (32), messages around MAX_MESSAGES (100,000), odd tokens."""
+    kind = rng.integers(3)
+    if kind == 0:
+        depth = int(rng.integers(28, 37))
+        return (b"a {" * depth + b" b: 1 " + b"}" * depth) * int(rng.integers(1, 3))
+    if kind == 1:
+        return b"a{}" * int(100_000 + rng.integers(-3, 4))
+    words = [b"a", b":", b"{", b"}", b'"s\\"', b"1e999", b"0x" + b"f" * 40, b"9" * 5000, b"#\n", b"<", b">"]
+    return b" ".join(words[rng.integers(len(words))] for _ in range(rng.integers(1, 200)))
+
+
+_LAYOUTS = ["contiguous", "chunked", "partly_written", "gzip", "shuffle", "fletcher32", "external", "virtual"]
+_LAYOUTS += ["soft_link", "external_link"]
+_UNIQUE = itertools.count()  # names for the files and datasets the layouts add
+
+
+def _hdf5_dataset(group, name, data, layout, folder):
+    """Store `data` as group[name] as `layout` says (see _LAYOUTS); True when the readers must refuse it
+    (the layouts after 'chunked'). Scalars and empty arrays are always stored plainly (no chunks for them)."""
+    import h5py
+
+    chunks = (1,) + data.shape[1:] if data.ndim else None
+    if not data.ndim or not data.size:
+        group.create_dataset(name, data=data)
+        return False
+    if layout in ("contiguous", "chunked", "gzip", "shuffle", "fletcher32"):
+        options = {"chunked": {"chunks": chunks}, "gzip": {"compression": "gzip"}}
+        options.update(shuffle={"shuffle": True}, fletcher32={"fletcher32": True})
+        group.create_dataset(name, data=data, **options.get(layout, {}))
+    elif layout == "partly_written":
+        group.create_dataset(name, shape=data.shape, dtype=data.dtype, chunks=chunks)[:1] = data[:1]
+    elif layout == "external":
+        outside = os.path.join(folder, f"outside{next(_UNIQUE)}.bin")
+        data.astype("<f4").tofile(outside)
+        group.create_dataset(name, shape=data.shape, dtype="<f4", external=[(outside, 0, 4 * data.size)])
+    elif layout == "virtual":
+        other = os.path.join(folder, f"virtual{next(_UNIQUE)}.h5")
+        with h5py.File(other, "w") as o:
+            o["x"] = data
+        vlayout = h5py.VirtualLayout(shape=data.shape, dtype=data.dtype)
+        vlayout[...] = h5py.VirtualSource(other, "x", shape=data.shape)
+        group.create_virtual_dataset(name, vlayout)
+    else:
+        real = f"/_{next(_UNIQUE)}"
+        group.file.create_dataset(real, data=data)
+        group[name] = (
+            h5py.SoftLink(real) if layout == "soft_link" else h5py.ExternalLink(group.file.filename, real)
+        )
+    return _LAYOUTS.index(layout) > 1 and not (layout == "partly_written" and len(data) == 1)
+
+
+def _crafted_keras(rng, path, folder):
+    """A Keras file of 3 layers, each weight stored in a random layout; (path, True if it must be refused)."""
+    import h5py
+    from fixtures_formats import write_keras_h5
+
+    shapes = [(3, 3, 2, 4), (4,), (0, 3), (), (5, 2)]
+    layers = {
+        f"l{i}": [(f"l{i}/w:0", np.ones(shapes[rng.integers(len(shapes))], np.float32))] for i in range(3)
+    }
+    write_keras_h5(path, layers)
+    refused = False
+    with h5py.File(path, "r+") as f:
+        for name, [(wname, data)] in layers.items():
+            del f[f"{name}/{wname}"]
+            refused |= _hdf5_dataset(f[name], wname, data, _LAYOUTS[rng.integers(len(_LAYOUTS))], folder)
+    return path, refused
+
+
+def _crafted_weights(rng, path, seed, folder):
+    """Our weights file with 2 parameters stored in random layouts; (path, True if it must be refused)."""
+    import h5py
+
+    with open(path, "wb") as f:
+        f.write(seed)
+    refused = False
+    with h5py.File(path, "r+") as f:
+        names = []
+        f["params"].visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
+        for name in rng.choice(names, size=2, replace=False):
+            data = f[f"params/{name}"][()]
+            del f[f"params/{name}"]
+            refused |= _hdf5_dataset(f["params"], name, data, _LAYOUTS[rng.integers(len(_LAYOUTS))], folder)
+    return path, refused
+
+
+def test_every_reader_under_memory_and_cpu_limits(tmp_path, torch):
+    """SANDBOX_MUTATED mutations of each of 7 seeds and SANDBOX_CRAFTED crafted files for each of 5 readers:
+    every outcome is a clean result or one UserError line, using less than half its CPU allowance; an HDF5
+    file with a dataset stored outside it, in no place, or through filters is refused."""
+    import reader_sandbox
+
+    rng, folder, jobs, must_refuse = np.random.default_rng(15), str(tmp_path), [], set()
+    seeds = _sandbox_seeds(folder)
+    suffix = {
+        "pth": ".pth",
+        "caffemodel": ".caffemodel",
+        "prototxt": ".prototxt",
+        "keras_h5": ".h5",
+        "weights": ".h5",
+    }
+    for name, (reader, seed) in seeds.items():
+        for i in range(SANDBOX_MUTATED):
+            path = os.path.join(folder, f"{name}_{i}{suffix[reader]}")
+            with open(path, "wb") as f:
+                f.write(_mutated(seed, rng))
+            jobs.append((reader, path))
+    for i in range(SANDBOX_CRAFTED):
+        jobs.append(("pth", _wrapped_pickle(_crafted_pickle(rng), rng, folder, i)))
+        for reader, make in (("caffemodel", _crafted_caffemodel), ("prototxt", _crafted_prototxt)):
+            path = os.path.join(folder, f"crafted_{i}{suffix[reader]}")
+            with open(path, "wb") as f:
+                f.write(make(rng))
+            jobs.append((reader, path))
+        keras = _crafted_keras(rng, os.path.join(folder, f"crafted_keras_{i}.h5"), folder)
+        weights = _crafted_weights(
+            rng, os.path.join(folder, f"crafted_w_{i}.h5"), seeds["weights"][1], folder
+        )
+        for reader, (path, refused) in (("keras_h5", keras), ("weights", weights)):
+            jobs.append((reader, path))
+            must_refuse |= {path} if refused else set()
+    outcomes = reader_sandbox.run(jobs)
+    bad = [
+        o
+        for o in outcomes
+        if o.kind not in ("ok", "user_error") or "\n" in o.message or o.cpu > reader_sandbox.CPU_SECONDS / 2
+    ]
+    bad += [o for o in outcomes if o.path in must_refuse and "refusing to read" not in o.message]
+    assert not bad, f"{len(bad)} of {len(jobs)}:\n" + "\n".join(map(str, bad[:10]))

@@ -226,3 +226,21 @@ def test_pipes_and_devices_are_refused_without_reading(tmp_path):
     for path in (fifo, "/dev/zero"):  # /dev/zero would stream forever
         with pytest.raises(UserError, match="not a regular file"):
             read_caffemodel(path)
+
+
+def test_prototxt_option_refuses_pipes_devices_and_huge_files(tmp_path):
+    """`convert --prototxt` reads through read_prototxt: a named pipe used to block forever, /dev/zero to
+    fill memory."""
+    import timebox
+
+    from scratchdream.nets.archs import googlenet
+    from scratchdream.nets.zoo import spec_for
+
+    fifo = tmp_path / "deploy.prototxt"
+    os.mkfifo(fifo)
+    (tmp_path / "big.prototxt").write_bytes(b"# padding\n" * (500 << 10))
+    for path, match in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file")):
+        with timebox.bounded(10, "check_prototxt"), pytest.raises(UserError, match=match):
+            googlenet.check_prototxt(path, spec_for("googlenet"))
+    with pytest.raises(UserError, match="more than any network description"):
+        googlenet.check_prototxt(tmp_path / "big.prototxt", spec_for("googlenet"))

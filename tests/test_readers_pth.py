@@ -318,3 +318,74 @@ def test_reading_never_imports_torch(tmp_path):
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("-inf")], ids=["nan", "inf"])
+def test_convert_refuses_a_checkpoint_holding_nan_or_inf(tmp_path, torch, capsys, bad):
+    """`scratchdream convert` names the tensor in one line and writes nothing (it used to write an .h5 that
+    `dream` then refused)."""
+    import torch_nets as tn
+
+    from scratchdream import cli
+
+    state = tn.randomise(tn.SqueezeNet11(), seed=3).state_dict()
+    state["features.3.expand1x1.weight"][1, 2, 0, 0] = bad
+    src, out = tmp_path / "squeezenet1_1-b8a52dc0.pth", tmp_path / "sq.h5"
+    torch.save(state, src)
+    assert cli.main(["convert", str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "features.3.expand1x1 weight holds 1 NaN or infinite number" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
+def test_python2_ordered_dict_of_pairs(tmp_path, torch):
+    """Python 2 pickled an OrderedDict as OrderedDict([[key, value], ...]); the stand-in accepts that form
+    (string keys only), so old files still read."""
+    rng = np.random.default_rng(4)
+    tensors = {"a.weight": rng.standard_normal((2, 3)).astype(np.float32), "a.bias": np.ones(2, np.float32)}
+    path = legacy_oldstyle_pth(tmp_path / "py2.pth", tensors, py2_pairs=True)
+    got = load_state_dict(path)
+    _assert_same(got, torch.load(path, weights_only=True))
+    assert list(got) == list(tensors)
+
+
+# --------------------------------------------------------------------------------------------- the walk
+# Rules of pickle_safe's prescan with no crash behind them on their own: each keeps its counts exact.
+@pytest.mark.parametrize(
+    "program, message",
+    [
+        # L = []; T = (L,); L.append(()): deepening a value after it was counted
+        (b"]q\x00\x85h\x00)a0.", "changes a container after using it"),
+        (b"]q\x00h\x00a.", "puts a container inside itself"),
+        (b"}K\x01Ns.", "key or set item that is not a string"),  # {1: None}
+        (b"\x8f(K\x01\x90.", "key or set item that is not a string"),  # a set {1}
+        (b"(K\x01Nd.", "key or set item that is not a string"),  # DICT from a MARK
+        (b"\x8a\x11" + bytes(16) + b"\x01.", "integer of 129 bits"),
+        (b"N(a.", "stack underflow"),  # APPEND reaching below the MARK
+    ],
+)
+def test_prescan_refuses(program, message):
+    from scratchdream.nets.readers.pickle_safe import BoundedReader, prescan
+
+    data = b"\x80\x02" + program
+    with pytest.raises(ValueError, match=message):
+        prescan(BoundedReader(io.BytesIO(data), len(data)), {})
+
+
+@pytest.mark.parametrize(
+    "program, value",
+    [
+        (b"(N0t.", ()),  # POP above a MARK pops a value
+        (b"(0N.", None),  # POP right after a MARK drops the MARK, as _pickle.c does
+        (b"(NN1N.", None),  # POP_MARK
+        (b"]q\x00N\x85ah\x00.", [(None,)]),  # memo GET of a list changed before it was used
+    ],
+)
+def test_prescan_follows_the_c_unpickler(program, value):
+    from scratchdream.nets.readers.pickle_safe import BoundedReader, prescan
+
+    data = b"\x80\x02" + program
+    f = BoundedReader(io.BytesIO(data), len(data))
+    walk = prescan(f, {})
+    assert f.tell() == 0 and walk.stack[-1].kind == type(value).__name__.replace("NoneType", "scalar")
+    assert pickle.loads(data) == value

@@ -14,6 +14,8 @@ and auxiliary heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's au
 import hashlib
 import os
 
+import numpy as np
+
 from ..errors import UsageError, UserError
 from . import zoo
 from .graph import Net
@@ -163,6 +165,7 @@ def convert_file(path, net=None, prototxt=None):
         arch.check_prototxt(prototxt, spec)
     params = arch.params_from(tensors, _param_shapes(net))
     del tensors
+    _refuse_non_finite(params, path)
     kind, published = e.checksum
     hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)
     digests = file_digests(path, hash_name)
@@ -176,3 +179,17 @@ def convert_file(path, net=None, prototxt=None):
         "converter_version": CONVERTER_VERSION,
     }
     return Net(spec, params)
+
+
+def _refuse_non_finite(params, path):
+    """NaN or inf in one weight turns every dream into NaN: refuse now, naming the tensor, rather than write
+    an .h5 that `dream` would refuse later. Checked after params_from, so a fold that goes wrong (BatchNorm
+    with a negative running variance) is caught too."""
+    for layer, arrays in params.items():
+        for key, a in arrays.items():
+            bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+            if bad:
+                raise UserError(
+                    f"{os.path.basename(path)}: {layer} {key} holds {bad} NaN or infinite number(s) "
+                    "(a damaged file, or a training run that diverged); refusing to convert it"
+                )

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...errors import UserError
-from ..readers.prototxt import first, parse_prototxt
+from ..readers.prototxt import first, read_prototxt
 from . import (
     Arch,
     avgpool,
@@ -237,8 +237,7 @@ def check_prototxt(path, spec):
     """Compare a Caffe deploy.prototxt (text format; `layer {}` or the old `layers {}`) with this
     architecture: every layer we have must be there with the same type, inputs and parameters.
     Returns the number of layers checked; a one-line UserError names the first difference."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        msg = parse_prototxt(f.read(), source=str(path))
+    msg = read_prototxt(path)  # a regular file of bounded size: never a pipe or /dev/zero
     layers = []
     for lay in msg.get("layer", []) + msg.get("layers", []):
         kind = first(lay, "type", "")

@@ -16,12 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import MAX_OUTPUT_BYTES, check_file, damaged
-from .protobuf import WireError, decode
+from ...errors import UserError
+from . import MAX_OUTPUT_BYTES, check_file, damaged, short
+from .protobuf import LEN, WireError, decode, fields
 
 WHAT = "Caffe .caffemodel file"
 
-BLOB_SHAPE = {1: ("dim[]", "int")}
+# Counts a real net never comes near, so that a file cannot make millions of objects out of 2-byte fields:
+MAX_LAYERS = 10_000  # ResNet-152, among the largest Caffe nets, has under 1,000 layers (GoogLeNet ~150)
+MAX_BLOBS = 16  # a layer holds 1 (PReLU) to 3 (BatchNorm) blobs
+MAX_NET_BLOBS = 10_000  # in all: ResNet-152 has about 1,000 (GoogLeNet ~120)
+MAX_LINKS = 256  # bottoms or tops of one layer: an Inception Concat has 4
+MAX_AXES = 32  # blob dims; conv pads, kernels, strides, dilations: one per spatial axis
+
+BLOB_SHAPE = {1: ("dim[]", "int", MAX_AXES)}
 BLOB = {
     1: ("num", "int"),
     2: ("channels", "int"),
@@ -35,10 +43,10 @@ BLOB = {
 CONVOLUTION = {
     1: ("num_output", "uint"),
     2: ("bias_term", "bool"),
-    3: ("pad[]", "uint"),
-    4: ("kernel_size[]", "uint"),
+    3: ("pad[]", "uint", MAX_AXES),
+    4: ("kernel_size[]", "uint", MAX_AXES),
     5: ("group", "uint"),
-    6: ("stride[]", "uint"),
+    6: ("stride[]", "uint", MAX_AXES),
     9: ("pad_h", "uint"),
     10: ("pad_w", "uint"),
     11: ("kernel_h", "uint"),
@@ -46,7 +54,7 @@ CONVOLUTION = {
     13: ("stride_h", "uint"),
     14: ("stride_w", "uint"),
     16: ("axis", "int"),
-    18: ("dilation[]", "uint"),
+    18: ("dilation[]", "uint", MAX_AXES),
 }
 POOLING = {
     1: ("pool", "enum"),
@@ -79,11 +87,11 @@ CONCAT = {1: ("concat_dim", "uint"), 2: ("axis", "int")}
 DROPOUT = {1: ("dropout_ratio", "float")}
 
 V1_LAYER = {
-    2: ("bottom[]", "string"),
-    3: ("top[]", "string"),
+    2: ("bottom[]", "string", MAX_LINKS),
+    3: ("top[]", "string", MAX_LINKS),
     4: ("name", "string"),
     5: ("type", "enum"),
-    6: ("blobs[]", BLOB),
+    6: ("blobs[]", BLOB, MAX_BLOBS),
     9: ("concat_param", CONCAT),
     10: ("convolution_param", CONVOLUTION),
     12: ("dropout_param", DROPOUT),
@@ -94,9 +102,9 @@ V1_LAYER = {
 V2_LAYER = {
     1: ("name", "string"),
     2: ("type", "string"),
-    3: ("bottom[]", "string"),
-    4: ("top[]", "string"),
-    7: ("blobs[]", BLOB),
+    3: ("bottom[]", "string", MAX_LINKS),
+    4: ("top[]", "string", MAX_LINKS),
+    7: ("blobs[]", BLOB, MAX_BLOBS),
     104: ("concat_param", CONCAT),
     106: ("convolution_param", CONVOLUTION),
     108: ("dropout_param", DROPOUT),
@@ -104,7 +112,7 @@ V2_LAYER = {
     118: ("lrn_param", LRN),
     121: ("pooling_param", POOLING),
 }
-NET = {1: ("name", "string"), 2: ("layers[]", V1_LAYER), 100: ("layer[]", V2_LAYER)}
+NET_LAYERS = {2: V1_LAYER, 100: V2_LAYER}  # NetParameter's fields: V1 `layers`, V2 `layer`
 
 V1_TYPES = {
     0: "None",
@@ -153,7 +161,7 @@ def read_caffemodel(path):
     out = OrderedDict()
     for layer in read_caffemodel_layers(path):
         if layer.name in out and out[layer.name] and layer.blobs:
-            raise damaged(path, WHAT, f"two layers named {layer.name!r} both carry weights")
+            raise damaged(path, WHAT, f"two layers named {short(layer.name)} both carry weights")
         if layer.blobs or layer.name not in out:
             out[layer.name] = layer.blobs
     return out
@@ -167,15 +175,33 @@ def read_caffemodel_layers(path):
     with open(path, "rb") as f:
         buf = f.read()
     try:
-        net = decode(buf, NET)
-        layers = [_layer(m, v1=True) for m in net.get("layers", [])] + [
-            _layer(m, v1=False) for m in net.get("layer", [])
-        ]
+        layers = _layers(buf)
     except WireError as e:
         raise damaged(path, WHAT, str(e)) from None
+    except MemoryError:
+        raise UserError(f"ran out of memory reading {path}; free memory or use another copy") from None
     if not layers:
         raise damaged(path, WHAT, "no layers found: not a Caffe NetParameter")
     return layers
+
+
+def _layers(buf):
+    """NetParameter bytes -> [CaffeLayer], V1 ones first: decoded one layer at a time, so the counts are
+    checked before the next layer costs anything."""
+    found, blobs = {2: [], 100: []}, 0
+    for number, wtype, value in fields(buf):
+        if number not in NET_LAYERS:
+            continue  # the net's name, inputs, state: not needed
+        if wtype != LEN:
+            raise WireError(f"field {number} (a layer) has wire type {wtype}, expected {LEN}")
+        if len(found[number]) == MAX_LAYERS:
+            raise WireError(f"more than {MAX_LAYERS:,} layers, more than any real network has")
+        layer = _layer(decode(value, NET_LAYERS[number]), v1=number == 2)
+        blobs += len(layer.blobs)
+        if blobs > MAX_NET_BLOBS:
+            raise WireError(f"more than {MAX_NET_BLOBS:,} blobs, more than any real network has")
+        found[number].append(layer)
+    return found[2] + found[100]
 
 
 def _layer(msg, v1):
@@ -200,5 +226,5 @@ def _blob(msg, layer, i):
     else:
         shape = (len(data),)
     if len(shape) > 32 or any(d < 0 for d in shape) or int(np.prod(shape, dtype=object)) != len(data):
-        raise WireError(f"layer {layer!r} blob {i}: shape {shape} does not hold {len(data)} values")
+        raise WireError(f"layer {short(layer)} blob {i}: shape {shape} does not hold {len(data)} values")
     return data.astype(np.float32, copy=False).reshape(shape)

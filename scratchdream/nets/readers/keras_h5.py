@@ -6,15 +6,15 @@
     /<layer>/<weight name>  e.g. block1_conv1/block1_conv1_W_1:0 (or nested: block1_conv1/kernel:0)
 A full-model file (saved with model.save) keeps the same layout under /model_weights.
 Arrays come back as stored: Conv2D kernels HWIO (kh, kw, cin, cout), Dense (in, out); the converter
-transposes them to scratchdream's OIHW and (out, in).
+transposes them to scratchdream's OIHW and (out, in). Groups and datasets are reached through hard links
+only and read by hdf5_safe (no external storage, virtual datasets, filters or unwritten chunks).
 """
 
 from collections import OrderedDict
 
-import numpy as np
-
 from ...errors import UserError
-from . import MAX_OUTPUT_BYTES, check_file, damaged
+from . import MAX_OUTPUT_BYTES, check_file, damaged, short
+from .hdf5_safe import Datasets, check_global_heaps
 
 WHAT = "Keras .h5 weights file"
 
@@ -24,32 +24,39 @@ def read_keras_weights(path):
     import h5py
 
     check_file(path, WHAT)
+    check_global_heaps(path, WHAT)
     try:
         f = h5py.File(path, "r")
     except OSError:
         raise damaged(path, WHAT, "not an HDF5 file, or truncated") from None
     try:
         with f:
-            root = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
+            data = Datasets(f, path, WHAT)
+            full = data.get(f, "model_weights") if "layer_names" not in f.attrs else None
+            root = full if full is not None else f
             out, total = OrderedDict(), 0
             for name in _names(root, "layer_names", path):
-                if name not in root:
-                    raise damaged(path, WHAT, f"layer {name!r} is listed but has no group")
-                group = root[name]
+                group = data.get(root, name)
+                if group is None:
+                    raise damaged(path, WHAT, f"layer {short(name)} is listed but has no group")
                 arrays = []
                 for wname in _names(group, "weight_names", path):
-                    if wname not in group:
-                        raise damaged(path, WHAT, f"layer {name!r} lists weight {wname!r} that is not stored")
-                    ds = group[wname]
+                    ds = data.get(group, wname)
+                    if ds is None:
+                        raise damaged(
+                            path, WHAT, f"layer {short(name)} lists weight {short(wname)} that is not stored"
+                        )
                     if not hasattr(ds, "dtype") or ds.dtype.kind != "f":
-                        raise damaged(path, WHAT, f"{name}/{wname} is not an array of floats")
+                        raise damaged(path, WHAT, f"{short(name + '/' + wname)} is not an array of floats")
                     total += ds.size * ds.dtype.itemsize
                     if total > MAX_OUTPUT_BYTES:
                         raise damaged(path, WHAT, "its weights add up to more than any known network")
-                    arrays.append(np.asarray(ds[()]))
+                    arrays.append(data.read(ds, f"{name}/{wname}"))
                 out[name] = arrays
     except UserError:
         raise
+    except MemoryError:
+        raise UserError(f"ran out of memory reading {path}; free memory or use another copy") from None
     except Exception as e:  # h5py raises OSError/KeyError/ValueError on damaged files
         raise damaged(path, WHAT, f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
     return out

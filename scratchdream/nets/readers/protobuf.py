@@ -7,10 +7,14 @@ A message is a run of fields. Each field starts with a varint key = (field_numbe
 A repeated scalar arrives either packed (one wire-type-2 field holding all values) or one field per
 value; both are accepted. Unknown fields are skipped, as protobuf requires.
 
-`decode(buf, schema)` turns one message into a dict, guided by a schema {field: (name, kind)}; a
-kind that is itself a dict is a sub-message. Schemas never refer to themselves, so decoding depth is
-bounded by the schema, never by the file. Every length is checked against the bytes that remain.
-Damage raises WireError (a ValueError); the format readers turn it into one UserError line.
+`decode(buf, schema)` turns one message into a dict, guided by a schema {field: (name, kind[, most])};
+a kind that is itself a dict is a sub-message; `most` caps how many values a repeated field may hold.
+Schemas never refer to themselves, so decoding depth is bounded by the schema, never by the file.
+Every length is checked against the bytes that remain, and the cost is linear in the bytes: each field
+is read once, skipped fields cost nothing but the reading, float runs are copied once, and every
+repeated field that builds Python objects (strings, sub-messages, integers) carries a cap, so a file
+cannot turn 2-byte fields into millions of objects. Damage raises WireError (a ValueError); the format
+readers turn it into one UserError line.
 """
 
 import numpy as np
@@ -24,6 +28,8 @@ class WireError(ValueError):
 
 def read_varint(buf, pos, end):
     """-> (value, next pos); at most 10 bytes, as a 64-bit varint is."""
+    if pos < end and buf[pos] < 0x80:  # one byte: most keys and small numbers
+        return buf[pos], pos + 1
     value = shift = 0
     for i in range(pos, min(pos + 10, end)):
         byte = buf[i]
@@ -41,7 +47,11 @@ def fields(buf, start=0, end=None):
     end = len(buf) if end is None else end
     pos = start
     while pos < end:
-        key, pos = read_varint(buf, pos, end)
+        key = buf[pos]
+        if key < 0x80:  # a one-byte key: fields 1-15, the common case
+            pos += 1
+        else:
+            key, pos = read_varint(buf, pos, end)
         number, wtype = key >> 3, key & 7
         if number == 0:
             raise WireError(f"field number 0 at byte {pos}")
@@ -66,41 +76,28 @@ def signed(v, bits=64):
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def packed_varints(chunk):
-    """All varints of one packed field."""
+def packed_varints(chunk, most=None):
+    """All varints of one packed field; WireError past `most` of them."""
     out, pos, end = [], 0, len(chunk)
     while pos < end:
         v, pos = read_varint(chunk, pos, end)
         out.append(v)
+        if most is not None and len(out) > most:
+            raise WireError(f"a packed field holds more than {most} values")
     return out
 
 
-_SCALAR = {  # kind -> (wire type one value arrives in, numpy dtype of a packed run or None for varints)
-    "int": (VARINT, None),
-    "uint": (VARINT, None),
-    "bool": (VARINT, None),
-    "enum": (VARINT, None),
-    "float": (FIXED32, "<f4"),
-    "double": (FIXED64, "<f8"),
-}
+_FLOATS = {"float": (FIXED32, np.dtype("<f4")), "double": (FIXED64, np.dtype("<f8"))}  # one value's wire
 
 
-def _scalars(kind, wtype, value, number):
-    """The values one field contributes to a scalar field (several if packed)."""
-    one_wire, dtype = _SCALAR[kind]
-    if wtype == LEN:  # packed
-        if dtype is None:
-            vals = packed_varints(value)
-        else:
-            if len(value) % np.dtype(dtype).itemsize:
-                raise WireError(f"packed field {number} has {len(value)} bytes, not a whole number of values")
-            return [np.frombuffer(value, dtype)]
-    elif wtype == one_wire:
-        if dtype is not None:
-            return [np.frombuffer(value, dtype)]
+def _varints(kind, wtype, value, number, most):
+    """The values one field contributes to an integer field (several if packed, at most `most`)."""
+    if wtype == LEN:
+        vals = packed_varints(value, most)
+    elif wtype == VARINT:
         vals = [value]
     else:
-        raise WireError(f"field {number} has wire type {wtype}, expected {one_wire} or packed")
+        raise WireError(f"field {number} has wire type {wtype}, expected {VARINT} or packed")
     if kind == "int":
         return [signed(v) for v in vals]
     if kind == "bool":
@@ -108,16 +105,51 @@ def _scalars(kind, wtype, value, number):
     return vals
 
 
+def _add_floats(runs, kind, wtype, value, number):
+    """Keep the bytes of one float/double field: a packed run as it lies in the buffer, single values
+    gathered into one bytearray (one numpy array per value would cost ~100 bytes for every 5 of file)."""
+    one_wire, dtype = _FLOATS[kind]
+    if wtype == one_wire and runs and isinstance(runs[-1], bytearray):  # the common case first
+        runs[-1] += value
+    elif wtype == LEN:
+        if len(value) % dtype.itemsize:
+            raise WireError(f"packed field {number} has {len(value)} bytes, not a whole number of values")
+        runs.append(value)
+    elif wtype != one_wire:
+        raise WireError(f"field {number} has wire type {wtype}, expected {one_wire} or packed")
+    else:
+        runs.append(bytearray(value))
+
+
+_TABLES = {}
+
+
+def _fields_of(schema):
+    """schema {number: (name, kind[, most])} -> {number: (key, kind, repeated, most)}, worked out once."""
+    if id(schema) not in _TABLES:
+        table = {}
+        for number, (name, kind, *most) in schema.items():
+            repeated = name.endswith("[]")
+            table[number] = (name[:-2] if repeated else name, kind, repeated, most[0] if most else None)
+        _TABLES[id(schema)] = schema, table  # the schema is kept too, so its id is never reused
+    return _TABLES[id(schema)][1]
+
+
 def decode(buf, schema):
     """One message -> dict {name: value}; a name ending in '[]' is repeated (a list).
     A repeated float/double field comes back as one native-order numpy array, not a list of floats."""
-    out = {}
+    out, floats, table = {}, {}, _fields_of(schema)
     for number, wtype, value in fields(buf):
-        if number not in schema:
+        field = table.get(number)
+        if field is None:
             continue  # unknown field: skip, as protobuf does
-        name, kind = schema[number]
-        repeated = name.endswith("[]")
-        key = name[:-2] if repeated else name
+        key, kind, repeated, most = field
+        if kind in ("float", "double"):
+            runs = floats.get(key)
+            if runs is None:
+                runs = floats[key] = (kind, repeated, [])
+            _add_floats(runs[2], kind, wtype, value, number)
+            continue
         if isinstance(kind, dict) or kind in ("string", "bytes"):
             if wtype != LEN:
                 raise WireError(f"field {number} ({key}) has wire type {wtype}, expected 2")
@@ -128,20 +160,22 @@ def decode(buf, schema):
             else:
                 got = [bytes(value)]
         else:
-            got = _scalars(kind, wtype, value, number)
+            got = _varints(kind, wtype, value, number, most if repeated else 1)
         if repeated:
-            out.setdefault(key, []).extend(got)
+            values = out.setdefault(key, [])
+            values.extend(got)
+            if most is not None and len(values) > most:
+                raise WireError(
+                    f"more than {most:,} {key!r} fields in one message, more than any real network has"
+                )
         elif got:  # a singular field: the last value wins
-            last = got[-1]
-            if isinstance(last, np.ndarray):
-                if len(last):
-                    out[key] = float(last[-1])
-            else:
-                out[key] = last
-    for key, val in out.items():
-        if val and isinstance(val, list) and isinstance(val[0], np.ndarray):
-            arr = np.concatenate(val) if len(val) > 1 else val[0]
+            out[key] = got[-1]
+    for key, (kind, repeated, runs) in floats.items():
+        arr = np.frombuffer(runs[0] if len(runs) == 1 else b"".join(runs), _FLOATS[kind][1])
+        if repeated:
             out[key] = arr.astype(arr.dtype.newbyteorder("="))  # owns its memory, native byte order
+        elif len(arr):  # a singular field: the last value wins
+            out[key] = float(arr[-1])
     return out
 
 

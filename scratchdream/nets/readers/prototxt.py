@@ -7,28 +7,53 @@
     }                                      '#' starts a comment; values: "strings", numbers, ENUMS, true/false
 Without the .proto schema the parser cannot know which fields repeat, so every field maps to a LIST of
 its values in file order: parse_prototxt(text)["layer"][0]["name"] == ["conv1/7x7_s2"]. `first()` reads
-a field that appears once. Nesting is limited (MAX_DEPTH) and the parser is iterative: no recursion.
+a field that appears once. `read_prototxt(path)` reads a file first (a regular file, of bounded size).
+The parser is iterative (no recursion) and its work is linear in the text: nesting (MAX_DEPTH), the
+number of messages (MAX_MESSAGES) and the text's size (MAX_TEXT_BYTES) are bounded by what real
+networks need, so a small file cannot build millions of dicts ("a{}" costs 3 bytes and ~200 bytes of dict).
 """
 
 import re
 
 from ...errors import UserError
+from . import check_file
 
+WHAT = "Caffe .prototxt file"
 MAX_DEPTH = 32
+MAX_MESSAGES = (
+    100_000  # GoogLeNet's deploy.prototxt has ~1,000 (layers and their parameters), ResNet-152's ~3,000
+)
+MAX_TEXT_BYTES = 4 << 20  # GoogLeNet's deploy.prototxt: 35,862 bytes
 _TOKEN = re.compile(
     r"""\s+|\#[^\n]*|(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|(?P<punct>[{}:<>;,])|(?P<word>[^\s{}:<>;,"'#]+)"""
 )
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
 
 
+def read_prototxt(path):
+    """A .prototxt file -> parse_prototxt of its text (UTF-8; undecodable bytes become U+FFFD)."""
+    size = check_file(path, WHAT)
+    if size > MAX_TEXT_BYTES:
+        raise UserError(
+            f"{path} is {size:,} bytes, more than any network description ({MAX_TEXT_BYTES:,} at most); "
+            "give the deploy.prototxt itself"
+        )
+    with open(path, "rb") as f:
+        text = f.read(MAX_TEXT_BYTES + 1).decode("utf-8", errors="replace")
+    return parse_prototxt(text, source=str(path))
+
+
 def parse_prototxt(text, source="prototxt"):
     """Text-format message -> {field: [values]}; sub-messages are dicts of the same kind."""
-    root, stack, key, expect_value = {}, [], None, False
+    root, stack, key, expect_value, messages = {}, [], None, False, 0
     current = root
     for kind, tok, pos in _tokens(text, source):
         if kind == "punct" and tok in "{<":
             if key is None:
                 raise _error(source, pos, "'{' without a field name")
+            messages += 1
+            if messages > MAX_MESSAGES:
+                raise _error(source, pos, f"more than {MAX_MESSAGES:,} messages")
             child = {}
             current.setdefault(key, []).append(child)
             stack.append(current)

@@ -20,15 +20,20 @@ from collections import OrderedDict
 import numpy as np
 
 from ...errors import UserError
-from . import MAX_OUTPUT_BYTES, check_file, damaged
+from . import MAX_OUTPUT_BYTES, check_file, damaged, short
 from .pickle_safe import BoundedReader, safe_load
 from .torch_objects import ALLOWED, StorageRef, StorageType, TensorRef, nonneg_int, window
 
 WHAT = "PyTorch checkpoint"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_PICKLE_BYTES = 256 << 20  # data.pkl holds names and shapes only; the numbers live elsewhere
 READ_SLICE = 16 << 20
+# What a zip may decompress to. torch stores every member uncompressed; a checkpoint zipped again with
+# deflate shrinks about 1.1x (weights) to 5x (data.pkl), a run of zeros up to 1032x (deflate's limit).
+MAX_EXPANSION = 32  # all members read: at most 32x the archive's size, plus EXPANSION_FLOOR
+EXPANSION_FLOOR = 1 << 20
+MAX_PICKLE_BYTES = 16 << 20  # data.pkl holds names and shapes only (GoogLeNet's: 52 KB), and deflates 2-4x:
+PICKLE_EXPANSION, PICKLE_FLOOR = 8, 64 << 10  # it may inflate to 8x its compressed size plus 64 KB
 
 
 def load_state_dict(path):
@@ -37,7 +42,7 @@ def load_state_dict(path):
     with open(path, "rb") as f:
         head = f.read(262)
     if head[:4] == b"PK\x03\x04":
-        obj, storages = _load_zip(path)
+        obj, storages = _load_zip(path, size)
     elif head[257:262] == b"ustar":
         raise UserError(
             f"{path} is in PyTorch's oldest (tar) checkpoint format, which scratchdream does not read; "
@@ -49,7 +54,7 @@ def load_state_dict(path):
 
 
 # ------------------------------------------------------------------------------------------ zip format
-def _load_zip(path):
+def _load_zip(path, size):
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
@@ -59,18 +64,22 @@ def _load_zip(path):
                     f"{path} is a zip file but not a PyTorch checkpoint (no <folder>/data.pkl); "
                     "give the .pth file as published"
                 )
+            budget = _Expansion(size, path)
             pkl = zf.getinfo(f"{top}/data.pkl")
-            if pkl.file_size > MAX_PICKLE_BYTES:
-                raise damaged(path, WHAT, f"data.pkl claims {pkl.file_size} bytes")
-            order = zf.read(f"{top}/byteorder").strip() if f"{top}/byteorder" in names else b"little"
+            if pkl.file_size > min(MAX_PICKLE_BYTES, PICKLE_EXPANSION * pkl.compress_size + PICKLE_FLOOR):
+                raise damaged(path, WHAT, f"data.pkl claims {pkl.file_size} bytes from {pkl.compress_size}")
+            budget.spend(pkl)
+            order = _byteorder(zf, f"{top}/byteorder", names)
             refs = {}
             obj = safe_load(zf.read(pkl), path, WHAT, ALLOWED, _zip_persistent_load(refs))
             storages = {
-                key: _zip_storage(zf, f"{top}/data/{key}", stype, numel, path)
+                key: _zip_storage(zf, f"{top}/data/{key}", stype, numel, path, budget)
                 for key, (stype, numel) in refs.items()
             }
     except UserError:
         raise
+    except MemoryError:
+        raise UserError(f"ran out of memory reading {path}; free memory or use another copy") from None
     except Exception as e:  # zipfile/zlib: bad CRC, truncated archive, missing member
         raise damaged(path, WHAT, f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
     if order not in (b"little", b"big"):
@@ -81,6 +90,25 @@ def _load_zip(path):
     return obj, storages
 
 
+class _Expansion:
+    """How many bytes the members read so far may still decompress to (see MAX_EXPANSION)."""
+
+    def __init__(self, archive_size, path):
+        self.left, self.path = MAX_EXPANSION * archive_size + EXPANSION_FLOOR, path
+
+    def spend(self, info):
+        self.left -= info.file_size
+        if self.left < 0:
+            raise damaged(self.path, WHAT, f"its members decompress to more than {MAX_EXPANSION}x its size")
+
+
+def _byteorder(zf, name, names):
+    if name not in names:
+        return b"little"
+    with zf.open(name) as fh:
+        return fh.read(16).strip()  # b"little" or b"big"; a forged member could be any size
+
+
 def _zip_persistent_load(refs):
     def load(pid):  # ('storage', storage type, key, location, numel)
         if not (
@@ -88,18 +116,19 @@ def _zip_persistent_load(refs):
             and len(pid) == 5
             and pid[0] == "storage"
             and isinstance(pid[1], StorageType)
+            and type(pid[2]) is str
         ):
-            raise ValueError(f"unknown persistent id {str(pid)[:80]}")
+            raise ValueError(f"unknown persistent id {short(pid)}")
         _, stype, key, _, numel = pid
-        key, numel = str(key), nonneg_int(numel, "storage size")
+        numel = nonneg_int(numel, "storage size")
         if refs.setdefault(key, (stype, numel)) != (stype, numel):
-            raise ValueError(f"storage {key} is described twice, differently")
+            raise ValueError(f"storage {short(key)} is described twice, differently")
         return StorageRef(key, stype, 0, numel)
 
     return load
 
 
-def _zip_storage(zf, name, stype, numel, path):
+def _zip_storage(zf, name, stype, numel, path, budget):
     info = zf.getinfo(name)
     nbytes = numel * stype.dtype.itemsize
     # a deflated member could claim any size; deflate never expands more than ~1032x
@@ -108,14 +137,15 @@ def _zip_storage(zf, name, stype, numel, path):
         or info.file_size > max(1032 * info.compress_size, 1 << 16)
         or nbytes > MAX_OUTPUT_BYTES
     ):
-        raise damaged(path, WHAT, f"{name} holds {info.file_size} bytes, the tensors need {nbytes}")
+        raise damaged(path, WHAT, f"{short(name)} holds {info.file_size} bytes, the tensors need {nbytes}")
+    budget.spend(info)
     out = np.empty(numel, stype.dtype)
     view, got = memoryview(out).cast("B"), 0
     with zf.open(info) as fh:  # in slices: a zip member's readinto would first copy it whole
         while got < nbytes:
             n = fh.readinto(view[got : got + READ_SLICE])
             if not n:
-                raise damaged(path, WHAT, f"{name} is truncated")
+                raise damaged(path, WHAT, f"{short(name)} is truncated")
             got += n
     return out
 
@@ -132,7 +162,7 @@ def _load_legacy(path, size):
             )
         protocol, sys_info = safe_load(f, path, WHAT), safe_load(f, path, WHAT)
         if protocol != LEGACY_PROTOCOL or not isinstance(sys_info, dict):
-            raise damaged(path, WHAT, f"legacy protocol {protocol!r}, expected {LEGACY_PROTOCOL}")
+            raise damaged(path, WHAT, f"legacy protocol {short(protocol)}, expected {LEGACY_PROTOCOL}")
         if sys_info.get("little_endian", True) is not True:  # torch itself cannot read these either
             raise UserError(
                 f"{path} was saved by an old torch on a big-endian machine, which scratchdream "
@@ -141,9 +171,13 @@ def _load_legacy(path, size):
         roots, views = {}, {}
         obj = safe_load(f, path, WHAT, ALLOWED, _legacy_persistent_load(roots, views))
         keys = safe_load(f, path, WHAT)
-        if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(roots):
+        if (
+            not isinstance(keys, list)
+            or not all(type(k) is str for k in keys)
+            or sorted(keys) != sorted(roots)
+        ):
             raise damaged(path, WHAT, "the storage list does not match the tensors")
-        storages = {str(key): _legacy_storage(raw, f, roots[str(key)], path) for key in keys}
+        storages = {key: _legacy_storage(raw, f, roots[key], path) for key in keys}
     return obj, storages
 
 
@@ -154,19 +188,22 @@ def _legacy_persistent_load(roots, views):
             and len(pid) == 6
             and pid[0] == "storage"
             and isinstance(pid[1], StorageType)
+            and type(pid[2]) is str
         ):
-            raise ValueError(f"unknown persistent id {str(pid)[:80]}")
+            raise ValueError(f"unknown persistent id {short(pid)}")
         _, stype, key, _, numel, view = pid
-        key, numel = str(key), nonneg_int(numel, "storage size")
+        numel = nonneg_int(numel, "storage size")
         if roots.setdefault(key, (stype, numel)) != (stype, numel):
-            raise ValueError(f"storage {key} is described twice, differently")
+            raise ValueError(f"storage {short(key)} is described twice, differently")
         if view is None:
             return StorageRef(key, stype, 0, numel)
+        if not (isinstance(view, tuple) and len(view) == 3 and type(view[0]) is str):
+            raise ValueError(f"storage view {short(view)} is not (key, offset, size)")
         vkey, offset, vnumel = view  # (view key, element offset, view numel)
         offset, vnumel = nonneg_int(offset, "view offset"), nonneg_int(vnumel, "view size")
         if offset + vnumel > numel:
-            raise ValueError(f"storage view {vkey} runs past its storage")
-        return views.setdefault(str(vkey), StorageRef(key, stype, offset, vnumel))
+            raise ValueError(f"storage view {short(vkey)} runs past its storage")
+        return views.setdefault(vkey, StorageRef(key, stype, offset, vnumel))
 
     return load
 
@@ -214,19 +251,20 @@ def _materialize(state, storages, path, file_size):
     for t in state.values():
         if isinstance(t, TensorRef) and t.storage is not None:
             users[t.storage.key] = users.get(t.storage.key, 0) + 1
-    for name, t in state.items():
+    for name, t in state.items():  # names are str: pickle_safe refuses any other key
         if not isinstance(t, TensorRef):
             continue  # e.g. a stray int; a state_dict holds only tensors
-        name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         if t.storage is None:
-            raise damaged(path, WHAT, f"tensor {name} has no data")
+            raise damaged(path, WHAT, f"tensor {short(name)} has no data")
         budget -= int(np.prod(t.size, dtype=object)) * t.storage.stype.dtype.itemsize
         if budget < 0:  # checked before allocating: stride-0 views cost no file bytes
-            raise damaged(path, WHAT, f"its tensors (up to {name}) add up to far more than the file holds")
+            raise damaged(
+                path, WHAT, f"its tensors (up to {short(name)}) add up to far more than the file holds"
+            )
         try:
             arr = window(storages[t.storage.key], t, users[t.storage.key] == 1)
         except ValueError as e:
-            raise damaged(path, WHAT, f"tensor {name}: {e}") from None
+            raise damaged(path, WHAT, f"tensor {short(name)}: {e}") from None
         if t.storage.stype.name == "BFloat16":  # bfloat16 = the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr

@@ -111,11 +111,27 @@ class _Call(_Sealed):
         return self.fn(*args)
 
 
+def _ordered_dict(*args):
+    """collections.OrderedDict as checkpoints call it: with no arguments (torch; the items follow by
+    SETITEMS, whose keys pickle_safe checks are strings) or, in Python 2 pickles, with one list of
+    [key, value] pairs. Keys must be strings here too: OrderedDict(pairs) would hash any key."""
+    out = OrderedDict()
+    if not args:
+        return out
+    if len(args) != 1 or not isinstance(args[0], (list, tuple)):
+        raise ValueError("the pickle builds an OrderedDict from arguments other than a list of pairs")
+    for pair in args[0]:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or type(pair[0]) is not str:
+            raise ValueError("an OrderedDict item in the pickle is not a (string, value) pair")
+        out[pair[0]] = pair[1]
+    return out
+
+
 def _allowed_globals():
     """The only names a checkpoint may mention, each mapped to a harmless stand-in."""
     allowed = {
-        ("collections", "OrderedDict"): OrderedDict,  # C types: a pickle cannot change them
-        ("torch", "Size"): tuple,
+        ("collections", "OrderedDict"): _Call(_ordered_dict),
+        ("torch", "Size"): tuple,  # a C type: a pickle cannot change it
         ("torch._utils", "_rebuild_tensor"): _Call(_rebuild_tensor),
         ("torch._utils", "_rebuild_tensor_v2"): _Call(_rebuild_tensor),
         ("torch._utils", "_rebuild_parameter"): _Call(_rebuild_parameter),
