@@ -2,7 +2,8 @@
 
 Layout (weights/README.md shows it as `h5dump -H` prints it):
     /                      attrs: format = "scratchdream-weights", format_version = 1, name,
-                                  architecture (the spec as JSON), preprocessing (JSON), labels (JSON or absent),
+                                  architecture (the spec as JSON), preprocessing (JSON),
+                                  labels (JSON or absent),
                                   provenance (JSON: source_url, source_sha256, converter_version, ...)
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
@@ -168,7 +169,8 @@ def load_file(path):
 def _attr(f, key, path):
     if key not in f.attrs:
         raise UserError(
-            f"{path} has no {key!r} attribute: not a scratchdream weights file; convert it with `scratchdream convert`"
+            f"{path} has no {key!r} attribute: not a scratchdream weights file; "
+            "convert it with `scratchdream convert`"
         )
     v = f.attrs[key]
     return v.decode() if isinstance(v, bytes) else v

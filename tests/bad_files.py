@@ -8,8 +8,8 @@ at least MIN_SIDE px on each side so the tiny test net can dream on them.
                text named .jpg, truncated JPEG/PNG, 1x1, a PNG header claiming 100000 x 100000 px (a
                decompression bomb in 67 bytes), a large JPEG (8000 x 6000 by default)
     weights    truncated HDF5, HDF5 from another program, wrong format_version, a weight of the wrong
-               shape, NaN weights, enormous weights, a non-HDF5 file named .h5, a .pth pickle (legacy and zip) that
-               would run a shell command
+               shape, NaN weights, enormous weights, a non-HDF5 file named .h5, a .pth pickle (legacy
+               and zip) that would run a shell command
 """
 
 import io
@@ -83,7 +83,8 @@ def make_cmyk_jpeg(folder, name="cmyk.jpg"):
 
 
 def make_exif_rotated_jpeg(folder, name="rotated.jpg", H=28, W=44):
-    """Stored W x H (landscape) with EXIF orientation 6 ("rotate 90 clockwise to view"): upright it is H x W."""
+    """Stored W x H (landscape) with EXIF orientation 6 ("rotate 90 clockwise to view"): upright it is
+    H x W."""
     im = Image.fromarray(noise(H, W))
     exif = Image.Exif()
     exif[0x0112] = 6

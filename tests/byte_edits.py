@@ -5,7 +5,8 @@ OPS = ("flip", "set", "insert", "delete", "dup", "truncate", "big")
 
 
 def apply_edit(b, op, pos, value, n):
-    """Edit the bytearray b in place: op one of OPS, pos any int (wrapped into 0..len(b)), value a byte, n >= 1."""
+    """Edit the bytearray b in place: op one of OPS, pos any int (wrapped into 0..len(b)), value a byte,
+    n >= 1."""
     pos = pos % (len(b) + 1)
     if op == "flip" and pos < len(b):
         b[pos] ^= 1 << (value % 8)

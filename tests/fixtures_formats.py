@@ -119,7 +119,8 @@ def _param(body_fields):
 
 
 def caffe_layer(layer, form="v1", dims="legacy", packed=True):
-    """LayerParameter (v2) or V1LayerParameter (v1) bytes for a dict {name, type, bottom, top, blobs, params}."""
+    """LayerParameter (v2) or V1LayerParameter (v1) bytes for a dict {name, type, bottom, top, blobs,
+    params}."""
     v1 = form == "v1"
     out = f_str(4 if v1 else 1, layer["name"])
     out += f_varint(5, V1_ENUM[layer["type"]]) if v1 else f_str(2, layer["type"])
@@ -163,7 +164,8 @@ def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
     tensors: {name: float32 array}; each gets its own storage.
     views: [(name, of_name, offset, size, stride[, (view_offset, view_numel)])] adds tensors that share the
     storage of `of_name` (element offset and strides); with the 6th item the persistent id also carries
-    old torch's storage-view metadata (view_key, view_offset, view_numel) and `offset` counts from the view."""
+    old torch's storage-view metadata (view_key, view_offset, view_numel) and `offset` counts from the
+    view."""
     storages = {}  # key -> contiguous float32 data
     entries = []  # (name, storage key, offset, size, stride, view metadata)
     for name, arr in tensors.items():
@@ -224,7 +226,7 @@ def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
             pickle.dump(thing, f, protocol=2)
         f.write(bytes(obj))
         pickle.dump(list(storages), f, protocol=2)
-        for skey, data in storages.items():
+        for data in storages.values():
             f.write(struct.pack("<q", data.size))
             f.write(data.astype("<f4").tobytes())
     return path

@@ -203,7 +203,8 @@ def test_handmade_zip_reads_and_forgeries_fail_cleanly(tmp_path):
     np.testing.assert_array_equal(
         load_state_dict(handmade_zip_pth(tmp_path / "ok.pth"))["w"], np.zeros(2, np.float32)
     )
-    # BUILD on a rebuilt tensor would overwrite its checked size with junk (found by review of the fuzz results)
+    # BUILD on a rebuilt tensor would overwrite its checked size with junk (found by review of the fuzz
+    # results)
     build = b"}" + binunicode("size") + binunicode("junk") + b"sb"
     assert "tries to change a TensorRef" in _one_line_error(
         handmade_zip_pth(tmp_path / "b.pth", after_tensor=build)

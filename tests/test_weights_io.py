@@ -1,4 +1,5 @@
-"""The HDF5 weight format: a bit-identical round trip, one-line errors for every broken file, atomic writes."""
+"""The HDF5 weight format: a bit-identical round trip, one-line errors for every broken file, atomic
+writes."""
 
 import errno
 import json

@@ -157,7 +157,8 @@ class CaffeLayer:
 
 
 def read_caffemodel(path):
-    """.caffemodel -> OrderedDict {layer name: [blob arrays]} in file order (layers without weights map to [])."""
+    """.caffemodel -> OrderedDict {layer name: [blob arrays]} in file order (layers without weights map
+    to [])."""
     out = OrderedDict()
     for layer in read_caffemodel_layers(path):
         if layer.name in out and out[layer.name] and layer.blobs:

@@ -37,7 +37,8 @@ PICKLE_EXPANSION, PICKLE_FLOOR = 8, 64 << 10  # it may inflate to 8x its compres
 
 
 def load_state_dict(path):
-    """A .pth file -> OrderedDict {name: np.ndarray} (bfloat16 comes back as float32; other dtypes as stored)."""
+    """A .pth file -> OrderedDict {name: np.ndarray} (bfloat16 comes back as float32; other dtypes as
+    stored)."""
     size = check_file(path, WHAT)
     with open(path, "rb") as f:
         head = f.read(262)
