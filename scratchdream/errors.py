@@ -29,9 +29,10 @@ class UsageError(UserError):
     exit_code = 2
 
 
-class SettingError(UsageError):
-    """A setting out of range. `template` names settings as {fields}, e.g. "{steps} must be > 0, got {value}";
-    the keyword arguments are the values shown (never read as fields), every other field is a setting."""
+class WordedError(UserError):
+    """A UserError whose fix names a setting. `template` names settings as {fields}, e.g. "{steps} must be
+    > 0, got {value}"; the keyword arguments are the values shown (never read as fields), every other field
+    is a setting: the library prints its parameter name, the CLI its flag."""
 
     def __init__(self, template, **values):
         self.template, self.values = template, values
@@ -40,3 +41,7 @@ class SettingError(UsageError):
     def worded(self, names):
         fields = {f for _, f, _, _ in string.Formatter().parse(self.template) if f and f not in self.values}
         return self.template.format(**{f: names.get(f, f) for f in fields}, **self.values)
+
+
+class SettingError(WordedError, UsageError):
+    """A setting out of range, or one that does not fit the rest (exit 2)."""

@@ -28,7 +28,7 @@ import urllib.request
 
 from tqdm import tqdm
 
-from .errors import UserError
+from .errors import UserError, WordedError
 from .nets import zoo
 from .nets.convert import convert_file
 from .weights_io import save_net
@@ -77,7 +77,9 @@ def fetch(url, dest, sha256=None, sha1=None, md5=None, sha256_prefix=None, progr
     dest = os.fspath(dest)
     how = _by_hand(url, dest, want)
     if os.path.isdir(dest):
-        raise UserError(f"{dest} is a folder; remove it or choose another --weights-dir, then run again")
+        raise WordedError(
+            "{dest} is a folder; remove it or choose another {weights_dir}, then run again", dest=dest
+        )
     if os.path.exists(dest):
         got = _digests_of_file(dest, want)
         if _matches(got, want):
@@ -283,14 +285,18 @@ def _check_folder(dest, how):
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise UserError(
-            f"cannot create the weights folder {folder} ({e.strerror}); choose another with "
-            "--weights-dir or $SCRATCHDREAM_WEIGHTS"
+        raise WordedError(
+            "cannot create the weights folder {folder} ({why}); choose another with {weights_dir} or "
+            "$SCRATCHDREAM_WEIGHTS",
+            folder=folder,
+            why=e.strerror,
         ) from None
     if not os.access(folder, os.W_OK):
-        raise UserError(
-            f"the weights folder {folder} is read-only; choose another with --weights-dir or "
-            f"$SCRATCHDREAM_WEIGHTS, or {how}"
+        raise WordedError(
+            "the weights folder {folder} is read-only; choose another with {weights_dir} or "
+            "$SCRATCHDREAM_WEIGHTS, or {how}",
+            folder=folder,
+            how=how,
         )
 
 
@@ -300,8 +306,11 @@ def _locked(part, how):
     try:
         f = open(part, "ab+")
     except OSError as e:
-        raise UserError(
-            f"cannot write {part} ({e.strerror}); choose another --weights-dir, or {how}"
+        raise WordedError(
+            "cannot write {part} ({why}); choose another {weights_dir}, or {how}",
+            part=part,
+            why=e.strerror,
+            how=how,
         ) from None
     try:
         try:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from scratchdream import fetch as fetch_mod
+from scratchdream.cli.flags import FLAGS
 from scratchdream.errors import UserError
 from scratchdream.fetch import fetch
 
@@ -247,7 +248,8 @@ def test_read_only_weights_folder(tmp_path, monkeypatch):
         dest = os.path.join(folder, "net.caffemodel")
         with pytest.raises(UserError, match="read-only|cannot write") as e:
             _fetch("http://127.0.0.1:9/x", dest)
-        assert "--weights-dir" in str(e.value) and "\n" not in str(e.value)
+        assert "weights_dir" in str(e.value) and "\n" not in str(e.value)  # the parameter, in the library
+        assert "--weights-dir" in e.value.worded(FLAGS)  # the flag, on the command line
         assert os.listdir(folder) == []
 
 

@@ -31,6 +31,9 @@ FLAGS = {  # the library's parameter -> the flag that sets it
     "seed": "--seed",
     "frames": "--frames",
     "factor": "--zoom",
+    "net": "--net",
+    "prototxt": "--prototxt",
+    "weights_dir": "--weights-dir",
 }
 
 

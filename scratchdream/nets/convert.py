@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..errors import UsageError, UserError
+from ..errors import SettingError, UserError
 from . import zoo
 from .graph import Net
 from .readers.caffemodel import read_caffemodel_layers
@@ -153,15 +153,19 @@ def convert_file(path, net=None, prototxt=None):
         net = recognise(path, tensors, fmt)
     e = zoo.entry(net)
     if e.format != fmt:
-        raise UsageError(
-            f"--net {net} expects a {e.format} file, but {os.path.basename(path)} is a {fmt} file"
+        raise SettingError(
+            "{net} {name} expects a {want} file, but {file} is a {got} file",
+            name=net,
+            want=e.format,
+            file=os.path.basename(path),
+            got=fmt,
         )
     arch, spec = zoo.arch(net), zoo.spec_for(net)
     if arch.check_layers is not None and isinstance(tensors, CaffeTensors):
         arch.check_layers(tensors.layers, spec)  # the file's kernels/strides/pads vs the architecture
     if prototxt is not None:
         if arch.check_prototxt is None:
-            raise UsageError(f"--prototxt is for Caffe networks; {net} is not one")
+            raise SettingError("{prototxt} is for Caffe networks; {name} is not one", name=net)
         arch.check_prototxt(prototxt, spec)
     params = arch.params_from(tensors, _param_shapes(net))
     del tensors

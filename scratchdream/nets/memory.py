@@ -25,7 +25,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import WordedError
 from .spec import INPUT, pair
 
 KEEP_INPUT = ("conv", "lrn", "batchnorm", "linear")  # kinds whose cache holds their input array
@@ -117,13 +117,18 @@ def check(net, shape, upto, dtype):
     what = f"a {W}x{H} picture" if N == 1 else f"a batch of {N} {W}x{H} pictures"
     fit = largest_fit(net, H, W, upto, dtype, N, free)
     advice = (
-        f"the largest size that fits is {fit[1]}x{fit[0]}: use a smaller picture or smaller tiles (--tile)"
+        "the largest size that fits is {fit}: use a smaller picture or smaller tiles ({tile})"
         if fit
         else "no size fits: free some memory first"
     )
-    raise UserError(
-        f"{what} through {net.name} needs about {_size(need)} for the forward and backward pass, "
-        f"{_size(free)} are free; {advice}"
+    raise WordedError(
+        "{what} through {name} needs about {need} for the forward and backward pass, {free} are free; "
+        + advice,
+        what=what,
+        name=net.name,
+        need=_size(need),
+        free=_size(free),
+        fit=f"{fit[1]}x{fit[0]}" if fit else "",
     )
 
 

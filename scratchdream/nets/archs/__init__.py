@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import UserError
+from ...errors import UserError, WordedError
 from ..spec import INPUT
 
 
@@ -162,8 +162,10 @@ def take(tensors, key, shape, layer):
     Leading 1s are dropped first: Caffe's legacy blobs are 4-D and right-aligned (a bias is (1, 1, 1, K)).
     """
     if key not in tensors:
-        raise UserError(
-            f"{layer}: the file has no {key!r}; is it really this network? (use --net to choose another)"
+        raise WordedError(
+            "{layer}: the file has no {key}; is it really this network? (use {net} to choose another)",
+            layer=layer,
+            key=repr(key),
         )
     arr = np.asarray(tensors[key])
     got = tuple(arr.shape)
