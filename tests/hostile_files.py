@@ -333,9 +333,10 @@ def make_soft_to_external_link_weights(folder, good, group="params/conv3"):
     return _edited_weights(folder, good, "soft_link.h5", edit)
 
 
-def make_unwritten_chunks_weights(folder, good, layer="conv3", out=4_000_000):
+def make_unwritten_chunks_weights(folder, good, layer="conv3", out=65_536):
     """The architecture's `layer` given `out` outputs and its weight a chunked dataset never written:
-    2 GB declared in a file of a few KB (what `dream` would allocate while reading it)."""
+    33 MB declared in a file of a few KB (what `dream` would allocate while reading it; 65,536 is the
+    most outputs the architecture check lets a layer have)."""
 
     def edit(f, folder):
         arch = json.loads(f.attrs["architecture"])
