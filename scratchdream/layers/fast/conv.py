@@ -113,69 +113,67 @@ def _groups(a, g):
     return a.reshape(g, a.shape[0] // g, *a.shape[1:])
 
 
-def _plan(geo, C, K, Ho, Wo, dtype):
-    """How the products run: taps = C/g·kh·kw (one column's length), gemm (x itself is the column matrix),
-    the output-row bands, and one im2col buffer reused band after band (None for gemm)."""
-    taps = (C // geo.groups) * geo.kh * geo.kw
+def _blocks(a, b, geo):
+    """The loop every product below runs, written once: for each picture n and group q, and for each band
+    of output rows (one im2col buffer of at most COLS_BUDGET elements, reused band after band), yield
+    (q, a_q, b_q, band, cols). a is the input side (N,C,H,W) (x or dx), b the output side (N,K,Ho,Wo) (y or
+    dy); a_q (C/g,H,W) and b_q (K/g,Ho·Wo) are views of group q of picture n; band is (i0, i1, Wo), the
+    output rows i0..i1 (b_q's columns i0·Wo..i1·Wo), with cols the buffer for them: (C/g·kh·kw, (i1-i0)·Wo).
+    A 1x1 stride-1 conv needs no unfolding: a_q itself is the column matrix, band and cols are None."""
+    N, C = a.shape[:2]
+    K, Ho, Wo = b.shape[1:]
+    taps = (C // geo.groups) * geo.kh * geo.kw  # one column's length
     gemm = path(geo, C, K) == "gemm"
     bands = _bands(Ho, Wo, taps)
-    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), dtype)
-    return taps, gemm, bands, cols
+    cols = None if gemm else np.empty((taps, (bands[0][1] - bands[0][0]) * Wo), a.dtype)
+    for n in range(N):
+        a_n, b_n = _groups(a[n], geo.groups), _groups(b[n].reshape(K, Ho * Wo), geo.groups)
+        for q in range(geo.groups):
+            if gemm:
+                yield q, a_n[q], b_n[q], None, None
+                continue
+            for i0, i1 in bands:
+                yield q, a_n[q], b_n[q], (i0, i1, Wo), cols[:, : (i1 - i0) * Wo]
+
+
+def _rows(band):
+    """b_q's columns that hold output rows i0..i1."""
+    i0, i1, Wo = band
+    return slice(i0 * Wo, i1 * Wo)
 
 
 def _gemm_forward(x, w, y, geo):
     """y[n] = W_q @ im2col(x[n]) for each group q, band by band (no bias, no ReLU)."""
-    N, C, H, W = x.shape
-    K, Ho, Wo = y.shape[1:]
-    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, x.dtype)
-    w2 = w.reshape(geo.groups, K // geo.groups, taps)
-    for n in range(N):
-        xs, ys = _groups(x[n], geo.groups), _groups(y[n].reshape(K, Ho * Wo), geo.groups)
-        for q in range(geo.groups):
-            if gemm:
-                blas.matmul(w2[q], xs[q].reshape(-1, H * W), ys[q])
-                continue
-            for i0, i1 in bands:
-                c = cols[:, : (i1 - i0) * Wo]
-                _im2col_nb(xs[q], c, geo, i0, i1, Wo)
-                blas.matmul(w2[q], c, ys[q][:, i0 * Wo : i1 * Wo])
+    w_q = w.reshape(geo.groups, w.shape[0] // geo.groups, -1)
+    for q, x_q, y_q, band, cols in _blocks(x, y, geo):
+        if band is None:
+            blas.matmul(w_q[q], x_q.reshape(len(x_q), -1), y_q)
+        else:
+            _im2col_nb(x_q, cols, geo, *band)
+            blas.matmul(w_q[q], cols, y_q[:, _rows(band)])
 
 
 def _gemm_backward_input(dy, w, dx, geo):
     """dx[n] = col2im(W_q^T @ dy[n]) for each group q, band by band."""
-    N, C, H, W = dx.shape
-    K, Ho, Wo = dy.shape[1:]
-    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, dx.dtype)
-    w2 = w.reshape(geo.groups, K // geo.groups, taps)
-    for n in range(N):
-        dys, dxs = _groups(dy[n].reshape(K, Ho * Wo), geo.groups), _groups(dx[n], geo.groups)
-        for q in range(geo.groups):
-            if gemm:
-                blas.matmul(w2[q], dys[q], dxs[q].reshape(-1, H * W), trans_a=True)
-                continue
-            for i0, i1 in bands:
-                c = cols[:, : (i1 - i0) * Wo]
-                blas.matmul(w2[q], dys[q][:, i0 * Wo : i1 * Wo], c, trans_a=True)
-                _col2im_nb(c, dxs[q], geo, i0, i1, Wo)
+    w_q = w.reshape(geo.groups, w.shape[0] // geo.groups, -1)
+    for q, dx_q, dy_q, band, cols in _blocks(dx, dy, geo):
+        if band is None:
+            blas.matmul(w_q[q], dy_q, dx_q.reshape(len(dx_q), -1), trans_a=True)
+        else:
+            blas.matmul(w_q[q], dy_q[:, _rows(band)], cols, trans_a=True)
+            _col2im_nb(cols, dx_q, geo, *band)
 
 
 def _gemm_backward_weight(dy, x, geo, w_shape):
     """dW_q = sum_n dy[n]_q @ im2col(x[n])^T, band by band (training only: NumPy's matmul is fine)."""
-    N, C, H, W = x.shape
-    K, Ho, Wo = dy.shape[1:]
-    taps, gemm, bands, cols = _plan(geo, C, K, Ho, Wo, x.dtype)
-    dw2 = np.zeros((geo.groups, K // geo.groups, taps), x.dtype)
-    for n in range(N):
-        xs, dys = _groups(x[n], geo.groups), _groups(dy[n].reshape(K, Ho * Wo), geo.groups)
-        for q in range(geo.groups):
-            if gemm:
-                dw2[q] += dys[q] @ xs[q].reshape(-1, H * W).T
-                continue
-            for i0, i1 in bands:
-                c = cols[:, : (i1 - i0) * Wo]
-                _im2col_nb(xs[q], c, geo, i0, i1, Wo)
-                dw2[q] += dys[q][:, i0 * Wo : i1 * Wo] @ c.T
-    return dw2.reshape(w_shape)
+    dw_q = np.zeros((geo.groups, w_shape[0] // geo.groups, int(np.prod(w_shape[1:]))), x.dtype)
+    for q, x_q, dy_q, band, cols in _blocks(x, dy, geo):
+        if band is None:
+            dw_q[q] += dy_q @ x_q.reshape(len(x_q), -1).T
+        else:
+            _im2col_nb(x_q, cols, geo, *band)
+            dw_q[q] += dy_q[:, _rows(band)] @ cols.T
+    return dw_q.reshape(w_shape)
 
 
 def _bias_relu(y, b, relu):

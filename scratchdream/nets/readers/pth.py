@@ -110,20 +110,26 @@ def _byteorder(zf, name, names):
         return fh.read(16).strip()  # b"little" or b"big"; a forged member could be any size
 
 
+def _storage_id(pid, length, seen):
+    """(storage type, key, numel) of a persistent id ('storage', type, key, location, numel[, view]) of
+    `length` items; `seen` (key -> (type, numel)) makes sure a storage is described one way only."""
+    if not (
+        isinstance(pid, tuple)
+        and len(pid) == length
+        and pid[0] == "storage"
+        and isinstance(pid[1], StorageType)
+        and type(pid[2]) is str
+    ):
+        raise ValueError(f"unknown persistent id {short(pid)}")
+    stype, key, numel = pid[1], pid[2], nonneg_int(pid[4], "storage size")
+    if seen.setdefault(key, (stype, numel)) != (stype, numel):
+        raise ValueError(f"storage {short(key)} is described twice, differently")
+    return stype, key, numel
+
+
 def _zip_persistent_load(refs):
     def load(pid):  # ('storage', storage type, key, location, numel)
-        if not (
-            isinstance(pid, tuple)
-            and len(pid) == 5
-            and pid[0] == "storage"
-            and isinstance(pid[1], StorageType)
-            and type(pid[2]) is str
-        ):
-            raise ValueError(f"unknown persistent id {short(pid)}")
-        _, stype, key, _, numel = pid
-        numel = nonneg_int(numel, "storage size")
-        if refs.setdefault(key, (stype, numel)) != (stype, numel):
-            raise ValueError(f"storage {short(key)} is described twice, differently")
+        stype, key, numel = _storage_id(pid, 5, refs)
         return StorageRef(key, stype, 0, numel)
 
     return load
@@ -184,18 +190,8 @@ def _load_legacy(path, size):
 
 def _legacy_persistent_load(roots, views):
     def load(pid):  # ('storage', storage type, root key, location, numel, view or None)
-        if not (
-            isinstance(pid, tuple)
-            and len(pid) == 6
-            and pid[0] == "storage"
-            and isinstance(pid[1], StorageType)
-            and type(pid[2]) is str
-        ):
-            raise ValueError(f"unknown persistent id {short(pid)}")
-        _, stype, key, _, numel, view = pid
-        numel = nonneg_int(numel, "storage size")
-        if roots.setdefault(key, (stype, numel)) != (stype, numel):
-            raise ValueError(f"storage {short(key)} is described twice, differently")
+        stype, key, numel = _storage_id(pid, 6, roots)
+        view = pid[5]
         if view is None:
             return StorageRef(key, stype, 0, numel)
         if not (isinstance(view, tuple) and len(view) == 3 and type(view[0]) is str):
