@@ -138,8 +138,11 @@ class OutputSet:
         finally:
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
-        if isinstance(error, UserError):  # a writer names the temporary file; the user knows the final one
-            raise type(error)(self._final_names(str(error))) from None
+        if isinstance(error, UserError) and self._final_names(str(error)) != str(error):
+            # a writer named the temporary file; the user knows the final one (a SettingError, whose
+            # message the CLI words again with its flags, names no file and is left as it is)
+            kind = UsageError if isinstance(error, UsageError) else UserError
+            raise kind(self._final_names(str(error))) from None
         return False
 
     def _commit(self, held):

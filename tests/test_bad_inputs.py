@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 import bad_files as bf
 import numpy as np
@@ -128,6 +129,24 @@ def snapshot(*folders):
                 except OSError:
                     out[path] = "unreadable"
     return out
+
+
+def tree(folder):
+    """Every entry under `folder`, hidden ones included, links not followed: path -> what it is and holds
+    (with a file's inode: a file replaced by an identical copy has still been replaced)."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                what = ("symlink", os.readlink(path))
+            elif os.path.isdir(path):
+                what = ("folder",)
+            else:
+                with open(path, "rb") as f:
+                    what = ("file", hashlib.sha256(f.read()).hexdigest(), os.stat(path).st_ino)
+            found[os.path.relpath(path, folder)] = what
+    return found
 
 
 def listing(folder):
@@ -668,7 +687,169 @@ CASES = {
         1,
         r"model\.pth is not a ",
     ),
+    # issue 15: the input and earlier outputs are never destroyed. On main each of these replaced the input
+    # (or an old output, or made folders), where now it is refused before any work; the class, every output
+    # of every subcommand against every spelling of its input, is test_no_output_is_an_input_or_an_old_file
+    "dream: the default --gif name is the input": (
+        lambda w: w.dream("-o", w.p("anim.png"), "--gif", "--force", image=bf.make_rgb_png(w.d, "anim.gif")),
+        2,
+        r"--gif .*anim\.gif is the input itself; --force overwrites an earlier output, never the input",
+    ),
+    "dream: --gif is the input": (
+        lambda w: w.dream("--gif", w.p("pic.gif"), "--force", image=bf.make_rgb_png(w.d, "pic.gif")),
+        2,
+        r"--gif .*pic\.gif is the input itself",
+    ),
+    "dream: --gif is the input through a symlink": (
+        lambda w: _gif_onto_the_input(w, "symlink"),
+        2,
+        r"--gif .*link\.gif is the input itself \(.*pic\.gif\)",
+    ),
+    "dream: --gif is the input through a hard link": (
+        lambda w: _gif_onto_the_input(w, "hard link"),
+        2,
+        r"--gif .*hard\.gif is the input itself",
+    ),
+    "dream: --gif is the input as x/../pic.gif": (
+        lambda w: _gif_onto_the_input(w, "x/.."),
+        2,
+        r"--gif .*x/\.\./pic\.gif is the input itself",
+    ),
+    "dream: --gif is the input through a symlinked folder": (
+        lambda w: _gif_onto_the_input(w, "symlinked folder"),
+        2,
+        r"--gif .*here/pic\.gif is the input itself",
+    ),
+    "dream: -o is a dangling symlink, no --force": (
+        lambda w: (os.symlink("nowhere.png", w.p("dangling.png")), w.dream("-o", w.p("dangling.png")))[1],
+        2,
+        r"dangling\.png already exists \(a symbolic link to nothing\); pass --force",
+    ),
+    "lecture: the default --gif name is the input": (
+        lambda w: [
+            "lecture",
+            bf.make_rgb_png(w.d, "anim.gif"),
+            "--net",
+            w.net,
+            "--steps",
+            "1",
+            "-o",
+            w.p("anim.png"),
+            "--force",
+        ],
+        2,
+        r"--gif .*anim\.gif is the input itself",
+    ),
+    "zoom: a frame is the input": (
+        lambda w: [
+            "zoom",
+            bf.make_rgb_png(w.d, "frame_0001.png"),
+            "--net",
+            w.net,
+            *FAST,
+            "--frames",
+            "2",
+            "--frames-dir",
+            ".",
+            "--force",
+        ],
+        2,
+        r"--frames-dir \./frame_0001\.png is the input itself",
+    ),
+    "zoom: an old frame, no --force": (
+        lambda w: (
+            os.mkdir(w.p("z")),
+            bf.make_rgb_png(w.d, "z/frame_0002.png"),
+            ["zoom", w.pic, "--net", w.net, *FAST, "--frames", "3", "--frames-dir", w.p("z")],
+        )[-1],
+        2,
+        r"z/frame_0002\.png already exists; pass --force to overwrite it or choose another --frames-dir",
+    ),
+    "zoom: --frames-dir in a folder that does not exist": (
+        lambda w: ["zoom", w.pic, "--net", w.net, *FAST, "--frames", "2", "--frames-dir", w.p("no/such/z")],
+        1,
+        r"cannot write .*no/such/z: the folder .*no/such does not exist",
+    ),
+    "convert: -o is the checkpoint through a symlinked folder": (
+        lambda w: (
+            os.symlink(".", w.p("here")),
+            ["convert", _squeezenet_pth(w), "-o", w.p("here/sq.pth"), "--force"],
+        )[-1],
+        2,
+        r"-o/--output .*here/sq\.pth is the input itself",
+    ),
+    "convert: -o is a hard link to the checkpoint": (
+        lambda w: (
+            os.link(_squeezenet_pth(w), w.p("copy.h5")),
+            ["convert", w.p("sq.pth"), "-o", w.p("copy.h5"), "--force"],
+        )[-1],
+        2,
+        r"-o/--output .*copy\.h5 is the input itself",
+    ),
+    "toyworld train: -o exists, no --force": (
+        lambda w: (
+            _old_file(w, "old.h5"),
+            ["toyworld", "train", "--steps", "1", "--no-control", "-o", w.p("old.h5")],
+        )[-1],
+        2,
+        r"old\.h5 already exists; pass --force",
+    ),
+    "toyworld train: the control's file exists, no --force": (
+        lambda w: (
+            _old_file(w, "tw_control.h5"),
+            ["toyworld", "train", "--steps", "1", "-o", w.p("tw.h5")],
+        )[-1],
+        2,
+        r"tw_control\.h5 already exists; pass --force",
+    ),
+    "toyworld demo: -o holds an old picture, no --force": (
+        lambda w: (
+            os.mkdir(w.p("img")),
+            bf.make_rgb_png(w.d, "img/lecture_demo.png"),
+            ["toyworld", "demo", "-o", w.p("img")],
+        )[-1],
+        2,
+        r"img/lecture_demo\.png already exists; pass --force",
+    ),
 }
+
+
+def _gif_onto_the_input(w, how):
+    """`dream pic.gif -o out.png --gif NAME --force`, NAME being pic.gif reached `how`: main compared --gif
+    only with -o, so it replaced the input (or the link)."""
+    pic = bf.make_rgb_png(w.d, "pic.gif")
+    if how == "symlink":
+        os.symlink("pic.gif", w.p("link.gif"))
+        name = w.p("link.gif")
+    elif how == "hard link":
+        os.link(pic, w.p("hard.gif"))
+        name = w.p("hard.gif")
+    elif how == "x/..":
+        os.mkdir(w.p("x"))
+        name = w.p("x/../pic.gif")
+    else:
+        os.symlink(".", w.p("here"))
+        name = w.p("here/pic.gif")
+    return w.dream("-o", w.p("out.png"), "--gif", name, "--force", image=pic)
+
+
+def _old_file(w, name):
+    """An earlier output (its content does not matter: it must come out unchanged)."""
+    with open(w.p(name), "wb") as f:
+        f.write(b"an earlier run's " + name.encode())
+    return w.p(name)
+
+
+def _squeezenet_pth(w, name="sq.pth"):
+    """A real checkpoint `convert` recognises (SqueezeNet 1.1, random weights, 5 MB): on main it was
+    converted, and the .h5 written over it."""
+    import torch
+    import torch_nets as tn
+
+    path = w.p(name)
+    torch.save(tn.randomise(tn.SqueezeNet11(), seed=7).state_dict(), path)
+    return path
+
 
 # the exact phrase for an unwritable folder depends on who runs the test (see unwritable_folders)
 UNWRITABLE = r"cannot write .*(not writable|permission denied|cannot create|No such file)"
@@ -748,106 +929,377 @@ def test_full_disk_while_saving_weights(ws):
     assert snapshot(ws.d) == before
 
 
-SIGNALLED = {  # id -> (command, signals sent 10 ms apart, exit code, the one line shown)
-    "dream, Ctrl-C": ("dream", [signal.SIGINT], 130, "scratchdream: interrupted; no output was written"),
-    "zoom, Ctrl-C": ("zoom", [signal.SIGINT], 130, "scratchdream: interrupted; no output was written"),
+INTERRUPTED = "scratchdream: interrupted; no output was written"
+TERMINATED = "scratchdream: terminated; no output was written"
+SIGNALLED = {  # id -> (command, signals sent 10 ms apart, exit code, the one line shown, over old outputs)
+    "dream, Ctrl-C": ("dream", [signal.SIGINT], 130, INTERRUPTED, False),
+    "zoom, Ctrl-C": ("zoom", [signal.SIGINT], 130, INTERRUPTED, False),
     # Ctrl-C held down: before, a later one landed in the cleanup or in the interpreter's exit (an atexit
     # traceback, or death by SIGINT, exit -2), in 3 of 5 tries with two signals
-    "dream, Ctrl-C x20": (
-        "dream",
-        [signal.SIGINT] * 20,
-        130,
-        "scratchdream: interrupted; no output was written",
-    ),
-    "zoom, Ctrl-C x20": (
-        "zoom",
-        [signal.SIGINT] * 20,
-        130,
-        "scratchdream: interrupted; no output was written",
-    ),
+    "dream, Ctrl-C x20": ("dream", [signal.SIGINT] * 20, 130, INTERRUPTED, False),
+    "zoom, Ctrl-C x20": ("zoom", [signal.SIGINT] * 20, 130, INTERRUPTED, False),
     # SIGTERM unwinds like Ctrl-C: before, the process died at once (exit -15) and zoom left its frames
-    "dream, SIGTERM": ("dream", [signal.SIGTERM], 143, "scratchdream: terminated; no output was written"),
-    "zoom, SIGTERM": ("zoom", [signal.SIGTERM], 143, "scratchdream: terminated; no output was written"),
+    "dream, SIGTERM": ("dream", [signal.SIGTERM], 143, TERMINATED, False),
+    "zoom, SIGTERM": ("zoom", [signal.SIGTERM], 143, TERMINATED, False),
     "zoom, SIGTERM then Ctrl-C": (
         "zoom",
         [signal.SIGTERM, signal.SIGINT, signal.SIGINT],
         143,
-        "scratchdream: terminated; no output was written",
+        TERMINATED,
+        False,
     ),
+    # issue 15: with --force over an earlier run's GIF and frames, main had already overwritten the first
+    # frames when the signal came, deleted them in its cleanup, and said "no output was written"
+    "zoom --force over old outputs, Ctrl-C": ("zoom", [signal.SIGINT], 130, INTERRUPTED, True),
+    "zoom --force over old outputs, SIGTERM": ("zoom", [signal.SIGTERM], 143, TERMINATED, True),
+    "dream --force over old outputs, SIGTERM": ("dream", [signal.SIGTERM], 143, TERMINATED, True),
 }
 
 
-@pytest.mark.parametrize("case", list(SIGNALLED))
-def test_signals_leave_nothing(ws, case):
-    """Start a long dream (or zoom), wait until it is under way (the dream's tqdm bar shows L=, the zoom has
-    written its second frame), send the signals: the exit code, one line, and nothing written is left."""
-    command, signals, code, line = SIGNALLED[case]
-    pic = bf.make_rgb_png(ws.d, "long.png", H=120, W=160)
-    before = snapshot(ws.d)
+def _long_run(w, command):
+    """A dream or zoom that runs for hours, and a test that it is under way (its checks passed, its work
+    begun): the dream's tqdm bar shows L=, the zoom's bar counts two frames done (each saved first; under a
+    temporary name, which the test does not need to know)."""
+    pic = bf.make_rgb_png(w.d, "long.png", H=120, W=160)
     if command == "dream":
         argv = [
             "dream",
             pic,
             "--net",
-            ws.net,
+            w.net,
             "--octaves",
             "1",
             "--steps",
             "100000",
             "-o",
-            ws.p("long_dream.png"),
+            w.p("long_dream.png"),
         ]
-        under_way = lambda err: "L=" in err  # noqa: E731
-    else:
-        argv = [
-            "zoom",
-            pic,
-            "--net",
-            ws.net,
-            "--octaves",
-            "1",
-            "--steps",
-            "1",
-            "--frames",
-            "100000",
-            "-o",
-            ws.p("long_zoom.gif"),
-        ]
-        under_way = lambda err: os.path.exists(ws.p("long_zoom_frames/frame_0002.png"))  # noqa: E731
-    # SIGINT as a terminal gives it: a run started from a shell that ignores SIGINT (a `nohup ... &` job)
-    # would inherit SIG_IGN, and Python then never raises KeyboardInterrupt
-    p = start(argv, ws.d, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    err = []
+        return argv, lambda err: "L=" in err
+    argv = [
+        *["zoom", pic, "--net", w.net, "--octaves", "1", "--steps", "1", "--frames", "10000"],
+        *["-o", w.p("long_zoom.gif")],
+    ]
+    return argv, lambda err: any(int(done) >= 2 for done in re.findall(r"\| *(\d+)/10000 ", err))
 
-    def read():
-        while chunk := p.stderr.read(1):
-            err.append(chunk)
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while not under_way("".join(err)):
-        assert p.poll() is None, f"the {command} ended before the signal: {''.join(err)}"
-        assert time.monotonic() < deadline, "no progress within 120 s"
-        time.sleep(0.05)
+def _old_outputs(w, command):
+    """An earlier run's outputs of `command`, where _long_run writes, with a file of the user's among them."""
+    if command == "dream":
+        bf.make_rgb_png(w.d, "long_dream.png", seed=8)
+        return
+    bf.make_rgb_png(w.d, "long_zoom.gif", seed=8)
+    os.mkdir(w.p("long_zoom_frames"))
+    for k in range(1, 6):
+        bf.make_rgb_png(w.d, f"long_zoom_frames/frame_{k:04d}.png", seed=10 + k)
+    _write_bytes(w.p("long_zoom_frames/notes.txt"), b"mine")
+
+
+class Running:
+    """The CLI started in a subprocess as a terminal would start it, its stderr read as it comes."""
+
+    def __init__(self, argv, cwd):
+        # SIGINT as a terminal gives it: a run started from a shell that ignores SIGINT (a `nohup ... &` job)
+        # would inherit SIG_IGN, and Python then never raises KeyboardInterrupt
+        self.p = start(argv, cwd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.err = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while chunk := self.p.stderr.read(1):
+            self.err.append(chunk)
+
+    def wait_until(self, under_way, what):
+        deadline = time.monotonic() + 120
+        while not under_way("".join(self.err)):
+            assert self.p.poll() is None, f"{what} ended too soon: {''.join(self.err)}"
+            assert time.monotonic() < deadline, f"{what}: no progress within 120 s"
+            time.sleep(0.05)
+
+    def result(self, what, timeout=60):
+        """Wait for the end; if it does not come, the stack of every thread (faulthandler) in the failure."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints every thread's stack to stderr
+            time.sleep(3)
+            self.p.kill()
+            self.reader.join(timeout=10)
+            pytest.fail(
+                f"{what} did not stop within {timeout} s; its stderr ends:\n" + "".join(self.err)[-4000:]
+            )
+        self.reader.join()
+        return Result(self.p.returncode, self.p.stdout.read(), "".join(self.err), 0)
+
+
+@pytest.mark.parametrize("case", list(SIGNALLED))
+def test_signals_leave_nothing(ws, case):
+    """Start a long dream (or zoom), over an earlier run's outputs with --force or not, wait until it is
+    under way, send the signals: the exit code, one line, and the folder exactly as it was (every name,
+    link, content and inode)."""
+    command, signals, code, line, old = SIGNALLED[case]
+    argv, under_way = _long_run(ws, command)
+    if old:
+        _old_outputs(ws, command)
+    before = tree(ws.d)
+    job = Running(argv + (["--force"] if old else []), ws.d)
+    job.wait_until(under_way, f"{case}: the {command}")
     for sig in signals:
-        p.send_signal(sig)  # nothing once the process is gone
+        job.p.send_signal(sig)  # nothing once the process is gone
         time.sleep(0.01)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints every thread's stack to stderr
-        time.sleep(3)
-        p.kill()
-        reader.join(timeout=10)
-        pytest.fail(
-            f"{case}: the {command} did not stop within 60 s; its stderr ends:\n" + "".join(err)[-4000:]
-        )
-    reader.join()
-    r = Result(p.returncode, p.stdout.read(), "".join(err), 0)
+    r = job.result(f"{case}: the {command}")
     assert r.code == code, r
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr and r.shown() == [line], r
-    assert snapshot(ws.d) == before and listing(ws.d) == ["long.png", "pic.png"], listing(ws.d)
+    assert tree(ws.d) == before
+
+
+def test_two_identical_dreams_to_one_name_one_refuses(ws):
+    """Two identical dreams to one -o, no --force, the second started while the first dreams: both pass
+    their checks. The first is held (SIGSTOP) until the second has written out.png, then goes on: it
+    refuses at the end, one line, exit 1, and out.png is the second's, whole. On main both succeeded and
+    the second one to finish wrote over the first's file."""
+    argv = ["dream", ws.pic, "--net", ws.net, "--octaves", "1", "--steps", "2000", "-o", ws.p("out.png")]
+    first = Running(argv, ws.d)
+    first.wait_until(lambda err: "L=" in err, "the first dream")
+    first.p.send_signal(signal.SIGSTOP)
+    try:
+        second = run(argv, ws.d)
+        assert second.code == 0, second
+        with open(ws.p("out.png"), "rb") as f:
+            theirs = f.read()
+    finally:
+        first.p.send_signal(signal.SIGCONT)
+    r = first.result("the first dream", timeout=120)
+    assert_one_line_error(r, 1, r"out\.png was created by someone else during this run; pass --force")
+    assert listing(ws.d) == ["out.png", "pic.png"]
+    with open(ws.p("out.png"), "rb") as f:
+        assert f.read() == theirs
+    with Image.open(ws.p("out.png")) as im:
+        im.load()  # whole: it decodes to the end
+        assert im.size == (40, 32)
+
+
+def test_full_disk_on_the_gif_leaves_no_picture(ws):
+    """`ulimit -f 64` (64 KiB): the dreamed 96 x 96 noise picture (~27 KiB) fits, its GIF of 9 frames
+    (~120 KiB) does not. Main wrote out.png, then failed on the GIF and left out.png behind."""
+    pic = bf.make_rgb_png(ws.d, "big_noise.png", H=96, W=96)
+    before = tree(ws.d)
+    argv = ws.dream("--steps", "8", "-o", ws.p("out.png"), "--gif", ws.p("out.gif"), image=pic)
+    r = run(argv, ws.d, preexec_fn=_file_size_limit(64 << 10))
+    assert_one_line_error(r, 1, r"cannot write .*out\.gif: the disk is full or the file is too large")
+    assert ".part" not in r.stderr
+    assert tree(ws.d) == before
+
+
+# ---- every output of every subcommand: never an input, never an old file without --force ---------------
+OUTPUT_DESTS = ("output", "gif", "frames_dir")  # the argparse dests of the options naming what is written
+
+
+class Output(NamedTuple):
+    """One output of one subcommand, for the class test below."""
+
+    command: str  # the subcommand
+    flag: str  # its option naming the output
+    name: str  # the file written, and the name of the command's input when `reads`
+    reads: bool  # the command reads a file of that kind (so an output could be spelt as its input)
+    folder: bool  # the flag names the folder `name` is written in, not the file
+    argv: object  # (net, input, the flag's value) -> the command line
+
+
+OUTPUTS = [
+    Output(
+        "dream", "--output", "in.png", True, False, lambda n, i, v: ["dream", i, "--net", n, *FAST, "-o", v]
+    ),
+    Output(
+        "dream",
+        "--gif",
+        "in.gif",
+        True,
+        False,
+        lambda n, i, v: ["dream", i, "--net", n, *FAST, "-o", "new.png", "--gif", v],
+    ),
+    Output(
+        "lecture",
+        "--output",
+        "in.png",
+        True,
+        False,
+        lambda n, i, v: ["lecture", i, "--net", n, "--steps", "1", "-o", v],
+    ),
+    Output(
+        "lecture",
+        "--gif",
+        "in.gif",
+        True,
+        False,
+        lambda n, i, v: ["lecture", i, "--net", n, "--steps", "1", "-o", "new.png", "--gif", v],
+    ),
+    Output(
+        "zoom",
+        "--output",
+        "in.gif",
+        True,
+        False,
+        lambda n, i, v: [
+            "zoom",
+            i,
+            "--net",
+            n,
+            *FAST,
+            "--frames",
+            "2",
+            "-o",
+            v,
+            "--frames-dir",
+            "new_frames",
+        ],
+    ),
+    Output(
+        "zoom",
+        "--frames-dir",
+        "frame_0001.png",
+        True,
+        True,
+        lambda n, i, v: ["zoom", i, "--net", n, *FAST, "--frames", "2", "-o", "new.gif", "--frames-dir", v],
+    ),
+    Output("convert", "--output", "in.h5", True, False, lambda n, i, v: ["convert", i, "-o", v]),
+    Output(
+        "toyworld",
+        "--output",
+        "tw.h5",
+        False,
+        False,
+        lambda n, i, v: ["toyworld", "train", "--steps", "1", "--no-control", "-o", v],
+    ),
+    Output(
+        "toyworld", "--output", "lecture_demo.png", False, True, lambda n, i, v: ["toyworld", "demo", "-o", v]
+    ),
+]
+
+# how an output can name the input NAME (the folder it is in, for a folder flag); each with --force
+SPELLINGS = {
+    "the same name": lambda d, name: name,
+    "its absolute path": lambda d, name: os.path.join(d, name),
+    "x/../NAME": lambda d, name: (os.mkdir(os.path.join(d, "x")), os.path.join("x", "..", name))[1],
+    "a symlinked folder": lambda d, name: (os.symlink(".", os.path.join(d, "here")), f"here/{name}")[1],
+    "a symlink": lambda d, name: _in_new_folder(d, "links", name, lambda new: os.symlink(f"../{name}", new)),
+    "a hard link": lambda d, name: _in_new_folder(
+        d, "hard", name, lambda new: os.link(os.path.join(d, name), new)
+    ),
+}
+# what can stand at the output's name: (make it, --force, exit code, phrase)
+OLD_NAMES = {
+    "an earlier output": (
+        lambda path: _write_bytes(path, b"earlier"),
+        False,
+        2,
+        r"already exists; pass --force",
+    ),
+    "a dangling symlink": (
+        lambda path: os.symlink("nowhere", path),
+        False,
+        2,
+        r"already exists \(a symbolic link to nothing\); pass --force",
+    ),
+    "a folder": (os.mkdir, True, 2, r"is a folder; give a file name"),
+    "a missing folder": (None, False, 1, r"does not exist"),
+}
+
+
+def _in_new_folder(d, folder, name, make):
+    os.mkdir(os.path.join(d, folder))
+    make(os.path.join(d, folder, name))
+    return f"{folder}/{name}"
+
+
+def _write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def output_flags():
+    """{(subcommand, flag)} of every option naming a file or folder the command writes."""
+    from scratchdream.cli import build_parser
+
+    subs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        (name, action.option_strings[-1])
+        for name, parser in subs.choices.items()
+        for action in parser._actions
+        if action.dest in OUTPUT_DESTS
+    }
+
+
+class WorkStarted(Exception):
+    """Raised by the work that a refused command must never reach: loading a net, converting, training."""
+
+
+def _no_work(monkeypatch):
+    import scratchdream as sd
+    from scratchdream.cli import convert, toyworld
+    from scratchdream.toyworld import train
+
+    def work(*args, **kwargs):
+        raise WorkStarted("the work began before the outputs were checked")
+
+    monkeypatch.setattr(sd, "load_net", work)
+    monkeypatch.setattr(convert, "convert_file", work)
+    monkeypatch.setattr(train, "train", work)
+    monkeypatch.setattr(toyworld, "_load", work)
+
+
+def _output_cases(out):
+    """(case, path the output names, --force, exit code, phrase) for one output, with its `make`rs."""
+    cases = []
+    if out.reads:
+        for how, spell in SPELLINGS.items():
+            cases.append((f"the input as {how}", spell, True, 2, r"is the input itself"))
+    for what, (make, force, code, phrase) in OLD_NAMES.items():
+
+        def at_old(d, name, make=make):
+            if make is None:
+                return f"no/such/{name}"
+            os.mkdir(os.path.join(d, "old"))
+            make(os.path.join(d, "old", name))
+            return f"old/{name}"
+
+        cases.append((what, at_old, force, code, phrase))
+    return cases
+
+
+def test_no_output_is_an_input_or_an_old_file(ws, tmp_path, capsys, monkeypatch):
+    """The class, not the cases: every output flag of every subcommand (found in the parser), named as its
+    input by every spelling (--force given), or as an earlier output, a dangling link, a folder, a missing
+    folder (in-process, the same cli.main as the real command) is refused with one line and the right exit
+    code before any work (the work raises here), and its folder is left exactly as it was: names, links,
+    contents, inodes."""
+    from scratchdream import cli
+
+    assert {(o.command, o.flag) for o in OUTPUTS} == output_flags(), "an output flag the table lacks"
+    _no_work(monkeypatch)
+    failures, k = [], 0
+    for out in OUTPUTS:
+        for case, where, force, code, phrase in _output_cases(out):
+            k += 1
+            d = str(tmp_path / f"case{k}")
+            os.mkdir(d)
+            monkeypatch.chdir(d)
+            if out.reads and out.name.endswith(".h5"):
+                _write_bytes(out.name, b"a checkpoint")
+            elif out.reads:
+                bf.make_rgb_png(d, out.name)
+            path = where(d, out.name)
+            value = (os.path.dirname(path) or ".") if out.folder else path
+            argv = out.argv(ws.net, out.name if out.reads else None, value) + (["--force"] if force else [])
+            before = tree(d)
+            got = cli.main(argv)
+            shown = Result(got, *capsys.readouterr(), 0).shown()
+            said = shown[0][len(ERROR) :] if len(shown) == 1 and shown[0].startswith(ERROR) else None
+            if got != code or said is None or not re.search(phrase, said) or tree(d) != before:
+                changed = "" if tree(d) == before else ", the folder changed"
+                failures.append(f"{out.command} {out.flag}, {case}: exit {got}, stderr {shown}{changed}")
+    print(f"{k} cases over {len(OUTPUTS)} outputs")
+    assert not failures, f"{len(failures)} of {k}:\n" + "\n".join(failures)
 
 
 # ---- every numeric flag of every subcommand, at absurd values ------------------------------------------

@@ -112,8 +112,9 @@ def test_zoom_end_to_end_writes_gif_and_numbered_frames(files):
         (["--steps", "0"], 2, "--steps must be a whole number from 1"),
         (["--neuron", "1,2"], 2, "--neuron must be three whole numbers"),
         (["--layer", "inc/outptu"], 2, "close matches: inc/output"),
-        (["--layer", "conv3", "--channel", "6"], 2, "valid 0..5"),
-        (["--layer", "inc/output", "--neuron", "0,0,99"], 2, "X in 0..31"),
+        # found once the outputs are checked, inside the output transaction: still worded with the flag
+        (["--layer", "conv3", "--channel", "6"], 2, "--channel 6 is out of range: conv3 has 6 channels"),
+        (["--layer", "inc/output", "--neuron", "0,0,99"], 2, "--neuron 0,0,99 is out of range"),
         (["--tile", "8"], 2, "smaller than the receptive field"),
         (["--net", "nosuch.h5"], 1, "weights file nosuch.h5 not found"),
     ],
@@ -150,6 +151,36 @@ def test_mistakes_are_one_line_and_write_nothing(files, capsys, monkeypatch, arg
     assert rc == code and text in err, err
     assert err.startswith("scratchdream: error: ") and "\n" not in err
     assert set(os.listdir(files)) == before
+
+
+def test_zoom_frames_join_a_folder_that_holds_other_files(files, capsys, monkeypatch):
+    """--frames-dir checks each frame's name: a folder holding files of the user's is fine (main refused any
+    folder that was not empty), they stay as they were, and a second run needs --force for its frames."""
+    monkeypatch.chdir(files)
+    os.mkdir("mine")
+    with open("mine/notes.txt", "w") as f:
+        f.write("keep me")
+    argv = ["zoom", "sky.png", "--net", "tiny.h5", "--frames", "2", "--octaves", "1", "--steps", "1"]
+    assert cli.main(argv + ["-o", "z.gif", "--frames-dir", "mine"]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir("mine")) == ["frame_0001.png", "frame_0002.png", "notes.txt"]
+    with open("mine/notes.txt") as f:
+        assert f.read() == "keep me"
+    assert cli.main(argv + ["-o", "z2.gif", "--frames-dir", "mine"]) == 2
+    assert "frame_0001.png already exists; pass --force" in capsys.readouterr().err
+    assert not os.path.exists("z2.gif")
+
+
+def test_a_jpeg_output_notes_the_dropped_alpha_under_its_own_name(files, capsys, monkeypatch):
+    """The picture is written under a temporary name first; the note still names the file asked for."""
+    monkeypatch.chdir(files)
+    rgba = np.dstack([sky(24, 32, seed=2), np.full((24, 32), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save("clear.png")
+    argv = ["dream", "clear.png", "--net", "tiny.h5", "--octaves", "1", "--steps", "1", "-o", "clear.jpg"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "scratchdream: note: clear.jpg: JPEG has no alpha channel" in err and ".part" not in err, err
+    with Image.open("clear.jpg") as im:
+        assert im.mode == "RGB" and im.size == (32, 24)
 
 
 def test_missing_input_and_output_folder(files, capsys, monkeypatch):

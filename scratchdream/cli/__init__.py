@@ -3,7 +3,8 @@
 One module per subcommand (COMMANDS), each with `add_parser(subs)`, where its options, defaults and help
 are, and `run(args)`, which does the work by calling the library. What they share: flags.py (the flag
 of each library parameter, argparse types with ranges), common.py (the options of dream, lecture and
-zoom), paths.py (where the outputs go, checked before any work).
+zoom), paths.py (the outputs' default names and extensions; scratchdream/outputs.py checks them before
+any work and writes them all or none).
 
 `main` is the process around them: a mistake is one line on stderr and exit code 2 (a wrong command
 line) or 1 (files, network, machine); Ctrl-C exits 130 and SIGTERM 143, both after the same cleanup

@@ -11,6 +11,7 @@ import scratchdream as sd
 
 from ..deepdream.options import RANGES, DreamOptions
 from ..errors import UserError
+from ..image_io import note, output_format, save_image
 from .flags import margin
 from .paths import DREAM_SUFFIX, LECTURE_SUFFIX, ZOOM_SUFFIX
 
@@ -139,6 +140,14 @@ def load_net(name, weights_dir=None):
         if is_file or name == "toyworld" or "toyworld" in str(e):
             raise
         raise type(e)(f"{e}; or dream offline now with --net toyworld (make dream NET=toyworld)") from None
+
+
+def save_picture(outs, path, rgb, alpha):
+    """save_image of the output `path` (added to the OutputSet `outs`) into its temporary name."""
+    if alpha is not None and output_format(path) == "JPEG":  # said here: save_image would name the temporary
+        note(f"{os.path.basename(path)}: JPEG has no alpha channel; the input's transparency is dropped")
+        alpha = None
+    save_image(outs.temp(path), rgb, alpha)
 
 
 def summary(line):

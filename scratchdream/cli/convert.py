@@ -1,16 +1,18 @@
 """`scratchdream convert FILE [--net NAME] [-o OUT] [--force]`: a checkpoint you already have -> our HDF5.
 
-Never overwrites without --force, never the checkpoint it reads; both are checked before the (long)
-conversion when -o is given.
+The output goes through the output transaction (OutputSet): never the checkpoint or the prototxt it
+reads, however spelt (a link, `x/../`), even with --force; an existing file only with --force. A given
+-o is checked before the (long) conversion, the default name (the net's, known once the file is read)
+just after it.
 """
 
 import os
 
 from ..nets import zoo
 from ..nets.convert import convert_file
+from ..outputs import OutputSet
 from ..weights_io import default_weights_dir, save_net
 from .flags import command
-from .paths import check_weights_output
 
 
 def add_parser(subs):
@@ -30,12 +32,11 @@ def add_parser(subs):
 def run(args):
     if args.net is not None:
         zoo.entry(args.net)
-    if args.output:  # refuse before the (long) conversion
-        check_weights_output(args.output, args.file, args.force)
-    net = convert_file(args.file, net=args.net, prototxt=args.prototxt)
-    out = args.output or os.path.join(default_weights_dir(), f"{net.name}.h5")
-    check_weights_output(out, args.file, args.force)
-    save_net(net, out)
+    with OutputSet(inputs=[args.file, args.prototxt], force=args.force) as outs:
+        out = outs.add(args.output) if args.output else None  # refused now, not after the conversion
+        net = convert_file(args.file, net=args.net, prototxt=args.prototxt)
+        out = out or outs.add(os.path.join(default_weights_dir(), f"{net.name}.h5"))
+        save_net(net, outs.temp(out))
     prov = net.spec["provenance"]
     note = "matches" if prov["matches_published"] else "does NOT match"
     print(

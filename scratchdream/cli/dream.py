@@ -1,15 +1,17 @@
 """`scratchdream dream IMAGE`: Deep Dream on a picture (octaves, jitter, tiling, guides).
 
 Order of work, so that a mistake costs nothing: the options (DreamOptions, one line for a bad one) ->
-the output paths (paths.py) -> the network -> the picture -> the dream -> the outputs.
+the outputs, checked by the output transaction (OutputSet) -> the network -> the picture -> the dream ->
+the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
 import time
 
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
-from ..image_io import load_image, save_gif, save_image, shrink
-from .common import add_ascent_options, add_net_options, dream_options, load_net, summary
+from ..image_io import load_image, save_gif, shrink
+from ..outputs import OutputSet
+from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
 from .flags import command
 from .paths import DREAM_SUFFIX, output_path
 
@@ -45,25 +47,36 @@ def add_parser(subs):
 def run(args):
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
-    out = output_path(args.image, args.output, DREAM_SUFFIX, args.force)
-    gif = (
-        None if args.gif is None else output_path(out, args.gif or None, ".gif", args.force, "--gif", ".gif")
-    )
+    inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
+    with OutputSet(inputs, force=args.force) as outs:
+        out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
+        gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
+        done = _dream(args, options, outs, out, gif)
+    summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))
+    return 0
+
+
+def _dream(args, options, outs, out, gif):
+    """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
+    returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     img, alpha = load_image(args.image)
     frames = []
     t0 = time.perf_counter()
     result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
     seconds = time.perf_counter() - t0
-    save_image(out, result, alpha)
+    save_picture(outs, out, result, alpha)
     if gif:
-        save_gif(gif, [shrink(img)] + frames)
-    summary(
+        save_gif(outs.temp(gif), [shrink(img)] + frames)
+    return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
-        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s -> {out}"
-        + (f" and {gif}" if gif else "")
+        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
     )
-    return 0
+
+
+def _gif_path(out, given):
+    """--gif PATH, or a bare --gif (given ""): the output's name with .gif."""
+    return output_path(out, given or None, ".gif", "--gif", ".gif")
 
 
 def _objective(args, net):

@@ -1,7 +1,8 @@
 """`scratchdream lecture IMAGE`: the slides exactly, L = h_ij², dL/di_mn, i_mn <- i_mn + eta·dL/di_mn, repeat.
 
 One line per step (h_ij rising), then the picture and a GIF of the steps. The settings are checked with
-the same rules as dream's (deepdream/options.py) before the output paths, the net and the picture.
+the same rules as dream's (deepdream/options.py) before the outputs (OutputSet, as dream's), the net and
+the picture.
 """
 
 import time
@@ -10,8 +11,9 @@ from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
 from ..deepdream.options import check, parse_layers, parse_neuron
 from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
-from ..image_io import load_image, save_gif, save_image, shrink
-from .common import add_net_options, load_net, summary
+from ..image_io import load_image, save_gif, shrink
+from ..outputs import OutputSet
+from .common import add_net_options, load_net, save_picture, summary
 from .flags import command
 from .paths import LECTURE_SUFFIX, output_path
 
@@ -34,8 +36,18 @@ def run(args):
     check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
     layer = _one_layer(args.layer)
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
-    out = output_path(args.image, args.output, LECTURE_SUFFIX, args.force)
-    gif = output_path(out, args.gif, ".gif", args.force, what="--gif", ext=".gif")
+    inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
+    with OutputSet(inputs, force=args.force) as outs:
+        out = outs.add(output_path(args.image, args.output, LECTURE_SUFFIX))
+        gif = outs.add(output_path(out, args.gif, ".gif", what="--gif", ext=".gif"), "--gif")
+        done = _lecture(args, layer, neuron, steps, eta, outs, out, gif)
+    summary(f"{done} -> {out} and {gif}")
+    return 0
+
+
+def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
+    """Load the net and the picture, run the slides' steps printing h_ij, write the picture and the GIF
+    of the steps to their temporary names; returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     layer = net.resolve(layer) if layer else default_layer(net)
     img, alpha = load_image(args.image)
@@ -52,14 +64,12 @@ def run(args):
     t0 = time.perf_counter()
     result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step)
     seconds = time.perf_counter() - t0
-    save_image(out, result, alpha)
-    save_gif(gif, frames, duration_ms=200)
-    summary(
+    save_picture(outs, out, result, alpha)
+    save_gif(outs.temp(gif), frames, duration_ms=200)
+    return (
         f"lecture on {args.image} ({W}x{H}) with {net.name} {layer} neuron {','.join(map(str, neuron))}: "
-        f"h_ij {history[0]:.4g} -> {history[-1]:.4g} in {steps} steps (eta {eta:.4g}), {seconds:.1f} s "
-        f"-> {out} and {gif}"
+        f"h_ij {history[0]:.4g} -> {history[-1]:.4g} in {steps} steps (eta {eta:.4g}), {seconds:.1f} s"
     )
-    return 0
 
 
 def _one_layer(layers):

@@ -1,14 +1,14 @@
-"""Where a command writes, checked before any work: the default names beside the input, the extension,
-never the input itself, never an existing name without --force, a folder that takes new files.
+"""The names a command writes: the defaults beside the input, and the extension each output must have.
 
-These are today's checks, moved here unchanged from dream/run.py and nets/convert.py, so that the output
-transaction that replaces them (all outputs written to temporary names and renamed together) is wired
-in in this one module.
+Everything else about an output is the output transaction's (scratchdream/outputs.py, OutputSet), which
+each command opens before any work: never an input, however spelt (a link, `x/../`); an existing name
+only with --force; a folder that takes new files; and all of a run's outputs appear together at its end,
+or none of them.
 """
 
 import os
 
-from ..errors import UsageError, UserError
+from ..errors import UsageError
 from ..image_io import output_format
 
 DREAM_SUFFIX = "_dream.png"  # dream's output beside the input: INPUT_dream.png (and INPUT_dream.gif)
@@ -22,62 +22,17 @@ def frames_folder(gif, given=None):
     return given or os.path.splitext(gif)[0] + FRAMES_SUFFIX
 
 
-def output_path(source, given, suffix, force, what="-o/--output", ext=None):
-    """The output path (given, or `source` without extension + suffix), checked before any work:
-    known extension, not the input itself, not an existing file unless --force."""
+def frame_names(frames):
+    """The file names of zoom's numbered frames: frame_0001.png, frame_0002.png, ..."""
+    return [f"frame_{k:04d}.png" for k in range(1, frames + 1)]
+
+
+def output_path(source, given, suffix, what="-o/--output", ext=None):
+    """The output's name: `given`, or `source` without its extension + `suffix`; its extension must be
+    `ext` (or, when ext is None, one save_image knows)."""
     path = given if given else os.path.splitext(source)[0] + suffix
-    if ext is not None:
-        if os.path.splitext(path)[1].lower() != ext:
-            raise UsageError(f"cannot write {path}: {what} must end in {ext}")
-    else:
+    if ext is None:
         output_format(path)
-    if os.path.isdir(path):
-        raise UsageError(f"{what} {path} is a folder; give a file name")
-    if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
-        raise UsageError(
-            f"{what} {path} is the input itself; scratchdream never overwrites its input, choose another name"
-        )
-    if os.path.exists(path) and not force:
-        raise UsageError(f"{path} already exists; pass --force to overwrite it or choose another -o")
-    _check_folder(path)
+    elif os.path.splitext(path)[1].lower() != ext:
+        raise UsageError(f"cannot write {path}: {what} must end in {ext}")
     return path
-
-
-def _check_folder(path):
-    """The output's folder exists and takes new files: found out now, not after a long dream."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
-        raise UserError(
-            f"cannot write {path}: the folder {folder} {problem}; create it or choose another output"
-        )
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".scratchdream-probe.", dir=folder)
-    except OSError as e:  # EACCES, EROFS; ENOENT in /proc-like folders (root passes os.access)
-        raise UserError(
-            f"cannot write {path}: the folder {folder} is not writable ({e.strerror}); "
-            "choose another output folder"
-        ) from None
-    os.close(fd)
-    os.remove(probe)
-
-
-def check_frames_dir(path, force):
-    """zoom's frames folder: a folder (or nothing yet), empty unless --force."""
-    if os.path.isfile(path):
-        raise UsageError(f"--frames-dir {path} is a file; give a folder")
-    if os.path.isdir(path) and os.listdir(path) and not force:
-        raise UsageError(
-            f"the frames folder {path} is not empty; pass --force to overwrite its frames "
-            "or choose --frames-dir"
-        )
-
-
-def check_weights_output(out, source, force):
-    """convert's output: not the checkpoint it reads, not an existing file without --force."""
-    if os.path.abspath(out) == os.path.abspath(source):
-        raise UsageError(f"-o {out} is the input file; choose another output")
-    if os.path.exists(out) and not force:
-        raise UsageError(f"{out} already exists; pass --force to overwrite it or choose another -o")

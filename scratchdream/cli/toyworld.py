@@ -7,15 +7,22 @@ train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (c
 demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
         lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
         into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
+
+Both write through the output transaction (OutputSet): the files appear together when the command
+succeeds, and not at all otherwise. The defaults (weights/, docs/img/) are the checkout's own files,
+which these commands exist to regenerate; a -o you give follows every command's rule, an existing file
+there is replaced only with --force.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 from ..errors import UserError
+from ..outputs import OutputSet
 from ..toyworld import demo, scenes
 from ..weights_io import load_file, repo_weights_dir, save_net
 from .flags import command, whole
@@ -24,6 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WEIGHTS = os.path.join(repo_weights_dir(), "toyworld.h5")
 CONTROL = os.path.join(repo_weights_dir(), "toyworld_control.h5")
 IMG_DIR = os.path.join(REPO, "docs", "img")
+DEMO_FILES = ["lecture_demo.png", "castle_emerging.gif", "toyworld_scenes.png"]  # what `demo` writes
 
 
 def add_parser(subs):
@@ -62,6 +70,11 @@ def add_parser(subs):
         "--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)"
     )
     which.add_argument("--control-only", action="store_true", help="train: only the control net")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing files at the -o you give (the defaults are always regenerated)",
+    )
 
 
 def run(args):
@@ -75,41 +88,53 @@ def cmd_train(args):
 
     steps = train.STEPS if args.steps is None else args.steps
     out = args.output or WEIGHTS
-    control_out = _control_path(out)
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise UserError(f"cannot write {out}: its folder does not exist; create it or choose another -o")
     todo = [
         ("toyworld", scenes.DEFAULT_SETTINGS, out),
-        ("toyworld_control", scenes.control_settings(), control_out),
+        ("toyworld_control", scenes.control_settings(), _control_path(out)),
     ]
     if args.no_control:
         todo = todo[:1]
     if args.control_only:
         todo = todo[1:]
+    with OutputSet(force=args.force or not args.output) as outs:
+        for _, _, path in todo:
+            outs.add(path)
+        reports = _train_all(args, steps, todo, outs)
+    for report in reports:
+        print(report)
+    return 0
+
+
+def _train_all(args, steps, todo, outs):
+    """Train the nets of `todo` [(name, settings, path)] into their temporary names in `outs`; returns
+    what to print once they are committed: the second process's report, then this one's lines."""
     import numba  # loaded only when training (cli.main has checked NUMBA_NUM_THREADS by then)
     from threadpoolctl import threadpool_limits
 
-    child, threads = None, numba.get_num_threads()
+    child, threads, reports = None, numba.get_num_threads(), []
     if len(todo) == 2 and _processes(args) >= 2:  # one process per net: two cores train both at once
-        child, todo = _start_control(args, steps, out), todo[:1]
+        child, todo = _start_control(args, steps), todo[:1]
     # Every net trains on one thread, here and in the second process: the number of threads changes the order
     # of floating-point sums, so this way the same seed gives the same weights on any machine.
     numba.set_num_threads(1)
     limits = threadpool_limits(1)
     try:
         for name, settings, path in todo:
-            _train_one(args, steps, name, settings, path)
+            reports.append(_train_one(args, steps, name, settings, path, outs.temp(path)))
         if child is not None:
-            _finish_control(*child)
+            control = _control_path(todo[0][2])
+            reports.insert(0, _finish_control(*child, outs.temp(control), control))
     finally:
         numba.set_num_threads(threads)
         limits.restore_original_limits()
-        if child is not None and child[0].poll() is None:
-            child[0].kill()
-    return 0
+        if child is not None:
+            _stop_control(*child)
+    return reports
 
 
-def _train_one(args, steps, name, settings, path):
+def _train_one(args, steps, name, settings, path, tmp):
+    """Train one net, save it to `tmp` (the temporary name of `path`), print how well it does; returns the
+    line saying what was written, for after the commit."""
     from ..toyworld import train  # Numba, as above
 
     t, cpu = time.perf_counter(), time.process_time()
@@ -119,14 +144,14 @@ def _train_one(args, steps, name, settings, path):
     net.spec["provenance"] = train.provenance(
         settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu
     )
-    save_net(net, path)
+    save_net(net, tmp)
     print(
         f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, "
         f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min of CPU) "
-        f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f}); "
-        f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)"
+        f"(loss {history[0][1]:.3f} -> {history[-1][1]:.3f})"
     )
     print(_confusion_text(settings["classes"], confusion))
+    return f"{name}: wrote {path} ({os.path.getsize(tmp) / 1024:.0f} KB)"
 
 
 def _processes(args):
@@ -134,10 +159,12 @@ def _processes(args):
     return min(2, os.cpu_count() or 1) if args.jobs is None else args.jobs
 
 
-def _start_control(args, steps, out):
-    """Start training the control net in a second process, on one thread like this one.
+def _start_control(args, steps):
+    """Start training the control net in a second process, on one thread like this one. It writes into a
+    folder of its own, from where _finish_control takes the file.
 
     Its progress bars go to a file, not the terminal; its report is printed after ours."""
+    folder = tempfile.mkdtemp(prefix="scratchdream-control.")
     cmd = [
         sys.executable,
         "-m",
@@ -152,7 +179,7 @@ def _start_control(args, steps, out):
         "--steps",
         str(steps),
         "-o",
-        out,
+        os.path.join(folder, "toyworld.h5"),
     ]
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     report, bars = tempfile.TemporaryFile(), tempfile.TemporaryFile()
@@ -160,13 +187,13 @@ def _start_control(args, steps, out):
         "training the control net in a second process at the same time; its report follows this one's",
         flush=True,
     )
-    return subprocess.Popen(cmd, stdout=report, stderr=bars, env=env), report, bars
+    return subprocess.Popen(cmd, stdout=report, stderr=bars, env=env), report, bars, folder
 
 
-def _finish_control(proc, report, bars):
+def _finish_control(proc, report, bars, folder, tmp, final):
+    """Wait for the control net's process and copy the file it wrote to `tmp`, the temporary name of
+    `final`; returns its report, naming `final`."""
     code = proc.wait()
-    report.seek(0)
-    print(report.read().decode(errors="replace"), end="")
     if code != 0:
         bars.seek(0)
         lines = [
@@ -174,20 +201,43 @@ def _finish_control(proc, report, bars):
         ]
         why = lines[-1] if lines else f"exit code {code}"
         raise UserError(f"training the control net failed: {why}")
+    written = os.path.join(folder, "toyworld_control.h5")
+    shutil.copyfile(written, tmp)
+    report.seek(0)
+    return report.read().decode(errors="replace").rstrip("\n").replace(written, final)
+
+
+def _stop_control(proc, report, bars, folder):
+    """The second process, if still running (this one failed or was interrupted), unwinds like Ctrl-C;
+    then its folder goes."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def cmd_demo(args):
-    net = _load(WEIGHTS)
     out_dir = args.output or IMG_DIR
     if not os.path.isdir(out_dir):
         raise UserError(f"output folder {out_dir} does not exist; create it or choose another -o")
+    with OutputSet(inputs=[WEIGHTS, CONTROL], force=args.force or not args.output) as outs:
+        paths = outs.add_dir(out_dir, DEMO_FILES, "-o/--output")
+        _demo(args, os.path.dirname(outs.temp(paths[0])))  # add_dir stages all the names in one hidden folder
+    print("wrote " + ", ".join(paths))
+    return 0
+
+
+def _demo(args, folder):
+    """Run the demonstration, writing DEMO_FILES into `folder`, and print its means."""
+    net = _load(WEIGHTS)
     control = load_file(CONTROL) if os.path.isfile(CONTROL) else None
     seeds = tuple(args.seed + s for s in demo.SEEDS)
-    results, written = demo.run_demo(net, out_dir, control=control, seeds=seeds)
+    results, _ = demo.run_demo(net, folder, control=control, seeds=seeds)
     print(_results_text(net, results, seeds))
-    path = demo.sample_sheet(out_dir, seed=args.seed)
-    print("wrote " + ", ".join(written + [path]))
-    return 0
+    demo.sample_sheet(folder, seed=args.seed)
+    unlisted = sorted(set(os.listdir(folder)) - set(DEMO_FILES))
+    if unlisted:  # they would be lost: only the names added to the OutputSet are committed
+        raise RuntimeError(f"toyworld demo wrote {unlisted}, which DEMO_FILES does not list")
 
 
 def _load(path):

@@ -1,21 +1,20 @@
 """`scratchdream zoom IMAGE`: the classic zoom animation, dream, zoom in a little, dream again.
 
-Writes the GIF and every frame as a numbered PNG; an interrupted or failed run removes the frames it
-wrote (and the folder, if it made it).
+Writes the GIF and every frame as a numbered PNG, through the output transaction (OutputSet): each frame
+is saved under a temporary name as it is made, and the GIF and the frames take their names together when
+the last frame is done. An interrupted or failed run leaves the folders as it found them.
 """
 
-import contextlib
-import os
 import time
 
 from ..deepdream.options import check
 from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
-from ..errors import UserError
 from ..image_io import load_image, save_gif, save_image, shrink
+from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
-from .paths import ZOOM_SUFFIX, check_frames_dir, frames_folder, output_path
+from .paths import ZOOM_SUFFIX, frame_names, frames_folder, output_path
 
 
 def add_parser(subs):
@@ -37,54 +36,42 @@ def add_parser(subs):
     )
     add_ascent_options(p, octaves=2)
     p.add_argument(
-        "--frames-dir", help="numbered PNG frames go here (default: beside the GIF, OUTPUT_frames/)"
+        "--frames-dir",
+        help="numbered PNG frames go here (default: beside the GIF, OUTPUT_frames/); a folder that exists "
+        "keeps its other files, an existing frame_NNNN.png needs --force",
     )
 
 
 def run(args):
     options = dream_options(args)
     frames, factor = check("frames", args.frames), check("factor", args.zoom)
-    gif = output_path(args.image, args.output, ZOOM_SUFFIX, args.force, ext=".gif")
-    frames_dir = frames_folder(gif, args.frames_dir)
-    check_frames_dir(frames_dir, args.force)
-    net = load_net(args.net, args.weights_dir)
-    img, _ = load_image(args.image)
-    made_dir = _make_folder(frames_dir)
-    pictures, written = [], []
-
-    def on_frame(k, picture):
-        written.append(os.path.join(frames_dir, f"frame_{k + 1:04d}.png"))
-        save_image(written[-1], picture)
-        pictures.append(shrink(picture))
-
-    t0 = time.perf_counter()
-    try:
-        run_zoom(net, img, options, frames, factor, on_frame=on_frame)
-        save_gif(gif, pictures)
-    except BaseException:  # Ctrl-C, a full disk, a NaN: no half-made animation is left behind
-        for path in written:
-            with contextlib.suppress(OSError):
-                os.remove(path)
-        if made_dir:
-            with contextlib.suppress(OSError):
-                os.rmdir(frames_dir)
-        raise
-    seconds = time.perf_counter() - t0
-    layers = ", ".join(args.layer) if args.layer else default_layer(net)
-    summary(
-        f"zoom on {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {layers}: {frames} frames x "
-        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s -> {gif} and {frames_dir}/"
-    )
+    inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
+    with OutputSet(inputs, force=args.force) as outs:
+        gif = outs.add(output_path(args.image, args.output, ZOOM_SUFFIX, ext=".gif"))
+        frames_dir = frames_folder(gif, args.frames_dir)
+        paths = outs.add_dir(frames_dir, frame_names(frames), "--frames-dir")
+        done = _zoom(args, options, factor, outs, gif, paths)
+    summary(f"{done} -> {gif} and {frames_dir}/")
     return 0
 
 
-def _make_folder(path):
-    """Create the frames folder if need be; True when this run made it (so a failed run removes it)."""
-    made = not os.path.isdir(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise UserError(
-            f"cannot create the frames folder {path} ({e.strerror}); choose another --frames-dir"
-        ) from None
-    return made
+def _zoom(args, options, factor, outs, gif, paths):
+    """Load the net and the picture, dream one frame per path in `paths`, each saved to its temporary
+    name as it is made, then the GIF; returns what was done, in words."""
+    net = load_net(args.net, args.weights_dir)
+    img, _ = load_image(args.image)
+    pictures = []
+
+    def on_frame(k, picture):
+        save_image(outs.temp(paths[k]), picture)
+        pictures.append(shrink(picture))
+
+    t0 = time.perf_counter()
+    run_zoom(net, img, options, len(paths), factor, on_frame=on_frame)
+    save_gif(outs.temp(gif), pictures)
+    seconds = time.perf_counter() - t0
+    layers = ", ".join(args.layer) if args.layer else default_layer(net)
+    return (
+        f"zoom on {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {layers}: {len(paths)} frames "
+        f"x {args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
+    )
