@@ -10,7 +10,7 @@ import sys
 import scratchdream as sd
 
 from ..deepdream.options import RANGES, DreamOptions
-from ..errors import UserError
+from ..errors import UserError, WordedError
 from ..image_io import note, output_format, save_image
 from .flags import margin
 from .paths import DREAM_SUFFIX, LECTURE_SUFFIX, ZOOM_SUFFIX
@@ -32,12 +32,7 @@ def add_net_options(p, steps):
     )
     p.add_argument("--channel", type=int, help="amplify one channel of the layer (mean of its squares)")
     p.add_argument("--neuron", metavar="C,Y,X", help="amplify one neuron h_ij of the layer (slide 34)")
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=steps,
-        help=f"gradient-ascent steps per octave, {span('steps')} (default %(default)s)",
-    )
+    number(p, "--steps", int, steps, "gradient-ascent steps per octave")
     p.add_argument(
         "--step-size",
         type=float,
@@ -62,42 +57,17 @@ def add_net_options(p, steps):
 
 def add_ascent_options(p, octaves):
     """Options of dream and zoom: octaves, jitter, normalisation, tiling."""
-    p.add_argument(
-        "--octaves",
-        type=int,
-        default=octaves,
-        help=f"number of scales, {span('octaves')} (default %(default)s)",
-    )
-    p.add_argument(
-        "--octave-scale",
-        type=float,
-        default=1.4,
-        help=f"ratio between scales, {span('octave_scale')} (default %(default)s)",
-    )
-    p.add_argument(
-        "--jitter",
-        type=int,
-        default=32,
-        help=f"random roll in pixels each step, {span('jitter')}, 0 = off (default %(default)s)",
-    )
+    number(p, "--octaves", int, octaves, "number of scales")
+    number(p, "--octave-scale", float, 1.4, "ratio between scales")
+    number(p, "--jitter", int, 32, "random roll in pixels each step, 0 = off")
     p.add_argument(
         "--normalize",
         choices=["mean", "std", "laplacian"],
         default="mean",
         help="gradient normalisation (default %(default)s, as the original)",
     )
-    p.add_argument(
-        "--smooth",
-        type=float,
-        default=0.0,
-        help=f"gradient smoothing sigma in pixels, {span('smooth')} (default %(default)s = off)",
-    )
-    p.add_argument(
-        "--tile",
-        type=int,
-        default=1024,
-        help=f"tile size for big images, {span('tile')}, 0 = never tile (default %(default)s)",
-    )
+    number(p, "--smooth", float, 0.0, "gradient smoothing sigma in pixels, 0 = off")
+    number(p, "--tile", int, 1024, "tile size for big images, 0 = never tile")
     p.add_argument(
         "--tile-margin",
         type=margin,
@@ -106,29 +76,26 @@ def add_ascent_options(p, octaves):
     )
 
 
+def number(p, flag, kind, default, what):
+    """A numeric option whose help gives what it is, its range (from the one table) and its default."""
+    name = flag[2:].replace("-", "_")
+    p.add_argument(flag, type=kind, default=default, help=f"{what}; {span(name)} (default %(default)s)")
+
+
 def span(name):
     """The range of a setting for its help, from the one table (deepdream/options.py): "from 1 to 100"."""
     return RANGES[name].bounds()
 
 
+# the dream settings whose flag is named as the setting (--octave-scale sets octave_scale)
+SETTINGS = ("channel", "neuron", "octaves", "octave_scale", "steps", "step_size", "jitter", "normalize",
+            "smooth", "tile", "tile_margin", "seed")  # fmt: skip
+
+
 def dream_options(args, **more):
     """The DreamOptions of a dream or zoom command line (every setting checked: one line for a bad one)."""
-    return DreamOptions(
-        layers=args.layer,
-        channel=args.channel,
-        neuron=args.neuron,
-        octaves=args.octaves,
-        octave_scale=args.octave_scale,
-        steps=args.steps,
-        step_size=args.step_size,
-        jitter=args.jitter,
-        normalize=args.normalize,
-        smooth=args.smooth,
-        tile=args.tile,
-        tile_margin=args.tile_margin,
-        seed=args.seed,
-        **more,
-    )
+    given = vars(args)
+    return DreamOptions(layers=args.layer, **{name: given[name] for name in SETTINGS}, **more)
 
 
 def load_net(name, weights_dir=None):
@@ -139,7 +106,12 @@ def load_net(name, weights_dir=None):
         is_file = os.path.exists(name) or str(name).endswith((".h5", ".hdf5"))
         if is_file or name == "toyworld" or "toyworld" in str(e):
             raise
-        raise type(e)(f"{e}; or dream offline now with --net toyworld (make dream NET=toyworld)") from None
+        offline = "; or dream offline now with {net} toyworld (make dream NET=toyworld)"
+        if isinstance(e, WordedError):  # keep its settings named, so the CLI can word them as flags
+            raise type(e)(e.template + offline, **e.values) from None
+        worded = WordedError(str(e).replace("{", "{{").replace("}", "}}") + offline)
+        worded.exit_code = e.exit_code
+        raise worded from None
 
 
 def save_picture(outs, path, rgb, alpha):
