@@ -222,7 +222,10 @@ sys.argv = ["scratchdream"] + sys.argv[1:]
 try:
     runpy.run_module("scratchdream", run_name="__main__")
 finally:
-    print("peak RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux: ru_maxrss in KiB
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak (pytest's, over a gigabyte late in a full run)
+    # across fork and exec into the child's ru_maxrss, while VmHWM belongs to this process's memory alone
+    with open("/proc/self/status") as f:
+        print("peak RSS", next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")))
 """
 
 
