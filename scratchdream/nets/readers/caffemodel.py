@@ -29,110 +29,55 @@ MAX_NET_BLOBS = 10_000  # in all: ResNet-152 has about 1,000 (GoogLeNet ~120)
 MAX_LINKS = 256  # bottoms or tops of one layer: an Inception Concat has 4
 MAX_AXES = 32  # blob dims; conv pads, kernels, strides, dilations: one per spatial axis
 
+# The messages this reader decodes, as tables: field number -> (name, type[, most repeats]); "[]" marks a
+# repeated field. Written several fields a line, like a .proto listing (and kept so by `fmt: off`).
+# fmt: off
 BLOB_SHAPE = {1: ("dim[]", "int", MAX_AXES)}
-BLOB = {
-    1: ("num", "int"),
-    2: ("channels", "int"),
-    3: ("height", "int"),
-    4: ("width", "int"),
-    5: ("data[]", "float"),
-    7: ("shape", BLOB_SHAPE),
-    8: ("double_data[]", "double"),
-}  # 6/9 (diffs) skipped
-
+BLOB = {  # 6 and 9 (the diffs) are skipped
+    1: ("num", "int"), 2: ("channels", "int"), 3: ("height", "int"), 4: ("width", "int"),
+    5: ("data[]", "float"), 7: ("shape", BLOB_SHAPE), 8: ("double_data[]", "double"),
+}
 CONVOLUTION = {
-    1: ("num_output", "uint"),
-    2: ("bias_term", "bool"),
-    3: ("pad[]", "uint", MAX_AXES),
-    4: ("kernel_size[]", "uint", MAX_AXES),
-    5: ("group", "uint"),
-    6: ("stride[]", "uint", MAX_AXES),
-    9: ("pad_h", "uint"),
-    10: ("pad_w", "uint"),
-    11: ("kernel_h", "uint"),
-    12: ("kernel_w", "uint"),
-    13: ("stride_h", "uint"),
-    14: ("stride_w", "uint"),
-    16: ("axis", "int"),
+    1: ("num_output", "uint"), 2: ("bias_term", "bool"), 3: ("pad[]", "uint", MAX_AXES),
+    4: ("kernel_size[]", "uint", MAX_AXES), 5: ("group", "uint"), 6: ("stride[]", "uint", MAX_AXES),
+    9: ("pad_h", "uint"), 10: ("pad_w", "uint"), 11: ("kernel_h", "uint"), 12: ("kernel_w", "uint"),
+    13: ("stride_h", "uint"), 14: ("stride_w", "uint"), 16: ("axis", "int"),
     18: ("dilation[]", "uint", MAX_AXES),
 }
 POOLING = {
-    1: ("pool", "enum"),
-    2: ("kernel_size", "uint"),
-    3: ("stride", "uint"),
-    4: ("pad", "uint"),
-    5: ("kernel_h", "uint"),
-    6: ("kernel_w", "uint"),
-    7: ("stride_h", "uint"),
-    8: ("stride_w", "uint"),
-    9: ("pad_h", "uint"),
-    10: ("pad_w", "uint"),
-    12: ("global_pooling", "bool"),
-    13: ("round_mode", "enum"),
+    1: ("pool", "enum"), 2: ("kernel_size", "uint"), 3: ("stride", "uint"), 4: ("pad", "uint"),
+    5: ("kernel_h", "uint"), 6: ("kernel_w", "uint"), 7: ("stride_h", "uint"), 8: ("stride_w", "uint"),
+    9: ("pad_h", "uint"), 10: ("pad_w", "uint"), 12: ("global_pooling", "bool"), 13: ("round_mode", "enum"),
 }
-LRN = {
-    1: ("local_size", "uint"),
-    2: ("alpha", "float"),
-    3: ("beta", "float"),
-    4: ("norm_region", "enum"),
-    5: ("k", "float"),
-}
-INNER_PRODUCT = {
-    1: ("num_output", "uint"),
-    2: ("bias_term", "bool"),
-    5: ("axis", "int"),
-    6: ("transpose", "bool"),
-}
+LRN = {1: ("local_size", "uint"), 2: ("alpha", "float"), 3: ("beta", "float"), 4: ("norm_region", "enum"),
+       5: ("k", "float")}
+INNER_PRODUCT = {1: ("num_output", "uint"), 2: ("bias_term", "bool"), 5: ("axis", "int"),
+                 6: ("transpose", "bool")}
 CONCAT = {1: ("concat_dim", "uint"), 2: ("axis", "int")}
 DROPOUT = {1: ("dropout_ratio", "float")}
 
 V1_LAYER = {
-    2: ("bottom[]", "string", MAX_LINKS),
-    3: ("top[]", "string", MAX_LINKS),
-    4: ("name", "string"),
-    5: ("type", "enum"),
-    6: ("blobs[]", BLOB, MAX_BLOBS),
-    9: ("concat_param", CONCAT),
-    10: ("convolution_param", CONVOLUTION),
-    12: ("dropout_param", DROPOUT),
-    17: ("inner_product_param", INNER_PRODUCT),
-    18: ("lrn_param", LRN),
-    19: ("pooling_param", POOLING),
+    2: ("bottom[]", "string", MAX_LINKS), 3: ("top[]", "string", MAX_LINKS), 4: ("name", "string"),
+    5: ("type", "enum"), 6: ("blobs[]", BLOB, MAX_BLOBS), 9: ("concat_param", CONCAT),
+    10: ("convolution_param", CONVOLUTION), 12: ("dropout_param", DROPOUT),
+    17: ("inner_product_param", INNER_PRODUCT), 18: ("lrn_param", LRN), 19: ("pooling_param", POOLING),
 }
 V2_LAYER = {
-    1: ("name", "string"),
-    2: ("type", "string"),
-    3: ("bottom[]", "string", MAX_LINKS),
-    4: ("top[]", "string", MAX_LINKS),
-    7: ("blobs[]", BLOB, MAX_BLOBS),
-    104: ("concat_param", CONCAT),
-    106: ("convolution_param", CONVOLUTION),
-    108: ("dropout_param", DROPOUT),
-    117: ("inner_product_param", INNER_PRODUCT),
-    118: ("lrn_param", LRN),
-    121: ("pooling_param", POOLING),
+    1: ("name", "string"), 2: ("type", "string"), 3: ("bottom[]", "string", MAX_LINKS),
+    4: ("top[]", "string", MAX_LINKS), 7: ("blobs[]", BLOB, MAX_BLOBS), 104: ("concat_param", CONCAT),
+    106: ("convolution_param", CONVOLUTION), 108: ("dropout_param", DROPOUT),
+    117: ("inner_product_param", INNER_PRODUCT), 118: ("lrn_param", LRN), 121: ("pooling_param", POOLING),
 }
+# fmt: on
 NET_LAYERS = {2: V1_LAYER, 100: V2_LAYER}  # NetParameter's fields: V1 `layers`, V2 `layer`
 
-V1_TYPES = {
-    0: "None",
-    1: "Accuracy",
-    3: "Concat",
-    4: "Convolution",
-    5: "Data",
-    6: "Dropout",
-    8: "Flatten",
-    12: "ImageData",
-    14: "InnerProduct",
-    15: "LRN",
-    17: "Pooling",
-    18: "ReLU",
-    19: "Sigmoid",
-    20: "Softmax",
-    21: "SoftmaxWithLoss",
-    22: "Split",
-    23: "TanH",
-}  # V1LayerParameter.LayerType
+# fmt: off
+V1_TYPES = {  # V1LayerParameter.LayerType
+    0: "None", 1: "Accuracy", 3: "Concat", 4: "Convolution", 5: "Data", 6: "Dropout", 8: "Flatten",
+    12: "ImageData", 14: "InnerProduct", 15: "LRN", 17: "Pooling", 18: "ReLU", 19: "Sigmoid", 20: "Softmax",
+    21: "SoftmaxWithLoss", 22: "Split", 23: "TanH",
+}
+# fmt: on
 PARAMS = (
     "convolution_param",
     "pooling_param",
