@@ -41,8 +41,22 @@ class Geometry(NamedTuple):
 # ---- from a spec's hyper-parameters ------------------------------------------------------------------
 def conv_geometry(hp, layer="conv"):
     """A conv layer's hp (kernel, stride=1, pad=0, dilation=1, groups=1) -> a checked Geometry."""
+    geo = read_conv(hp, layer)
+    check(geo, layer)
+    return geo
+
+
+def pool_geometry(hp, layer="pool"):
+    """A pooling layer's hp (kernel, stride=kernel, pad=0, ceil=False) -> a checked Geometry."""
+    geo = read_pool(hp, layer)
+    check(geo, layer)
+    return geo
+
+
+def read_conv(hp, layer="conv"):
+    """A conv layer's hp as a Geometry, its numbers read but not yet checked against the rules."""
     kh, kw = _ints(hp.get("kernel"), 2, "kernel", layer)
-    geo = Geometry(
+    return Geometry(
         kh,
         kw,
         *_ints(hp.get("stride", 1), 2, "stride", layer),
@@ -50,17 +64,13 @@ def conv_geometry(hp, layer="conv"):
         *_ints(hp.get("dilation", 1), 2, "dilation", layer),
         *_ints(hp.get("groups", 1), 1, "groups", layer),
     )
-    check(geo, layer)
-    return geo
 
 
-def pool_geometry(hp, layer="pool"):
-    """A pooling layer's hp (kernel, stride=kernel, pad=0, ceil=False) -> a checked Geometry."""
+def read_pool(hp, layer="pool"):
+    """A pooling layer's hp as a Geometry, its numbers read but not yet checked against the rules."""
     kernel = _ints(hp.get("kernel"), 2, "kernel", layer)
     stride = kernel if hp.get("stride") is None else _ints(hp["stride"], 2, "stride", layer)
-    geo = Geometry(*kernel, *stride, *_pads(hp.get("pad", 0), layer), ceil=bool(hp.get("ceil", False)))
-    check(geo, layer)
-    return geo
+    return Geometry(*kernel, *stride, *_pads(hp.get("pad", 0), layer), ceil=bool(hp.get("ceil", False)))
 
 
 def as_hp(geo, kind):

@@ -25,7 +25,7 @@ import numbers
 import reprlib
 
 from ..errors import UserError
-from ..layers import KINDS
+from ..layers import KINDS, geometry
 
 INPUT = "data"  # the picture's name: layers read it as their input "data"
 
@@ -265,7 +265,7 @@ def check_layer(i, layer, flows):
             raise damaged(f"{where} inputs", f"{show(src)} is not defined above this layer")
     fields(hp, HP[kind], where)
     if "kernel" in HP[kind]:
-        check_window(where, hp)
+        check_window(where, kind, hp)
     return name
 
 
@@ -273,19 +273,13 @@ def pair(v):
     return [v, v] if is_int(v) else list(v)
 
 
-def sides(pad):
-    """(top, bottom, left, right) from one int, [ph, pw] or [t, b, l, r]."""
-    p = [pad] * 4 if is_int(pad) else list(pad)
-    return [p[0], p[0], p[1], p[1]] if len(p) == 2 else p
-
-
-def check_window(where, hp):
-    """pad < d(k-1)+1 on every side: a wider pad makes windows of padding alone (and reads outside x)."""
-    (kh, kw), (dh, dw) = pair(hp["kernel"]), pair(hp.get("dilation", 1))
-    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    pt, pb, pl, pr = sides(hp.get("pad", 0))
-    if max(pt, pb) >= eh or max(pl, pr) >= ew:
-        extent = "dilated kernel" if (dh, dw) != (1, 1) else "kernel"
+def check_window(where, kind, hp):
+    """pad < d(k-1)+1 on every side: a wider pad makes windows of padding alone (and reads outside x).
+    The window is read as the layers read it (layers/geometry.py); its fields are already type-checked."""
+    geo = geometry.read_conv(hp, where) if kind == "conv" else geometry.read_pool(hp, where)
+    eh, ew = geometry.extent(geo)
+    if max(geo.pt, geo.pb) >= eh or max(geo.pl, geo.pr) >= ew:
+        extent = "dilated kernel" if (geo.dh, geo.dw) != (1, 1) else "kernel"
         raise damaged(f"{where} pad", f"{show(hp['pad'])} is not smaller than the {eh}x{ew} {extent}")
 
 
