@@ -106,12 +106,7 @@ def load_net(name, weights_dir=None):
         is_file = os.path.exists(name) or str(name).endswith((".h5", ".hdf5"))
         if is_file or name == "toyworld" or "toyworld" in str(e):
             raise
-        offline = "; or dream offline now with {net} toyworld (make dream NET=toyworld)"
-        if isinstance(e, WordedError):  # keep its settings named, so the CLI can word them as flags
-            raise type(e)(e.template + offline, **e.values) from None
-        worded = WordedError(str(e).replace("{", "{{").replace("}", "}}") + offline)
-        worded.exit_code = e.exit_code
-        raise worded from None
+        raise WordedError.extend(e, "; or dream offline now with {net} toyworld") from None
 
 
 def save_picture(outs, path, rgb, alpha):
