@@ -7,6 +7,7 @@ NET    ?= googlenet
 LAYER  ?=
 OUT    ?=
 ARGS   ?=
+FORCE  ?=
 
 .PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures clean
 
@@ -21,7 +22,7 @@ $(VENV)/.test: $(VENV)/.runtime
 
 dream: $(VENV)/.runtime
 	@if [ -z "$(IMG)" ]; then echo "make dream: give an image, e.g. make dream IMG=sky.jpg (NET=toyworld works offline)" >&2; exit 2; fi
-	$(PY) -m scratchdream dream "$(IMG)" --net $(NET) $(if $(LAYER),--layer $(LAYER)) $(if $(OUT),-o "$(OUT)") $(ARGS)
+	$(PY) -m scratchdream dream "$(IMG)" --net $(NET) $(if $(LAYER),--layer $(LAYER)) $(if $(OUT),-o "$(OUT)") $(if $(FORCE),--force) $(ARGS)
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q tests

@@ -5,6 +5,7 @@ cli.main in-process (the same code, without paying for a fresh interpreter each 
 """
 
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -63,10 +64,18 @@ def test_dream_end_to_end_then_refuses_to_overwrite(files):
     assert _bytes(files / "sky.png") == before  # the input is only read
     first = _bytes(files / "sky_dream.png")
 
-    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", cwd=files)
+    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "-o", "sky_dream.png", cwd=files)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "sky_dream.png already exists; pass --force" in r.stderr
     assert _bytes(files / "sky_dream.png") == first
+
+    # no -o: the default name is taken, so the next free one is written and said (issue 17: a second
+    # `make dream` used to stop there); the first output is untouched
+    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "--octaves", "1", cwd=files)
+    assert r.returncode == 0, r.stderr
+    assert "sky_dream.png already exists; writing sky_dream-2.png" in r.stderr
+    assert r.stdout.strip().endswith("-> sky_dream-2.png")
+    assert _bytes(files / "sky_dream.png") == first and (files / "sky_dream-2.png").exists()
 
     os.chdir(files)  # --force: in-process, to save a start-up
     try:
@@ -253,3 +262,25 @@ def test_every_option_has_a_one_line_help_with_its_real_default():
             elif action.option_strings and default not in (None, False, True) and str(default) not in text:
                 missing.append(f"{name} {action.dest}: default {default!r} not in {text!r}")
     assert not missing, "\n".join(missing)
+
+
+def test_default_names_are_numbered_with_their_companions(files, tmp_path, capsys, monkeypatch):
+    """Two inputs with one stem (s.webp, s.tif) share the default name s_dream.png: the second gets
+    s_dream-2.png; a name counts as taken when its GIF (lecture) or frames folder (zoom) exists."""
+    for name in ("sky.png", "tiny.h5"):
+        shutil.copy(files / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    Image.open("sky.png").save("s.webp")
+    Image.open("sky.png").save("s.tif")
+    small = ["--net", "tiny.h5", "--octaves", "1", "--steps", "1"]
+    assert cli.main(["dream", "s.webp", *small]) == 0
+    assert cli.main(["dream", "s.tif", *small]) == 0
+    assert os.path.exists("s_dream.png") and os.path.exists("s_dream-2.png")
+    os.mkdir("sky_zoom_frames")  # only the frames folder of the default zoom name is there
+    assert cli.main(["zoom", "sky.png", "--frames", "1", *small]) == 0
+    assert os.path.exists("sky_zoom-2.gif") and os.path.isdir("sky_zoom-2_frames")
+    assert not os.path.exists("sky_zoom.gif") and os.listdir("sky_zoom_frames") == []
+    open("sky_lecture.gif", "wb").close()  # only the lecture's GIF of the default name is there
+    assert cli.main(["lecture", "sky.png", "--net", "tiny.h5", "--steps", "1"]) == 0
+    assert os.path.exists("sky_lecture-2.png") and os.path.exists("sky_lecture-2.gif")
+    assert "writing sky_lecture-2.png" in capsys.readouterr().err

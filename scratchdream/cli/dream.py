@@ -5,6 +5,7 @@ the outputs, checked by the output transaction (OutputSet) -> the network -> the
 the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
+import os
 import time
 
 from ..deepdream.loop import run as run_dream
@@ -13,7 +14,7 @@ from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
 from .flags import command
-from .paths import DREAM_SUFFIX, output_path
+from .paths import DREAM_SUFFIX, main_output, output_path
 
 
 def add_parser(subs):
@@ -49,7 +50,8 @@ def run(args):
     options = dream_options(args, guide=guide, start=args.start)
     inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
+        beside = (lambda name: [os.path.splitext(name)[0] + ".gif"]) if args.gif == "" else (lambda name: ())
+        out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
         done = _dream(args, options, outs, out, gif)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))

@@ -5,6 +5,7 @@ the same rules as dream's (deepdream/options.py) before the outputs (OutputSet, 
 the picture.
 """
 
+import os
 import time
 
 from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
@@ -15,7 +16,7 @@ from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
 from .common import add_net_options, load_net, save_picture, summary
 from .flags import command
-from .paths import LECTURE_SUFFIX, output_path
+from .paths import LECTURE_SUFFIX, main_output, output_path
 
 
 def add_parser(subs):
@@ -38,7 +39,8 @@ def run(args):
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        out = outs.add(output_path(args.image, args.output, LECTURE_SUFFIX))
+        beside = (lambda name: ()) if args.gif else (lambda name: [os.path.splitext(name)[0] + ".gif"])
+        out = outs.add(main_output(args.image, args.output, LECTURE_SUFFIX, args.force, beside))
         gif = outs.add(output_path(out, args.gif, ".gif", what="--gif", ext=".gif"), "--gif")
         done = _lecture(args, layer, neuron, steps, eta, outs, out, gif)
     summary(f"{done} -> {out} and {gif}")
