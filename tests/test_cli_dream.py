@@ -5,8 +5,8 @@ cli.main in-process (the same code, without paying for a fresh interpreter each 
 """
 
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 
@@ -284,3 +284,66 @@ def test_default_names_are_numbered_with_their_companions(files, tmp_path, capsy
     assert cli.main(["lecture", "sky.png", "--net", "tiny.h5", "--steps", "1"]) == 0
     assert os.path.exists("sky_lecture-2.png") and os.path.exists("sky_lecture-2.gif")
     assert "writing sky_lecture-2.png" in capsys.readouterr().err
+
+
+def test_a_fresh_numba_cache_is_announced_before_the_wait(tmp_path):
+    """With no compiled kernel in the cache (a fresh install), the note says so and how long it may take;
+    the count is of the cached kernels (read without compiling any)."""
+    code = "from scratchdream.layers.fast import cache; print(cache.first_run_note(), len(cache.kernels()))"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    missing, every = map(int, r.stdout.split())
+    assert missing == every >= 20
+    assert re.fullmatch(
+        r"scratchdream: note: compiling kernels for this machine \(first run only, up to about \d+ s\)\n",
+        r.stderr,
+    )
+
+
+def test_dream_notes_compiling_and_shows_one_bar(files, capsys, monkeypatch):
+    """The note comes before the first step; the dream's progress is one bar over all octaves."""
+    from scratchdream.layers.fast import cache
+
+    monkeypatch.chdir(files)
+    monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)
+    argv = [
+        "dream",
+        "sky.png",
+        "--net",
+        "tiny.h5",
+        "--octaves",
+        "2",
+        "--steps",
+        "2",
+        "-o",
+        "bar.png",
+        "--force",
+    ]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.index("compiling kernels for this machine (first run only, up to about 20 s)") < err.index(
+        "octave"
+    )
+    lines = [line for line in err.split("\n") if "octave" in line]
+    assert len(lines) == 1 and "octave 2/2" in lines[0].split("\r")[-1] and "100%" in lines[0].split("\r")[-1]
+    monkeypatch.setattr(cache, "uncompiled", lambda: [])
+    assert cli.main(argv) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, monkeypatch):
+    from scratchdream.cli import dream as dream_cmd
+
+    monkeypatch.chdir(files)
+    small = ["--net", "tiny.h5", "--octaves", "1", "--steps", "1", "--force"]
+    assert cli.main(["dream", "sky.png", "--max-size", "32", "-o", "m.png", *small]) == 0
+    with Image.open("m.png") as im:
+        assert im.size == (32, 24)  # sky.png is 64x48
+    assert "sky.png is 64x48; dreaming at 32x24 (--max-size 32)" in capsys.readouterr().err
+    monkeypatch.setattr(dream_cmd, "BIG_PICTURE", 1000)
+    assert cli.main(["dream", "sky.png", "-o", "m.png", *small]) == 0
+    assert "--max-size 1024 dreams it smaller" in capsys.readouterr().err
+    assert cli.main(["dream", "sky.png", "--max-size", "8", "-o", "m8.png", *small]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--max-size: must be a whole number from 16 to 65536" in err and "\n" not in err
+    assert not os.path.exists("m8.png")

@@ -10,10 +10,18 @@ import time
 
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
-from ..image_io import load_image, save_gif, shrink
+from ..image_io import load_image, note, save_gif, shrink
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
-from .flags import command
+from .common import (
+    add_ascent_options,
+    add_net_options,
+    compile_note,
+    dream_options,
+    load_net,
+    save_picture,
+    summary,
+)
+from .flags import command, whole
 from .paths import DREAM_SUFFIX, main_output, output_path
 
 
@@ -35,6 +43,13 @@ def add_parser(subs):
         choices=["image", "noise", "grey"],
         default="image",
         help="start from the image, noise or grey (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-size",
+        type=whole(16, 65536, "pixels on the longest side"),
+        metavar="N",
+        help="shrink a bigger picture first so that its longest side is N pixels; the dream is that size "
+        "(default: none, the picture's own size)",
     )
     p.add_argument(
         "--gif",
@@ -62,7 +77,8 @@ def _dream(args, options, outs, out, gif):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
-    img, alpha = load_image(args.image)
+    compile_note()
+    img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
     frames = []
     t0 = time.perf_counter()
     result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
@@ -74,6 +90,25 @@ def _dream(args, options, outs, out, gif):
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
         f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
     )
+
+
+def _fitted(picture, name, max_size):
+    """The picture (and its alpha) shrunk to --max-size; a note when a big one is dreamed at full size."""
+    img, alpha = picture
+    H, W = img.shape[:2]
+    if max_size and max(H, W) > max_size:
+        img = shrink(img, max_side=max_size)
+        note(f"{name} is {W}x{H}; dreaming at {img.shape[1]}x{img.shape[0]} (--max-size {max_size})")
+    elif not max_size and H * W > BIG_PICTURE:
+        mp = f"{H * W / 1e6:.0f}"
+        note(
+            f"{name} is {W}x{H} ({mp} MP): a dream costs about its pixel count, so this one takes {mp}x "
+            "as long as a 1 MP picture; --max-size 1024 dreams it smaller"
+        )
+    return img, alpha  # save_image fits the alpha to the picture's size
+
+
+BIG_PICTURE = 4_000_000  # pixels: a 12 MP phone photo is 3x that
 
 
 def _gif_path(out, given):

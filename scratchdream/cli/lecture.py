@@ -14,7 +14,7 @@ from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
-from .common import add_net_options, load_net, save_picture, summary
+from .common import add_net_options, compile_note, load_net, save_picture, summary
 from .flags import command
 from .paths import LECTURE_SUFFIX, main_output, output_path
 
@@ -51,6 +51,7 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
     """Load the net and the picture, run the slides' steps printing h_ij, write the picture and the GIF
     of the steps to their temporary names; returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    compile_note()
     layer = net.resolve(layer) if layer else default_layer(net)
     img, alpha = load_image(args.image)
     H, W = img.shape[:2]

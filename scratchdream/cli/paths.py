@@ -2,8 +2,8 @@
 
 Everything else about an output is the output transaction's (scratchdream/outputs.py, OutputSet), which
 each command opens before any work: never an input, however spelt (a link, `x/../`); an existing name
-only with --force (a default name that exists is not replaced but numbered: sky_dream-2.png); a folder that takes new files; and all of a run's outputs appear together at its end,
-or none of them.
+only with --force; a folder that takes new files; and all of a run's outputs appear together at its end,
+or none of them. A default name that is taken is numbered here instead (main_output: sky_dream-2.png).
 """
 
 import os

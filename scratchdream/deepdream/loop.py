@@ -38,20 +38,22 @@ def run(net, img, options, progress=True, on_frame=None):
     normalize, smooth = options.normalize, options.smooth
     bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
     detail, moved, last = np.zeros_like(bases[0]), False, len(bases) - 1
+    bar = _bar([octave.size for octave in plan.octaves], options.steps, progress)
     for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
         x = reinject(detail, base_k)  # upscale the detail so far onto this scale
         np.clip(x, lo, hi, out=x)
-        bar = _bar(options.steps, k, octave.size, len(bases), progress)
-        for _ in bar:  # feed the picture back, repeat
+        bar.set_description(f"octave {k + 1}/{len(bases)} {octave.size[1]}x{octave.size[0]}", refresh=False)
+        for _ in range(options.steps):  # feed the picture back, repeat
             roll = _roll(plan.jitter_rng, options.jitter)
             L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler)
             moved |= g_size > 0
             bar.set_postfix(L=f"{L:.4g}", refresh=False)
+            bar.update(octave.size[0] * octave.size[1])
             if on_frame is not None:  # the picture at full size: the detail so far on the full-size start
                 full = x if k == last else plan.start + resize(x - base_k, plan.start.shape[2:])
                 on_frame(net.deprocess(full))
-        bar.close()
         detail = x - base_k  # what was dreamed at this scale and below
+    bar.close()
     if not moved:
         raise UserError(
             "the objective's gradient is zero on this picture (the chosen channel, neuron or layer "
@@ -60,12 +62,12 @@ def run(net, img, options, progress=True, on_frame=None):
     return in_bands(net.deprocess, x, axis=2)
 
 
-def _bar(steps, k, size, n_octaves, progress):
-    """The steps of octave k as a tqdm progress bar on stderr (a plain range when progress is off)."""
+def _bar(sizes, steps, progress):
+    """One tqdm bar on stderr for the whole dream (disabled when progress is off). It counts pixels, not
+    steps, so that its time left is right: a step costs about as much as its octave has pixels."""
     return tqdm(
-        range(steps),
-        desc=f"octave {k + 1}/{n_octaves} {size[1]}x{size[0]}",
-        unit="step",
+        total=steps * sum(h * w for h, w in sizes),
+        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
         disable=not progress,
         file=sys.stderr,
         leave=True,
