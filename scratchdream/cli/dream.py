@@ -32,10 +32,12 @@ def add_parser(subs):
         "dream on an image (octaves, jitter, tiling, guides)",
         "scratchdream dream sky.jpg --net toyworld --octaves 4",
     )
-    add_net_options(p, steps=10)
+    add_net_options(p, steps=10, suffix=DREAM_SUFFIX)
     add_ascent_options(p, octaves=4)
     p.add_argument(
-        "--guide", metavar="IMG", help="guided dream: maximise the dot product with this image's features"
+        "--guide",
+        metavar="IMG",
+        help="guided dream: maximise the dot product with this image's features (default: none)",
     )
     p.add_argument(
         "--from",

@@ -14,7 +14,7 @@ from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
-from .common import add_net_options, compile_note, load_net, save_picture, summary
+from .common import add_net_options, compile_note, load_net, save_picture, span, summary
 from .flags import command
 from .paths import LECTURE_SUFFIX, main_output, output_path
 
@@ -26,9 +26,22 @@ def add_parser(subs):
         "the slides exactly: L = h_ij^2, dL/di_mn by the chain rule, i_mn += eta dL/di_mn, repeat",
         "scratchdream lecture sky.jpg --net toyworld --layer conv3 --neuron 5,8,8",
     )
-    add_net_options(p, steps=20)
+    add_net_options(p, steps=20, suffix=LECTURE_SUFFIX)
     p.set_defaults(step_size=None)
+    reword(p, "layer", "the layer of the neuron to follow, one (default: the net's suggested layer)", "NAME")
+    reword(p, "channel", "follow the most active neuron of this channel (default: of the whole layer)")
+    reword(p, "neuron", "the neuron h_ij to follow, slide 34 (default: the most active one)")
+    reword(p, "steps", f"ascent steps in all, {span('steps')} (default %(default)s)")
+    reword(p, "step_size", "eta, the step on dL/dI, above 0 (default: chosen at the first step)", "ETA")
+    reword(p, "seed", "checked, but the lecture draws nothing at random (default %(default)s)")
     p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
+
+
+def reword(p, dest, help, metavar=None):
+    """The help (and metavar) of an option the lecture shares with dream but uses in its own way."""
+    (action,) = (a for a in p._actions if a.dest == dest)
+    action.help = help
+    action.metavar = metavar or action.metavar
 
 
 def run(args):

@@ -24,7 +24,7 @@ def add_parser(subs):
         "the classic zoom animation: dream, zoom in a little, dream again",
         "scratchdream zoom sky.jpg --net toyworld --frames 30",
     )
-    add_net_options(p, steps=5)
+    add_net_options(p, steps=5, suffix=ZOOM_SUFFIX)
     p.add_argument(
         "--frames", type=int, default=30, help=f"number of frames, {span('frames')} (default %(default)s)"
     )
