@@ -47,5 +47,11 @@ lecture-demo: $(VENV)/.runtime
 docs-pictures: $(VENV)/.runtime
 	$(PY) docs/make_pictures.py $(ARGS)
 
+# a plain sky from the toy world's generator, to dream on without a photo; make never replaces a sky.jpg you have
+sky.jpg: | $(VENV)/.runtime
+	$(PY) -c "from scratchdream.toyworld import scenes; from scratchdream.image_io import save_image; \
+	save_image('$@.part.jpg', scenes.plain_background('sky', size=192, width=256))"
+	mv -n $@.part.jpg $@
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
