@@ -302,10 +302,15 @@ def test_a_fresh_numba_cache_is_announced_before_the_wait(tmp_path):
 
 def test_dream_notes_compiling_and_shows_one_bar(files, capsys, monkeypatch):
     """The note comes before the first step; the dream's progress is one bar over all octaves."""
-    from scratchdream.layers.fast import cache
+    from scratchdream.deepdream import loop
 
     monkeypatch.chdir(files)
-    monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)
+    kernel_sets = loop.note_compiling.__globals__  # the module the loop calls (tests may reload modules)
+    monkeypatch.setitem(
+        kernel_sets, "_active", kernel_sets["fast_kernels"]()
+    )  # the fast ones, whatever came before
+    cache = sys.modules["scratchdream.layers.fast.cache"]
+    monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)  # as after a fresh install
     argv = [
         "dream",
         "sky.png",
@@ -321,6 +326,7 @@ def test_dream_notes_compiling_and_shows_one_bar(files, capsys, monkeypatch):
     ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
+    assert "octave" in err and "compiling" in err, err
     assert err.index("compiling kernels for this machine (first run only, up to about 20 s)") < err.index(
         "octave"
     )

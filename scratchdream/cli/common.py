@@ -117,16 +117,6 @@ def load_net(name, weights_dir=None):
         raise WordedError.extend(e, "; or dream offline now with {net} toyworld") from None
 
 
-def compile_note():
-    """On a fresh install, one line before the wait: the fast kernels are compiled on first use."""
-    from ..layers import kernels
-
-    if kernels().name == "fast":
-        from ..layers.fast.cache import first_run_note
-
-        first_run_note()
-
-
 def save_picture(outs, path, rgb, alpha):
     """save_image of the output `path` (added to the OutputSet `outs`) into its temporary name."""
     if alpha is not None and output_format(path) == "JPEG":  # said here: save_image would name the temporary

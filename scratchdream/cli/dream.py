@@ -15,7 +15,6 @@ from ..outputs import OutputSet
 from .common import (
     add_ascent_options,
     add_net_options,
-    compile_note,
     dream_options,
     load_net,
     save_picture,
@@ -79,7 +78,6 @@ def _dream(args, options, outs, out, gif):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
-    compile_note()
     img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
     frames = []
     t0 = time.perf_counter()

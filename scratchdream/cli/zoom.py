@@ -12,7 +12,7 @@ from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
 from ..image_io import load_image, save_gif, save_image, shrink
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, compile_note, dream_options, load_net, span, summary
+from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
 from .paths import ZOOM_SUFFIX, frame_names, frames_folder, main_output
 
@@ -60,7 +60,6 @@ def _zoom(args, options, factor, outs, gif, paths):
     """Load the net and the picture, dream one frame per path in `paths`, each saved to its temporary
     name as it is made, then the GIF; returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
-    compile_note()
     img, _ = load_image(args.image)
     pictures = []
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..image_io import resize
+from ..layers.kernel_sets import note_compiling
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
 from .options import DreamOptions, check_picture
@@ -34,6 +35,8 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
 def run(net, img, options, progress=True, on_frame=None):
     """sd.dream with its settings in a DreamOptions: the octave loop around the step loop."""
     plan = make_plan(net, check_picture("img", img), options, progress)
+    if progress:  # every setting is checked: a fresh install compiles the kernels now, so say so
+        note_compiling()
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
     bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
@@ -67,6 +70,7 @@ def _bar(sizes, steps, progress):
     steps, so that its time left is right: a step costs about as much as its octave has pixels."""
     return tqdm(
         total=steps * sum(h * w for h, w in sizes),
+        desc=f"octave 1/{len(sizes)} {sizes[0][1]}x{sizes[0][0]}",
         bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
         disable=not progress,
         file=sys.stderr,

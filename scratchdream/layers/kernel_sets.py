@@ -59,3 +59,11 @@ def _kernel_set(which, source):
     if which == "fast":
         return fast_kernels()
     raise UsageError(f"{source}: no kernel set {which!r}; use 'fast' (the default) or 'reference'")
+
+
+def note_compiling():
+    """On a fresh install, one line on stderr before the wait: the fast kernels compile on their first use."""
+    if kernels().name == "fast":
+        from .fast.cache import first_run_note
+
+        first_run_note()

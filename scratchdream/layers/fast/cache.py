@@ -30,11 +30,11 @@ def uncompiled():
     return [k for k in kernels() if not os.path.exists(k._cache._cache_file._index_path)]
 
 
-def first_run_note(file=sys.stderr):
+def first_run_note():
     """One line on stderr when kernels are yet to be compiled, and how long it may take; returns how many."""
     missing = len(uncompiled())
     if missing:
         seconds = max(5, round(missing * SECONDS_EACH / 5) * 5)
         text = f"compiling kernels for this machine (first run only, up to about {seconds} s)"
-        print(f"scratchdream: note: {text}", file=file, flush=True)
+        print(f"scratchdream: note: {text}", file=sys.stderr, flush=True)
     return missing
