@@ -286,10 +286,18 @@ def test_default_names_are_numbered_with_their_companions(files, tmp_path, capsy
     assert "writing sky_lecture-2.png" in capsys.readouterr().err
 
 
-def test_a_fresh_numba_cache_is_announced_before_the_wait(tmp_path):
-    """With no compiled kernel in the cache (a fresh install), the note says so and how long it may take;
-    the count is of the cached kernels (read without compiling any)."""
-    code = "from scratchdream.layers.fast import cache; print(cache.first_run_note(), len(cache.kernels()))"
+def test_a_fresh_numba_cache_is_announced_when_compiling_starts(tmp_path):
+    """With an empty cache (a fresh install) the first compile prints one note, with the time it may take
+    for the kernels not cached yet; a mistake found before any kernel runs (here a picture too big for the
+    memory) stays one line, with no note before it."""
+    code = (
+        "from scratchdream.layers.fast import cache; import numpy as np\n"
+        "print(len(cache.uncompiled()), len(cache.kernels()))\n"
+        "cache.announce_compiling(); cache.announce_compiling()\n"
+        "from scratchdream.layers.fast import relu\n"
+        "x = np.ones((1, 2, 3, 3), np.float32)\n"
+        "relu.relu_forward(x); relu.relu_forward(x)\n"
+    )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
     missing, every = map(int, r.stdout.split())
@@ -297,20 +305,29 @@ def test_a_fresh_numba_cache_is_announced_before_the_wait(tmp_path):
     assert re.fullmatch(
         r"scratchdream: note: compiling kernels for this machine \(first run only, up to about \d+ s\)\n",
         r.stderr,
-    )
+    ), r.stderr
 
 
-def test_dream_notes_compiling_and_shows_one_bar(files, capsys, monkeypatch):
-    """The note comes before the first step; the dream's progress is one bar over all octaves."""
+def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
+    """The note comes when the first kernel compiles, above the bar; the progress is one bar for all
+    octaves; a warm cache fires no compile event and prints no note."""
+    from numba.core import event
+
     from scratchdream.deepdream import loop
+    from scratchdream.layers import kernel_sets
+    from scratchdream.layers.fast import cache
 
     monkeypatch.chdir(files)
-    kernel_sets = loop.note_compiling.__globals__  # the module the loop calls (tests may reload modules)
-    monkeypatch.setitem(
-        kernel_sets, "_active", kernel_sets["fast_kernels"]()
-    )  # the fast ones, whatever came before
-    cache = sys.modules["scratchdream.layers.fast.cache"]
+    monkeypatch.setattr(kernel_sets, "_active", kernel_sets.fast_kernels())  # whatever an earlier test chose
     monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)  # as after a fresh install
+    monkeypatch.setattr(cache._Announcer, "said", False)
+    real_step = loop.ascent_step
+
+    def compiling_step(*args):  # each step as the first one on a fresh install: Numba compiles
+        with event.trigger_event("numba:compile", data={"dispatcher": None, "args": (), "return_type": None}):
+            return real_step(*args)
+
+    monkeypatch.setattr(loop, "ascent_step", compiling_step)
     argv = [
         "dream",
         "sky.png",
@@ -326,14 +343,15 @@ def test_dream_notes_compiling_and_shows_one_bar(files, capsys, monkeypatch):
     ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    assert "octave" in err and "compiling" in err, err
-    assert err.index("compiling kernels for this machine (first run only, up to about 20 s)") < err.index(
-        "octave"
-    )
-    lines = [line for line in err.split("\n") if "octave" in line]
-    assert len(lines) == 1 and "octave 2/2" in lines[0].split("\r")[-1] and "100%" in lines[0].split("\r")[-1]
-    monkeypatch.setattr(cache, "uncompiled", lambda: [])
-    assert cli.main(argv) == 0
+    note = "scratchdream: note: compiling kernels for this machine (first run only, up to about 20 s)\n"
+    assert note in err and err.count("compiling") == 1, err
+    last = [line for line in err.split("\n") if "octave" in line][-1].split("\r")[-1]
+    assert (
+        "octave 2/2" in last and "100%" in last and err.count("100%") == 1
+    )  # one bar, redrawn under the note
+    monkeypatch.setattr(cache._Announcer, "said", False)
+    monkeypatch.setattr(loop, "ascent_step", real_step)
+    assert cli.main([*argv, "--force"]) == 0
     assert "compiling" not in capsys.readouterr().err
 
 

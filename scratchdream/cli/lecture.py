@@ -10,7 +10,7 @@ import time
 
 from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
 from ..deepdream.options import check, parse_layers, parse_neuron
-from ..deepdream.plan import check_channel, check_neuron, check_picture_size, default_layer
+from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..layers.kernel_sets import note_compiling
@@ -68,8 +68,7 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
     layer = net.resolve(layer) if layer else default_layer(net)
     img, alpha = load_image(args.image)
     H, W = img.shape[:2]
-    _check_neuron(net, img, layer, neuron)
-    note_compiling()  # every setting is checked: a fresh install compiles the kernels now, so say so
+    note_compiling()  # a fresh install compiles the kernels at the first forward pass: say so then
     if neuron is None:
         neuron = _most_active(net, img, layer, args.channel)
     frames = []
@@ -100,14 +99,6 @@ def _one_layer(layers):
             f"lecture follows one neuron, L = h_ij^2: give --layer {terms[0][0]} without a weight"
         )
     return terms[0][0] if terms else None
-
-
-def _check_neuron(net, img, layer, neuron):
-    """The picture is big enough for the layer, and a given --neuron (and --channel) lies in it."""
-    H, W = img.shape[:2]
-    check_picture_size(net, [layer], H, W)
-    if neuron is not None:
-        check_neuron(layer, spatial_shape(net, layer, H, W), neuron, W, H)
 
 
 def _most_active(net, img, layer, channel):

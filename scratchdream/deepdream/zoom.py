@@ -13,7 +13,6 @@ from tqdm import tqdm
 from ..layers.kernel_sets import note_compiling
 from . import loop
 from .options import DreamOptions, check, check_picture
-from .plan import make_plan
 
 
 def zoom_in(img, factor):
@@ -37,8 +36,7 @@ def run(net, img, options, frames=30, factor=1.05, progress=True, on_frame=None)
     whole animation is reproducible from one seed."""
     frames, factor = check("frames", frames), check("factor", factor)
     picture = check_picture("img", img)
-    if progress:  # check every setting against the net first, then say that a fresh install compiles now
-        make_plan(net, picture, options, progress=False)
+    if progress:  # a fresh install compiles the kernels at the first step: say so then
         note_compiling()
     for k in tqdm(range(frames), desc="zoom", unit="frame", disable=not progress, file=sys.stderr):
         if k > 0:

@@ -62,8 +62,8 @@ def _kernel_set(which, source):
 
 
 def note_compiling():
-    """On a fresh install, one line on stderr before the wait: the fast kernels compile on their first use."""
+    """With the fast kernels, a run that stops to compile them (a fresh install) says so when it starts."""
     if kernels().name == "fast":
-        from .fast.cache import first_run_note
+        from .fast.cache import announce_compiling
 
-        first_run_note()
+        announce_compiling()

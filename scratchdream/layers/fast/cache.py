@@ -1,11 +1,15 @@
-"""Will this run compile? Numba turns each fast kernel into machine code on its first call and keeps the code
-in its cache (`__pycache__` beside the module, or $NUMBA_CACHE_DIR); later runs load it in milliseconds. A
-kernel with no cache index yet will be compiled before the first step, which on a fresh install takes most of
-a minute: the CLI says so (`first_run_note`) instead of sitting at 0%.
+"""Say so when a run stops to compile. Numba turns each fast kernel into machine code on its first call and
+keeps the code in its cache (`__pycache__` beside the module, or $NUMBA_CACHE_DIR); later runs load it in
+milliseconds. On a fresh install the first dream compiles its kernels before its first step, most of a
+minute: `announce_compiling` prints one line the moment Numba starts compiling (its "numba:compile" event,
+which a kernel loaded from the cache does not fire), so it never comes before a mistake's one-line error.
 """
 
 import os
 import sys
+
+from numba.core import event
+from tqdm import tqdm
 
 from . import batchnorm, blas, concat, conv, lrn, pool, relu, softmax, winograd
 
@@ -31,10 +35,31 @@ def uncompiled():
 
 
 def first_run_note():
-    """One line on stderr when kernels are yet to be compiled, and how long it may take; returns how many."""
-    missing = len(uncompiled())
-    if missing:
-        seconds = max(5, round(missing * SECONDS_EACH / 5) * 5)
-        text = f"compiling kernels for this machine (first run only, up to about {seconds} s)"
-        print(f"scratchdream: note: {text}", file=sys.stderr, flush=True)
-    return missing
+    """The line to print, with how long the kernels not yet in the cache may take to compile."""
+    seconds = max(5, round(len(uncompiled()) * SECONDS_EACH / 5) * 5)
+    return f"scratchdream: note: compiling kernels for this machine (first run only, up to about {seconds} s)"
+
+
+class _Announcer(event.Listener):
+    """Prints first_run_note at the first compile of this process (above any progress bar), then no more."""
+
+    said = False
+
+    def on_start(self, ev):
+        if not _Announcer.said:
+            _Announcer.said = True
+            tqdm.write(first_run_note(), file=sys.stderr)
+
+    def on_end(self, ev):
+        pass
+
+
+_announcer = None
+
+
+def announce_compiling():
+    """From now on, the first compile of this process is announced (calling this again changes nothing)."""
+    global _announcer
+    if _announcer is None:
+        _announcer = _Announcer()
+        event.register("numba:compile", _announcer)
