@@ -7,6 +7,7 @@ NET    ?= googlenet
 LAYER  ?=
 OUT    ?=
 ARGS   ?=
+FORCE  ?=
 
 .PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures clean
 
@@ -21,7 +22,7 @@ $(VENV)/.test: $(VENV)/.runtime
 
 dream: $(VENV)/.runtime
 	@if [ -z "$(IMG)" ]; then echo "make dream: give an image, e.g. make dream IMG=sky.jpg (NET=toyworld works offline)" >&2; exit 2; fi
-	$(PY) -m scratchdream dream "$(IMG)" --net $(NET) $(if $(LAYER),--layer $(LAYER)) $(if $(OUT),-o "$(OUT)") $(ARGS)
+	$(PY) -m scratchdream dream "$(IMG)" --net $(NET) $(if $(LAYER),--layer $(LAYER)) $(if $(OUT),-o "$(OUT)") $(if $(FORCE),--force) $(ARGS)
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q tests
@@ -45,6 +46,12 @@ lecture-demo: $(VENV)/.runtime
 
 docs-pictures: $(VENV)/.runtime
 	$(PY) docs/make_pictures.py $(ARGS)
+
+# a plain sky from the toy world's generator, to dream on without a photo; make never replaces a sky.jpg you have
+sky.jpg: | $(VENV)/.runtime
+	$(PY) -c "from scratchdream.toyworld import scenes; from scratchdream.image_io import save_image; \
+	save_image('$@.part.jpg', scenes.plain_background('sky', size=192, width=256))"
+	mv -n $@.part.jpg $@
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

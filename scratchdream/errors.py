@@ -38,6 +38,17 @@ class WordedError(UserError):
         self.template, self.values = template, values
         super().__init__(self.worded({}))
 
+    @classmethod
+    def extend(cls, error, more):
+        """`error` (any UserError) with `more` appended, a template that may name settings; the error's own
+        settings stay named and its exit code stays."""
+        if isinstance(error, WordedError):
+            extended = cls(error.template + more, **error.values)
+        else:
+            extended = cls(str(error).replace("{", "{{").replace("}", "}}") + more)
+        extended.exit_code = error.exit_code
+        return extended
+
     def worded(self, names):
         fields = {f for _, f, _, _ in string.Formatter().parse(self.template) if f and f not in self.values}
         return self.template.format(**{f: names.get(f, f) for f in fields}, **self.values)

@@ -52,11 +52,10 @@ def ensure_weights(name, weights_dir=None, progress=True):
     source = os.path.join(os.path.dirname(target), e.filename)
     kind, value = e.checksum
     _check_folder(target, _by_hand(e.url, source, {kind: value}))
-    if not os.path.isfile(source):
-        try:
-            fetch(e.url, source, progress=progress, **{kind: value})
-        except UserError as err:
-            raise type(err)(f"{err}; meanwhile NET=toyworld works offline") from None
+    try:
+        fetch(e.url, source, progress=progress, **{kind: value})  # a file already there is verified first
+    except UserError as err:
+        raise WordedError.extend(err, "; meanwhile {net} toyworld works offline") from None
     save_net(convert_file(source, net=name), target)
     return target
 

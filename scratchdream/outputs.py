@@ -112,7 +112,8 @@ class OutputSet:
         if os.path.lexists(path) and not self.force:
             dangling = "" if os.path.exists(path) else " (a symbolic link to nothing)"
             raise UsageError(
-                f"{path} already exists{dangling}; pass --force to overwrite it or choose another {label}"
+                f"{path} already exists{dangling}; pass --force (with make: FORCE=1) to overwrite it or "
+                f"choose another {label}"
             )
 
     def _claim(self, path, label):

@@ -763,7 +763,8 @@ CASES = {
             ["zoom", w.pic, "--net", w.net, *FAST, "--frames", "3", "--frames-dir", w.p("z")],
         )[-1],
         2,
-        r"z/frame_0002\.png already exists; pass --force to overwrite it or choose another --frames-dir",
+        r"z/frame_0002\.png already exists; pass --force \(with make: FORCE=1\) to overwrite it or choose "
+        r"another --frames-dir",
     ),
     "zoom: --frames-dir in a folder that does not exist": (
         lambda w: ["zoom", w.pic, "--net", w.net, *FAST, "--frames", "2", "--frames-dir", w.p("no/such/z")],

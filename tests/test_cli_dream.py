@@ -6,6 +6,7 @@ cli.main in-process (the same code, without paying for a fresh interpreter each 
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -63,10 +64,18 @@ def test_dream_end_to_end_then_refuses_to_overwrite(files):
     assert _bytes(files / "sky.png") == before  # the input is only read
     first = _bytes(files / "sky_dream.png")
 
-    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", cwd=files)
+    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "-o", "sky_dream.png", cwd=files)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "sky_dream.png already exists; pass --force" in r.stderr
     assert _bytes(files / "sky_dream.png") == first
+
+    # no -o: the default name is taken, so the next free one is written and said (issue 17: a second
+    # `make dream` used to stop there); the first output is untouched
+    r = run("dream", "sky.png", "--net", "tiny.h5", "--steps", "1", "--octaves", "1", cwd=files)
+    assert r.returncode == 0, r.stderr
+    assert "sky_dream.png already exists; writing sky_dream-2.png" in r.stderr
+    assert r.stdout.strip().endswith("-> sky_dream-2.png")
+    assert _bytes(files / "sky_dream.png") == first and (files / "sky_dream-2.png").exists()
 
     os.chdir(files)  # --force: in-process, to save a start-up
     try:
@@ -253,3 +262,112 @@ def test_every_option_has_a_one_line_help_with_its_real_default():
             elif action.option_strings and default not in (None, False, True) and str(default) not in text:
                 missing.append(f"{name} {action.dest}: default {default!r} not in {text!r}")
     assert not missing, "\n".join(missing)
+
+
+def test_default_names_are_numbered_with_their_companions(files, tmp_path, capsys, monkeypatch):
+    """Two inputs with one stem (s.webp, s.tif) share the default name s_dream.png: the second gets
+    s_dream-2.png; a name counts as taken when its GIF (lecture) or frames folder (zoom) exists."""
+    for name in ("sky.png", "tiny.h5"):
+        shutil.copy(files / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    Image.open("sky.png").save("s.webp")
+    Image.open("sky.png").save("s.tif")
+    small = ["--net", "tiny.h5", "--octaves", "1", "--steps", "1"]
+    assert cli.main(["dream", "s.webp", *small]) == 0
+    assert cli.main(["dream", "s.tif", *small]) == 0
+    assert os.path.exists("s_dream.png") and os.path.exists("s_dream-2.png")
+    os.mkdir("sky_zoom_frames")  # only the frames folder of the default zoom name is there
+    assert cli.main(["zoom", "sky.png", "--frames", "1", *small]) == 0
+    assert os.path.exists("sky_zoom-2.gif") and os.path.isdir("sky_zoom-2_frames")
+    assert not os.path.exists("sky_zoom.gif") and os.listdir("sky_zoom_frames") == []
+    open("sky_lecture.gif", "wb").close()  # only the lecture's GIF of the default name is there
+    assert cli.main(["lecture", "sky.png", "--net", "tiny.h5", "--steps", "1"]) == 0
+    assert os.path.exists("sky_lecture-2.png") and os.path.exists("sky_lecture-2.gif")
+    assert "writing sky_lecture-2.png" in capsys.readouterr().err
+
+
+def test_a_fresh_numba_cache_is_announced_when_compiling_starts(tmp_path):
+    """With an empty cache (a fresh install) the first compile prints one note, with the time it may take
+    for the kernels not cached yet; a mistake found before any kernel runs (here a picture too big for the
+    memory) stays one line, with no note before it."""
+    code = (
+        "from scratchdream.layers.fast import cache; import numpy as np\n"
+        "print(len(cache.uncompiled()), len(cache.kernels()))\n"
+        "cache.announce_compiling(); cache.announce_compiling()\n"
+        "from scratchdream.layers.fast import relu\n"
+        "x = np.ones((1, 2, 3, 3), np.float32)\n"
+        "relu.relu_forward(x); relu.relu_forward(x)\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    missing, every = map(int, r.stdout.split())
+    assert missing == every >= 20
+    assert re.fullmatch(
+        r"scratchdream: note: compiling kernels for this machine \(first run only, up to about \d+ s\)\n",
+        r.stderr,
+    ), r.stderr
+
+
+def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
+    """The note comes when the first kernel compiles, above the bar; the progress is one bar for all
+    octaves; a warm cache fires no compile event and prints no note."""
+    from numba.core import event
+
+    from scratchdream.deepdream import loop
+    from scratchdream.layers import kernel_sets
+    from scratchdream.layers.fast import cache
+
+    monkeypatch.chdir(files)
+    monkeypatch.setattr(kernel_sets, "_active", kernel_sets.fast_kernels())  # whatever an earlier test chose
+    monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)  # as after a fresh install
+    monkeypatch.setattr(cache._Announcer, "said", False)
+    real_step = loop.ascent_step
+
+    def compiling_step(*args):  # each step as the first one on a fresh install: Numba compiles
+        with event.trigger_event("numba:compile", data={"dispatcher": None, "args": (), "return_type": None}):
+            return real_step(*args)
+
+    monkeypatch.setattr(loop, "ascent_step", compiling_step)
+    argv = [
+        "dream",
+        "sky.png",
+        "--net",
+        "tiny.h5",
+        "--octaves",
+        "2",
+        "--steps",
+        "2",
+        "-o",
+        "bar.png",
+        "--force",
+    ]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    note = "scratchdream: note: compiling kernels for this machine (first run only, up to about 20 s)\n"
+    assert note in err and err.count("compiling") == 1, err
+    last = [line for line in err.split("\n") if "octave" in line][-1].split("\r")[-1]
+    assert (
+        "octave 2/2" in last and "100%" in last and err.count("100%") == 1
+    )  # one bar, redrawn under the note
+    monkeypatch.setattr(cache._Announcer, "said", False)
+    monkeypatch.setattr(loop, "ascent_step", real_step)
+    assert cli.main([*argv, "--force"]) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, monkeypatch):
+    from scratchdream.cli import dream as dream_cmd
+
+    monkeypatch.chdir(files)
+    small = ["--net", "tiny.h5", "--octaves", "1", "--steps", "1", "--force"]
+    assert cli.main(["dream", "sky.png", "--max-size", "32", "-o", "m.png", *small]) == 0
+    with Image.open("m.png") as im:
+        assert im.size == (32, 24)  # sky.png is 64x48
+    assert "sky.png is 64x48; dreaming at 32x24 (--max-size 32)" in capsys.readouterr().err
+    monkeypatch.setattr(dream_cmd, "BIG_PICTURE", 1000)
+    assert cli.main(["dream", "sky.png", "-o", "m.png", *small]) == 0
+    assert "--max-size 1024 dreams it smaller" in capsys.readouterr().err
+    assert cli.main(["dream", "sky.png", "--max-size", "8", "-o", "m8.png", *small]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--max-size: must be a whole number from 16 to 65536" in err and "\n" not in err
+    assert not os.path.exists("m8.png")

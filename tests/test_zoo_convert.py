@@ -162,10 +162,24 @@ def test_ensure_weights_refuses_a_wrong_checksum_and_converts_nothing(torch, tmp
 def test_ensure_weights_offline_says_toyworld_works(tmp_path, monkeypatch):
     e = dataclasses.replace(zoo.ZOO["googlenet"], url="http://127.0.0.1:9/bvlc_googlenet.caffemodel")
     monkeypatch.setitem(zoo.ZOO, "googlenet", e)
-    with pytest.raises(UserError, match="NET=toyworld works offline"):
+    with pytest.raises(UserError, match="meanwhile net toyworld works offline") as err:
         ensure_weights("googlenet", weights_dir=str(tmp_path), progress=False)
+    assert "NET=" not in err.value.worded({"net": "--net"})
+    assert "meanwhile --net toyworld works offline" in err.value.worded({"net": "--net"})
 
 
 def test_unknown_name_lists_the_zoo():
     with pytest.raises(UserError, match="known: googlenet, vgg16"):
         zoo.spec_for("resnet9000")
+
+
+def test_a_garbage_file_where_the_download_goes_is_named_by_its_checksum(tmp_path):
+    """A file already at the download's name is verified before it is converted: garbage there is "not the
+    published file", not a wire-format error from the converter (issue 17)."""
+    e = zoo.ZOO["googlenet"]
+    (tmp_path / e.filename).write_bytes(b"<html>not a caffemodel</html>")
+    with pytest.raises(UserError) as err:
+        ensure_weights("googlenet", weights_dir=str(tmp_path), progress=False)
+    text = str(err.value)
+    assert "is not the published file" in text and "delete it" in text and "wire" not in text
+    assert not (tmp_path / "googlenet.h5").exists()

@@ -13,11 +13,11 @@ from ..deepdream.options import RANGES, DreamOptions
 from ..errors import UserError, WordedError
 from ..image_io import note, output_format, save_image
 from .flags import margin
-from .paths import DREAM_SUFFIX, LECTURE_SUFFIX, ZOOM_SUFFIX
 
 
-def add_net_options(p, steps):
-    """Options of dream, lecture and zoom: the net, its layer and unit, steps, seed, output."""
+def add_net_options(p, steps, suffix):
+    """Options of dream, lecture and zoom: the net, its layer and unit, steps, seed, output (`suffix`: the
+    default output's, e.g. _dream.png). The lecture rewords some of them (cli/lecture.py)."""
     p.add_argument("image", help="the picture to dream on (PNG, JPEG, GIF, ...)")
     p.add_argument(
         "--net",
@@ -30,15 +30,23 @@ def add_net_options(p, steps):
         metavar="NAME[:WEIGHT]",
         help="layer to amplify, repeatable with weights (default: the net's suggested layer)",
     )
-    p.add_argument("--channel", type=int, help="amplify one channel of the layer (mean of its squares)")
-    p.add_argument("--neuron", metavar="C,Y,X", help="amplify one neuron h_ij of the layer (slide 34)")
+    p.add_argument(
+        "--channel",
+        type=int,
+        help="amplify one channel of the layer, the mean of its squares (default: the whole layer)",
+    )
+    p.add_argument(
+        "--neuron",
+        metavar="C,Y,X",
+        help="amplify one neuron h_ij of the layer, slide 34 (default: the whole layer)",
+    )
     number(p, "--steps", int, steps, "gradient-ascent steps per octave")
     p.add_argument(
         "--step-size",
         type=float,
         default=1.5,
         help=f"step size: mean pixel change per step in grey levels, {span('step_size')} (default "
-        "%(default)s, as the original notebook); lecture: eta itself (default: chosen at the first step)",
+        "%(default)s, as the original notebook)",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="random seed >= 0: same seed, same bytes (default %(default)s)"
@@ -46,8 +54,8 @@ def add_net_options(p, steps):
     p.add_argument(
         "-o",
         "--output",
-        help=f"output image (default beside the input: INPUT{DREAM_SUFFIX}, INPUT{LECTURE_SUFFIX}, "
-        f"INPUT{ZOOM_SUFFIX})",
+        help=f"output (default beside the input: INPUT{suffix}, numbered INPUT{suffix.replace('.', '-2.')} "
+        "when taken)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument(
@@ -106,12 +114,7 @@ def load_net(name, weights_dir=None):
         is_file = os.path.exists(name) or str(name).endswith((".h5", ".hdf5"))
         if is_file or name == "toyworld" or "toyworld" in str(e):
             raise
-        offline = "; or dream offline now with {net} toyworld (make dream NET=toyworld)"
-        if isinstance(e, WordedError):  # keep its settings named, so the CLI can word them as flags
-            raise type(e)(e.template + offline, **e.values) from None
-        worded = WordedError(str(e).replace("{", "{{").replace("}", "}}") + offline)
-        worded.exit_code = e.exit_code
-        raise worded from None
+        raise WordedError.extend(e, "; or dream offline now with {net} toyworld") from None
 
 
 def save_picture(outs, path, rgb, alpha):

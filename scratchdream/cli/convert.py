@@ -26,7 +26,10 @@ def add_parser(subs):
     p.add_argument("--net", help="which architecture (default: recognised from the file)")
     p.add_argument("-o", "--output", help="the weights file to write (default: WEIGHTS_DIR/NET.h5)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--prototxt", help="Caffe only: also check the architecture against this deploy.prototxt")
+    p.add_argument(
+        "--prototxt",
+        help="Caffe only: also check the architecture against this deploy.prototxt (default: none)",
+    )
 
 
 def run(args):

@@ -5,15 +5,23 @@ the outputs, checked by the output transaction (OutputSet) -> the network -> the
 the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
+import os
 import time
 
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
-from ..image_io import load_image, save_gif, shrink
+from ..image_io import load_image, note, save_gif, shrink
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
-from .flags import command
-from .paths import DREAM_SUFFIX, output_path
+from .common import (
+    add_ascent_options,
+    add_net_options,
+    dream_options,
+    load_net,
+    save_picture,
+    summary,
+)
+from .flags import command, whole
+from .paths import DREAM_SUFFIX, main_output, output_path
 
 
 def add_parser(subs):
@@ -23,10 +31,12 @@ def add_parser(subs):
         "dream on an image (octaves, jitter, tiling, guides)",
         "scratchdream dream sky.jpg --net toyworld --octaves 4",
     )
-    add_net_options(p, steps=10)
+    add_net_options(p, steps=10, suffix=DREAM_SUFFIX)
     add_ascent_options(p, octaves=4)
     p.add_argument(
-        "--guide", metavar="IMG", help="guided dream: maximise the dot product with this image's features"
+        "--guide",
+        metavar="IMG",
+        help="guided dream: maximise the dot product with this image's features (default: none)",
     )
     p.add_argument(
         "--from",
@@ -34,6 +44,13 @@ def add_parser(subs):
         choices=["image", "noise", "grey"],
         default="image",
         help="start from the image, noise or grey (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-size",
+        type=whole(16, 65536, "pixels on the longest side"),
+        metavar="N",
+        help="shrink a bigger picture first so that its longest side is N pixels; the dream is that size "
+        "(default: none, the picture's own size)",
     )
     p.add_argument(
         "--gif",
@@ -49,7 +66,8 @@ def run(args):
     options = dream_options(args, guide=guide, start=args.start)
     inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
+        beside = (lambda name: [os.path.splitext(name)[0] + ".gif"]) if args.gif == "" else (lambda name: ())
+        out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
         done = _dream(args, options, outs, out, gif)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))
@@ -60,7 +78,7 @@ def _dream(args, options, outs, out, gif):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
-    img, alpha = load_image(args.image)
+    img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
     frames = []
     t0 = time.perf_counter()
     result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
@@ -72,6 +90,25 @@ def _dream(args, options, outs, out, gif):
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
         f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
     )
+
+
+def _fitted(picture, name, max_size):
+    """The picture (and its alpha) shrunk to --max-size; a note when a big one is dreamed at full size."""
+    img, alpha = picture
+    H, W = img.shape[:2]
+    if max_size and max(H, W) > max_size:
+        img = shrink(img, max_side=max_size)
+        note(f"{name} is {W}x{H}; dreaming at {img.shape[1]}x{img.shape[0]} (--max-size {max_size})")
+    elif not max_size and H * W > BIG_PICTURE:
+        mp = f"{H * W / 1e6:.0f}"
+        note(
+            f"{name} is {W}x{H} ({mp} MP): a dream costs about its pixel count, so this one takes {mp}x "
+            "as long as a 1 MP picture; --max-size 1024 dreams it smaller"
+        )
+    return img, alpha  # save_image fits the alpha to the picture's size
+
+
+BIG_PICTURE = 4_000_000  # pixels: a 12 MP phone photo is 3x that
 
 
 def _gif_path(out, given):

@@ -12,7 +12,9 @@ def add_parser(subs):
         "scratchdream fetch googlenet",
     )
     p.add_argument(
-        "name", help="a zoo name (scratchdream layers lists a net's layers; weights/README.md the zoo)"
+        "name",
+        metavar="NAME",
+        help="a zoo net: " + ", ".join(fetch.zoo.ZOO) + " (docs/zoo.md says what each is)",
     )
     p.add_argument(
         "--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)"

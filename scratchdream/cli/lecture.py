@@ -5,6 +5,7 @@ the same rules as dream's (deepdream/options.py) before the outputs (OutputSet, 
 the picture.
 """
 
+import os
 import time
 
 from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
@@ -12,10 +13,11 @@ from ..deepdream.options import check, parse_layers, parse_neuron
 from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
+from ..layers.kernel_sets import note_compiling
 from ..outputs import OutputSet
-from .common import add_net_options, load_net, save_picture, summary
+from .common import add_net_options, load_net, save_picture, span, summary
 from .flags import command
-from .paths import LECTURE_SUFFIX, output_path
+from .paths import LECTURE_SUFFIX, main_output, output_path
 
 
 def add_parser(subs):
@@ -25,9 +27,22 @@ def add_parser(subs):
         "the slides exactly: L = h_ij^2, dL/di_mn by the chain rule, i_mn += eta dL/di_mn, repeat",
         "scratchdream lecture sky.jpg --net toyworld --layer conv3 --neuron 5,8,8",
     )
-    add_net_options(p, steps=20)
+    add_net_options(p, steps=20, suffix=LECTURE_SUFFIX)
     p.set_defaults(step_size=None)
+    reword(p, "layer", "the layer of the neuron to follow, one (default: the net's suggested layer)", "NAME")
+    reword(p, "channel", "follow the most active neuron of this channel (default: of the whole layer)")
+    reword(p, "neuron", "the neuron h_ij to follow, slide 34 (default: the most active one)")
+    reword(p, "steps", f"ascent steps in all, {span('steps')} (default %(default)s)")
+    reword(p, "step_size", "eta, the step on dL/dI, above 0 (default: chosen at the first step)", "ETA")
+    reword(p, "seed", "checked, but the lecture draws nothing at random (default %(default)s)")
     p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
+
+
+def reword(p, dest, help, metavar=None):
+    """The help (and metavar) of an option the lecture shares with dream but uses in its own way."""
+    (action,) = (a for a in p._actions if a.dest == dest)
+    action.help = help
+    action.metavar = metavar or action.metavar
 
 
 def run(args):
@@ -38,7 +53,8 @@ def run(args):
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        out = outs.add(output_path(args.image, args.output, LECTURE_SUFFIX))
+        beside = (lambda name: ()) if args.gif else (lambda name: [os.path.splitext(name)[0] + ".gif"])
+        out = outs.add(main_output(args.image, args.output, LECTURE_SUFFIX, args.force, beside))
         gif = outs.add(output_path(out, args.gif, ".gif", what="--gif", ext=".gif"), "--gif")
         done = _lecture(args, layer, neuron, steps, eta, outs, out, gif)
     summary(f"{done} -> {out} and {gif}")
@@ -52,6 +68,7 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
     layer = net.resolve(layer) if layer else default_layer(net)
     img, alpha = load_image(args.image)
     H, W = img.shape[:2]
+    note_compiling()  # a fresh install compiles the kernels at the first forward pass: say so then
     if neuron is None:
         neuron = _most_active(net, img, layer, args.channel)
     frames = []

@@ -14,7 +14,7 @@ from ..image_io import load_image, save_gif, save_image, shrink
 from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
-from .paths import ZOOM_SUFFIX, frame_names, frames_folder, output_path
+from .paths import ZOOM_SUFFIX, frame_names, frames_folder, main_output
 
 
 def add_parser(subs):
@@ -24,7 +24,7 @@ def add_parser(subs):
         "the classic zoom animation: dream, zoom in a little, dream again",
         "scratchdream zoom sky.jpg --net toyworld --frames 30",
     )
-    add_net_options(p, steps=5)
+    add_net_options(p, steps=5, suffix=ZOOM_SUFFIX)
     p.add_argument(
         "--frames", type=int, default=30, help=f"number of frames, {span('frames')} (default %(default)s)"
     )
@@ -47,7 +47,8 @@ def run(args):
     frames, factor = check("frames", args.frames), check("factor", args.zoom)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        gif = outs.add(output_path(args.image, args.output, ZOOM_SUFFIX, ext=".gif"))
+        folder = (lambda name: ()) if args.frames_dir else (lambda name: [frames_folder(name)])
+        gif = outs.add(main_output(args.image, args.output, ZOOM_SUFFIX, args.force, folder, ext=".gif"))
         frames_dir = frames_folder(gif, args.frames_dir)
         paths = outs.add_dir(frames_dir, frame_names(frames), "--frames-dir")
         done = _zoom(args, options, factor, outs, gif, paths)

@@ -8,12 +8,14 @@ picture is taken once before the first step (plan.py), and what is left here is 
 """
 
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import UserError
 from ..image_io import resize
+from ..layers.kernel_sets import note_compiling
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
 from .options import DreamOptions, check_picture
@@ -34,24 +36,27 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
 def run(net, img, options, progress=True, on_frame=None):
     """sd.dream with its settings in a DreamOptions: the octave loop around the step loop."""
     plan = make_plan(net, check_picture("img", img), options, progress)
+    if progress:  # a fresh install compiles the kernels at the first step: say so then
+        note_compiling()
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
     bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
     detail, moved, last = np.zeros_like(bases[0]), False, len(bases) - 1
-    for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
-        x = reinject(detail, base_k)  # upscale the detail so far onto this scale
-        np.clip(x, lo, hi, out=x)
-        bar = _bar(options.steps, k, octave.size, len(bases), progress)
-        for _ in bar:  # feed the picture back, repeat
-            roll = _roll(plan.jitter_rng, options.jitter)
-            L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler)
-            moved |= g_size > 0
-            bar.set_postfix(L=f"{L:.4g}", refresh=False)
-            if on_frame is not None:  # the picture at full size: the detail so far on the full-size start
-                full = x if k == last else plan.start + resize(x - base_k, plan.start.shape[2:])
-                on_frame(net.deprocess(full))
-        bar.close()
-        detail = x - base_k  # what was dreamed at this scale and below
+    with _bar([octave.size for octave in plan.octaves], options.steps, progress) as bar:  # one bar for all
+        for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
+            x = reinject(detail, base_k)  # upscale the detail so far onto this scale
+            np.clip(x, lo, hi, out=x)
+            bar.set_description(_title(k, len(bases), octave.size), refresh=False)
+            for _ in range(options.steps):  # feed the picture back, repeat
+                roll = _roll(plan.jitter_rng, options.jitter)
+                L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler)
+                moved |= g_size > 0
+                bar.set_postfix(L=f"{L:.4g}", refresh=False)
+                bar.update(octave.size[0] * octave.size[1])
+                if on_frame is not None:  # the picture at full size: the detail so far on the full-size start
+                    full = x if k == last else plan.start + resize(x - base_k, plan.start.shape[2:])
+                    on_frame(net.deprocess(full))
+            detail = x - base_k  # what was dreamed at this scale and below
     if not moved:
         raise UserError(
             "the objective's gradient is zero on this picture (the chosen channel, neuron or layer "
@@ -60,17 +65,32 @@ def run(net, img, options, progress=True, on_frame=None):
     return in_bands(net.deprocess, x, axis=2)
 
 
-def _bar(steps, k, size, n_octaves, progress):
-    """The steps of octave k as a tqdm progress bar on stderr (a plain range when progress is off)."""
-    return tqdm(
-        range(steps),
-        desc=f"octave {k + 1}/{n_octaves} {size[1]}x{size[0]}",
-        unit="step",
+@contextmanager
+def _bar(sizes, steps, progress):
+    """One tqdm bar on stderr for the whole dream (disabled when progress is off). It counts pixels, not
+    steps, so that its time left is right: a step costs about as much as its octave has pixels. A run that
+    fails takes its bar away, so that the error is the last line."""
+    bar = tqdm(
+        total=steps * sum(h * w for h, w in sizes),
+        desc=_title(0, len(sizes), sizes[0]),
+        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
         disable=not progress,
         file=sys.stderr,
         leave=True,
         dynamic_ncols=True,
     )
+    try:
+        yield bar
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()
+
+
+def _title(k, n, size):
+    """The bar's name for octave k of n, of size (H, W): "octave 2/4 163x122"."""
+    return f"octave {k + 1}/{n} {size[1]}x{size[0]}"
 
 
 def _roll(rng, jitter):

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
+from ..layers.kernel_sets import note_compiling
 from . import loop
 from .options import DreamOptions, check, check_picture
 
@@ -35,6 +36,8 @@ def run(net, img, options, frames=30, factor=1.05, progress=True, on_frame=None)
     whole animation is reproducible from one seed."""
     frames, factor = check("frames", frames), check("factor", factor)
     picture = check_picture("img", img)
+    if progress:  # a fresh install compiles the kernels at the first step: say so then
+        note_compiling()
     for k in tqdm(range(frames), desc="zoom", unit="frame", disable=not progress, file=sys.stderr):
         if k > 0:
             picture = zoom_in(picture, factor)

@@ -59,3 +59,11 @@ def _kernel_set(which, source):
     if which == "fast":
         return fast_kernels()
     raise UsageError(f"{source}: no kernel set {which!r}; use 'fast' (the default) or 'reference'")
+
+
+def note_compiling():
+    """With the fast kernels, a run that stops to compile them (a fresh install) says so when it starts."""
+    if kernels().name == "fast":
+        from .fast.cache import announce_compiling
+
+        announce_compiling()
