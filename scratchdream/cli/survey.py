@@ -67,7 +67,7 @@ def run(args):
         small, cells = survey(
             net, img, args.layers, args.channels, args.top or 8, args.steps, args.step_size, args.seed, True
         )
-        sheet = survey_sheet(net, small, cells, f"{args.image} on {net.name}")
+        sheet, _ = survey_sheet(net, small, cells, f"{args.image} on {net.name}")
         seconds = time.perf_counter() - t0
         save_image(outs.temp(out), sheet)
     h, w = small.shape[:2]
@@ -79,7 +79,8 @@ def run(args):
 
 
 def survey_sheet(net, small, cells, what):
-    """The contact sheet: the picture as surveyed, then one labelled cell per dream. (H, W, 3) uint8."""
+    """The contact sheet: the picture as surveyed, then one labelled cell per dream. Returns (sheet
+    (H, W, 3) uint8, where each picture is on it: [(x, y, w, h)], the input's first)."""
     from ..sheet import contact_sheet
 
     classes = has_classifier(net)
@@ -92,4 +93,4 @@ def survey_sheet(net, small, cells, what):
         found = [worded(r) for r in rises(net, small, cell.picture)] if classes else []
         items.append((cell.picture, [cell.title] + (found or (["no class rose"] if classes else []))))
     note = "; under each: the classes that rose most" if classes else ""
-    return contact_sheet(items, f"survey of {what}{note}")[0]
+    return contact_sheet(items, f"survey of {what}{note}")

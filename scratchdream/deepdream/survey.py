@@ -22,6 +22,7 @@ between MIN_CELL (or the least the layers need) and MAX_CELL pixels.
 
 import sys
 from collections import Counter
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -167,6 +168,7 @@ def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_siz
     steps, step_size, seed   of each cell's one-octave dream (the jitter is a sixteenth of the cell)
     """
     img = check_picture("img", img)
+    brief = DreamOptions(octaves=1, steps=steps, step_size=step_size, seed=seed)  # checked before any work
     if channels_of is not None and layers:
         raise SettingError("give {layers} or {channels_of}, not both")
     names = check_layers(net, [channels_of] if channels_of is not None else layers or trunk_layers(net))
@@ -178,9 +180,9 @@ def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_siz
         jobs = [(names[0], c) for c, _ in top_channels(net, small, names[0], top)]
     else:
         jobs = [(name, None) for name in names]
-    options = dict(octaves=1, steps=steps, step_size=step_size, jitter=max(1, side // 16), seed=seed)
+    brief = replace(brief, jitter=max(1, side // 16))
     cells = []
     for layer, c in tqdm(jobs, desc="survey", unit="cell", disable=not progress, file=sys.stderr):
-        picture = run(net, small, DreamOptions(layers=[layer], channel=c, **options), progress=False)
+        picture = run(net, small, replace(brief, layers=[layer], channel=c), progress=False)
         cells.append(Cell(layer, c, picture))
     return small, cells
