@@ -42,7 +42,9 @@ def test_trunk_layers_of_zoo_architectures():
         f"inception_{b}/output" for b in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
     ]
     vgg = sv.trunk_layers(Net(zoo.spec_for("vgg16")))
-    assert len(vgg) == 13 and all(Net(zoo.spec_for("vgg16"))._by_name[n]["kind"] == "relu" for n in vgg)
+    vgg16 = Net(zoo.spec_for("vgg16"))
+    assert len(vgg) == 13 and all(vgg16._by_name[n]["kind"] == "relu" for n in vgg)
+    assert [sv.called(vgg16, n) for n in vgg[:3]] == ["relu1_1", "relu1_2", "relu2_1"]  # what a user types
 
 
 # ---- which channels: ranked by mean square, not by mean ----------------------------------------------------

@@ -85,6 +85,12 @@ def _stand_in(net, layer, readers):
     return name
 
 
+def called(net, name):
+    """The name a user would type for a layer: its first alias (relu4_3 for torchvision's features.22),
+    else its own name."""
+    return next((alias for alias, target in net.aliases.items() if target == name), name)
+
+
 def check_layers(net, layers):
     """The layers' own names (aliases resolved), each with a spatial output; one line otherwise."""
     names = [net.resolve(name) for name in layers]
@@ -163,7 +169,7 @@ def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_siz
            progress=False):  # fmt: skip
     """The small picture and its dreams: (picture (h, w, 3) uint8, [Cell, ...]).
 
-    layers      layer names (aliases allowed) to dream at; none: the trunk's feature layers
+    layers      layer names (aliases allowed) to dream at; none: the trunk's feature layers (by alias)
     channels_of one layer: dream at its `top` channels that respond most to the picture instead
     steps, step_size, seed   of each cell's one-octave dream (the jitter is a sixteenth of the cell)
     """
@@ -171,15 +177,18 @@ def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_siz
     brief = DreamOptions(octaves=1, steps=steps, step_size=step_size, seed=seed)  # checked before any work
     if channels_of is not None and layers:
         raise SettingError("give {layers} or {channels_of}, not both")
-    names = check_layers(net, [channels_of] if channels_of is not None else layers or trunk_layers(net))
+    shown = (
+        [channels_of] if channels_of is not None else layers or [called(net, n) for n in trunk_layers(net)]
+    )
+    names = check_layers(net, shown)
     H, W = img.shape[:2]
     count = top if channels_of is not None else len(names)
     side = cell_side(net, names * count if channels_of is not None else names, H, W, steps)
     small = shrink(img, side)
     if channels_of is not None:
-        jobs = [(names[0], c) for c, _ in top_channels(net, small, names[0], top)]
+        jobs = [(shown[0], c) for c, _ in top_channels(net, small, names[0], top)]
     else:
-        jobs = [(name, None) for name in names]
+        jobs = [(name, None) for name in shown]
     brief = replace(brief, jitter=max(1, side // 16))
     cells = []
     for layer, c in tqdm(jobs, desc="survey", unit="cell", disable=not progress, file=sys.stderr):
