@@ -153,6 +153,11 @@ def test_cli_survey_writes_one_png(tmp_path, capsys):
         (["--layers", "fc"], 2, "fc gives (6,), not a picture of features"),
         (["--channels", "conv1", "--top", "17"], 2, "--top 17 is more than the 16 channels of conv1"),
         (["--channels", "conv1", "--top", "0"], 2, "--top: must be a whole number >= 1"),
+        (
+            ["--channels", "conv1", "--top", "10000000000"],
+            2,
+            "--top 10000000000 is more than the 16 channels",
+        ),
         (["--layers", "conv1", "--channels", "conv2"], 2, "not allowed with argument"),
         (["--top", "3"], 2, "--top counts the channels of one layer; give --channels LAYER"),
         (["--steps", "0"], 2, "--steps must be a whole number from 1"),

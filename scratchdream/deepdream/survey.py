@@ -107,15 +107,20 @@ def check_layers(net, layers):
 def top_channels(net, img, layer, k):
     """The k channels of `layer` with the largest mean square on img (H, W, 3) uint8, largest first:
     [(channel, mean square)]."""
+    check_top(net, layer, k)
     h = net.forward(net.preprocess(img), upto=layer, keep=False)[0].astype(np.float64)  # (C, H, W)
-    if not 1 <= k <= h.shape[0]:
-        raise SettingError(
-            "{top} {k} is more than the {C} channels of {layer}; give {top} 1 to {C}", k=k, C=h.shape[0],
-            layer=layer,
-        )  # fmt: skip
     score = np.mean(np.square(h), axis=(1, 2))
     order = np.argsort(-score, kind="stable")[:k]
     return [(int(c), float(score[c])) for c in order]
+
+
+def check_top(net, layer, k):
+    """k, a count from 1 to the layer's channels; one line otherwise."""
+    C = net.shapes(*net.spec["input"].get("size", [224, 224]), full=True)[net.resolve(layer)][0]
+    if not 1 <= k <= C:
+        raise SettingError("{top} {k} is more than the {C} channels of {layer}; give {top} 1 to {C}",
+                           k=k, C=C, layer=layer)  # fmt: skip
+    return k
 
 
 # ---- how big the cells are ----------------------------------------------------------------------------
@@ -181,9 +186,10 @@ def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_siz
         [channels_of] if channels_of is not None else layers or [called(net, n) for n in trunk_layers(net)]
     )
     names = check_layers(net, shown)
-    H, W = img.shape[:2]
-    count = top if channels_of is not None else len(names)
-    side = cell_side(net, names * count if channels_of is not None else names, H, W, steps)
+    if channels_of is not None:
+        check_top(net, names[0], top)
+    per_cell = names * top if channels_of is not None else names  # the layer each cell dreams at
+    side = cell_side(net, per_cell, *img.shape[:2], steps)
     small = shrink(img, side)
     if channels_of is not None:
         jobs = [(shown[0], c) for c, _ in top_channels(net, small, names[0], top)]
