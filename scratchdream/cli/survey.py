@@ -9,11 +9,12 @@ pictures, the three classes whose probability rose most, before -> after (explai
 
 import time
 
-from ..deepdream.survey import STEP_SIZE, STEPS, survey
+from ..deepdream.survey import STEP_SIZE, STEPS, TOP, survey
 from ..errors import UsageError
 from ..explain import has_classifier, probabilities, rises, worded
 from ..image_io import load_image, save_image
 from ..outputs import OutputSet
+from ..sheet import contact_sheet
 from .common import load_net, number, summary
 from .flags import command, whole
 from .paths import SURVEY_SUFFIX, output_path
@@ -42,7 +43,7 @@ def add_parser(subs):
     p.add_argument(
         "--top",
         type=whole(1, None, "channels"),
-        help="with --channels: how many channels, ranked by their mean square on the picture (default 8)",
+        help=f"with --channels: how many channels, ranked by their mean square on the image (default {TOP})",
     )
     number(p, "--steps", int, STEPS, "ascent steps of each cell's one-octave dream")
     number(p, "--step-size", float, STEP_SIZE, "mean pixel change per step in grey levels")
@@ -65,8 +66,9 @@ def run(args):
         img, _ = load_image(args.image)
         t0 = time.perf_counter()
         small, cells = survey(
-            net, img, args.layers, args.channels, args.top or 8, args.steps, args.step_size, args.seed, True
-        )
+            net, img, layers=args.layers, channels_of=args.channels, top=args.top or TOP, steps=args.steps,
+            step_size=args.step_size, seed=args.seed, progress=True,
+        )  # fmt: skip
         sheet, _ = survey_sheet(net, small, cells, f"{args.image} on {net.name}")
         seconds = time.perf_counter() - t0
         save_image(outs.temp(out), sheet)
@@ -81,8 +83,6 @@ def run(args):
 def survey_sheet(net, small, cells, what):
     """The contact sheet: the picture as surveyed, then one labelled cell per dream. Returns (sheet
     (H, W, 3) uint8, where each picture is on it: [(x, y, w, h)], the input's first)."""
-    from ..sheet import contact_sheet
-
     classes = has_classifier(net)
     first = [f"input {small.shape[1]}x{small.shape[0]}"]
     if classes:  # what the net sees in the picture itself: its three likeliest classes

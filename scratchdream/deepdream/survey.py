@@ -37,6 +37,7 @@ from .plan import default_layer, min_input_side
 
 MIN_CELL, MAX_CELL = 64, 256  # px: the long side of a cell's picture
 STEPS, STEP_SIZE = 10, 3.0  # a brief dream: one octave of 10 steps, twice the default's step
+TOP = 8  # channels surveyed by default
 ELEMENTWISE = ("relu", "batchnorm")  # layers that read one activation and stand for it
 
 
@@ -170,7 +171,7 @@ def _fit(H, W, side):
 
 
 # ---- the survey ---------------------------------------------------------------------------------------
-def survey(net, img, layers=None, channels_of=None, top=8, steps=STEPS, step_size=STEP_SIZE, seed=0,
+def survey(net, img, layers=None, channels_of=None, top=TOP, steps=STEPS, step_size=STEP_SIZE, seed=0,
            progress=False):  # fmt: skip
     """The small picture and its dreams: (picture (h, w, 3) uint8, [Cell, ...]).
 
