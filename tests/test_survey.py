@@ -48,18 +48,18 @@ def test_trunk_layers_of_zoo_architectures():
 
 
 # ---- which channels: ranked by mean square, not by mean ----------------------------------------------------
-def _one_conv_net():
-    """data (pixels as they are) -> a 1x1 conv with 4 channels, no ReLU; only the red channel counts."""
+def _one_conv_net(relu=False, w0=0.0):
+    """data (pixels as they are) -> a 1x1 conv with 4 channels; only the red channel counts."""
     spec = {
         "name": "one_conv",
         "input": {"name": "data", "order": "RGB", "scale": 255.0, "mean": [0, 0, 0], "std": [1, 1, 1]},
         "layers": [
             {"name": "conv", "kind": "conv", "inputs": ["data"],
-             "hp": {"out": 4, "kernel": [1, 1], "stride": [1, 1], "pad": [0, 0, 0, 0]}},
+             "hp": {"out": 4, "kernel": [1, 1], "stride": [1, 1], "pad": [0, 0, 0, 0], "relu": relu}},
         ],
     }  # fmt: skip
     w = np.zeros((4, 3, 1, 1), np.float32)
-    w[1, 0], w[3, 0] = 0.018, 0.01
+    w[0, 0], w[1, 0], w[3, 0] = w0, 0.018, 0.01
     return Net(spec, {"conv": {"weight": w, "bias": np.array([1.0, 0.0, -1.2, 0.0], np.float32)}})
 
 
@@ -71,6 +71,17 @@ def test_top_channels_rank_by_mean_square():
     ranked = sv.top_channels(_one_conv_net(), img, "conv", 3)
     assert [c for c, _ in ranked] == [1, 2, 0]
     np.testing.assert_allclose([s for _, s in ranked], [1.62, 1.44, 1.0], rtol=1e-5)
+
+
+def test_a_silent_channel_is_shown_as_it_was():
+    # after the ReLU, on a black picture: channel 0 is 1 everywhere, channels 1, 2 and 3 are 0
+    net, img = _one_conv_net(relu=True, w0=0.005), np.zeros((20, 30, 3), np.uint8)
+    small, cells = sv.survey(net, img, channels_of="conv", top=2, steps=2)
+    assert [(cell.title, cell.silent) for cell in cells] == [
+        ("conv ch 0", False),
+        ("conv ch 1 (silent)", True),
+    ]
+    assert np.array_equal(cells[1].picture, small) and not np.array_equal(cells[0].picture, small)
 
 
 def test_survey_dreams_the_top_channels_of_the_picture(toy):

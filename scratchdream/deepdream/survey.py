@@ -47,10 +47,12 @@ class Cell(NamedTuple):
     layer: str
     channel: object  # int, or None for the whole layer
     picture: np.ndarray  # (h, w, 3) uint8
+    silent: bool = False  # the channel is zero all over the picture: nothing to amplify, left as it was
 
     @property
     def title(self):
-        return self.layer if self.channel is None else f"{self.layer} ch {self.channel}"
+        name = self.layer if self.channel is None else f"{self.layer} ch {self.channel}"
+        return name + (" (silent)" if self.silent else "")
 
 
 # ---- which layers, which channels -------------------------------------------------------------------
@@ -193,12 +195,14 @@ def survey(net, img, layers=None, channels_of=None, top=TOP, steps=STEPS, step_s
     side = cell_side(net, per_cell, *img.shape[:2], steps)
     small = shrink(img, side)
     if channels_of is not None:
-        jobs = [(shown[0], c) for c, _ in top_channels(net, small, names[0], top)]
+        jobs = [(shown[0], c, score == 0) for c, score in top_channels(net, small, names[0], top)]
     else:
-        jobs = [(name, None) for name in shown]
+        jobs = [(name, None, False) for name in shown]
     brief = replace(brief, jitter=max(1, side // 16))
     cells = []
-    for layer, c in tqdm(jobs, desc="survey", unit="cell", disable=not progress, file=sys.stderr):
-        picture = run(net, small, replace(brief, layers=[layer], channel=c), progress=False)
-        cells.append(Cell(layer, c, picture))
+    for layer, c, silent in tqdm(jobs, desc="survey", unit="cell", disable=not progress, file=sys.stderr):
+        picture = (
+            small.copy() if silent else run(net, small, replace(brief, layers=[layer], channel=c), False)
+        )
+        cells.append(Cell(layer, c, picture, silent))
     return small, cells
