@@ -17,6 +17,8 @@ Pictures (each a small PNG, upscaled 2x with nearest-neighbour so the pixels sta
     lecture_normalize.png  the raw gradient's size at two layers vs the normalised step
     lecture_tiling.png     one pass vs tiles on a fixed grid vs tiles on a shifted grid with a margin
     lecture_bias.png       trained net vs control net on a plain sky (only with the trained weights)
+    lecture_survey.png     `scratchdream survey`: the sky dreamed briefly at each layer, classes that rose
+    lecture_explain.png    `scratchdream dream --explain --compare-net`: "why dogs?", net and control
 """
 
 import argparse
@@ -281,7 +283,30 @@ def bias(net, trained, out, seed):
     return _save(out, "lecture_bias.png", panel(pics, caps, title, k=1))
 
 
-PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias]
+def survey_sheet(net, trained, out, seed):
+    """`scratchdream survey`: the sky dreamed briefly at each trunk layer, the classes that rose below."""
+    from scratchdream.cli.survey import survey_sheet as sheet
+    from scratchdream.deepdream.survey import survey
+
+    small, cells = survey(net, sky(seed), seed=seed)
+    return _save(
+        out, "lecture_survey.png", sheet(net, small, cells, "a plain sky, toy-world net" + _note(trained))[0]
+    )
+
+
+def explained(net, trained, out, seed):
+    """`scratchdream dream --explain --compare-net`: the classes the dream made likelier, for two nets."""
+    from scratchdream import explain
+    from scratchdream.nets import zoo
+
+    control = os.path.join(os.path.dirname(zoo.weights_path("toyworld")), "toyworld_control.h5")
+    nets = [net] + ([sd.load_net(control)] if trained and os.path.isfile(control) else [])
+    img = sky(seed)
+    after = _dream(net, img, seed=seed)
+    return _save(out, "lecture_explain.png", explain.panel(img, after, explain.explain(nets, img, after)))
+
+
+PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias, survey_sheet, explained]
 
 
 def _save(out, name, img):

@@ -12,6 +12,7 @@ from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, note, save_gif, shrink
 from ..outputs import OutputSet
+from . import explain
 from .common import (
     add_ascent_options,
     add_net_options,
@@ -59,25 +60,29 @@ def add_parser(subs):
         const="",
         help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
     )
+    explain.add_options(p)
 
 
 def run(args):
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
-    inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
+    # --net and --compare-net: when they name a weights file, it is read too
+    inputs = [args.image, args.guide, args.net, args.compare_net]
     with OutputSet(inputs, force=args.force) as outs:
         beside = (lambda name: [os.path.splitext(name)[0] + ".gif"]) if args.gif == "" else (lambda name: ())
         out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
-        done = _dream(args, options, outs, out, gif)
-    summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))
+        why = outs.add(explain.panel_path(out), "--explain") if explain.wanted(args) else None
+        done = _dream(args, options, outs, out, gif, why)
+    summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
     return 0
 
 
-def _dream(args, options, outs, out, gif):
+def _dream(args, options, outs, out, gif, why=None):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
     img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
     frames = []
     t0 = time.perf_counter()
@@ -86,9 +91,10 @@ def _dream(args, options, outs, out, gif):
     save_picture(outs, out, result, alpha)
     if gif:
         save_gif(outs.temp(gif), [shrink(img)] + frames)
+    rose = f" ({explain.write(outs, why, judges, img, result)})" if why else ""
     return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
-        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
+        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s{rose}"
     )
 
 

@@ -34,6 +34,8 @@ FLAGS = {  # the library's parameter -> the flag that sets it
     "net": "--net",
     "prototxt": "--prototxt",
     "weights_dir": "--weights-dir",
+    "top": "--top",  # survey
+    "channels_of": "--channels",  # survey
 }
 
 

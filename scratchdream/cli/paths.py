@@ -15,6 +15,8 @@ DREAM_SUFFIX = "_dream.png"  # dream's output beside the input: INPUT_dream.png 
 LECTURE_SUFFIX = "_lecture.png"  # lecture's: INPUT_lecture.png and INPUT_lecture.gif
 ZOOM_SUFFIX = "_zoom.gif"  # zoom's animation: INPUT_zoom.gif, its frames in INPUT_zoom_frames/
 FRAMES_SUFFIX = "_frames"
+SURVEY_SUFFIX = "_survey.png"  # survey's contact sheet: INPUT_survey.png
+EXPLAIN_SUFFIX = "_explain.png"  # dream --explain's panel, beside the dream: OUTPUT_explain.png
 
 
 def frames_folder(gif, given=None):
