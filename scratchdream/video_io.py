@@ -97,13 +97,28 @@ def _ffmpeg_header(path):
         meta = next(reader)
         total, _ = iio.count_frames_and_secs(path)
     except (OSError, RuntimeError, StopIteration, ValueError) as e:
-        raise UserError(
-            f"{path} is not a video ffmpeg can read ({_first_line(e)}); give an MP4, MKV, ..."
-        ) from None
+        raise _refusal(path, str(e)) from None
     finally:
         reader.close()
     fps = float(meta.get("fps") or 0) or 25.0  # a stream without a rate: ffmpeg's own default
     return fps, tuple(meta["size"]), total, bool(meta.get("audio_codec"))
+
+
+def _refusal(path, log):
+    """The UserError for a file ffmpeg refused, from what ffmpeg said."""
+    if "no decoder found" in log or "unknown codec" in log:
+        codec = log.split("Video: ", 1)[-1].split(",", 1)[0].strip() if "Video: " in log else "?"
+        return UserError(
+            f"{path}: ffmpeg has no decoder for its video codec ({codec[:40]}); re-encode it, e.g. "
+            "ffmpeg -i IN -c:v libx264 OUT.mp4"
+        )
+    if "Input #0" in log and ("not contain any stream" in log or "matches no streams" in log):
+        return UserError(
+            f"{path} has no video frames (no video stream); give a video with at least one frame"
+        )
+    return UserError(
+        f"{path} is not a video ffmpeg can read ({_first_line(log)}); give an MP4, MKV, WebM, ..."
+    )
 
 
 def _ffmpeg_frames(path, size):
