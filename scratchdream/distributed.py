@@ -152,7 +152,7 @@ def local_client(workers, cores):
     return distributed.Client(cluster)
 
 
-def remote_client(address, timeout=10):
+def remote_client(address, timeout=5):
     """A Dask Client of the scheduler at `address`, or one line saying it cannot be reached."""
     distributed = _dask()
     try:

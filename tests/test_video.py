@@ -124,14 +124,12 @@ def test_pieces_hold_the_right_frames():
 
 def test_chunked_run_keeps_each_frame_once_in_order(net):
     frames = square_frames(n=10)
-    job = dd.Job(OPTIONS, 0.5, False)
     seen = []
-    dd.run_serial(net, dd.pieces(iter(frames), dd.spans(10, 4, 2), None), job, lambda k, d: seen.append(k))
-    assert seen == list(range(10))
+    todo = dd.pieces(iter(frames), dd.spans(10, 4, 2), None)
+    dd.run_serial(net, todo, dd.Job(OPTIONS, 0.5, False), lambda k, d: seen.append((k, d)))
+    assert [k for k, _ in seen] == list(range(10))
     whole = list(dream_frames(net, frames[:4], OPTIONS, blend=0.5))  # the first chunk has no warm-up
-    again = []
-    dd.run_serial(net, dd.pieces(iter(frames), dd.spans(10, 4, 2), None), job, lambda k, d: again.append(d))
-    for (_, d), e in zip(whole, again[:4]):
+    for (_, d), (_, e) in zip(whole, seen[:4]):
         np.testing.assert_array_equal(d, e)
 
 

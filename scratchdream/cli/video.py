@@ -8,6 +8,7 @@ renamed at the end (with the input's audio). Ctrl-C, a crash or a dead machine k
 --scheduler the chunks go to Dask (distributed.py); the same seed and --chunk give the same frames.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,8 +136,13 @@ def run(args):
         frames = FrameFolder(
             args.frames_dir or os.path.splitext(out)[0] + "_frames", _settings(args, clip, options)
         )
-        frames.open(args.resume)
-        _dream(args, clip, options, frames)
+        with _cluster(args) as client:  # an unreachable scheduler is found before any folder is made
+            frames.open(args.resume)
+            try:
+                _dream(args, clip, options, frames, client)
+            except BaseException:
+                frames.remove_if_empty()
+                raise
         _encode(outs.temp(out), clip, fps, frames)
     if not args.keep_frames:
         frames.remove()
@@ -164,8 +170,23 @@ def _settings(args, clip, options):
     }
 
 
-def _dream(args, clip, options, frames):
-    """Dream the frames not in the folder yet, serially or on Dask, saving each as it is done."""
+@contextlib.contextmanager
+def _cluster(args):
+    """The Dask client of --workers (a new LocalCluster) or --scheduler, closed at the end; None: serial."""
+    from .. import distributed as dd
+
+    if not (args.workers or args.scheduler):
+        yield None
+        return
+    client = dd.remote_client(args.scheduler) if args.scheduler else dd.local_client(args.workers, cores())
+    try:
+        yield client
+    finally:
+        dd.close_client(client)
+
+
+def _dream(args, clip, options, frames, client):
+    """Dream the frames not in the folder yet, here (client None) or on Dask, saving each as it is done."""
     from tqdm import tqdm
 
     from .. import distributed as dd
@@ -185,17 +206,11 @@ def _dream(args, clip, options, frames):
 
     try:
         pieces = dd.pieces(clip.frames(), todo, frames.load)
-        if args.workers or args.scheduler:
-            path = args.net if os.path.exists(args.net) else ensure_weights(args.net, args.weights_dir)
-            client = (
-                dd.remote_client(args.scheduler) if args.scheduler else dd.local_client(args.workers, cores())
-            )
-            try:
-                dd.run_on_dask(client, dd.read_weights(path), pieces, job, on_frame)
-            finally:
-                dd.close_client(client)
-        else:
+        if client is None:
             dd.run_serial(load_net(args.net, args.weights_dir), pieces, job, on_frame)
+        else:
+            path = args.net if os.path.exists(args.net) else ensure_weights(args.net, args.weights_dir)
+            dd.run_on_dask(client, dd.read_weights(path), pieces, job, on_frame)
     except KeyboardInterrupt:
         bar.close()
         note(
@@ -229,6 +244,8 @@ class FrameFolder:
         self.run_file = os.path.join(folder, "run.json")
 
     def open(self, resume):
+        """Check the folder against --resume, and make it (with run.json) for a new run."""
+        self.made = False
         if os.path.exists(self.run_file):
             if not resume:
                 raise UsageError(
@@ -244,6 +261,7 @@ class FrameFolder:
         if resume:
             note(f"no frames to resume in {self.folder}/; starting from the first frame")
         os.makedirs(self.folder, exist_ok=True)
+        self.made = True
         with open(self.run_file, "w") as f:
             json.dump(self.settings, f, indent=1)
 
@@ -268,6 +286,11 @@ class FrameFolder:
 
     def load(self, k):
         return load_image(self.path(k), quiet=True)[0]
+
+    def remove_if_empty(self):
+        """A folder this run made and put no frame in goes again (a run that failed at its start)."""
+        if self.made and not any(n.endswith(".png") for n in os.listdir(self.folder)):
+            self.remove()
 
     def remove(self):
         shutil.rmtree(self.folder, ignore_errors=True)
