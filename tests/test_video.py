@@ -249,3 +249,18 @@ def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("scratchdream") and words in err, err
     assert {p: (tmp_path / p).read_bytes() for p in _listing(tmp_path)} == before
+
+
+def test_zoom_writes_a_video_with_o_mp4(tmp_path):
+    Image.fromarray(square_frames(n=1)[0]).save(tmp_path / "sq.png")
+    out = tmp_path / "zoom.mp4"
+    argv = ["zoom", str(tmp_path / "sq.png"), "-o", str(out), "--frames", "3", *FAST]
+    assert cli.main(argv) == 0
+    n, meta = video_meta(out)
+    assert n == 3 and tuple(meta["size"]) == (64, 48)
+    assert sorted(os.listdir(tmp_path / "zoom_frames")) == [
+        "frame_0001.png",
+        "frame_0002.png",
+        "frame_0003.png",
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["sq.png", "zoom.mp4", "zoom_frames"]  # no temporary left
