@@ -19,6 +19,7 @@ Dask (dask.distributed) does the scheduling, the retries and the transfers; noth
     of its frames and settings, so the rerun makes the same frames, and each frame is delivered once.
 """
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -172,31 +173,66 @@ def close_client(client):
         cluster.close()
 
 
-def read_weights(path):
+@contextlib.contextmanager
+def cluster(workers=None, scheduler=None, cores=1):
+    """A Dask client of a new LocalCluster of `workers` processes or of the `scheduler` at an address,
+    closed at the end; None when neither is given (the caller runs serially)."""
+    if not (workers or scheduler):
+        yield None
+        return
+    client = remote_client(scheduler) if scheduler else local_client(workers, cores)
+    try:
+        yield client
+    finally:
+        close_client(client)
+
+
+def read_weights(name, weights_dir=None):
+    """The Weights of a weights file, or of a zoo net's converted file (fetched if need be)."""
+    from .fetch import ensure_weights
+
+    path = name if os.path.exists(name) else ensure_weights(name, weights_dir)
     with open(path, "rb") as f:
         data = f.read()
     return Weights(hashlib.sha256(data).hexdigest(), data)
 
 
 def run_on_dask(client, weights, todo, job, on_frame):
-    """Dream the Pieces of `todo` on the cluster of `client` (at most IN_FLIGHT chunks queued per
-    worker); on_frame(k, dream) for every kept frame, a chunk at a time, as chunks finish."""
+    """Dream the Pieces of `todo` on the cluster of `client`; on_frame(k, dream) for every kept frame, a
+    chunk at a time, as chunks finish."""
+
+    def on_chunk(frames):
+        for k, dream in frames:
+            on_frame(k, dream)
+
+    map_on_dask(client, weights, chunk_task, ((piece, job) for piece in todo), on_chunk)
+
+
+def chunk_task(net, item):
+    """The work of one chunk on a worker: [(k, dream)] of its kept frames."""
+    piece, job = item
+    return list(piece_frames(net, piece, job))
+
+
+def map_on_dask(client, weights, task, items, on_result):
+    """task(net, item) for every item, on the workers of `client`, each worker's net loaded once from
+    `weights`; at most IN_FLIGHT items queued per worker, so only those are held; on_result(result) as
+    each finishes (in any order). `task` is a module-level function, so that workers import it."""
     distributed = _dask()
     shipped = client.scatter(weights, broadcast=True)  # the weights travel once to each worker
     limit = IN_FLIGHT * max(1, len(client.scheduler_info().get("workers", {})))
-    queue, running = iter(todo), distributed.as_completed()
+    items, running = iter(items), distributed.as_completed()
     try:
-        for piece in _take(queue, limit):
-            running.add(client.submit(_worker_dream, shipped, piece, job, pure=False))
+        for item in _take(items, limit):
+            running.add(client.submit(_on_worker, shipped, task, item, pure=False))
         for future in running:
-            for k, dream in future.result():
-                on_frame(k, dream)
-            for piece in _take(queue, 1):
-                running.add(client.submit(_worker_dream, shipped, piece, job, pure=False))
+            on_result(future.result())
+            for item in _take(items, 1):
+                running.add(client.submit(_on_worker, shipped, task, item, pure=False))
     except distributed.KilledWorker:
         raise UserError(
-            "Dask workers died again and again on the same chunk (out of memory?); the frames done are "
-            "kept: run again with --resume"
+            "Dask workers died again and again on the same task (out of memory?); what is done is kept "
+            "(video: run again with --resume)"
         ) from None
 
 
@@ -211,8 +247,13 @@ def _take(iterator, n):
 _NETS = {}  # in each worker process: sha256 -> Net, so a net is loaded once per worker
 
 
-def _worker_dream(weights, piece, job):
-    """The task run on a worker: its cached net, then dream_piece."""
+def _on_worker(weights, task, item):
+    """What runs on a worker: task(net, item) with the worker's cached net."""
+    return task(worker_net(weights), item)
+
+
+def worker_net(weights):
+    """The Net of `weights` in this process, loaded on first use."""
     net = _NETS.get(weights.sha256)
     if net is None:
         from .weights_io import load_file
@@ -224,4 +265,4 @@ def _worker_dream(weights, piece, job):
             net = _NETS[weights.sha256] = load_file(path)
         finally:
             os.remove(path)
-    return list(piece_frames(net, piece, job))
+    return net

@@ -17,7 +17,6 @@ import scratchdream as sd
 from scratchdream import cli
 from scratchdream import distributed as dd
 from scratchdream.deepdream.options import DreamOptions
-from scratchdream.fetch import ensure_weights
 
 FAST = ["--net", "toyworld", "--octaves", "1", "--steps", "2", "--jitter", "4"]
 
@@ -55,7 +54,7 @@ def test_a_killed_worker_still_yields_every_frame_once(tmp_path):
                 os.kill(before[busy[0]], signal.SIGKILL)
             got.append((k, dream))
 
-        weights = dd.read_weights(ensure_weights("toyworld"))
+        weights = dd.read_weights("toyworld")
         dd.run_on_dask(client, weights, dd.pieces(iter(frames), todo, None), job, on_frame)
         after = client.run(os.getpid)
     finally:
@@ -80,3 +79,19 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("workers, cores, threads", [(1, 2, 2), (2, 2, 1), (3, 8, 2), (16, 4, 1)])
 def test_numba_threads_times_workers_fit_the_cores(workers, cores, threads):
     assert dd.threads_per_worker(workers, cores) == threads
+
+
+def test_many_pictures_on_2_workers_give_the_serial_bytes(tmp_path):
+    names = []
+    for k in range(4):
+        names.append(str(tmp_path / f"p{k}.png"))
+        Image.fromarray(np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+            names[-1]
+        )
+    for sub in ("serial", "dask"):
+        os.mkdir(tmp_path / sub)
+    assert cli.main(["dream", *names, "-o", str(tmp_path / "serial") + "/", *FAST]) == 0
+    assert cli.main(["dream", *names, "-o", str(tmp_path / "dask") + "/", "--workers", "2", *FAST]) == 0
+    for k in range(4):
+        a, b = (tmp_path / sub / f"p{k}_dream.png" for sub in ("serial", "dask"))
+        assert a.read_bytes() == b.read_bytes()

@@ -11,6 +11,7 @@ from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
+from . import batch
 from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
 from .flags import command
 from .paths import DREAM_SUFFIX, output_path
@@ -42,11 +43,14 @@ def add_parser(subs):
         const="",
         help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
     )
+    batch.add_options(p)  # dream a.jpg b.jpg ... -o outdir/ [--workers N]
 
 
 def run(args):
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
+    if batch.wanted(args):
+        return batch.run(args, options)
     inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))

@@ -8,7 +8,6 @@ renamed at the end (with the input's audio). Ctrl-C, a crash or a dead machine k
 --scheduler the chunks go to Dask (distributed.py); the same seed and --chunk give the same frames.
 """
 
-import contextlib
 import json
 import os
 import shutil
@@ -121,6 +120,7 @@ def _reword(p, dest, help):
 
 
 def run(args):
+    from .. import distributed as dd
     from ..video_io import check_output, open_video
 
     options = dream_options(args)
@@ -136,7 +136,9 @@ def run(args):
         frames = FrameFolder(
             args.frames_dir or os.path.splitext(out)[0] + "_frames", _settings(args, clip, options)
         )
-        with _cluster(args) as client:  # an unreachable scheduler is found before any folder is made
+        with dd.cluster(
+            args.workers, args.scheduler, cores()
+        ) as client:  # an unreachable scheduler is found before any folder is made
             frames.open(args.resume)
             try:
                 _dream(args, clip, options, frames, client)
@@ -170,27 +172,11 @@ def _settings(args, clip, options):
     }
 
 
-@contextlib.contextmanager
-def _cluster(args):
-    """The Dask client of --workers (a new LocalCluster) or --scheduler, closed at the end; None: serial."""
-    from .. import distributed as dd
-
-    if not (args.workers or args.scheduler):
-        yield None
-        return
-    client = dd.remote_client(args.scheduler) if args.scheduler else dd.local_client(args.workers, cores())
-    try:
-        yield client
-    finally:
-        dd.close_client(client)
-
-
 def _dream(args, clip, options, frames, client):
     """Dream the frames not in the folder yet, here (client None) or on Dask, saving each as it is done."""
     from tqdm import tqdm
 
     from .. import distributed as dd
-    from ..fetch import ensure_weights
 
     done = frames.done(clip.count)
     warmup = args.warmup if args.blend > 0 else 0  # independent frames need no warm-up
@@ -209,8 +195,7 @@ def _dream(args, clip, options, frames, client):
         if client is None:
             dd.run_serial(load_net(args.net, args.weights_dir), pieces, job, on_frame)
         else:
-            path = args.net if os.path.exists(args.net) else ensure_weights(args.net, args.weights_dir)
-            dd.run_on_dask(client, dd.read_weights(path), pieces, job, on_frame)
+            dd.run_on_dask(client, dd.read_weights(args.net, args.weights_dir), pieces, job, on_frame)
     except KeyboardInterrupt:
         bar.close()
         note(
