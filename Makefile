@@ -8,7 +8,7 @@ LAYER  ?=
 OUT    ?=
 ARGS   ?=
 
-.PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures clean
+.PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures video-gif clean
 
 $(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lecture-demo: $(VENV)/.runtime
 
 docs-pictures: $(VENV)/.runtime
 	$(PY) docs/make_pictures.py $(ARGS)
+
+# the README's video dream: a generated panning clip, dreamed (docs/make_video_gif.py)
+video-gif: $(VENV)/.test
+	$(PY) docs/make_video_gif.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
