@@ -264,3 +264,12 @@ def test_zoom_writes_a_video_with_o_mp4(tmp_path):
         "frame_0003.png",
     ]
     assert sorted(os.listdir(tmp_path)) == ["sq.png", "zoom.mp4", "zoom_frames"]  # no temporary left
+
+
+def test_readme_video_gif_is_small():
+    gif = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "img", "video_dream.gif"
+    )
+    assert os.path.getsize(gif) < 500 * 1024, "docs/img/video_dream.gif is over 500 KB: make video-gif"
+    with Image.open(gif) as im:
+        assert im.n_frames >= 12
