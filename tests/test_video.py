@@ -233,6 +233,7 @@ BAD = {
     "unreadable codec": (_unknown_codec, 1),
     "--workers 0": (_usage(["--workers", "0"], "--workers: must be a whole number from 1"), 2),
     "--blend 2": (_usage(["--blend", "2"], "--blend: must be a number from 0 to 1"), 2),
+    "--fps 0": (_usage(["--fps", "0"], "--fps: must be frames a second"), 2),
     "workers and scheduler": (_usage(["--workers", "2", "--scheduler", "tcp://x:1"], "not both"), 2),
     "bad extension": (_usage(["-o", "out.txt"], "must end in .mp4"), 2),
     "start past the end": (_usage(["--start", "9"], "--start is past the end"), 2),

@@ -23,29 +23,25 @@ from .flags import command, cores, whole
 VIDEO_SUFFIX = "_dream.mp4"
 
 
-def fraction(text):
-    """argparse type for --blend: a number from 0 to 1 (parse failures become argparse's one line)."""
+def _number(lo, hi, meaning):
+    """An argparse type: a number from lo to hi (`meaning` says what), else argparse's one line."""
     import argparse
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
-    return value
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {text!r}")
+        return value
+
+    return parse
 
 
-def seconds(text):
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 1e7:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
+fraction = _number(0, 1, "a number from 0 to 1")
+seconds = _number(0, 1e7, "a number of seconds >= 0")
+rate = _number(0.01, 1000, "frames a second, from 0.01 to 1000")
 
 
 def add_parser(subs):
@@ -81,7 +77,7 @@ def add_parser(subs):
         type=whole(1, None, "frames to dream"),
         help="dream this many frames (default: to the end)",
     )
-    p.add_argument("--fps", type=float, help="frame rate of the output (default: the input's)")
+    p.add_argument("--fps", type=rate, help="frame rate of the output (default: the input's)")
     p.add_argument(
         "--chunk",
         type=whole(1, 100_000, "frames per chunk"),
@@ -136,9 +132,8 @@ def run(args):
         frames = FrameFolder(
             args.frames_dir or os.path.splitext(out)[0] + "_frames", _settings(args, clip, options)
         )
-        with dd.cluster(
-            args.workers, args.scheduler, cores()
-        ) as client:  # an unreachable scheduler is found before any folder is made
+        # the cluster first: an unreachable scheduler is found before the frames' folder is made
+        with dd.cluster(args.workers, args.scheduler, cores()) as client:
             frames.open(args.resume)
             try:
                 _dream(args, clip, options, frames, client)
