@@ -93,7 +93,7 @@ def pieces(frames, todo, load_dream):
     for k, frame in enumerate(frames):
         if not todo:
             return
-        if k >= todo[0].lead:
+        if k >= min(s.lead for s in todo):  # a warm-up may reach back before a resumed span's start
             held[k] = frame
         while todo and todo[0].end - 1 == k:
             s = todo.popleft()
@@ -101,7 +101,7 @@ def pieces(frames, todo, load_dream):
                 yield Piece(s, [held[j] for j in range(s.keep, s.end)], (load_dream(s.lead), held[s.lead]))
             else:
                 yield Piece(s, [held[j] for j in range(s.lead, s.end)])
-        low = todo[0].lead if todo else k + 1
+        low = min((s.lead for s in todo), default=k + 1)
         for j in [j for j in held if j < low]:
             del held[j]
 

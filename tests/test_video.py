@@ -120,6 +120,10 @@ def test_pieces_hold_the_right_frames():
     got = list(dd.pieces(iter(frames), todo, load_dream=lambda k: f"dream {k}"))
     assert [[int(f[0, 0, 0]) for f in p.inputs] for p in got] == [[7, 8, 9, 10, 11], [8, 9, 10, 11, 12, 13]]
     assert got[0].prev[0] == "dream 6" and int(got[0].prev[1][0, 0, 0]) == 6 and got[1].prev is None
+    late = dd.spans(18, 6, 4, set(range(11)))  # resumed at frame 11; the next warm-up reaches back to 8
+    assert late == [dd.Span(10, 11, 12, resumed=True), dd.Span(8, 12, 18)]
+    got = list(dd.pieces(iter(frames + frames[:4]), late, load_dream=lambda k: k))
+    assert [[int(f[0, 0, 0]) for f in p.inputs] for p in got] == [[11], [8, 9, 10, 11, 12, 13, 0, 1, 2, 3]]
 
 
 def test_chunked_run_keeps_each_frame_once_in_order(net):
