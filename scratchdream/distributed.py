@@ -140,6 +140,10 @@ def local_client(workers, cores):
     import logging
 
     distributed = _dask()
+    if workers > cores:
+        from .image_io import note
+
+        note(f"{workers} workers on {cores} cores: each gets 1 thread, and those beyond {cores} only wait")
     n = str(threads_per_worker(workers, cores))
     env = {"NUMBA_NUM_THREADS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
     cluster = distributed.LocalCluster(
