@@ -9,7 +9,7 @@ OUT    ?=
 ARGS   ?=
 FORCE  ?=
 
-.PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures clean
+.PHONY: dream test test-fast lint bench toyworld lecture-demo docs-pictures video-gif clean
 
 $(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.runtime: setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,video,flow,dask]'
 	touch $@
 
 dream: $(VENV)/.runtime
@@ -52,6 +52,10 @@ sky.jpg: | $(VENV)/.runtime
 	$(PY) -c "from scratchdream.toyworld import scenes; from scratchdream.image_io import save_image; \
 	save_image('$@.part.jpg', scenes.plain_background('sky', size=192, width=256))"
 	mv -n $@.part.jpg $@
+
+# the README's video dream: a generated panning clip, dreamed (docs/make_video_gif.py)
+video-gif: $(VENV)/.test
+	$(PY) docs/make_video_gif.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

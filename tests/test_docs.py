@@ -49,6 +49,16 @@ NOT_RUN = {
     ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": (
         "part of the suite this test is in: runs there"
     ),
+    "scratchdream video clip.mp4 --net toyworld --blend 0.5 --flow -o clip_dream.mp4": (
+        "needs a video: tests/test_video.py runs it on a generated clip"
+    ),
+    "scratchdream video clip.mp4 --net toyworld --workers 2": (
+        "a video and a Dask cluster: tests/test_video_dask.py runs it on a generated clip"
+    ),
+    "scratchdream dream *.jpg --net toyworld -o dreams/ --workers 2": (
+        "a shell glob and a Dask cluster: tests/test_video_dask.py runs it"
+    ),
+    "make video-gif": "a minute of CPU; rewrites docs/img/video_dream.gif in the checkout",
 }
 # Modules in scratchdream/layers/ that serve a layer, not layers themselves (no *_forward of their own).
 KERNEL_HELPERS = {"geometry": "conv", "kernel_sets": "layer"}

@@ -1,5 +1,5 @@
-"""The command line: `scratchdream dream | lecture | zoom | layers | fetch | convert | bench | toyworld
-| survey`.
+"""The command line: `scratchdream dream | lecture | zoom | video | survey | layers | fetch | convert | bench
+| toyworld`.
 
 One module per subcommand (COMMANDS), each with `add_parser(subs)`, where its options, defaults and help
 are, and `run(args)`, which does the work by calling the library. What they share: flags.py (the flag
@@ -18,7 +18,7 @@ import sys
 
 from ..errors import UsageError, UserError
 from ..numba_threads import check_numba_threads
-from . import bench, convert, dream, fetch, layers, lecture, survey, toyworld, zoom
+from . import bench, convert, dream, fetch, layers, lecture, survey, toyworld, video, zoom
 from .flags import FLAGS, top_parser
 
 COMMANDS = {  # subcommand -> its module
@@ -31,6 +31,7 @@ COMMANDS = {  # subcommand -> its module
     "bench": bench,
     "toyworld": toyworld,
     "survey": survey,
+    "video": video,
 }
 
 

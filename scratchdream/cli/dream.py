@@ -12,7 +12,7 @@ from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, note, save_gif, shrink
 from ..outputs import OutputSet
-from . import explain
+from . import batch, explain
 from .common import (
     add_ascent_options,
     add_net_options,
@@ -61,11 +61,14 @@ def add_parser(subs):
         help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
     )
     explain.add_options(p)
+    batch.add_options(p)  # dream a.jpg b.jpg ... -o outdir/ [--workers N]
 
 
 def run(args):
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
+    if batch.wanted(args):
+        return batch.run(args, options)
     # --net and --compare-net: when they name a weights file, it is read too
     inputs = [args.image, args.guide, args.net, args.compare_net]
     with OutputSet(inputs, force=args.force) as outs:

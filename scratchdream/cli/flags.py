@@ -62,6 +62,13 @@ def top_parser(description):
     return Parser(prog="scratchdream", description=description, formatter_class=_formatter)
 
 
+def reword(p, dest, help, metavar=None):
+    """The help (and metavar) of an option shared with dream (add_net_options) but used in its own way."""
+    (action,) = (a for a in p._actions if a.dest == dest)
+    action.help = help
+    action.metavar = metavar or action.metavar
+
+
 # ---- argparse types for the numbers only the command line has ---------------------------------------
 def whole(lo, hi, meaning):
     """An argparse type: a whole number from lo to hi (None: no upper bound), else one line saying so."""

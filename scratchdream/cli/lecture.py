@@ -16,7 +16,7 @@ from ..image_io import load_image, save_gif, shrink
 from ..layers.kernel_sets import note_compiling
 from ..outputs import OutputSet
 from .common import add_net_options, load_net, save_picture, span, summary
-from .flags import command
+from .flags import command, reword
 from .paths import LECTURE_SUFFIX, main_output, output_path
 
 
@@ -36,13 +36,6 @@ def add_parser(subs):
     reword(p, "step_size", "eta, the step on dL/dI, above 0 (default: chosen at the first step)", "ETA")
     reword(p, "seed", "checked, but the lecture draws nothing at random (default %(default)s)")
     p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
-
-
-def reword(p, dest, help, metavar=None):
-    """The help (and metavar) of an option the lecture shares with dream but uses in its own way."""
-    (action,) = (a for a in p._actions if a.dest == dest)
-    action.help = help
-    action.metavar = metavar or action.metavar
 
 
 def run(args):

@@ -1,10 +1,12 @@
 """`scratchdream zoom IMAGE`: the classic zoom animation, dream, zoom in a little, dream again.
 
-Writes the GIF and every frame as a numbered PNG, through the output transaction (OutputSet): each frame
-is saved under a temporary name as it is made, and the GIF and the frames take their names together when
-the last frame is done. An interrupted or failed run leaves the folders as it found them.
+Writes the GIF (with `-o zoom.mp4`, a video) and every frame as a numbered PNG, through the output
+transaction (OutputSet): each frame is saved under a temporary name as it is made, and the animation and
+the frames take their names together when the last frame is done. An interrupted or failed run leaves the
+folders as it found them.
 """
 
+import os
 import time
 
 from ..deepdream.options import check
@@ -15,6 +17,19 @@ from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
 from .paths import ZOOM_SUFFIX, frame_names, frames_folder, main_output
+
+GIF_FRAME_MS = 120  # each frame shows for 120 ms (8.3 frames a second), in the GIF or the video
+
+
+def _animation_path(args):
+    """-o: a GIF (the default, INPUT_zoom.gif, numbered when taken) or, with a video extension (.mp4, ...),
+    a video."""
+    from ..video_io import VIDEO_EXTS
+
+    if args.output and os.path.splitext(args.output)[1].lower() in VIDEO_EXTS:
+        return args.output
+    folder = (lambda name: ()) if args.frames_dir else (lambda name: [frames_folder(name)])
+    return main_output(args.image, args.output, ZOOM_SUFFIX, args.force, folder, ext=".gif")
 
 
 def add_parser(subs):
@@ -47,8 +62,7 @@ def run(args):
     frames, factor = check("frames", args.frames), check("factor", args.zoom)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
-        folder = (lambda name: ()) if args.frames_dir else (lambda name: [frames_folder(name)])
-        gif = outs.add(main_output(args.image, args.output, ZOOM_SUFFIX, args.force, folder, ext=".gif"))
+        gif = outs.add(_animation_path(args))
         frames_dir = frames_folder(gif, args.frames_dir)
         paths = outs.add_dir(frames_dir, frame_names(frames), "--frames-dir")
         done = _zoom(args, options, factor, outs, gif, paths)
@@ -61,15 +75,30 @@ def _zoom(args, options, factor, outs, gif, paths):
     name as it is made, then the GIF; returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     img, _ = load_image(args.image)
-    pictures = []
+    pictures, video = [], None
+    if not gif.lower().endswith(".gif"):  # -o zoom.mp4: each frame is streamed to ffmpeg as it is made
+        from ..video_io import Encoder
+
+        video = Encoder(outs.temp(gif), img.shape[1::-1], fps=1000 / GIF_FRAME_MS)
 
     def on_frame(k, picture):
         save_image(outs.temp(paths[k]), picture)
-        pictures.append(shrink(picture))
+        if video:
+            video.add(picture)
+        else:
+            pictures.append(shrink(picture))
 
     t0 = time.perf_counter()
-    run_zoom(net, img, options, len(paths), factor, on_frame=on_frame)
-    save_gif(outs.temp(gif), pictures)
+    try:
+        run_zoom(net, img, options, len(paths), factor, on_frame=on_frame)
+        if video:
+            video.close()
+        else:
+            save_gif(outs.temp(gif), pictures, duration_ms=GIF_FRAME_MS)
+    except BaseException:
+        if video:
+            video.abandon()
+        raise
     seconds = time.perf_counter() - t0
     layers = ", ".join(args.layer) if args.layer else default_layer(net)
     return (
