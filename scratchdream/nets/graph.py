@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import UsageError, UserError
 from ..layers import KINDS, geometry, kernels
 from . import memory
+from .lazy_params import LazyParams
 from .spec import INPUT, validate
 
 
@@ -82,7 +83,17 @@ class Net:
     def set_params(self, params, dtype=np.float32):
         """Install parameters, checking every name and shape against the architecture.
 
-        They are stored as float32 (what dreaming uses); gradient checks of the parameters ask for float64."""
+        They are stored as float32 (what dreaming uses); gradient checks of the parameters ask for float64.
+        LazyParams (a weights file's, read when first used) are kept as they are: the reader has checked
+        every name and shape against this same architecture."""
+        if isinstance(params, LazyParams):
+            wanted = {n: {k: tuple(v) for k, v in s.items()} for n, s in self.param_shapes.items() if s}
+            if {n: {k: tuple(v) for k, v in s.items()} for n, s in params.shapes.items()} != wanted:
+                raise UserError(
+                    "the weights file's parameters do not match its architecture; convert it again"
+                )
+            self.params = params
+            return
         new = {}
         for name, shapes in self.param_shapes.items():
             got = params.get(name, {})
@@ -100,12 +111,14 @@ class Net:
                 new.setdefault(name, {})[key] = np.ascontiguousarray(arr, dtype=dtype)
         self.params = new
 
-    def params_as(self, dtype):
+    def params_as(self, dtype, layers=None):
         """The parameters in `dtype`: the stored arrays themselves when they already are (no copy, so an
         optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32
-        net)."""
+        net). layers: only these layers' (a forward's plan), so lazily loaded weights of the layers it
+        does not run are never read."""
         dtype = np.dtype(dtype)
-        return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
+        names = self.params if layers is None else [n for n in layers if n in self.params]
+        return {n: {k: v.astype(dtype, copy=False) for k, v in self.params[n].items()} for n in names}
 
     def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
         """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
@@ -151,7 +164,8 @@ class Net:
         """
         x, targets = _network_input(x), self._targets(upto)
         memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
-        plan, params = self._plan(targets), self.params_as(x.dtype)
+        plan = self._plan(targets)
+        params = self.params_as(x.dtype, dict.fromkeys(layer["params_of"] for layer in plan.layers))
         tape, acts = _Tape(kernels(), keep, x), {INPUT: x}
         for layer in plan.layers:
             xs, p = [acts[name] for name in layer["inputs"]], params.get(layer["params_of"], {})

@@ -94,6 +94,17 @@ class Datasets:
 
     def read(self, ds, name):
         """The numbers of dataset `ds` as an array of its own dtype, after the checks above."""
+        self.check(ds, name)
+        try:
+            return np.asarray(ds[()])
+        except OSError:
+            raise UserError(
+                f"{self.path}: {name[:200]} cannot be read (truncated file?); fetch or convert it again"
+            ) from None
+
+    def check(self, ds, name):
+        """Everything `read` checks, without reading: the numbers are stored in this file, unfiltered, and
+        all datasets checked so far fit in it (a lazy reader checks every dataset first, reads later)."""
         if ds.dtype.kind not in "biuf":
             raise self.refuse(name, f"holds {ds.dtype} values, not numbers")
         dcpl = ds.id.get_create_plist()
@@ -115,12 +126,6 @@ class Datasets:
         self.left -= ds.size * ds.dtype.itemsize
         if self.left < 0:
             raise damaged(self.path, self.what, "its datasets add up to more bytes than the file holds")
-        try:
-            return np.asarray(ds[()])
-        except OSError:
-            raise UserError(
-                f"{self.path}: {name[:200]} cannot be read (truncated file?); fetch or convert it again"
-            ) from None
 
     @staticmethod
     def _filters(dcpl):
