@@ -51,8 +51,13 @@ def ensure_weights(name, weights_dir=None, progress=True):
         return target
     source = os.path.join(os.path.dirname(target), e.filename)
     kind, value = e.checksum
+    if kind == "none" and not os.path.isfile(source):
+        raise UserError(
+            f"{name}: its publisher gives no checksum, so scratchdream does not download it; fetch "
+            f"{e.url} yourself, then `scratchdream convert {e.filename} -o {target}`"
+        )
     _check_folder(target, _by_hand(e.url, source, {kind: value}))
-    if not os.path.isfile(source):
+    if not os.path.isfile(source) and kind != "none":
         try:
             fetch(e.url, source, progress=progress, **{kind: value})
         except UserError as err:
