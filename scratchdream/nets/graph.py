@@ -18,6 +18,7 @@ Layers are listed in an order where every input comes before the layer that read
 
 import difflib
 from collections import Counter
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -111,14 +112,12 @@ class Net:
                 new.setdefault(name, {})[key] = np.ascontiguousarray(arr, dtype=dtype)
         self.params = new
 
-    def params_as(self, dtype, layers=None):
-        """The parameters in `dtype`: the stored arrays themselves when they already are (no copy, so an
-        optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32
-        net). layers: only these layers' (a forward's plan), so lazily loaded weights of the layers it
-        does not run are never read."""
-        dtype = np.dtype(dtype)
-        names = self.params if layers is None else [n for n in layers if n in self.params]
-        return {n: {k: v.astype(dtype, copy=False) for k, v in self.params[n].items()} for n in names}
+    def params_as(self, dtype):
+        """The parameters in `dtype`, layer by layer as they are asked for (so a forward reads, from a
+        lazily loaded file, only the layers it runs): the stored arrays themselves when they already are
+        (no copy, so an optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks
+        of a float32 net)."""
+        return _Cast(self.params, np.dtype(dtype))
 
     def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
         """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
@@ -164,8 +163,7 @@ class Net:
         """
         x, targets = _network_input(x), self._targets(upto)
         memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
-        plan = self._plan(targets)
-        params = self.params_as(x.dtype, dict.fromkeys(layer["params_of"] for layer in plan.layers))
+        plan, params = self._plan(targets), self.params_as(x.dtype)
         tape, acts = _Tape(kernels(), keep, x), {INPUT: x}
         for layer in plan.layers:
             xs, p = [acts[name] for name in layer["inputs"]], params.get(layer["params_of"], {})
@@ -290,6 +288,22 @@ class _Tape:
                 )
             grads[t] = grad
         return grads
+
+
+class _Cast(Mapping):
+    """layer -> {key: array in `dtype`}, each layer cast when asked for (Net.params_as)."""
+
+    def __init__(self, params, dtype):
+        self.params, self.dtype = params, dtype
+
+    def __getitem__(self, layer):
+        return {k: v.astype(self.dtype, copy=False) for k, v in self.params[layer].items()}
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __len__(self):
+        return len(self.params)
 
 
 class _Plan(NamedTuple):
