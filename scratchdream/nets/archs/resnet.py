@@ -44,13 +44,12 @@ def block(name, inp, cin, width, stride, kind):
             relu(f"{name}.relu2", f"{name}.conv2"),
             conv(f"{name}.conv3", f"{name}.relu2", cout, 1, bias=True),
         ]
-    shortcut = inp
-    if stride != 1 or cin != cout:
-        branch.append(conv(f"{name}.downsample", inp, cout, 1, s=stride, bias=True))
+    last, shortcut = branch[-1]["name"], inp  # the branch's output; the identity shortcut
+    if stride != 1 or cin != cout:  # the shape changes: the shortcut is a strided 1x1 conv (+ BN, folded)
         shortcut = f"{name}.downsample"
-    last = branch[-2 if shortcut != inp else -1]["name"]
+        branch.append(conv(shortcut, inp, cout, 1, s=stride, bias=True))
     tail = [
-        {"name": f"{name}.add", "kind": "add", "inputs": [last, shortcut], "hp": {}},
+        {"name": f"{name}.add", "kind": "add", "inputs": [last, shortcut], "hp": {}},  # F(x) + x
         relu(name, f"{name}.add"),
     ]
     return branch + tail, cout
