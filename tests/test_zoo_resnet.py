@@ -96,3 +96,8 @@ def test_places365_fetch_says_how_to_get_the_file(tmp_path):
 
     with pytest.raises(UserError, match="gives no checksum.*scratchdream convert resnet50_places365.pth.tar"):
         ensure_weights("resnet50_places365", weights_dir=str(tmp_path))
+    from scratchdream.nets import zoo
+
+    net, header = zoo.open_for_listing("alexnet_places365", weights_dir=str(tmp_path))
+    assert "download http://places2.csail.mit.edu/models_places365/alexnet_places365.pth.tar" in header
+    assert net.labels[-1] == "zen_garden"

@@ -289,9 +289,12 @@ def open_for_listing(name_or_path, weights_dir=None):
     path = weights_path(e.name, weights_dir)
     if os.path.isfile(path):
         return load_file(path), f"{e.name} ({path})"
-    return Net(spec_for(e.name)), (
-        f"{e.name}: architecture only, weights not fetched yet (`scratchdream fetch {e.name}` gets them)"
+    how = (
+        f"download {e.url}, then `scratchdream convert {e.filename}`"
+        if e.checksum[0] == "none"  # no published checksum: never downloaded for the user
+        else f"`scratchdream fetch {e.name}` gets them"
     )
+    return Net(spec_for(e.name)), f"{e.name}: architecture only, weights not fetched yet ({how})"
 
 
 def layer_table(net, H, W):
