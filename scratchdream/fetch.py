@@ -51,11 +51,17 @@ def ensure_weights(name, weights_dir=None, progress=True):
         return target
     source = os.path.join(os.path.dirname(target), e.filename)
     kind, value = e.checksum
+    if kind == "none" and not os.path.isfile(source):
+        raise UserError(
+            f"{name}: its publisher gives no checksum, so scratchdream does not download it; fetch "
+            f"{e.url} yourself, then `scratchdream convert {e.filename} -o {target}`"
+        )
     _check_folder(target, _by_hand(e.url, source, {kind: value}))
-    try:
-        fetch(e.url, source, progress=progress, **{kind: value})  # a file already there is verified first
-    except UserError as err:
-        raise WordedError.extend(err, "; meanwhile {net} toyworld works offline") from None
+    if kind != "none":  # a published checksum: download, or verify a file already there first
+        try:
+            fetch(e.url, source, progress=progress, **{kind: value})
+        except UserError as err:
+            raise WordedError.extend(err, "; meanwhile {net} toyworld works offline") from None
     save_net(convert_file(source, net=name), target)
     return target
 

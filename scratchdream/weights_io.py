@@ -8,7 +8,8 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
-Writing is atomic; reading checks format, version, every name and every shape before it reads data.
+Writing is atomic; reading checks format, version, every name and every shape before it reads data, and
+`load_file` reads a layer's numbers only when a forward first runs that layer (nets/lazy_params.py).
 """
 
 import json
@@ -18,6 +19,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import UsageError, UserError
+from .nets.lazy_params import LazyParams
 from .nets.readers.hdf5_safe import Datasets, check_global_heaps
 from .nets.spec import damaged, disagreeing
 
@@ -76,10 +78,18 @@ def _check_room(path, nbytes):
         )
 
 
-def read_spec_and_params(path):
-    """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line."""
+def read_spec_and_params(path, lazy=False):
+    """Parse a weights file defensively; returns (spec, params). Every failure is one UserError line.
+
+    lazy=True: every name, shape and dataset is checked now, but the numbers are read when a layer first
+    needs them (params is then a nets/lazy_params.LazyParams)."""
+    return _reading(path, lambda: _read_spec_and_params(path, lazy))
+
+
+def _reading(path, read):
+    """read(), with every failure of a damaged file turned into one UserError line."""
     try:
-        return _read_spec_and_params(path)
+        return read()
     except UserError:
         raise
     except MemoryError:
@@ -89,7 +99,7 @@ def read_spec_and_params(path):
         raise UserError(f"{path} is a damaged HDF5 file ({detail}); fetch or convert it again") from None
 
 
-def _read_spec_and_params(path):
+def _read_spec_and_params(path, lazy):
     import h5py
 
     path = os.fspath(path)
@@ -150,19 +160,51 @@ def _read_spec_and_params(path):
                         f"{layer}: the file has {key} {got or '?'}, this net needs {tuple(shape)}{differ}; "
                         "was it converted for another net?"
                     )
-                params.setdefault(layer, {})[key] = np.asarray(data.read(ds, name), np.float32)
-                if not np.isfinite(params[layer][key]).all():
-                    raise UserError(
-                        f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
-                        "that diverged); fetch or convert it again"
-                    )
+                if lazy:
+                    data.check(ds, name)  # the numbers are read when the layer first runs
+                else:
+                    params.setdefault(layer, {})[key] = _numbers(data.read(ds, name), path, name)
+    if lazy:
+        params = LazyParams(
+            shapes, lambda layer: _reading(path, lambda: _read_layer(path, layer, shapes[layer]))
+        )
     return spec, params
 
 
+def _read_layer(path, layer, keys):
+    """One layer's parameters {key: float32 array}, the file opened read-only again for them and every
+    dataset checked again (the file may have changed since it was opened)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        data, out = Datasets(f, path, "scratchdream weights file"), {}
+        for key, shape in keys.items():
+            name = f"params/{layer}/{key}"
+            ds = data.get(f, name)
+            if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape):
+                raise UserError(
+                    f"{path}: {name} changed after the file was opened; fetch or convert it again"
+                )
+            out[key] = _numbers(data.read(ds, name), path, name)
+    return out
+
+
+def _numbers(arr, path, name):
+    """A dataset's numbers as float32, refused when any is NaN or infinite."""
+    arr = np.asarray(arr, np.float32)
+    if not np.isfinite(arr).all():
+        raise UserError(
+            f"{path}: {name} holds NaN or infinite numbers (damaged, or from a training run "
+            "that diverged); fetch or convert it again"
+        )
+    return arr
+
+
 def load_file(path):
+    """The Net of a weights file, its parameters read as its layers first run (lazy_params.py)."""
     from .nets.graph import Net
 
-    spec, params = read_spec_and_params(path)
+    spec, params = read_spec_and_params(path, lazy=True)
     return Net(spec, params)
 
 

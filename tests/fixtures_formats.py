@@ -155,11 +155,13 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
 
-def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
+def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False, checkpoint=None):
     """Write a pre-1.0 style checkpoint: an OrderedDict whose tensors are pickled as
     `torch.FloatTensor` + NEWOBJ + BUILD((storage, offset, size, stride)), keys as py2 byte strings.
     py2_pairs: the OrderedDict as Python 2 pickles it, OrderedDict([[key, value], ...]) by REDUCE,
     instead of OrderedDict() then SETITEMS as Python 3 does.
+    checkpoint: {name: int, float or str}: wrap the state dict as a training script saves it, in one py2
+    dict {**checkpoint, 'state_dict': OrderedDict} (the Places365 authors' files).
 
     tensors: {name: float32 array}; each gets its own storage.
     views: [(name, of_name, offset, size, stride[, (view_offset, view_numel)])] adds tensors that share the
@@ -213,6 +215,11 @@ def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
         obj += state + b"b"  # BUILD -> FloatTensor.__setstate__(state)
         obj += b"e" if py2_pairs else b""  # APPENDS
     obj += b"etR." if py2_pairs else b"u."  # APPENDS, TUPLE, REDUCE or SETITEMS; STOP
+    if checkpoint is not None:  # EMPTY_DICT, MARK, key/value pairs, SETITEMS: the dict around it
+        outer = bytearray(b"\x80\x02}(")
+        for k, v in checkpoint.items():
+            outer += _short_binstring(k) + _py2_scalar(v)
+        obj = outer + _short_binstring("state_dict") + obj[2:-1] + b"u."
     with open(path, "wb") as f:
         for thing in (
             LEGACY_MAGIC,
@@ -230,6 +237,15 @@ def legacy_oldstyle_pth(path, tensors, views=(), py2_pairs=False):
             f.write(struct.pack("<q", data.size))
             f.write(data.astype("<f4").tobytes())
     return path
+
+
+def _py2_scalar(v):
+    """An int (BININT), a float (BINFLOAT, big-endian) or a str (SHORT_BINSTRING), as Python 2 does."""
+    if isinstance(v, int):
+        return b"J" + struct.pack("<i", v)
+    if isinstance(v, float):
+        return b"G" + struct.pack(">d", v)
+    return _short_binstring(v)
 
 
 def _short_binstring(s):

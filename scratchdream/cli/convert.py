@@ -41,9 +41,11 @@ def run(args):
         out = out or outs.add(os.path.join(default_weights_dir(), f"{net.name}.h5"))
         save_net(net, outs.temp(out))
     prov = net.spec["provenance"]
-    note = "matches" if prov["matches_published"] else "does NOT match"
+    kind = prov["published_checksum"].split(":")[0]
+    note = {True: f"matches the published {kind}", False: f"does NOT match the published {kind}"}.get(
+        prov["matches_published"], "has no published checksum to match"
+    )
     print(
-        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; "
-        f"the file {note} the published {prov['published_checksum'].split(':')[0]})"
+        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; the file {note})"
     )
     return 0

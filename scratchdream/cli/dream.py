@@ -5,12 +5,15 @@ the outputs, checked by the output transaction (OutputSet) -> the network -> the
 the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
+import dataclasses
 import os
 import time
 
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
+from ..errors import UsageError
 from ..image_io import load_image, note, save_gif, shrink
+from ..nets import classes, zoo
 from ..outputs import OutputSet
 from . import batch, explain
 from .common import (
@@ -40,6 +43,13 @@ def add_parser(subs):
         help="guided dream: maximise the dot product with this image's features (default: none)",
     )
     p.add_argument(
+        "--class",
+        dest="dream_class",
+        metavar="NAME|INDEX",
+        help="dream towards one class of the net's classifier, by name ('golden retriever') or index "
+        "(`scratchdream layers NET --classes` lists them; default: no class)",
+    )
+    p.add_argument(
         "--from",
         dest="start",
         choices=["image", "noise", "grey"],
@@ -65,6 +75,10 @@ def add_parser(subs):
 
 
 def run(args):
+    if args.dream_class is not None and (args.layer or args.channel is not None or args.neuron or args.guide):
+        raise UsageError(
+            "--class aims at one output of the classifier; leave out --layer, --channel, --neuron and --guide"
+        )
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
     if batch.wanted(args):
@@ -85,6 +99,9 @@ def _dream(args, options, outs, out, gif, why=None):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    if args.dream_class is not None:  # L = h_k, the class's score before the softmax
+        k = classes.find(net, args.dream_class, zoo.class_names(net))
+        options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
     judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
     img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
     frames = []
@@ -127,6 +144,10 @@ def _gif_path(out, given):
 
 def _objective(args, net):
     """What was dreamed, in words: the layers, and the channel, neuron, guide or start if given."""
+    if args.dream_class is not None:
+        k = classes.find(net, args.dream_class, zoo.class_names(net))
+        names = zoo.class_names(net)
+        return f"class {k}" + (f" ({names[k]})" if names else "")
     return (
         (", ".join(args.layer) if args.layer else default_layer(net))
         + (f" channel {args.channel}" if args.channel is not None else "")

@@ -5,7 +5,7 @@ Works before the weights are fetched: a zoo name without its converted file list
 
 import argparse
 
-from ..nets import zoo
+from ..nets import classes, zoo
 from .flags import command
 
 MAX_SIDE = 65536  # px: the shapes are arithmetic only, but no picture a net could dream on is larger
@@ -25,6 +25,9 @@ def add_parser(subs):
         type=size,
         metavar="H[xW]",
         help=f"image size to compute shapes for, 1 to {MAX_SIDE} px a side (default %(default)s)",
+    )
+    p.add_argument(
+        "--classes", action="store_true", help="also list the class names of the net's outputs (default: off)"
     )
     p.add_argument(
         "--weights-dir", help="folder of converted weights (default: weights/ or $SCRATCHDREAM_WEIGHTS)"
@@ -60,4 +63,19 @@ def run(args):
     for name, aliases, kind, shape, count in rows:
         shown = "x".join(str(v) for v in shape) if min(shape) > 0 else "too small"
         print(f"{name:<{wn}}  {aliases:<{wa}}  {kind:<16}  {shown:<18}  {count:,}")
+    print_classes(net, args.classes)
     return 0
+
+
+def print_classes(net, every):
+    """One line on the classes (the first few names), or with --classes every index and name."""
+    names = zoo.class_names(net)
+    if not names:
+        return
+    if every:
+        print(f"classes of {classes.logits_layer(net)} (dream towards one with --class NAME or INDEX):")
+        for k, name in enumerate(names):
+            print(f"{k:>5}  {name}")
+    else:
+        first = ", ".join(f"{k} {n}" for k, n in enumerate(names[:3]))
+        print(f"classes: {len(names)} ({first}, ...); --classes lists them all")

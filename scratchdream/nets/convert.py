@@ -62,7 +62,7 @@ def read_tensors(path, fmt):
     """The file's arrays as one flat {key: ndarray}: state-dict keys, 'layer:weight'/'layer:bias' for Caffe
     blobs (blobs[0], blobs[1]), 'layer:i' for the i-th weight of a Keras layer."""
     if fmt == "pth":
-        return dict(load_state_dict(path))
+        return without_data_parallel(load_state_dict(path))
     if fmt == "caffemodel":
         out = CaffeTensors()
         out.layers = read_caffemodel_layers(path)
@@ -81,6 +81,19 @@ def read_tensors(path, fmt):
             for i, a in enumerate(arrays)
         }
     raise UserError(f"{path} is already a scratchdream weights file; load it directly (no conversion needed)")
+
+
+def without_data_parallel(state):
+    """The state dict with torch.nn.DataParallel's `module.` taken out of every key, wherever it wraps
+    (`module.conv1.weight`, or `features.module.0.weight` when only `features` was wrapped, as the
+    Places365 authors did for AlexNet); two keys that become one are a damaged file."""
+    out = {}
+    for key, value in state.items():
+        plain = ".".join(part for part in key.split(".") if part != "module")
+        if plain in out:
+            raise UserError(f"the file holds both {key!r} and another key for {plain!r}; it is damaged")
+        out[plain] = value
+    return out
 
 
 class CaffeTensors(dict):
@@ -108,18 +121,27 @@ def fits(name, tensors, fmt):
 
 def recognise(path, tensors, fmt):
     """The zoo name for this file: by contents; the file name breaks ties; refused when nothing fits."""
+    return candidates(path, tensors, fmt)[0]
+
+
+def candidates(path, tensors, fmt):
+    """Every zoo name whose keys the file holds, most likely first: those whose publisher's file name the
+    file's name contains, the longest such name first (resnet18_places365 before resnet18), then the rest
+    in zoo order. Keys alone cannot tell nets that differ only in sizes (1000 or 365 classes)."""
     fitting = [n for n in zoo.known_names() if fits(n, tensors, fmt)]
-    if len(fitting) > 1:
-        base = os.path.basename(path).lower()
-        named = [n for n in fitting if zoo.entry(n).filename.split("-")[0].split(".")[0].lower() in base]
-        fitting = named or fitting[:1]
     if not fitting:
         known = ", ".join(n for n in zoo.known_names() if zoo.entry(n).arch is not None)
         raise UserError(
             f"{os.path.basename(path)} matches none of the known architectures ({known}); "
             "if it is one of them under other names, it cannot be converted as is"
         )
-    return fitting[0]
+    base = os.path.basename(path).lower()
+
+    def stem(n):
+        return zoo.entry(n).filename.split("-")[0].split(".")[0].lower()
+
+    named = sorted((n for n in fitting if stem(n) in base), key=lambda n: -len(stem(n)))
+    return named + [n for n in fitting if n not in named]
 
 
 _SHAPES = {}
@@ -148,9 +170,21 @@ def convert_file(path, net=None, prototxt=None):
     `prototxt`: a Caffe deploy.prototxt to check the architecture against as well."""
     path = os.fspath(path)
     fmt = detect_format(path)
-    tensors = read_tensors(path, fmt)
-    if net is None:
-        net = recognise(path, tensors, fmt)
+    box = {"tensors": read_tensors(path, fmt)}  # emptied once copied, so the file's arrays can go
+    if net is not None:
+        return _convert(path, fmt, box, net, prototxt)
+    tried = candidates(path, box["tensors"], fmt)
+    for i, name in enumerate(tried):  # the same keys may hold other sizes: the first whose shapes fit
+        try:
+            return _convert(path, fmt, box, name, prototxt)
+        except UserError:
+            if i == len(tried) - 1:
+                raise
+
+
+def _convert(path, fmt, box, net, prototxt):
+    """convert_file for the zoo network `net`; box["tensors"]: the file's arrays."""
+    tensors = box["tensors"]
     e = zoo.entry(net)
     if e.format != fmt:
         raise SettingError(
@@ -169,16 +203,17 @@ def convert_file(path, net=None, prototxt=None):
         arch.check_prototxt(prototxt, spec)
     params = arch.params_from(tensors, _param_shapes(net))
     del tensors
+    box.clear()
     _refuse_non_finite(params, path)
     kind, published = e.checksum
-    hash_name = {"sha256_prefix": "sha256"}.get(kind, kind)
+    hash_name = {"sha256_prefix": "sha256", "none": "sha256"}.get(kind, kind)
     digests = file_digests(path, hash_name)
     spec["provenance"] = {
         "source_url": e.url,
         "source_file": os.path.basename(path),
         "source_sha256": digests["sha256"],
         "published_checksum": f"{kind}:{published}",
-        "matches_published": digests[hash_name].startswith(published),
+        "matches_published": digests[hash_name].startswith(published) if published else None,
         "license": e.license,
         "converter_version": CONVERTER_VERSION,
     }

@@ -18,6 +18,7 @@ Layers are listed in an order where every input comes before the layer that read
 
 import difflib
 from collections import Counter
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from ..errors import UsageError, UserError
 from ..layers import KINDS, geometry, kernels
 from . import memory
+from .lazy_params import LazyParams
 from .spec import INPUT, validate
 
 
@@ -82,7 +84,17 @@ class Net:
     def set_params(self, params, dtype=np.float32):
         """Install parameters, checking every name and shape against the architecture.
 
-        They are stored as float32 (what dreaming uses); gradient checks of the parameters ask for float64."""
+        They are stored as float32 (what dreaming uses); gradient checks of the parameters ask for float64.
+        LazyParams (a weights file's, read when first used) are kept as they are: the reader has checked
+        every name and shape against this same architecture."""
+        if isinstance(params, LazyParams):
+            wanted = {n: {k: tuple(v) for k, v in s.items()} for n, s in self.param_shapes.items() if s}
+            if {n: {k: tuple(v) for k, v in s.items()} for n, s in params.shapes.items()} != wanted:
+                raise UserError(
+                    "the weights file's parameters do not match its architecture; convert it again"
+                )
+            self.params = params
+            return
         new = {}
         for name, shapes in self.param_shapes.items():
             got = params.get(name, {})
@@ -101,11 +113,11 @@ class Net:
         self.params = new
 
     def params_as(self, dtype):
-        """The parameters in `dtype`: the stored arrays themselves when they already are (no copy, so an
-        optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks of a float32
-        net)."""
-        dtype = np.dtype(dtype)
-        return {n: {k: v.astype(dtype, copy=False) for k, v in p.items()} for n, p in self.params.items()}
+        """The parameters in `dtype`, layer by layer as they are asked for (so a forward reads, from a
+        lazily loaded file, only the layers it runs): the stored arrays themselves when they already are
+        (no copy, so an optimiser's in-place updates are seen), else a fresh cast (float64 gradient checks
+        of a float32 net)."""
+        return _Cast(self.params, np.dtype(dtype))
 
     def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
         """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
@@ -276,6 +288,22 @@ class _Tape:
                 )
             grads[t] = grad
         return grads
+
+
+class _Cast(Mapping):
+    """layer -> {key: array in `dtype`}, each layer cast when asked for (Net.params_as)."""
+
+    def __init__(self, params, dtype):
+        self.params, self.dtype = params, dtype
+
+    def __getitem__(self, layer):
+        return {k: v.astype(self.dtype, copy=False) for k, v in self.params[layer].items()}
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __len__(self):
+        return len(self.params)
 
 
 class _Plan(NamedTuple):

@@ -7,8 +7,8 @@ and a one-line description. docs/zoo.md states these facts and where they come f
 lists them for users. `fetch.ensure_weights(name)` turns a name into a converted file on first use.
 
 Labels: none of these files carries class names (a .caffemodel, a state dict and a Keras weights file
-hold numbers only), and ImageNet's names cannot be fetched here, so `labels` is None and a class is
-named by its index (0..999) everywhere.
+hold numbers only), so an entry names its list in nets/classes/ (ImageNet's 1000, Places365's 365) and
+`spec_for` puts those names in the spec's labels, which the converted file then keeps.
 """
 
 import os
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ..errors import UsageError, UserError
 from ..weights_io import default_weights_dir, load_file, repo_weights_dir
-from .archs import Arch, alexnet, googlenet, keras, squeezenet, tv_googlenet, vgg
+from . import classes
+from .archs import Arch, alexnet, googlenet, keras, resnet, squeezenet, tv_googlenet, vgg
 from .graph import Net
 
 
@@ -25,11 +26,12 @@ class Entry:
     name: str
     arch: Arch | None  # None: the net is defined by its weights file (toyworld)
     url: str
-    checksum: tuple  # (kind, hex) with kind one of fetch.fetch's keywords
+    checksum: tuple  # (kind, hex) with kind one of fetch.fetch's keywords, or ("none", "") if unpublished
     format: str  # "caffemodel" | "pth" | "keras_h5" | "scratchdream"
     license: str
     size: str  # size of the publisher's file
     about: str
+    classes: str | None = None  # the class names of its outputs: a list of nets/classes ("imagenet", ...)
 
     @property
     def filename(self):
@@ -39,6 +41,8 @@ class Entry:
 TV = "https://download.pytorch.org/models/"
 KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 TV_LICENSE = "no explicit license (torchvision: terms of the training data, ImageNet, apply)"
+PLACES = "http://places2.csail.mit.edu/models_places365/"
+PLACES_LICENSE = "CC BY (the Places365 authors: credit their paper or the Places project page)"
 
 ZOO = {
     e.name: e
@@ -52,6 +56,7 @@ ZOO = {
             "unrestricted use (BAIR model license)",
             "53,533,754 bytes",
             "BVLC GoogLeNet (Caffe), the original Deep Dream notebook's net",
+            classes="imagenet",
         ),
         Entry(
             "vgg16",
@@ -62,6 +67,7 @@ ZOO = {
             TV_LICENSE,
             "553,433,881 bytes",
             "VGG16 (torchvision)",
+            classes="imagenet",
         ),
         Entry(
             "vgg19",
@@ -72,6 +78,7 @@ ZOO = {
             TV_LICENSE,
             "574,673,361 bytes",
             "VGG19 (torchvision)",
+            classes="imagenet",
         ),
         Entry(
             "alexnet",
@@ -82,6 +89,7 @@ ZOO = {
             TV_LICENSE,
             "244,408,911 bytes",
             "AlexNet (torchvision)",
+            classes="imagenet",
         ),
         Entry(
             "squeezenet1_1",
@@ -103,6 +111,63 @@ ZOO = {
             TV_LICENSE,
             "49.7 MiB",
             "GoogLeNet (torchvision, BatchNorm folded, TF-ported weights)",
+            classes="imagenet",
+        ),
+        Entry(
+            "resnet18",
+            resnet.RESNET18,
+            TV + "resnet18-f37072fd.pth",
+            ("sha256_prefix", "f37072fd"),
+            "pth",
+            TV_LICENSE,
+            "44.7 MiB",
+            "ResNet-18 (torchvision, BatchNorm folded)",
+            classes="imagenet",
+        ),
+        Entry(
+            "resnet50",
+            resnet.RESNET50,
+            TV + "resnet50-0676ba61.pth",
+            ("sha256", "0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a"),
+            "pth",
+            TV_LICENSE,
+            "97.8 MiB",
+            "ResNet-50 (torchvision IMAGENET1K_V1, BatchNorm folded)",
+            classes="imagenet",
+        ),
+        # the Places365 authors publish no checksum: `fetch` refuses them, `convert` takes a file in hand
+        Entry(
+            "resnet18_places365",
+            resnet.RESNET18_PLACES365,
+            PLACES + "resnet18_places365.pth.tar",
+            ("none", ""),
+            "pth",
+            PLACES_LICENSE,
+            "not published",
+            "ResNet-18 trained on Places365 scenes (the Places365 authors, PyTorch 0.2)",
+            classes="places365",
+        ),
+        Entry(
+            "resnet50_places365",
+            resnet.RESNET50_PLACES365,
+            PLACES + "resnet50_places365.pth.tar",
+            ("none", ""),
+            "pth",
+            PLACES_LICENSE,
+            "not published",
+            "ResNet-50 trained on Places365 scenes (the Places365 authors, PyTorch 0.2)",
+            classes="places365",
+        ),
+        Entry(
+            "alexnet_places365",
+            alexnet.ALEXNET_PLACES365,
+            PLACES + "alexnet_places365.pth.tar",
+            ("none", ""),
+            "pth",
+            PLACES_LICENSE,
+            "not published",
+            "AlexNet trained on Places365 scenes (the Places365 authors, PyTorch 0.2)",
+            classes="places365",
         ),
         Entry(
             "keras_vgg16",
@@ -113,6 +178,7 @@ ZOO = {
             "CC BY 4.0 (ported from the VGG group's release)",
             "528 MB",
             "VGG16 (Keras applications)",
+            classes="imagenet",
         ),
         Entry(
             "keras_inception_v3",
@@ -123,6 +189,27 @@ ZOO = {
             "MIT",
             "92 MB",
             "Inception V3 (Keras applications)",
+            classes="imagenet",
+        ),
+        Entry(
+            "keras_vgg16_notop",
+            keras.VGG16_NOTOP,
+            KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            ("md5", "6d6bbae143d832006294945121d1f1fc"),
+            "keras_h5",
+            "CC BY 4.0 (ported from the VGG group's release)",
+            "not published",
+            "VGG16 without its classifier (Keras applications, include_top=False)",
+        ),
+        Entry(
+            "keras_inception_v3_notop",
+            keras.INCEPTION_V3_NOTOP,
+            KERAS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            ("md5", "bcbd6486424b2319ff4ef7d526e38f63"),
+            "keras_h5",
+            "MIT",
+            "not published",
+            "Inception V3 without its classifier (Keras applications, include_top=False)",
         ),
         Entry(
             "toyworld",
@@ -156,9 +243,20 @@ def arch(name):
     return e.arch
 
 
+def class_names(net):
+    """The net's class names: its own labels, else its zoo entry's list (a file converted before labels
+    were kept); None when neither names them."""
+    if net.labels is not None:
+        return list(net.labels)
+    e = ZOO.get(net.name)
+    return classes.names(e.classes) if e is not None and e.classes else None
+
+
 def spec_for(name):
     """The architecture of a zoo network as plain data (graph.py's spec), without weights."""
     spec = arch(name).spec()
+    if entry(name).classes:
+        spec["labels"] = classes.names(entry(name).classes)
     spec["provenance"] = {"source_url": entry(name).url, "license": entry(name).license}
     return spec
 
@@ -191,9 +289,12 @@ def open_for_listing(name_or_path, weights_dir=None):
     path = weights_path(e.name, weights_dir)
     if os.path.isfile(path):
         return load_file(path), f"{e.name} ({path})"
-    return Net(spec_for(e.name)), (
-        f"{e.name}: architecture only, weights not fetched yet (`scratchdream fetch {e.name}` gets them)"
+    how = (
+        f"download {e.url}, then `scratchdream convert {e.filename}`"
+        if e.checksum[0] == "none"  # no published checksum: never downloaded for the user
+        else f"`scratchdream fetch {e.name}` gets them"
     )
+    return Net(spec_for(e.name)), f"{e.name}: architecture only, weights not fetched yet ({how})"
 
 
 def layer_table(net, H, W):

@@ -3,13 +3,17 @@
 features: conv 11x11/4 pad 2 (64) · ReLU · maxpool 3/2 · conv 5x5 pad 2 (192) · ReLU · maxpool 3/2 ·
 conv 3x3 (384) · ReLU · conv 3x3 (256) · ReLU · conv 3x3 (256) · ReLU · maxpool 3/2 (floor pools),
 then adaptive average pooling to 6x6 and three fully connected layers. Names are torchvision's module
-paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out.
+paths; conv1..conv5, relu1..relu5, pool1/2/5, fc6..fc8 are aliases. Dropouts are left out. The Places365
+authors trained the same module with 365 outputs (their `features` wrapped in DataParallel: the file's
+keys read `features.module.0.weight`, convert strips the `module.`).
 """
+
+from functools import partial
 
 from . import adaptive_avgpool, conv, flatten, linear, maxpool, net_spec, relu, torchvision_arch, tv_input
 
 
-def spec():
+def spec(classes=1000, name="alexnet"):
     f = "features."
     layers = [
         conv(f + "0", "data", 64, 11, s=4, p=2),
@@ -31,7 +35,7 @@ def spec():
         relu("classifier.2", "classifier.1"),
         linear("classifier.4", "classifier.2", 4096),
         relu("classifier.5", "classifier.4"),
-        linear("classifier.6", "classifier.5", 1000),
+        linear("classifier.6", "classifier.5", classes),
     ]
     aliases = {
         "conv1": f + "0",
@@ -55,7 +59,10 @@ def spec():
         "logits": "classifier.6",
     }
     dream_layers = ["relu4", "relu5", "relu3"]
-    return net_spec("alexnet", tv_input(224), layers, aliases, dream_layers)
+    return net_spec(name, tv_input(224), layers, aliases, dream_layers)
 
 
 ALEXNET = torchvision_arch(spec)
+ALEXNET_PLACES365 = torchvision_arch(
+    partial(spec, 365, "alexnet_places365")
+)  # the Places365 authors' 365 scenes

@@ -14,9 +14,13 @@ versions), so the file's conv and BN layers are matched by creation order (their
 literal name; here the fused layer k is `conv2d_k` (k = 1..94), holding Keras' `activation_k` value.
 'same' padding is symmetric for every layer of both nets (odd kernels, stride 1); the stride-2 layers
 are 'valid'. Average pools are 3x3/1 'same' and, as in TensorFlow, divide by the real pixels only.
+
+The `_notop` files (include_top=False, what Keras' deep-dream example downloads) hold the same layers
+without the classifier: VGG16 up to block5_pool, InceptionV3 up to mixed10. Their nets end there.
 """
 
 import re
+from functools import partial
 
 import numpy as np
 
@@ -43,7 +47,8 @@ BN_EPS = 1e-3
 
 
 # ---- VGG16 -------------------------------------------------------------------------------------------
-def vgg16_spec():
+def vgg16_spec(top=True):
+    """top=False: the `_notop` file's net (include_top=False), the convolutions up to block5_pool."""
     layers, prev = [], "data"
     for b, (width, n) in enumerate(vgg.BLOCKS["vgg16"], 1):  # the same blocks as torchvision's
         for i in range(1, n + 1):
@@ -51,7 +56,7 @@ def vgg16_spec():
             prev = f"block{b}_conv{i}"
         layers.append(maxpool(f"block{b}_pool", prev, 2, 2))
         prev = f"block{b}_pool"
-    layers += [
+    layers += top * [
         flatten("flatten", prev),
         linear("fc1_linear", "flatten", 4096),
         relu("fc1", "fc1_linear"),
@@ -63,7 +68,7 @@ def vgg16_spec():
     image = image_input("BGR", 255.0, [103.939, 116.779, 123.68])  # Keras preprocess_input mode "caffe"
     aliases = {"conv4_3": "block4_conv3", "conv5_3": "block5_conv3"}
     dream_layers = ["block4_conv3", "block3_conv3", "block5_conv3"]
-    return net_spec("keras_vgg16", image, layers, aliases, dream_layers)
+    return net_spec("keras_vgg16" if top else "keras_vgg16_notop", image, layers, aliases, dream_layers)
 
 
 def _keras_dense(name):
@@ -133,7 +138,8 @@ class _Builder:
         return name
 
 
-def inception_v3_spec():
+def inception_v3_spec(top=True):
+    """top=False: the `_notop` file's net (include_top=False), up to mixed10."""
     B = _Builder()
     x = B.conv_bn("data", 32, 3, 3, strides=2, padding="valid")
     x = B.conv_bn(x, 32, 3, 3, padding="valid")
@@ -171,7 +177,7 @@ def inception_v3_spec():
         bd = B.concat([B.conv_bn(bd, 384, 1, 3), B.conv_bn(bd, 384, 3, 1)])
         bp = B.conv_bn(B.avgpool_same(x), 192, 1, 1)
         x = B.concat([b1, b3, bd, bp], f"mixed{9 + i}")
-    B.layers += [
+    B.layers += top * [
         adaptive_avgpool("avg_pool", x, 1),
         flatten("avg_pool_flat", "avg_pool"),
         linear("logits", "avg_pool_flat", 1000),
@@ -180,7 +186,8 @@ def inception_v3_spec():
     # Keras preprocess_input mode "tf": x = pixel / 127.5 - 1
     image = image_input("RGB", 1.0, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], size=299)
     dream_layers = ["mixed4", "mixed3", "mixed5", "mixed6", "mixed7"]
-    return net_spec("keras_inception_v3", image, B.layers, {}, dream_layers)
+    name = "keras_inception_v3" if top else "keras_inception_v3_notop"
+    return net_spec(name, image, B.layers, {}, dream_layers)
 
 
 CONV_STEMS, BN_STEMS = ("conv2d", "convolution2d"), ("batch_normalization", "batchnormalization")
@@ -198,11 +205,11 @@ def _numbered(tensors, stems):
 
 
 def inception_v3_fits(tensors, net_shapes):
+    """The file has InceptionV3's conv and BN layers, and a classifier exactly when the net has one."""
     n = sum(1 for s in net_shapes.values() if len(s.get("weight", ())) == 4)
-    return (
-        len(_numbered(tensors, CONV_STEMS)) == n == len(_numbered(tensors, BN_STEMS))
-        and "predictions:0" in tensors
-    )
+    return len(_numbered(tensors, CONV_STEMS)) == n == len(_numbered(tensors, BN_STEMS)) and (
+        "predictions:0" in tensors
+    ) == ("logits" in net_shapes)
 
 
 def inception_v3_params_from(tensors, net_shapes):
@@ -222,6 +229,8 @@ def inception_v3_params_from(tensors, net_shapes):
         params[layer] = dict(
             zip(("weight", "bias"), fold_into_conv(w, None, *bn_fold(gamma, *stats, BN_EPS)))
         )
+    if "logits" not in net_shapes:  # a notop file's net ends at mixed10
+        return params
     K, C = net_shapes["logits"]["weight"]
     params["logits"] = {
         "weight": np.ascontiguousarray(take(tensors, "predictions:0", (C, K), "logits").T),
@@ -230,5 +239,15 @@ def inception_v3_params_from(tensors, net_shapes):
     return params
 
 
+def vgg16_notop_fits(tensors, net_shapes):
+    """Every convolution of VGG16 and no fully connected layer: a with-top file is the other entry's."""
+    return vgg16_file_keys(net_shapes) <= set(tensors) and "fc1:0" not in tensors
+
+
 VGG16 = Arch(vgg16_spec, params_from=vgg16_params_from, file_keys=vgg16_file_keys)
 INCEPTION_V3 = Arch(inception_v3_spec, params_from=inception_v3_params_from, fits=inception_v3_fits)
+# include_top=False: the files of the Keras deep-dream example; no classifier, every conv layer dreams
+VGG16_NOTOP = Arch(partial(vgg16_spec, False), params_from=vgg16_params_from, fits=vgg16_notop_fits)
+INCEPTION_V3_NOTOP = Arch(
+    partial(inception_v3_spec, False), params_from=inception_v3_params_from, fits=inception_v3_fits
+)

@@ -20,7 +20,6 @@ such as our attributes, live) whose object of index 0 has size 0 makes libhdf5 2
 H5HG__cache_heap_deserialize, in C, where no signal handler of ours can stop it.
 """
 
-import mmap
 import os
 
 import numpy as np
@@ -34,29 +33,53 @@ MAX_HEAP_OBJECTS = 100_000  # collections and objects in all: ours have one heap
 def check_global_heaps(path, what):
     """Walk every global heap collection in the file as libhdf5 will ("GCOL", version 1, its size, then
     objects: index u16, references u16, 4 reserved bytes, size u64, data padded to 8 bytes; index 0 is the
-    free space, its size counting its own header) and refuse one on which libhdf5 would never finish."""
+    free space, its size counting its own header) and refuse one on which libhdf5 would never finish.
+    The file is read SCAN_BLOCK bytes at a time (a memory map of a 550 MB file would count all of it in
+    the process's resident memory once searched)."""
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
+        size = os.fstat(f.fileno()).st_size
+        objects = 0
+        for at in _occurrences(f, size, b"GCOL\x01"):
+            objects += 1  # a collection counts as one object too
+            end = min(at + _u64(_read_at(f, at + 8, 8)), size)
+            p = at + 16
+            while p + 16 <= end:  # a shorter tail is free space to libhdf5
+                head = _read_at(f, p, 16)
+                index, length = int.from_bytes(head[0:2], "little"), _u64(head[8:16])
+                step = length if index == 0 else 16 + (length + 7) // 8 * 8
+                if step == 0:
+                    raise damaged(path, what, f"global heap at byte {at} has an empty free-space object")
+                objects += 1
+                if objects > MAX_HEAP_OBJECTS:
+                    raise damaged(path, what, f"more than {MAX_HEAP_OBJECTS:,} global heap objects")
+                p += step
+
+
+SCAN_BLOCK = 16 << 20
+
+
+def _occurrences(f, size, needle):
+    """Every offset of `needle` in the file, in order (overlapping ones too), reading block by block."""
+    at, carry = 0, b""  # carry: the previous block's last len(needle) - 1 bytes, for a match across blocks
+    while at < size:
+        block = _read_at(f, at, SCAN_BLOCK)
+        if not block:
             return
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            at, objects = m.find(b"GCOL\x01"), 0
-            while at >= 0:
-                objects += 1  # a collection counts as one object too
-                end = min(at + int.from_bytes(m[at + 8 : at + 16], "little"), len(m))
-                p = at + 16
-                while p + 16 <= end:  # a shorter tail is free space to libhdf5
-                    index, size = (
-                        int.from_bytes(m[p : p + 2], "little"),
-                        int.from_bytes(m[p + 8 : p + 16], "little"),
-                    )
-                    step = size if index == 0 else 16 + (size + 7) // 8 * 8
-                    if step == 0:
-                        raise damaged(path, what, f"global heap at byte {at} has an empty free-space object")
-                    objects += 1
-                    if objects > MAX_HEAP_OBJECTS:
-                        raise damaged(path, what, f"more than {MAX_HEAP_OBJECTS:,} global heap objects")
-                    p += step
-                at = m.find(b"GCOL\x01", at + 1)
+        data, base = carry + block, at - len(carry)
+        i = data.find(needle)
+        while i >= 0:
+            yield base + i
+            i = data.find(needle, i + 1)
+        carry, at = data[len(data) - (len(needle) - 1) :], at + len(block)
+
+
+def _read_at(f, offset, n):
+    f.seek(offset)
+    return f.read(n)
+
+
+def _u64(b):
+    return int.from_bytes(b.ljust(8, b"\0"), "little")
 
 
 class Datasets:
@@ -94,6 +117,17 @@ class Datasets:
 
     def read(self, ds, name):
         """The numbers of dataset `ds` as an array of its own dtype, after the checks above."""
+        self.check(ds, name)
+        try:
+            return np.asarray(ds[()])
+        except OSError:
+            raise UserError(
+                f"{self.path}: {name[:200]} cannot be read (truncated file?); fetch or convert it again"
+            ) from None
+
+    def check(self, ds, name):
+        """Everything `read` checks, without reading: the numbers are stored in this file, unfiltered, and
+        all datasets checked so far fit in it (a lazy reader checks every dataset first, reads later)."""
         if ds.dtype.kind not in "biuf":
             raise self.refuse(name, f"holds {ds.dtype} values, not numbers")
         dcpl = ds.id.get_create_plist()
@@ -115,12 +149,6 @@ class Datasets:
         self.left -= ds.size * ds.dtype.itemsize
         if self.left < 0:
             raise damaged(self.path, self.what, "its datasets add up to more bytes than the file holds")
-        try:
-            return np.asarray(ds[()])
-        except OSError:
-            raise UserError(
-                f"{self.path}: {name[:200]} cannot be read (truncated file?); fetch or convert it again"
-            ) from None
 
     @staticmethod
     def _filters(dcpl):

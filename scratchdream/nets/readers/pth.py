@@ -227,11 +227,13 @@ def _legacy_storage(raw, f, root, path):
 
 # ------------------------------------------------------------------------------------------ tensors
 def _find_state_dict(obj, path):
-    """The dict of tensors: the object itself, or a common wrapper {'state_dict': ...} / {'model': ...}."""
-    if isinstance(obj, dict) and not any(isinstance(v, TensorRef) for v in obj.values()):
+    """The dict of tensors: a training script's wrapper {'state_dict': ...} / {'model': ...} (beside such
+    entries as epoch, arch and best_prec1, which may itself be a tensor), else the object itself."""
+    if isinstance(obj, dict):
         for k in ("state_dict", "model", "model_state_dict"):
-            if isinstance(obj.get(k), dict):
-                obj = obj[k]
+            inner = obj.get(k)
+            if isinstance(inner, dict) and any(isinstance(v, TensorRef) for v in inner.values()):
+                obj = inner
                 break
     if not isinstance(obj, dict) or not any(isinstance(v, TensorRef) for v in obj.values()):
         raise UserError(

@@ -1,0 +1,82 @@
+"""Peak memory of a VGG16 dream at conv4_3, parameters read eagerly vs lazily (nets/lazy_params.py).
+
+    python benchmarks/lazy_memory.py [--size 451x300] [--steps 2] [--octaves 4] [--tile 1024] [--only lazy]
+
+Writes a random-weight VGG16 weights file (138 M parameters, 553 MB) to a temporary folder, then dreams
+on a WxH picture in two fresh processes, one per way of loading, and prints each child's peak resident
+memory (VmHWM, read by the child itself at its end: ru_maxrss would carry the parent's over a fork).
+The largest octave sets the peak, so a few steps per octave measure the same peak as the default ten.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import sys
+import numpy as np
+import scratchdream as sd
+from scratchdream import weights_io
+from scratchdream.nets.graph import Net
+
+path, W, H, steps, octaves, tile, lazy = sys.argv[1], *map(int, sys.argv[2:7]), sys.argv[7] == "lazy"
+spec, params = weights_io.read_spec_and_params(path, lazy=lazy)
+net = Net(spec, params)
+img = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+sd.dream(net, img, layers="conv4_3", steps=steps, octaves=octaves, tile=tile, progress=False)
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+print(peak * 1024)
+"""
+
+
+def random_vgg16(path):
+    import numpy as np
+
+    import scratchdream as sd
+    from scratchdream.nets.graph import Net
+    from scratchdream.nets.zoo import spec_for
+
+    net = Net(spec_for("vgg16"))
+    rng = np.random.default_rng(0)
+    params = {}
+    for layer, shapes in net.param_shapes.items():
+        if shapes:
+            w = shapes["weight"]
+            fan_in = int(np.prod(w[1:]))
+            params[layer] = {
+                "weight": (rng.standard_normal(w, dtype=np.float32) * np.float32((2 / fan_in) ** 0.5)),
+                "bias": np.zeros(shapes["bias"], np.float32),
+            }
+    net.set_params(params)
+    sd.save_net(net, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="451x300", help="picture W x H (default %(default)s)")
+    ap.add_argument("--steps", type=int, default=2, help="steps per octave (default %(default)s)")
+    ap.add_argument("--octaves", type=int, default=4, help="octaves (default %(default)s)")
+    ap.add_argument("--tile", type=int, default=1024, help="dream's tile size (default %(default)s)")
+    ap.add_argument("--only", choices=["eager", "lazy"], help="measure one way only (default: both)")
+    args = ap.parse_args()
+    W, H = (int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "vgg16_random.h5")
+        random_vgg16(path)
+        for how in [args.only] if args.only else ("eager", "lazy"):
+            argv = [path, W, H, args.steps, args.octaves, args.tile, how]
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, *map(str, argv)], capture_output=True, text=True, check=True
+            )
+            peak = int(out.stdout.split()[-1])
+            print(
+                f"VGG16 dream at conv4_3 on {W}x{H}, tile {args.tile}, {how} parameters: "
+                f"peak RSS {peak / 2**20:.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    main()
