@@ -202,29 +202,47 @@ OP_WORD = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?|concat(_\d+)?|transpose(_\d+)?")
 
 
 def aliases(layers):
-    """Short names for long ones: the node's scope without the op at its end, the shortest tail of it
-    that no other layer shares ('/features/features.0/Conv' -> 'features.0', 'functional_1/block4_conv3_1/
-    BiasAdd' -> 'block4_conv3': TensorFlow's '_1' copy suffix dropped where that stays unique)."""
-    scopes = {}
-    for layer in layers:
-        parts = layer["name"].split("/")
-        if len(parts) > 1 and OP_WORD.fullmatch(parts[-1]):
-            parts = parts[:-1]
-        scopes[layer["name"]] = parts
+    """Short names for long ones. A node's scope is its name without the op at the end, each part that
+    extends the one before replacing it (torch writes a module's path as '/inc3a/b2/b2.0/b2.0.0/Conv').
+    The alias is the first of these that no other layer shares: the last part without TensorFlow's '_1'
+    copy suffix, the last part, then the last 2, 3, ... parts joined by '.' (torch's module path):
+    '/features/features.0/Conv' -> 'features.0', 'inc3a/b2/b2.0/b2.0.0/Conv' -> 'inc3a.b2.0.0',
+    'functional_1/block4_conv3_1/BiasAdd' -> 'block4_conv3'."""
+    scopes = {layer["name"]: scope(layer["name"]) for layer in layers}
+    levels = max(len(p) for p in scopes.values()) + 1
     taken, out = set(scopes), {}
-    for depth in range(1, max(len(p) for p in scopes.values()) + 1):
-        tails = {}
+    for level in range(levels + 1):
+        wanted = {}
         for name, parts in scopes.items():
-            if name in out.values() or len(parts) < depth:
-                continue
-            tail = "/".join(parts[-depth:])
-            for cand in dict.fromkeys((re.sub(r"_\d+$", "", tail), tail)):
-                tails.setdefault(cand, []).append(name)
-        for cand, names in tails.items():
-            if len(names) == 1 and cand not in taken and cand != names[0] and names[0] not in out.values():
+            cand = candidate(parts, level)
+            if name not in out.values() and cand and cand != name:
+                wanted.setdefault(cand, []).append(name)
+        shared = Counter(c for name, parts in scopes.items() for c in [candidate(parts, level)] if c)
+        for cand, names in wanted.items():
+            if len(names) == 1 and shared[cand] == 1 and cand not in taken:
                 out[cand] = names[0]
                 taken.add(cand)
     return out
+
+
+def scope(name):
+    parts = name.split("/")
+    if len(parts) > 1 and OP_WORD.fullmatch(parts[-1]):
+        parts = parts[:-1]
+    chain = []
+    for p in parts:
+        if chain and p.startswith(chain[-1] + "."):
+            chain[-1] = p
+        else:
+            chain.append(p)
+    return chain
+
+
+def candidate(parts, level):
+    """Level 0: the last part without a '_N' suffix; 1: the last part; n: the last n parts, '.'-joined."""
+    if level == 0:
+        return re.sub(r"_\d+$", "", parts[-1])
+    return ".".join(parts[-level:]) if level <= len(parts) else None
 
 
 def suggest(layers):
