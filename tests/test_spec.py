@@ -252,6 +252,21 @@ CASES = {
         set_layer("inc/output", inputs=[]),
         r"inputs: 0 inputs; concat reads one or more",
     ),
+    "add of one term": (
+        "two_conv",
+        append_layer("sum", "add", ["conv2"]),
+        r"layer 'sum' inputs: 1 inputs; add reads two or more",
+    ),
+    "add of different widths": (
+        "inception",
+        append_layer("sum", "add", ["inc/1x1", "inc/3x3"]),
+        r"layer 'sum' inputs: add sums terms of different shapes \(4 channels, 6 channels\)",
+    ),
+    "add of image and vector": (
+        "classifier",
+        append_layer("sum", "add", ["gap", "flatten"]),
+        r"layer 'sum' inputs: add sums terms of different shapes \(8 channels, a flat vector\)",
+    ),
     "linear on an image": (
         "classifier",
         set_layer("fc1", inputs=["gap"]),

@@ -26,7 +26,7 @@ p pad, d dilation (1 = none, as in PyTorch and Caffe), g groups.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import batchnorm, concat, conv, linear, pool
+from . import add, batchnorm, concat, conv, linear, pool
 from .kernel_sets import REFERENCE, Kernels, kernels, use_kernels
 
 __all__ = ["KINDS", "Kernels", "REFERENCE", "kernels", "use_kernels"]
@@ -113,6 +113,11 @@ KINDS = {
         lambda k, xs, p, layer: k.concat.concat_forward(xs),
         lambda k, dy, cache, params: (k.concat.concat_backward(dy, cache), {}),
         lambda s, layer: concat.concat_shape(s),
+    ),
+    "add": Kind(  # both kernel sets: the NumPy sum (layers/add.py)
+        lambda k, xs, p, layer: add.add_forward(xs),
+        lambda k, dy, cache, params: (add.add_backward(dy, cache), {}),
+        lambda s, layer: add.add_shape(s),
     ),
     "flatten": Kind(
         lambda k, xs, p, layer: k.linear.flatten_forward(xs[0]),

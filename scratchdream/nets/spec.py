@@ -11,10 +11,11 @@ What is checked, in this order:
     top level   the keys of TOP and nothing else; `input` and `layers` present
     input       the keys of INPUT_FIELDS: order RGB/BGR, scale, mean and std (3 numbers each), size (H, W)
     each layer  name (printable, unique, usable as an HDF5 path), kind (one of layers.KINDS), inputs (names
-                defined above it; exactly one unless concat), hp (the HP table: no unknown keys, every value
-                of its type and in its range), the window (pad smaller than the dilated kernel on each
-                side), and what flows in: conv, pooling and LRN read (C, H, W), linear reads a flat vector,
-                groups divide both the input channels and `out`
+                defined above it; exactly one, except concat (one or more) and add (two or more, of one
+                shape)), hp (the HP table: no unknown keys, every value of its type and in its range),
+                the window (pad smaller than the dilated kernel on each side), and what flows in: conv,
+                pooling and LRN read (C, H, W), linear reads a flat vector, groups divide both the input
+                channels and `out`
     names       aliases and dream_layers point at layers; labels are strings, one per class of the classifier
 Ints are ints (not bools, not 3.0), flags are bools, numbers are finite. Sizes that depend on the picture
 (is a concat's branches' H x W the same, does the image reach a layer) are checked by the layers themselves.
@@ -202,6 +203,7 @@ HP = {  # every kind's hyper-parameters, as the layer modules read them (layers/
     "linear": {"out": (True, integer(1, MAX_CHANNELS)), "bias": (False, flag)},
     "relu": {},
     "concat": {},
+    "add": {},
     "flatten": {},
     "softmax": {},
     "batchnorm": {},
@@ -255,11 +257,9 @@ def check_layer(i, layer, flows):
         )
     if any(part in ("", ".", "..") for part in name.split("/")):
         raise damaged(where, "the name has an empty, '.' or '..' part between slashes (it is an HDF5 path)")
-    if len(inputs) != 1 and (kind != "concat" or not inputs):
-        raise damaged(
-            f"{where} inputs",
-            f"{len(inputs)} inputs; {kind} reads {'one' if kind != 'concat' else 'one or more'}",
-        )
+    reads = {"concat": (1, "one or more"), "add": (2, "two or more")}.get(kind)
+    if (len(inputs) != 1 and not reads) or (reads and len(inputs) < reads[0]):
+        raise damaged(f"{where} inputs", f"{len(inputs)} inputs; {kind} reads {reads[1] if reads else 'one'}")
     for src in inputs:
         if src not in flows:
             raise damaged(f"{where} inputs", f"{show(src)} is not defined above this layer")
@@ -296,6 +296,12 @@ def flow(layer, ins):
             raise damaged(f"{where} inputs", "concat joins images with flat vectors")
         counts = [c for _, c in ins]
         return rank, None if None in counts else sum(counts)
+    if kind == "add":
+        known = {c for _, c in ins} - {None}  # a flattened image's length depends on the picture
+        if len({r for r, _ in ins}) != 1 or len(known) > 1:
+            terms = ", ".join(f"{c or '?'} channels" if r == 3 else "a flat vector" for r, c in ins)
+            raise damaged(f"{where} inputs", f"add sums terms of different shapes ({terms})")
+        return rank, known.pop() if known else None
     if kind == "conv":
         g, out = hp.get("groups", 1), hp["out"]
         if channels % g or out % g:
