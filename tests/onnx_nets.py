@@ -118,6 +118,13 @@ class GoogLeNetLike(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class Add(nn.Module):
+    """a + b as a module, so that the hooks see the residual sum under a name."""
+
+    def forward(self, a, b):
+        return a + b
+
+
 class Residual(nn.Module):
     """x -> conv-BN-ReLU -> conv-BN, plus x (or a 1x1 projection of it when the width changes), ReLU."""
 
@@ -129,11 +136,11 @@ class Residual(nn.Module):
         self.down = None
         if stride != 1 or cin != cout:
             self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        self.relu2 = nn.ReLU()
+        self.add, self.relu2 = Add(), nn.ReLU()
 
     def forward(self, x):
         y = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
-        return self.relu2(y + (x if self.down is None else self.down(x)))
+        return self.relu2(self.add(y, x if self.down is None else self.down(x)))
 
 
 class ResNetLike(nn.Module):
