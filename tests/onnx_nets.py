@@ -55,7 +55,9 @@ class VGGLike(nn.Module):
             cin = cin if v == "M" else v
         self.features = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(nn.Linear(cin * side * side, 32), nn.ReLU(), nn.Dropout(), nn.Linear(32, classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(cin * side * side, 32), nn.ReLU(), nn.Dropout(), nn.Linear(32, classes)
+        )
         self.softmax = nn.Softmax(1)
 
     def forward(self, x):
@@ -170,7 +172,9 @@ def export(model, path, H, W, preserve_bn=False):
     mode = torch.onnx.TrainingMode.PRESERVE if preserve_bn else torch.onnx.TrainingMode.EVAL
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        torch.onnx.export(model, torch.zeros(1, 3, H, W), str(path), dynamo=False, opset_version=13, training=mode)
+        torch.onnx.export(
+            model, torch.zeros(1, 3, H, W), str(path), dynamo=False, opset_version=13, training=mode
+        )
     return str(path)
 
 

@@ -9,7 +9,16 @@ import copy
 import numpy as np
 import pytest
 from gradcheck import assert_close
-from onnx_nets import GoogLeNetLike, ResNetLike, VGGLike, build, export, module_output, module_path, smooth_input
+from onnx_nets import (
+    GoogLeNetLike,
+    ResNetLike,
+    VGGLike,
+    build,
+    export,
+    module_output,
+    module_path,
+    smooth_input,
+)
 from torch_nets import channel_da, head
 
 import scratchdream as sd
@@ -108,7 +117,9 @@ def test_batchnorm_nodes_kept_by_the_exporter_are_folded_or_kept(torch, tmp_path
     model = build(ResNetLike, seed=5)
     net = convert_and_reload(export(model, tmp_path / "r.onnx", 24, 20, preserve_bn=True), tmp_path)
     kinds = {layer["kind"] for layer in net.spec["layers"]}
-    assert "batchnorm" in kinds and sum(k == "batchnorm" for k in (ly["kind"] for ly in net.spec["layers"])) == 1
+    assert (
+        "batchnorm" in kinds and sum(k == "batchnorm" for k in (ly["kind"] for ly in net.spec["layers"])) == 1
+    )
     check_every_layer(net, model, smooth_input(24, 20, 1), RESNET_FOLDS)
 
 

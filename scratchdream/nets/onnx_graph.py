@@ -204,24 +204,25 @@ OP_WORD = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?|concat(_\d+)?|transpose(_\d+)?")
 def aliases(layers):
     """Short names for long ones. A node's scope is its name without the op at the end, each part that
     extends the one before replacing it (torch writes a module's path as '/inc3a/b2/b2.0/b2.0.0/Conv').
-    The alias is the first of these that no other layer shares: the last part without TensorFlow's '_1'
+    The alias is the first of these that no layer of another scope shares (in one scope, the last layer
+    gets it: the module's or Keras layer's output): the last part without TensorFlow's '_1'
     copy suffix, the last part, then the last 2, 3, ... parts joined by '.' (torch's module path):
     '/features/features.0/Conv' -> 'features.0', 'inc3a/b2/b2.0/b2.0.0/Conv' -> 'inc3a.b2.0.0',
     'functional_1/block4_conv3_1/BiasAdd' -> 'block4_conv3'."""
     scopes = {layer["name"]: scope(layer["name"]) for layer in layers}
-    levels = max(len(p) for p in scopes.values()) + 1
     taken, out = set(scopes), {}
-    for level in range(levels + 1):
-        wanted = {}
+    for level in range(max(len(p) for p in scopes.values()) + 1):
+        sharing = {}  # candidate -> the layers it could name
         for name, parts in scopes.items():
             cand = candidate(parts, level)
-            if name not in out.values() and cand and cand != name:
-                wanted.setdefault(cand, []).append(name)
-        shared = Counter(c for name, parts in scopes.items() for c in [candidate(parts, level)] if c)
-        for cand, names in wanted.items():
-            if len(names) == 1 and shared[cand] == 1 and cand not in taken:
-                out[cand] = names[0]
-                taken.add(cand)
+            if cand:
+                sharing.setdefault(cand, []).append(name)
+        for cand, names in sharing.items():
+            if len({tuple(scopes[n]) for n in names}) == 1 and cand not in taken:
+                target = names[-1]  # one scope, several layers: its output, the last (Conv, then Relu)
+                if target not in out.values() and cand != target:
+                    out[cand] = target
+                    taken.add(cand)
     return out
 
 
