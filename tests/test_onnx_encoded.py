@@ -8,58 +8,12 @@ The twin is written in torch.nn.functional from the same numbers.
 import numpy as np
 import pytest
 from gradcheck import assert_close
-from onnx_encoder import model, node, tensor, write
+from onnx_encoder import H, P, W, model, nhwc_model, node, tensor, weights, write
 
 import scratchdream as sd
 from scratchdream.errors import UserError
 from scratchdream.nets.convert import convert_file
 from scratchdream.nets.readers.onnx import read_onnx
-
-H, W = 12, 10
-P = "functional_1/"  # Keras' scope names, as tf2onnx keeps them
-
-
-def weights(seed=0):
-    rng = np.random.default_rng(seed)
-    he = lambda shape, fan: rng.standard_normal(shape) * np.sqrt(2.0 / fan)  # noqa: E731
-    return {
-        "w1": he((6, 3, 3, 3), 27).astype(np.float16),  # float16, in int32_data
-        "b1": rng.normal(0, 0.1, 6).astype(np.float32),  # float_data, packed
-        "w2": he((8, 6, 3, 2), 36),  # float64, double_data
-        "b2": rng.normal(0, 0.1, 8).astype(np.float16),  # float16, raw
-        "wfc": he((8 * 5 * 5, 5), 200).astype(np.float32),  # MatMul's B (in, out): float_data unpacked
-        "bfc": rng.normal(0, 0.1, 5).astype(np.float32),  # raw
-    }
-
-
-def nhwc_model(w):
-    """picture (batch, H, W, 3) -> Transpose -> conv 3x3 SAME -> relu -> maxpool 2 -> Identity -> conv 3x2
-    pads [t1, l0, b0, r1] -> relu -> Reshape(Shape/Gather/Unsqueeze/Concat) -> MatMul + Add -> Softmax."""
-    consts = [
-        tensor("w1", w["w1"], "typed"), tensor("b1", w["b1"], "typed"), tensor("w2", w["w2"], "typed"),
-        tensor("b2", w["b2"], "raw"), tensor("wfc", w["wfc"], "unpacked"), tensor("bfc", w["bfc"], "raw"),
-        tensor("zero", np.array(0, np.int64), "typed"), tensor("axes0", np.array([0], np.int64), "raw"),
-    ]  # fmt: skip
-    nodes = [
-        node("Transpose", ["input_1"], ["x"], P + "transpose", perm=[0, 3, 1, 2]),
-        node("Conv", ["x", "w1", "b1"], ["c1"], P + "block1_conv1_1/BiasAdd", auto_pad="SAME_UPPER",
-             kernel_shape=[3, 3]),
-        node("Relu", ["c1"], ["r1"], P + "block1_conv1_1/Relu"),
-        node("MaxPool", ["r1"], ["p1"], P + "block1_pool_1/MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
-        node("Identity", ["p1"], ["i1"], P + "identity"),
-        node("Conv", ["i1", "w2", "b2"], ["c2"], P + "block2_conv1_1/BiasAdd", pads=[1, 0, 0, 1]),
-        node("Relu", ["c2"], ["r2"], P + "block2_conv1_1/Relu"),
-        node("Shape", ["r2"], ["s"], P + "flatten_1/Shape"),
-        node("Gather", ["s", "zero"], ["n"], P + "flatten_1/strided_slice", axis=0),
-        node("Unsqueeze", ["n", "axes0"], ["n1"], P + "flatten_1/Unsqueeze"),
-        node("Constant", [], ["minus1"], P + "flatten_1/Const", value=np.array([-1], np.int64)),
-        node("Concat", ["n1", "minus1"], ["shape"], P + "flatten_1/stack", axis=0),
-        node("Reshape", ["r2", "shape"], ["f"], P + "flatten_1/Reshape"),
-        node("MatMul", ["f", "wfc"], ["m"], P + "dense_1/MatMul"),
-        node("Add", ["m", "bfc"], ["d"], P + "dense_1/BiasAdd"),
-        node("Softmax", ["d"], ["out"], P + "dense_1/Softmax", axis=-1),
-    ]  # fmt: skip
-    return model(nodes, consts, [("input_1", ["batch", H, W, 3])], ["out"])
 
 
 def twin(w, x_nhwc):

@@ -123,16 +123,27 @@ class Builder:
                 self.dropped += 1
                 continue
             try:
-                handler = OPS.get(node.op)
-                if handler is None:
-                    raise Unsupported("not an op scratchdream has a layer for")
-                handler(self, node)
+                self.one(node)
             except Unsupported as e:
                 self.dead.update(node.outputs)
                 self.dropped += 1
                 self.first_dropped = self.first_dropped or (node, str(e))
         for layer in self.layers:
             layer.pop("made", None)
+
+    def one(self, node):
+        """Turn one node into a layer, a constant or a shape; Unsupported when it cannot be."""
+        handler = OPS.get(node.op)
+        if handler is None:
+            raise Unsupported("not an op scratchdream has a layer for")
+        if len([t for t in node.inputs if t]) < INPUTS.get(node.op, 1) or not node.outputs:
+            raise Unsupported(
+                f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, too few for {node.op}"
+            )
+        try:
+            handler(self, node)
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError) as e:  # a damaged attribute
+            raise Unsupported(f"its inputs or attributes do not fit {node.op} ({type(e).__name__})") from None
 
 
 def node_name(node):
@@ -580,6 +591,8 @@ def fold_concat(b, node, ins):
         b.consts[node.outputs[0]] = np.concatenate([b.consts[t] for t in ins], axis=node.attrs.get("axis", 0))
 
 
+INPUTS = {"Conv": 2, "Concat": 1, "Add": 2, "BatchNormalization": 5, "Gemm": 2, "MatMul": 2, "Reshape": 2,
+          "Gather": 2, "Constant": 0, "Shape": 1}  # fmt: skip  # the fewest an op takes (1 where not listed)
 OPS = {
     "Conv": op_conv, "Relu": op_relu, "Clip": op_clip, "MaxPool": op_pool, "AveragePool": op_pool,
     "GlobalAveragePool": op_global_avgpool, "LRN": op_lrn, "Concat": op_concat, "Add": op_add,
