@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch_nets import randomise
+from torch_nets import VGG_CFG, big_linear, randomise
 
 
 class _LRNOp(torch.autograd.Function):
@@ -47,7 +47,7 @@ def conv_relu(cin, cout, k, stride=1, padding=0):
 
 
 class VGGLike(nn.Module):
-    def __init__(self, widths=(8, "M", 16, 16, "M", 24, "M"), classes=10, side=4):
+    def __init__(self, widths=(8, "M", 16, 16, "M", 24, "M"), classes=10, side=4, hidden=(32,)):
         super().__init__()
         layers, cin = [], 3
         for v in widths:
@@ -55,9 +55,11 @@ class VGGLike(nn.Module):
             cin = cin if v == "M" else v
         self.features = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(
-            nn.Linear(cin * side * side, 32), nn.ReLU(), nn.Dropout(), nn.Linear(32, classes)
-        )
+        head, fin = [], cin * side * side  # torchvision's: [Linear, ReLU, Dropout] per hidden layer, Linear
+        for width in hidden:
+            head += [big_linear(fin, width), nn.ReLU(), nn.Dropout()]
+            fin = width
+        self.classifier = nn.Sequential(*head, big_linear(fin, classes))
         self.softmax = nn.Softmax(1)
 
     def forward(self, x):
@@ -76,6 +78,16 @@ class Inception(nn.Module):
 
     def forward(self, x):
         return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
+
+
+def vgg16():
+    """torchvision's VGG16 at 224 x 224 (its adaptive average pool is the identity there; left out)."""
+    return VGGLike(VGG_CFG["vgg16"], classes=1000, side=7, hidden=(4096, 4096))
+
+
+def bvlc_googlenet():
+    """bvlc_googlenet's layers and widths (the ONNX zoo's googlenet), at 224 x 224."""
+    return GoogLeNetLike(BVLC_TABLE, stem=(64, 192), classes=1000, pool=7)
 
 
 SMALL_TABLE = {"3a": (16, 8, 8, 12, 4, 4, 4), "3b": (28, 8, 8, 12, 4, 8, 4)}
