@@ -205,3 +205,81 @@ def test_old_opset_and_non_onnx_bytes_are_refused(tmp_path):
         read_onnx(write(tmp_path / "junk.onnx", b"\x08\x07\x3a\xff\xff\xff"))
     with pytest.raises(UserError, match="no graph"):
         read_onnx(write(tmp_path / "empty.onnx", b"\x08\x07"))
+
+
+# ---- one op at a time, with the settings torch's exporter rarely writes -------------------------------
+def _one_op_cases():
+    """name -> (nodes, initializers, torch function of the (1, 4, 9, 8) input, the kinds we should make)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    b = rng.normal(0, 0.1, 6).astype(np.float32)
+    g = rng.standard_normal((4 * 9 * 8, 5)).astype(np.float32)  # Gemm's B (in, out): transB = 0
+    c = rng.normal(0, 0.1, (1, 5)).astype(np.float32)
+    t = lambda a: torch.from_numpy(a.astype(np.float64))  # noqa: E731
+    return {
+        "conv_dilated_grouped_same_lower": (
+            [node("Conv", ["x", "w", "b"], ["y"], "conv", group=2, dilations=[2, 2], auto_pad="SAME_LOWER",
+                  kernel_shape=[3, 3])],
+            [tensor("w", w), tensor("b", b)],
+            lambda x: F.conv2d(x, t(w), t(b), padding=2, dilation=2, groups=2),
+            ["conv"],
+        ),
+        "clip_as_relu_opset11": (
+            [node("Constant", [], ["lo"], "lo", value=np.array(0.0, np.float32)),
+             node("Clip", ["x", "lo"], ["y"], "clip")],
+            [], lambda x: F.relu(x), ["relu"],
+        ),
+        "avgpool_ceil_count_pad": (
+            [node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                  ceil_mode=1, count_include_pad=1)],
+            [], lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=True), ["avgpool"],
+        ),
+        "maxpool_default_stride_1": (
+            [node("MaxPool", ["x"], ["y"], "max", kernel_shape=[2, 3])],
+            [], lambda x: F.max_pool2d(x, (2, 3), 1), ["maxpool"],
+        ),
+        "global_avgpool_flatten_gemm": (
+            [node("Flatten", ["x"], ["f"], "flat", axis=1),
+             node("Gemm", ["f", "g", "c"], ["y"], "gemm", alpha=0.5, beta=2.0)],
+            [tensor("g", g), tensor("c", c)],
+            lambda x: 0.5 * x.reshape(1, -1) @ t(g) + 2.0 * t(c), ["flatten", "linear"],
+        ),
+        "concat_of_pools": (
+            [node("GlobalAveragePool", ["x"], ["a"], "gap"), node("MaxPool", ["x"], ["m"], "gmp",
+             kernel_shape=[9, 8]), node("Concat", ["a", "m"], ["y"], "join", axis=1)],
+            [], lambda x: torch.cat([x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)], 1),
+            ["adaptive_avgpool", "maxpool", "concat"],
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["conv_dilated_grouped_same_lower", "clip_as_relu_opset11",
+                                  "avgpool_ceil_count_pad", "maxpool_default_stride_1",
+                                  "global_avgpool_flatten_gemm", "concat_of_pools"])  # fmt: skip
+def test_one_op_matches_torch(torch, tmp_path, case):
+    nodes, inits, expect, kinds = _one_op_cases()[case]
+    rng = np.random.default_rng(9)
+    pre = [node("Conv", ["data_in", "lift"], ["x"], "lift", kernel_shape=[1, 1])]  # 3 -> 4 channels
+    inits = [tensor("lift", rng.standard_normal((4, 3, 1, 1)).astype(np.float32)), *inits]
+    path = write(tmp_path / f"{case}.onnx", model(pre + nodes, inits, [("data_in", [1, 3, 9, 8])], ["y"]))
+    net = convert_file(path)
+    assert [ly["kind"] for ly in net.spec["layers"]] == ["conv", *kinds]
+    x = rng.standard_normal((1, 3, 9, 8))
+    lifted = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(net.params["lift"]["weight"].astype(np.float64))
+    )
+    assert_close(case, net.forward(x.astype(np.float32)), expect(lifted).numpy(), 1e-5)
+
+
+def test_relu6_clip_is_dropped_with_its_reason(tmp_path, capsys):
+    nodes = [
+        node("Conv", ["data_in", "w"], ["c"], "conv"),
+        node("Clip", ["c"], ["y"], "relu6", min=0.0, max=6.0),
+    ]
+    path = write(tmp_path / "r6.onnx", model(nodes, [tensor("w", np.ones((2, 3, 1, 1), np.float32))],
+                                             [("data_in", [1, 3, 4, 4])], ["y"], opset=10))  # fmt: skip
+    assert convert_file(path).layer_names == ["conv"]
+    assert "'relu6' (Clip): Clip to [0.0, 6.0]" in capsys.readouterr().err
