@@ -75,14 +75,8 @@ class Builder:
     def act(self, tensor, rank=None):
         """The layer name of an activation tensor (of the given rank, if given)."""
         if tensor not in self.acts:
-            what = (
-                "a constant"
-                if tensor in self.consts
-                else "a shape"
-                if isinstance(self.sym(tensor), Sym)
-                else ""
-            )
-            raise Unsupported(f"input {tensor!r} is {what or 'unknown'}, where an activation is expected")
+            what = "a constant" if tensor in self.consts else "a shape" if tensor in self.syms else "unknown"
+            raise Unsupported(f"input {tensor!r} is {what}, where an activation is expected")
         name, got = self.acts[tensor]
         if got is None:
             raise Unsupported("it reads the NHWC picture before its Transpose to NCHW")
@@ -105,14 +99,8 @@ class Builder:
         """The layer making `tensor`, if it is one of `kinds` and this node is its only reader (a fold)."""
         name = self.acts.get(tensor, (None,))[0]
         layer = self.by_name.get(name)
-        if (
-            layer is not None
-            and layer["kind"] in kinds
-            and self.readers[tensor] == 1
-            and layer["made"] == tensor
-        ):
-            return layer
-        return None
+        folds = layer is not None and layer["kind"] in kinds and layer.get("made") == tensor
+        return layer if folds and self.readers[tensor] == 1 else None
 
     # ---- the walk --------------------------------------------------------------------------------
     def run(self, input_tensor, nhwc):
@@ -176,10 +164,11 @@ def onnx_net(path, name=None, image=None):
     if b.first_dropped:
         node, why = b.first_dropped
         notes.append(
-            f"{os.path.basename(path)}: node {show_node(node, why)}; it and the {b.dropped - 1} node(s) that "
-            f"depend on it are dropped, the net ends at {b.layers[-1]['name']!r}"
+            f"{os.path.basename(path)}: node {show_node(node, why)}; {b.dropped} node(s) dropped in all (it, "
+            f"what depends on it, any other op we lack), the net ends at {b.layers[-1]['name']!r}"
         )
-    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.splitext(os.path.basename(path))[0])[:MAX_NAME]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.splitext(os.path.basename(path))[0])[:MAX_NAME]
+    name = name or stem.strip("._") or "onnx_net"
     spec = archs.net_spec(
         name, dict(image or archs.tv_input(), size=list(size)), b.layers, aliases(b.layers), []
     )
