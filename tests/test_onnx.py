@@ -67,13 +67,16 @@ def check_every_layer(net, model, x, folds):
 
 
 def input_gradient(net, model, x, layer, channel, folds):
-    """float64: dL/dx of L = mean(h[:, channel]^2) at `layer`, ours and torch's."""
+    """float64: dL/dx of L = mean(h[:, channel]^2) at `layer`, ours and torch's. A channel that is zero
+    everywhere (a dead ReLU, likely deep in a net of random weights) would compare zeros with zeros: it is
+    refused, so that the comparison is never empty."""
     name = net.resolve(layer)
     ours = head(net, name)
     a = ours.forward(x, upto=name)
     mine = ours.backward(channel_da(a, channel))
     xt, at = module_output(model, x, torch_path(name, folds))
     (at[:, channel] ** 2).mean().backward()
+    assert np.abs(xt.grad).max() > 0, f"{layer} channel {channel} is dead here: choose another"
     return mine, xt.grad.numpy()
 
 

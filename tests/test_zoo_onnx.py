@@ -21,7 +21,7 @@ from scratchdream.nets import zoo
 # name: (builder, zoo name lending the preprocessing, dream layer, [(layer, channel)] for the gradient)
 NETS = {
     "vgg16": (vgg16, "vgg16", "features.22", [("features.15", 17)]),
-    "googlenet": (bvlc_googlenet, "googlenet", "inc4c", [("inc4c", 100), ("norm2", 5)]),
+    "googlenet": (bvlc_googlenet, "googlenet", "inc4c", [("inc4c", 22), ("norm2", 5)]),
 }
 
 
