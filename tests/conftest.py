@@ -41,6 +41,7 @@ SLOW_FILES = {
     "test_zoo_convert.py",
     "test_video_dask.py",  # starts Dask LocalClusters of 2 processes
     "test_zoo_resnet.py",  # full-size ResNet-18/50 and the Places365 checkpoints against torch
+    "test_zoo_onnx.py",  # full-size VGG16 and GoogLeNet exported to ONNX, converted, dreamed
 }
 # Single tests elsewhere that run the CLI end to end or dream big pictures.
 SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck")

@@ -10,6 +10,8 @@ attacks (issue 15); every one of them crashed, hung or ate gigabytes before the 
               that inflate 1000x
     caffe     millions of empty blobs, layers or bottoms (2 bytes each); 160,000 blobs of 32-D shapes;
               millions of unpacked floats
+    onnx      millions of empty nodes, initializers or node inputs; dims that ask for terabytes; a million
+              unpacked floats; two million float16 varints
     prototxt  millions of empty messages; a text far larger than any network description
     hdf5      datasets whose numbers live elsewhere (external storage, a virtual dataset, an external or
               soft link) or nowhere (chunks never written), a gzip-compressed dataset, and a global heap
@@ -213,6 +215,46 @@ def _write(folder, name, data):
 def make_empty_blobs_caffemodel(folder, n=4_000_000):
     """One V1 layer with n empty blobs (field 6, length 0): 8 MB."""
     return _write(folder, "blobs.caffemodel", f_bytes(2, f_str(4, "conv") + b"\x32\x00" * n))
+
+
+# ---- ONNX: a ModelProto whose graph (field 7) holds the crafted fields ------------------------------------
+def onnx_model(graph):
+    """ir_version 7, opset 13, the graph bytes as given."""
+    return f_varint(1, 7) + f_bytes(7, graph) + f_bytes(8, f_varint(2, 13))
+
+
+def make_empty_nodes_onnx(folder, n=4_000_000):
+    """n empty nodes (graph field 1, length 0): 8 MB."""
+    return _write(folder, "nodes.onnx", onnx_model(b"\x0a\x00" * n))
+
+
+def make_many_initializers_onnx(folder, n=1_000_000):
+    """n initializers (graph field 5) of one float each."""
+    t = f_varint(1, 1) + f_varint(2, 1) + f_bytes(9, b"\0\0\0\0")
+    return _write(folder, "inits.onnx", onnx_model(f_bytes(5, t) * n))
+
+
+def make_many_node_inputs_onnx(folder, n=2_000_000):
+    """One node with n one-letter inputs (node field 1)."""
+    return _write(folder, "inputs.onnx", onnx_model(f_bytes(1, f_str(1, "x") * n)))
+
+
+def make_huge_dims_onnx(folder):
+    """A float tensor of 2^31 x 2^31 elements holding 4 bytes."""
+    t = f_varint(1, 1 << 31) + f_varint(1, 1 << 31) + f_varint(2, 1) + f_bytes(9, b"\0" * 4)
+    return _write(folder, "dims.onnx", onnx_model(f_bytes(5, t)))
+
+
+def make_unpacked_floats_onnx(folder, n=1_000_000):
+    """A float tensor of n values, one float_data field (5 bytes) each: it reads, in linear time."""
+    t = f_varint(1, n) + f_varint(2, 1) + (b"\x25" + struct.pack("<f", 1.5)) * n
+    return _write(folder, "floats.onnx", onnx_model(f_bytes(5, t)))
+
+
+def make_float16_varints_onnx(folder, n=2_000_000):
+    """A float16 tensor of n values as 3-byte varints in int32_data: it reads, by numpy."""
+    t = f_varint(1, n) + f_varint(2, 10) + f_bytes(5, b"\xff\xff\x03" * n)
+    return _write(folder, "f16.onnx", onnx_model(f_bytes(5, t)))
 
 
 def make_empty_layers_caffemodel(folder, n=4_000_000):

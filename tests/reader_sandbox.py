@@ -37,6 +37,7 @@ READERS = {
     "prototxt": ("scratchdream.nets.readers.prototxt", "read_prototxt"),
     "keras_h5": ("scratchdream.nets.readers.keras_h5", "read_keras_weights"),
     "weights": ("scratchdream.weights_io", "read_spec_and_params"),
+    "onnx": ("scratchdream.nets.convert", "convert_onnx"),  # the reader, then the graph -> architecture
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

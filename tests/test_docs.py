@@ -44,6 +44,10 @@ NOT_RUN = {
     "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": (
         "needs the downloaded checkpoint"
     ),
+    "scratchdream convert model.onnx --net mynet -o weights/mynet.h5": (
+        "needs your .onnx model (test_onnx*.py convert some)"
+    ),
+    "scratchdream layers model.onnx": "needs your .onnx model (test_onnx_encoded.py runs it on one)",
     "scratchdream toyworld train": "trains two nets (minutes) and rewrites weights/toyworld.h5",
     "scratchdream bench --sizes 224,512": "minutes: full-size nets against torch",
     ".venv/bin/python -m pytest -q tests/test_chain.py tests/test_relu.py": (

@@ -44,6 +44,8 @@ ITERATIONS = {
     "pth_zip_mutated": 300,
     "image_mutated": 300,
     "prototxt_random": 300,
+    "onnx_random": 200,
+    "onnx_mutated": 400,
 }
 SECONDS_PER_EXAMPLE = 10
 
@@ -123,6 +125,33 @@ def test_caffemodel_random_bytes(data):
 @given(st.one_of(mutations(CAFFE_V1), mutations(CAFFE_V2)))
 def test_caffemodel_mutated(data):
     _only_user_errors(read_caffemodel, data, ".caffemodel")
+
+
+def _onnx_seed():
+    from onnx_encoder import nhwc_model, weights
+
+    return nhwc_model(weights())
+
+
+ONNX_SEED = _onnx_seed()
+
+
+def _convert_onnx(path):
+    from scratchdream.nets.convert import convert_onnx
+
+    return convert_onnx(path, quiet=True)  # the reader, then the graph -> architecture, then Net's checks
+
+
+@_settings(ITERATIONS["onnx_random"])
+@given(st.binary(max_size=3000).map(lambda b: b"\x08\x07" + b))
+def test_onnx_random_bytes(data):
+    _only_user_errors(_convert_onnx, data, ".onnx")
+
+
+@_settings(ITERATIONS["onnx_mutated"])
+@given(mutations(ONNX_SEED))
+def test_onnx_mutated(data):
+    _only_user_errors(_convert_onnx, data, ".onnx")
 
 
 _PROTOTXT_WORDS = st.sampled_from(
@@ -390,6 +419,7 @@ def _sandbox_seeds(folder):
         "prototxt": ("prototxt", PROTOTXT_SEED),
         "keras_h5": ("keras_h5", keras),
         "weights": ("weights", ours),
+        "onnx": ("onnx", ONNX_SEED),
     }
 
 
@@ -554,7 +584,7 @@ def _crafted_weights(rng, path, seed, folder):
 
 
 def test_every_reader_under_memory_and_cpu_limits(tmp_path, torch):
-    """SANDBOX_MUTATED mutations of each of 7 seeds and SANDBOX_CRAFTED crafted files for each of 5 readers:
+    """SANDBOX_MUTATED mutations of each of 8 seeds and SANDBOX_CRAFTED crafted files for each of 5 readers:
     every outcome is a clean result or one UserError line, using less than half its CPU allowance; an HDF5
     file with a dataset stored outside it, in no place, or through filters is refused."""
     import reader_sandbox
@@ -567,6 +597,7 @@ def test_every_reader_under_memory_and_cpu_limits(tmp_path, torch):
         "prototxt": ".prototxt",
         "keras_h5": ".h5",
         "weights": ".h5",
+        "onnx": ".onnx",
     }
     for name, (reader, seed) in seeds.items():
         for i in range(SANDBOX_MUTATED):

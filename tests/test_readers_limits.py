@@ -38,6 +38,13 @@ CASES = {
     "caffe_blobs_in_all": ("caffemodel", hf.make_many_blobs_caffemodel, "more than 10,000 blobs"),
     "caffe_empty_bottoms": ("caffemodel", hf.make_empty_bottoms_caffemodel, "more than 256 'bottom' fields"),
     "caffe_unpacked_floats": ("caffemodel", hf.make_unpacked_floats_caffemodel, None),
+    "onnx_empty_nodes": ("onnx", hf.make_empty_nodes_onnx, "more than 20,000 'node' fields"),
+    "onnx_many_initializers": ("onnx", hf.make_many_initializers_onnx, "more than 20,000 'initializer'"),
+    "onnx_many_node_inputs": ("onnx", hf.make_many_node_inputs_onnx, "more than 256 'input' fields"),
+    "onnx_huge_dims": ("onnx", hf.make_huge_dims_onnx, "more bytes than any network has"),
+    # these two read in full, within the limits; the model then has no picture input to build on
+    "onnx_unpacked_floats": ("onnx", hf.make_unpacked_floats_onnx, "the graph has no input"),
+    "onnx_float16_varints": ("onnx", hf.make_float16_varints_onnx, "the graph has no input"),
     # prototxt: messages, size, a pipe
     "prototxt_many_messages": ("prototxt", hf.make_many_messages_prototxt, "more than 100,000 messages"),
     "prototxt_huge": ("prototxt", hf.make_huge_prototxt, "more than any network description"),

@@ -19,11 +19,15 @@ def add_parser(subs):
     p = command(
         subs,
         "convert",
-        "convert a checkpoint you already have (.caffemodel, .pth, Keras .h5)",
+        "convert a checkpoint you already have (.caffemodel, .pth, Keras .h5, .onnx)",
         "scratchdream convert vgg16-397923af.pth -o weights/vgg16.h5",
     )
-    p.add_argument("file", help="the publisher's checkpoint: .caffemodel, .pth or Keras .h5")
-    p.add_argument("--net", help="which architecture (default: recognised from the file)")
+    p.add_argument("file", help="the publisher's checkpoint: .caffemodel, .pth, Keras .h5 or .onnx")
+    p.add_argument(
+        "--net",
+        help="which architecture (default: recognised from the file); for .onnx the net's name (default: "
+        "the file's; a zoo name also lends its preprocessing)",
+    )
     p.add_argument("-o", "--output", help="the weights file to write (default: WEIGHTS_DIR/NET.h5)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument(
@@ -33,7 +37,7 @@ def add_parser(subs):
 
 
 def run(args):
-    if args.net is not None:
+    if args.net is not None and not str(args.file).endswith(".onnx"):
         zoo.entry(args.net)
     with OutputSet(inputs=[args.file, args.prototxt], force=args.force) as outs:
         out = outs.add(args.output) if args.output else None  # refused now, not after the conversion
@@ -41,11 +45,10 @@ def run(args):
         out = out or outs.add(os.path.join(default_weights_dir(), f"{net.name}.h5"))
         save_net(net, outs.temp(out))
     prov = net.spec["provenance"]
-    kind = prov["published_checksum"].split(":")[0]
-    note = {True: f"matches the published {kind}", False: f"does NOT match the published {kind}"}.get(
-        prov["matches_published"], "has no published checksum to match"
-    )
-    print(
-        f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; the file {note})"
-    )
+    if prov["matches_published"] is None:
+        check = "no published checksum to compare with"
+    else:
+        note = "matches" if prov["matches_published"] else "does NOT match"
+        check = f"the file {note} the published {prov['published_checksum'].split(':')[0]}"
+    print(f"converted {args.file} -> {out} ({net.name}, {len(net.params)} layers with weights; {check})")
     return 0

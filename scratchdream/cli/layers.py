@@ -1,11 +1,13 @@
 """`scratchdream layers NET [--size HxW]`: a network's layers with their output shapes and parameter counts.
 
 Works before the weights are fetched: a zoo name without its converted file lists the architecture alone.
+An .onnx model is converted in memory first, so the list shows what of its graph was kept.
 """
 
 import argparse
 
 from ..nets import classes, zoo
+from ..nets.convert import convert_onnx
 from .flags import command
 
 MAX_SIDE = 65536  # px: the shapes are arithmetic only, but no picture a net could dream on is larger
@@ -18,7 +20,7 @@ def add_parser(subs):
         "list a network's layers with output shapes",
         "scratchdream layers googlenet --size 224",
     )
-    p.add_argument("net", help="zoo name or weights .h5 file")
+    p.add_argument("net", help="zoo name, weights .h5 file or .onnx model")
     p.add_argument(
         "--size",
         default="224",
@@ -50,7 +52,10 @@ def size(text):
 
 def run(args):
     H, W = args.size
-    net, header = zoo.open_for_listing(args.net, args.weights_dir)
+    if args.net.endswith(".onnx"):
+        net, header = convert_onnx(args.net), f"{args.net} (ONNX, converted in memory)"
+    else:
+        net, header = zoo.open_for_listing(args.net, args.weights_dir)
     rows = zoo.layer_table(net, H, W)
     dream = net.spec.get("dream_layers") or []
     print(

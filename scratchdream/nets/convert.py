@@ -1,4 +1,4 @@
-"""Conversion: a publisher's file (.caffemodel, torchvision .pth, Keras .h5) -> a Net -> our HDF5 format.
+"""Conversion: a publisher's file (.caffemodel, torchvision .pth, Keras .h5, .onnx) -> a Net -> our HDF5.
 
     convert_file(path, net=None) -> Net        recognise, read, check every name and shape, attach provenance
     scratchdream convert FILE [--net NAME] [--prototxt deploy.prototxt] -o OUT [--force]
@@ -9,6 +9,8 @@ that format whose parameter keys the file holds, the file name breaking ties); l
 its Arch record (nets/archs/) copy and re-lay the tensors (each name and shape checked, one-line error
 otherwise); build the Net. Keys the file has beyond the network's are training-only (Caffe's data layers
 and auxiliary heads, BatchNorm's num_batches_tracked, torchvision GoogLeNet's aux1/aux2) and are ignored.
+An ONNX file carries its own architecture: nets/onnx_graph.py builds the spec from its graph, and --net
+names the net (a zoo name also lends its preprocessing).
 """
 
 import hashlib
@@ -19,6 +21,7 @@ import numpy as np
 from ..errors import SettingError, UserError
 from . import zoo
 from .graph import Net
+from .onnx_graph import onnx_net
 from .readers.caffemodel import read_caffemodel_layers
 from .readers.keras_h5 import read_keras_weights
 from .readers.pth import load_state_dict
@@ -38,13 +41,15 @@ def detect_format(path):
         head = f.read(512)
     if head.startswith(HDF5_MAGIC):
         return "scratchdream" if _is_ours(path) else "keras_h5"
+    if path.endswith(".onnx") or head[:1] == b"\x08":  # ModelProto starts with ir_version, field 1 varint
+        return "onnx"
     if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or head[257:262] == b"ustar":
         return "pth"
     if path.endswith(".caffemodel") or head[:1] in (b"\x0a", b"\x12") or head[:2] == b"\xa2\x06":
         return "caffemodel"
     raise UserError(
         f"{path} is not a file scratchdream can convert (expected a Caffe .caffemodel, a PyTorch .pth "
-        "state dict or a Keras .h5 weights file)"
+        "state dict, a Keras .h5 weights file or an .onnx model)"
     )
 
 
@@ -170,6 +175,8 @@ def convert_file(path, net=None, prototxt=None):
     `prototxt`: a Caffe deploy.prototxt to check the architecture against as well."""
     path = os.fspath(path)
     fmt = detect_format(path)
+    if fmt == "onnx":
+        return convert_onnx(path, net, prototxt)
     box = {"tensors": read_tensors(path, fmt)}  # emptied once copied, so the file's arrays can go
     if net is not None:
         return _convert(path, fmt, box, net, prototxt)
@@ -232,3 +239,29 @@ def _refuse_non_finite(params, path):
                     f"{os.path.basename(path)}: {layer} {key} holds {bad} NaN or infinite number(s) "
                     "(a damaged file, or a training run that diverged); refusing to convert it"
                 )
+
+
+def convert_onnx(path, name=None, prototxt=None, quiet=False):
+    """A Net from an ONNX model: architecture from its graph, weights from its initializers. `name` names the
+    net; a zoo name also gives its preprocessing (else torchvision's, which the ONNX zoo's VGG and ResNet
+    use). What had to be dropped is said in one note line."""
+    from ..image_io import note  # the one-line remark on stderr
+
+    if prototxt is not None:
+        raise SettingError(
+            "{prototxt} is for Caffe networks; {file} is an ONNX model", file=os.path.basename(path)
+        )
+    image = zoo.spec_for(name)["input"] if name in zoo.ZOO and zoo.entry(name).arch else None
+    spec, params, notes = onnx_net(path, name, image)
+    for line in notes if not quiet else ():
+        note(line)
+    _refuse_non_finite(params, path)
+    spec["provenance"] = {
+        "source_file": os.path.basename(path),
+        "source_sha256": file_digests(path)["sha256"],
+        "published_checksum": "",
+        "matches_published": None,  # no publisher's checksum is known for a file the user brings
+        "converter_version": CONVERTER_VERSION,
+        "dropped": notes,
+    }
+    return Net(spec, params)

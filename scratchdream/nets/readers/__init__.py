@@ -8,6 +8,8 @@
     prototxt.parse_prototxt(text)      Caffe's text format (deploy.prototxt) -> nested dicts
     prototxt.read_prototxt(path)       the same from a file
     keras_h5.read_keras_weights(path)  Keras .h5 weights -> OrderedDict[layer name, list[np.ndarray]]
+    onnx.read_onnx(path)               ONNX .onnx -> OnnxGraph (nodes, initializers, inputs, outputs);
+                                       nets/onnx_graph.py makes the architecture from it
 Helpers: protobuf.py (the wire format), pickle_safe.py (unpickling without running code),
 torch_objects.py (the stand-ins a checkpoint's pickle gets instead of torch's classes),
 hdf5_safe.py (HDF5 datasets that must lie in the file itself; also used by weights_io.py).
@@ -21,7 +23,8 @@ ends in one UserError line that names the file and the fix, never in another exc
 Worst cost measured per byte of input, on files crafted to be as costly as each reader's limits allow
 (CPU time; peak memory on top of the reader's own): .pth legacy 1.7 us, 72 B; .pth zip 7 us, 513 B (its
 data.pkl may inflate 8x; 1 s and 71 MB at most); .caffemodel 0.5 us, 21 B; .prototxt 0.8 us, 91 B
-(4 MB at most); Keras .h5 0.13 us, 5 B; our .h5 0.28 us, 5 B. tests/test_readers_limits.py has the
+(4 MB at most); Keras .h5 0.13 us, 5 B; our .h5 0.28 us, 5 B; .onnx 1.0 us, 16 B (unpacked floats cost
+the time, float16 varints the memory; measured on a busy machine). tests/test_readers_limits.py has the
 crafted files that go past the limits.
 """
 

@@ -8,7 +8,9 @@ A repeated scalar arrives either packed (one wire-type-2 field holding all value
 value; both are accepted. Unknown fields are skipped, as protobuf requires.
 
 `decode(buf, schema)` turns one message into a dict, guided by a schema {field: (name, kind[, most])};
-a kind that is itself a dict is a sub-message; `most` caps how many values a repeated field may hold.
+a kind that is itself a dict is a sub-message; "view" keeps a length-delimited field as a memoryview of
+the buffer, undecoded and uncopied (a message read later, or packed numbers read by numpy); `most` caps
+how many values a repeated field may hold.
 Schemas never refer to themselves, so decoding depth is bounded by the schema, never by the file.
 Every length is checked against the bytes that remain, and the cost is linear in the bytes: each field
 is read once, skipped fields cost nothing but the reading, float runs are copied once, and every
@@ -150,13 +152,15 @@ def decode(buf, schema):
                 runs = floats[key] = (kind, repeated, [])
             _add_floats(runs[2], kind, wtype, value, number)
             continue
-        if isinstance(kind, dict) or kind in ("string", "bytes"):
+        if isinstance(kind, dict) or kind in ("string", "bytes", "view"):
             if wtype != LEN:
                 raise WireError(f"field {number} ({key}) has wire type {wtype}, expected 2")
             if isinstance(kind, dict):
                 got = [decode(value, kind)]
             elif kind == "string":
                 got = [_text(value, number)]
+            elif kind == "view":
+                got = [value]
             else:
                 got = [bytes(value)]
         else:
