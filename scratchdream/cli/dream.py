@@ -10,9 +10,11 @@ import time
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, save_gif, shrink
+from ..manifest import with_output
 from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
 from .flags import command
+from .manifests import dream_settings, for_run
 from .paths import DREAM_SUFFIX, output_path
 
 
@@ -45,8 +47,7 @@ def add_parser(subs):
 
 
 def run(args):
-    guide = load_image(args.guide)[0] if args.guide else None
-    options = dream_options(args, guide=guide, start=args.start)
+    options = options_of(args)
     inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
@@ -56,18 +57,26 @@ def run(args):
     return 0
 
 
-def _dream(args, options, outs, out, gif):
-    """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
-    returns what was done, in words."""
+def options_of(args):
+    """The DreamOptions of a dream command line, the guide picture read."""
+    guide = load_image(args.guide)[0] if args.guide else None
+    return dream_options(args, guide=guide, start=args.start)
+
+
+def _dream(args, options, outs, out, gif, stamp=None):
+    """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names,
+    each with the manifest `stamp` (by default this run's own); returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     img, alpha = load_image(args.image)
+    stamp = stamp or for_run("dream", dream_settings(options), args, net, args.guide)
     frames = []
     t0 = time.perf_counter()
     result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
     seconds = time.perf_counter() - t0
-    save_picture(outs, out, result, alpha)
+    if out:
+        save_picture(outs, out, result, alpha, stamp)
     if gif:
-        save_gif(outs.temp(gif), [shrink(img)] + frames)
+        save_gif(outs.temp(gif), [shrink(img)] + frames, manifest=with_output(stamp, "gif"))
     return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
         f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"

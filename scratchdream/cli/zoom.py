@@ -11,9 +11,11 @@ from ..deepdream.options import check
 from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
 from ..image_io import load_image, save_gif, save_image, shrink
+from ..manifest import with_output
 from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
+from .manifests import for_run, zoom_settings
 from .paths import ZOOM_SUFFIX, frame_names, frames_folder, output_path
 
 
@@ -43,8 +45,7 @@ def add_parser(subs):
 
 
 def run(args):
-    options = dream_options(args)
-    frames, factor = check("frames", args.frames), check("factor", args.zoom)
+    options, frames, factor = settings_of(args)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         gif = outs.add(output_path(args.image, args.output, ZOOM_SUFFIX, ext=".gif"))
@@ -55,20 +56,29 @@ def run(args):
     return 0
 
 
-def _zoom(args, options, factor, outs, gif, paths):
-    """Load the net and the picture, dream one frame per path in `paths`, each saved to its temporary
-    name as it is made, then the GIF; returns what was done, in words."""
+def settings_of(args):
+    """The DreamOptions, frame count and zoom factor of a zoom command line, checked."""
+    return dream_options(args), check("frames", args.frames), check("factor", args.zoom)
+
+
+def _zoom(args, options, factor, outs, gif, paths, stamp=None):
+    """Load the net and the picture, dream one frame per path in `paths` (None: a frame not written),
+    each saved to its temporary name as it is made, then the GIF (if any), each with the manifest
+    `stamp` (by default this run's own); returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     img, _ = load_image(args.image)
+    stamp = stamp or for_run("zoom", zoom_settings(options, len(paths), factor), args, net)
     pictures = []
 
     def on_frame(k, picture):
-        save_image(outs.temp(paths[k]), picture)
+        if paths[k]:
+            save_image(outs.temp(paths[k]), picture, manifest=with_output(stamp, "frame", k + 1))
         pictures.append(shrink(picture))
 
     t0 = time.perf_counter()
     run_zoom(net, img, options, len(paths), factor, on_frame=on_frame)
-    save_gif(outs.temp(gif), pictures)
+    if gif:
+        save_gif(outs.temp(gif), pictures, manifest=with_output(stamp, "gif"))
     seconds = time.perf_counter() - t0
     layers = ", ".join(args.layer) if args.layer else default_layer(net)
     return (
