@@ -199,7 +199,7 @@ def parse(stored, path="the picture"):
     """The manifest in the stored text, checked: size, depth, JSON, sha256, then the schema."""
     if len(stored) > MAX_TEXT:
         raise _damaged(path, f"its manifest is {len(stored):,} characters long, more than {MAX_TEXT:,}")
-    if _depth(stored) > MAX_DEPTH:
+    if depth(stored) > MAX_DEPTH:
         raise _damaged(path, f"its manifest is nested more than {MAX_DEPTH} levels deep")
     try:
         outer = json.loads(stored, parse_constant=_no_constant)
@@ -260,9 +260,10 @@ def _stored_text(path):
     return value
 
 
-def _depth(stored):
-    """How deeply the JSON text nests its brackets (strings skipped), counted before parsing it."""
-    depth = deepest = 0
+def depth(stored):
+    """How deeply a JSON text nests its brackets (strings skipped), counted before json.loads, whose
+    recursion a deep text would exhaust."""
+    level = deepest = 0
     in_string = escaped = False
     for c in stored:
         if in_string:
@@ -270,10 +271,10 @@ def _depth(stored):
         elif c == '"':
             in_string = True
         elif c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
+            level += 1
+            deepest = max(deepest, level)
         elif c in "]}":
-            depth -= 1
+            level -= 1
     return deepest
 
 

@@ -16,6 +16,7 @@ from .common import add_ascent_options, add_net_options, dream_options, load_net
 from .flags import command
 from .manifests import dream_settings, for_run
 from .paths import DREAM_SUFFIX, output_path
+from .resume import check_checkpoint, checkpoint_of, spent
 
 
 def add_parser(subs):
@@ -44,6 +45,16 @@ def add_parser(subs):
         const="",
         help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
     )
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the dream's state to FILE (.npz) after each octave, for --resume; deleted when done",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue a stopped run from its --checkpoint FILE (same command line)",
+    )
 
 
 def run(args):
@@ -52,7 +63,9 @@ def run(args):
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
+        check_checkpoint(args, inputs + [out, gif])
         done = _dream(args, options, outs, out, gif)
+    spent(args)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))
     return 0
 
@@ -71,7 +84,8 @@ def _dream(args, options, outs, out, gif, stamp=None):
     stamp = stamp or for_run("dream", dream_settings(options), args, net, args.guide)
     frames = []
     t0 = time.perf_counter()
-    result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
+    on_frame = (lambda f: frames.append(shrink(f))) if gif else None
+    result = run_dream(net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp))
     seconds = time.perf_counter() - t0
     if out:
         save_picture(outs, out, result, alpha, stamp)
