@@ -117,15 +117,14 @@ TOP = {
 
 
 # ---- writing ---------------------------------------------------------------------------------------
-def make(command, settings, net, inp, guide=None, output="picture", frame=None, kernels="fast"):
-    """A manifest (a dict, checked against the schema). `net` is {"name", "source", "sha256"}, `inp` and
-    `guide` are {"file", "sha256"} (file_record), `settings` the command's settings as plain JSON values."""
-    from . import __version__
-
+def make(version, command, settings, net, inp, guide=None, output="picture", frame=None, kernels="fast"):
+    """A manifest (a dict, checked against the schema): made by scratchdream `version` (sd.__version__);
+    `net` is {"name", "source", "sha256"}, `inp` and `guide` are {"file", "sha256"} (file_record),
+    `settings` the command's settings as plain JSON values."""
     m = {
         "format": FORMAT,
         "version": VERSION,
-        "scratchdream": __version__,
+        "scratchdream": version,
         "command": command,
         "output": output,
         "frame": frame,

@@ -6,7 +6,7 @@ they write; `replay` hands them the manifest it read instead, so that the new fi
 
 import os
 
-from .. import manifest
+from .. import __version__, manifest
 
 
 def for_run(command, settings, args, net, guide=None):
@@ -15,6 +15,7 @@ def for_run(command, settings, args, net, guide=None):
     from ..layers.kernel_sets import kernels
 
     return manifest.make(
+        __version__,
         command,
         settings,
         net_record(args.net, args.weights_dir, net),
