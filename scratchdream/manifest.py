@@ -91,7 +91,7 @@ DREAM = {  # DreamOptions' fields (the guide is the manifest's own "guide" entry
 }
 SETTINGS = {  # command -> its settings
     "dream": DREAM,
-    "zoom": {**DREAM, "frames": _int, "factor": _num},
+    "zoom": {**{k: v for k, v in DREAM.items() if k != "start"}, "frames": _int, "factor": _num},  # no --from
     "lecture": {
         "layer": _of(_str, _none),
         "channel": _of(_int, _none),

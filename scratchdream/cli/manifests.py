@@ -64,7 +64,9 @@ def dream_settings(options):
 
 
 def zoom_settings(options, frames, factor):
-    return {**dream_settings(options), "frames": frames, "factor": factor}
+    """dream's settings but the start (a zoom starts from the image), and the frames and their zoom."""
+    settings = {k: v for k, v in dream_settings(options).items() if k != "start"}
+    return {**settings, "frames": frames, "factor": factor}
 
 
 def lecture_settings(layer, channel, neuron, steps, eta, seed):
