@@ -111,6 +111,18 @@ def test_replay_of_a_zoom_gif_and_one_frame_gives_identical_bytes(files):
     assert _bytes(files / "f2.png") == _bytes(files / "z_frames" / "frame_0002.png")
 
 
+def test_replay_of_a_guided_dream_checks_the_guide(files, capsys):
+    argv = ["dream", "sky.png", "--net", "tiny.h5", "--guide", "cloud.png", "--layer", "inc/output:0.5"]
+    assert _main(files, argv + ["--octaves", "1", "--steps", "2", "--seed", "7", "-o", "g.png"]) == 0
+    m = manifest.read(files / "g.png")
+    assert m["guide"]["file"] == "cloud.png" and m["settings"]["layers"] == [["inc/output", 0.5]]
+    assert _main(files, ["replay", "g.png"]) == 0
+    assert _bytes(files / "g_replay.png") == _bytes(files / "g.png")
+    capsys.readouterr()
+    assert _main(files, ["replay", "g.png", "--guide", "sky.png", "-o", "g2.png"]) == 1
+    assert "sky.png is not the guide g.png was made from" in _one_line(capsys)
+
+
 def test_a_jpeg_output_carries_its_manifest_too(files):
     argv = ["dream", "sky.png", "--net", "tiny.h5", "--octaves", "1", "--steps", "1", "-o", "s.jpg"]
     assert _main(files, argv) == 0

@@ -126,24 +126,34 @@ def _bytes(path):
 
 # ---- the command line again ---------------------------------------------------------------------------
 def command_line(m, image, net, guide=None):
-    """The manifest's run as a command line (a list of words, without `scratchdream`)."""
-    argv = [m["command"], image, "--net", net]
+    """The manifest's run as a command line: a list of words (without `scratchdream`), every option as
+    --flag=VALUE, so that no value (a layer name) can be read as an option."""
+    options = [("--net", net)]
     for name in manifest.SETTINGS[m["command"]]:  # in the schema's order, which is the help's
         value = m["settings"][name]
         if value is None:
             continue
         if name == "layers":
-            argv += [w for layer, weight in value for w in ("--layer", f"{layer}:{weight!r}")]
+            options += [("--layer", f"{layer}:{weight!r}") for layer, weight in value]
         elif name == "neuron":
-            argv += [FLAGS[name], ",".join(map(str, value))]
+            options.append((FLAGS[name], ",".join(map(str, value))))
         else:
-            argv += [FLAGS[name], repr(value) if isinstance(value, float) else str(value)]
-    return argv + (["--guide", guide] if guide else [])
+            options.append((FLAGS[name], repr(value) if isinstance(value, float) else str(value)))
+    options += [("--guide", guide)] if guide else []
+    return [m["command"], _not_an_option(image)] + [f"{flag}={value}" for flag, value in options]
+
+
+def _not_an_option(path):
+    return os.path.join(".", path) if path.startswith("-") else path
 
 
 def shown(m, image, net, guide=None):
     """The command line as one could type it."""
-    return "scratchdream " + shlex.join(command_line(m, image, net, guide))
+    words = []
+    for word in command_line(m, image, net, guide):
+        flag, _, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        words.append(f"{flag} {shlex.quote(value)}" if flag else shlex.quote(value))
+    return "scratchdream " + " ".join(words)
 
 
 def parse_command(m, image, net, guide, weights_dir):
@@ -151,7 +161,7 @@ def parse_command(m, image, net, guide, weights_dir):
     parser = top_parser("replay")
     subs = parser.add_subparsers(dest="command")
     COMMANDS[m["command"]].add_parser(subs)
-    more = ["--weights-dir", weights_dir] if weights_dir else []
+    more = [f"--weights-dir={weights_dir}"] if weights_dir else []
     return parser.parse_args(command_line(m, image, net, guide) + more)
 
 

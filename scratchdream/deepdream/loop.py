@@ -41,8 +41,9 @@ def run(net, img, options, progress=True, on_frame=None, checkpoint=None):
     first, x, moved = checkpoint.restore(plan) if checkpoint else (0, None, False)  # 0: from the start
     detail = np.zeros_like(bases[0]) if first == 0 else x - bases[first - 1]  # what was dreamed so far
     last = len(bases) - 1
-    for k in range(first, len(bases)):
-        octave, base_k = plan.octaves[k], bases[k]
+    for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
+        if k < first:
+            continue  # dreamed before the run was stopped: the checkpoint holds its x
         x = reinject(detail, base_k)  # upscale the detail so far onto this scale
         np.clip(x, lo, hi, out=x)
         bar = _bar(options.steps, k, octave.size, len(bases), progress)
