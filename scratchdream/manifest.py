@@ -100,6 +100,7 @@ SETTINGS = {  # command -> its settings
         "eta": _of(_num, _none),
         "seed": _int,
     },
+    "toyworld": {"seed": _int, "control": _of(_hex, _none)},  # `toyworld demo`: no input, all its own
 }
 TOP = {
     "format": lambda v: v == FORMAT,
@@ -110,7 +111,7 @@ TOP = {
     "frame": _of(_int, _none),
     "kernels": _str,
     "net": lambda v: _record(v, NET) is None,
-    "input": _file,
+    "input": _of(_file, _none),  # none: the toyworld demo draws its own pictures
     "guide": _of(_file, _none),
     "settings": lambda v: isinstance(v, dict),  # checked against SETTINGS[command] below
 }

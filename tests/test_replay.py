@@ -232,3 +232,30 @@ def test_the_depth_count_skips_strings():
     assert manifest.depth('{"a": "[[[[{{{{", "b": [1, [2]]}') == 3
     assert manifest.depth('{"a": "\\"[[[["}') == 1
     assert np.isclose(len(manifest.text({"x": 1})), len('{"manifest":{"x":1},"sha256":""}') + 64)
+
+
+def test_the_toyworld_demo_pictures_carry_a_manifest_that_replay_refers_to_the_demo(tmp_path, capsys):
+    from scratchdream.cli.toyworld import WEIGHTS, demo_manifest
+    from scratchdream.toyworld import demo
+
+    stamp = demo_manifest(4, sd.load_net(WEIGHTS), None)
+    picture = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    m = manifest.read(
+        demo._save_png(str(tmp_path / "toyworld_scenes.png"), picture, stamp)
+    )  # the demo's writer
+    assert m["command"] == "toyworld" and m["input"] is None and m["settings"] == {"seed": 4, "control": None}
+    assert m["net"]["sha256"] == hashlib.sha256(_bytes(WEIGHTS)).hexdigest()
+    assert _main(tmp_path, ["info", "toyworld_scenes.png"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "made by:     scratchdream toyworld demo --seed 4"
+    assert _main(tmp_path, ["replay", "toyworld_scenes.png"]) == 1
+    assert "a picture of `scratchdream toyworld demo --seed 4`" in _one_line(capsys)
+
+
+def test_toyworld_demo_end_to_end_its_dream_pictures_carry_the_manifest(tmp_path):
+    from scratchdream.cli.toyworld import WEIGHTS, demo_manifest
+    from scratchdream.toyworld import demo
+
+    net = sd.load_net(WEIGHTS)
+    stamp = demo_manifest(4, net, None)
+    _, written = demo.run_demo(net, tmp_path, seeds=(4,), backgrounds=("sky",), progress=False, stamp=stamp)
+    assert [manifest.read(p) for p in written] == [stamp, manifest.with_output(stamp, "gif")]

@@ -5,7 +5,7 @@ Ends with the two commands that matter: how to replay the picture, and the comma
 
 from .. import manifest
 from .flags import command
-from .replay import shown
+from .replay import COMMANDS, shown
 
 
 def add_parser(subs):
@@ -29,20 +29,19 @@ def lines(m, picture):
     net, inp, guide = m["net"], m["input"], m["guide"]
     rows = [
         ("net", f"{net['name']} from {net['source']}, weights sha256 {net['sha256']}"),
-        ("input", f"{inp['file']}, sha256 {inp['sha256']}"),
+        ("input", "(none: drawn by the run)" if inp is None else f"{inp['file']}, sha256 {inp['sha256']}"),
     ]
     if guide is not None:
         rows.append(("guide", f"{guide['file']}, sha256 {guide['sha256']}"))
     rows += [(name, _value(m["settings"][name])) for name in manifest.SETTINGS[m["command"]]]
     rows.append(("kernels", m["kernels"]))
     width = max(len(name) for name, _ in rows)
+    made_by = shown(m, inp and inp["file"], net["source"], guide and guide["file"])
     return (
         [f"{picture}: {what} of a `scratchdream {m['command']}` run by scratchdream {m['scratchdream']}"]
         + [f"  {name:{width}s}  {value}" for name, value in rows]
-        + [
-            f"replay with: scratchdream replay {picture}",
-            "made by:     " + shown(m, inp["file"], net["source"], None if guide is None else guide["file"]),
-        ]
+        + ([f"replay with: scratchdream replay {picture}"] if m["command"] in COMMANDS else [])
+        + ["made by:     " + made_by]
     )
 
 

@@ -51,6 +51,11 @@ def add_parser(subs):
 
 def run(args):
     m = manifest.read(args.picture)
+    if m["command"] not in COMMANDS:
+        raise UserError(
+            f"{args.picture} is a picture of `{shown(m, None, None)}`, which makes its pictures all "
+            "together; run that command (minutes) to make them again"
+        )
     image = find_file(args.image, m["input"], args.picture, "input")
     guide = None if m["guide"] is None else find_file(args.guide, m["guide"], args.picture, "guide")
     net = find_net(args, m["net"])
@@ -128,6 +133,8 @@ def _bytes(path):
 def command_line(m, image, net, guide=None):
     """The manifest's run as a command line: a list of words (without `scratchdream`), every option as
     --flag=VALUE, so that no value (a layer name) can be read as an option."""
+    if m["command"] == "toyworld":
+        return ["toyworld", "demo", f"--seed={m['settings']['seed']}"]
     options = [("--net", net)]
     for name in manifest.SETTINGS[m["command"]]:  # in the schema's order, which is the help's
         value = m["settings"][name]
