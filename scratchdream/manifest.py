@@ -15,6 +15,9 @@ on purpose can compute it again). Files are named by their base name only, never
 published picture does not carry its maker's folders. `scratchdream info` prints a manifest and
 `scratchdream replay` makes its picture again (cli/info.py, cli/replay.py).
 
+To give a new command's pictures a manifest: add its settings to SETTINGS, build one with `make`, and
+write it with image_io.save_image / save_gif (manifest=...) or Pillow's save(**save_options(...)).
+
 Reading is defensive: at most MAX_TEXT characters before json.loads, at most MAX_DEPTH levels of
 nesting, no NaN or Infinity, no key that the schema does not know, every value of the type it must have.
 """
@@ -118,14 +121,14 @@ TOP = {
 
 
 # ---- writing ---------------------------------------------------------------------------------------
-def make(version, command, settings, net, inp, guide=None, output="picture", frame=None, kernels="fast"):
-    """A manifest (a dict, checked against the schema): made by scratchdream `version` (sd.__version__);
+def make(made_by, command, settings, net, inp, guide=None, output="picture", frame=None, kernels="fast"):
+    """A manifest (a dict, checked against the schema), made by scratchdream version `made_by`;
     `net` is {"name", "source", "sha256"}, `inp` and `guide` are {"file", "sha256"} (file_record),
     `settings` the command's settings as plain JSON values."""
     m = {
         "format": FORMAT,
         "version": VERSION,
-        "scratchdream": version,
+        "scratchdream": made_by,
         "command": command,
         "output": output,
         "frame": frame,
