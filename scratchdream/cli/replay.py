@@ -15,6 +15,7 @@ from .. import manifest
 from ..errors import UsageError, UserError
 from ..nets import zoo
 from ..outputs import OutputSet
+from ..weights_io import default_weights_dir
 from . import dream, lecture, zoom
 from .common import summary
 from .flags import FLAGS, command, top_parser
@@ -94,19 +95,21 @@ def find_file(given, record, picture, what):
 
 
 def find_net(args, record):
-    """The weights file of the manifest's net (a zoo name, or a file beside the picture or here, or --net),
-    its sha256 checked."""
+    """The weights file of the manifest's net (a zoo name; a file beside the picture, here or in the
+    weights folder; or --net), its sha256 checked."""
     source = record["source"]
     if args.net:
         path = args.net
     elif source in zoo.known_names():
         path = weights_file(source, args.weights_dir)
     else:
-        path = next((p for p in _beside(source, args.picture) if os.path.isfile(p)), None)
+        folder = args.weights_dir or default_weights_dir()
+        where = _beside(source, args.picture) + [os.path.join(folder, os.path.basename(source))]
+        path = next((p for p in where if os.path.isfile(p)), None)
         if path is None:
             raise UserError(
                 f"{args.picture} asks for the net {record['name']} from {source}, which is no zoo name and "
-                "no file beside it or here; give its weights file with --net FILE"
+                f"no file beside it, here or in {folder}; give its weights file with --net FILE"
             )
     if not os.path.isfile(path):
         raise UserError(f"--net {path} not found; check the path")
