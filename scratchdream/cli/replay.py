@@ -51,25 +51,26 @@ def add_parser(subs):
 
 
 def run(args):
-    m = manifest.read(args.picture)
-    if m["command"] not in COMMANDS:
-        raise UserError(
-            f"{args.picture} is a picture of `{shown(m, None, None)}`, which makes its pictures all "
-            "together; run that command (minutes) to make them again"
-        )
-    image = find_file(args.image, m["input"], args.picture, "input")
-    guide = None if m["guide"] is None else find_file(args.guide, m["guide"], args.picture, "guide")
-    net = find_net(args, m["net"])
     ext = os.path.splitext(args.picture)[1]
     out = args.output or os.path.splitext(args.picture)[0] + "_replay" + ext
     if os.path.splitext(out)[1].lower() != ext.lower():
         raise UsageError(f"cannot write {out}: a replay of {args.picture} is a {ext} file; end -o in {ext}")
-    again = parse_command(m, image, net, guide, args.weights_dir)
-    from ..layers import use_kernels  # the layers load Numba: only once the files are found
+    with OutputSet([args.picture, args.image, args.guide, args.net], force=args.force) as outs:
+        outs.add(out)  # checked first: never the picture, nor a file given, nor an old file without --force
+        m = manifest.read(args.picture)
+        if m["command"] not in COMMANDS:
+            raise UserError(
+                f"{args.picture} is a picture of `{shown(m, None, None)}`, which makes its pictures all "
+                "together; run that command (minutes) to make them again"
+            )
+        image = find_file(args.image, m["input"], args.picture, "input")
+        guide = None if m["guide"] is None else find_file(args.guide, m["guide"], args.picture, "guide")
+        net = find_net(args, m["net"])
+        _not_an_input(out, [image, guide, net])
+        again = parse_command(m, image, net, guide, args.weights_dir)
+        from ..layers import use_kernels  # the layers load Numba: only once the files are found
 
-    use_kernels(m["kernels"])
-    with OutputSet([args.picture, image, guide, net], force=args.force) as outs:
-        outs.add(out)
+        use_kernels(m["kernels"])
         done = rebuild(m, again, outs, out)
     same = _bytes(out) == _bytes(args.picture)
     verdict = "identical to" if same else "DIFFERENT from (another machine or library version?)"
@@ -119,6 +120,17 @@ def find_net(args, record):
             f"manifest's ({record['sha256'][:12]}...); give the original weights with --net FILE"
         )
     return path
+
+
+def _not_an_input(out, found):
+    """The files found from the manifest were not named on the command line: check them here (an existing
+    output that is one of them, by any name or link, with --force)."""
+    for path in found:
+        if path is not None and os.path.exists(out) and os.path.samefile(out, path):
+            raise UsageError(
+                f"-o/--output {out} is the input itself ({path}); --force overwrites an earlier output, "
+                "never the input: choose another name"
+            )
 
 
 def _beside(name, picture):
