@@ -259,3 +259,14 @@ def test_toyworld_demo_end_to_end_its_dream_pictures_carry_the_manifest(tmp_path
     stamp = demo_manifest(4, net, None)
     _, written = demo.run_demo(net, tmp_path, seeds=(4,), backgrounds=("sky",), progress=False, stamp=stamp)
     assert [manifest.read(p) for p in written] == [stamp, manifest.with_output(stamp, "gif")]
+
+
+def test_the_manifest_records_every_dream_option():
+    """A setting added to DreamOptions must be added to the manifest too, or replay would miss it."""
+    from dataclasses import fields
+
+    from scratchdream.cli.manifests import dream_settings
+    from scratchdream.deepdream.options import DreamOptions
+
+    every = {f.name for f in fields(DreamOptions)} - {"guide"}  # the guide: the manifest's own entry
+    assert set(manifest.DREAM) == every and set(dream_settings(DreamOptions())) == every
