@@ -132,10 +132,12 @@ def output_format(path):
     return FORMATS[ext]
 
 
-def save_image(path, rgb, alpha=None, quiet=False):
+def save_image(path, rgb, alpha=None, quiet=False, manifest=None):
     """Write uint8 RGB (H, W, 3) to `path` as PNG or JPEG (by extension), atomically; alpha goes back
-    into a PNG."""
+    into a PNG; `manifest` (manifest.py), if given, goes into its metadata."""
     from PIL import Image
+
+    from .manifest import save_options
 
     fmt = output_format(path)
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
@@ -149,9 +151,9 @@ def save_image(path, rgb, alpha=None, quiet=False):
             )
     with atomic_path(path) as tmp:
         if fmt == "JPEG":
-            im.save(tmp, format=fmt, quality=95, subsampling=0)
+            im.save(tmp, format=fmt, quality=95, subsampling=0, **save_options(fmt, manifest))
         else:
-            im.save(tmp, format=fmt)
+            im.save(tmp, format=fmt, **save_options(fmt, manifest))
 
 
 def _fit(alpha, size):
@@ -174,15 +176,26 @@ def shrink(rgb, max_side=GIF_MAX_SIDE):
     return np.asarray(im.resize((max(1, round(W * k)), max(1, round(H * k))), Image.LANCZOS))
 
 
-def save_gif(path, frames, duration_ms=120, max_side=GIF_MAX_SIDE):
-    """Write uint8 RGB frames (all the same size) as a looping animated GIF, atomically."""
+def save_gif(path, frames, duration_ms=120, max_side=GIF_MAX_SIDE, manifest=None):
+    """Write uint8 RGB frames (all the same size) as a looping animated GIF, atomically; `manifest`
+    (manifest.py), if given, goes into its comment."""
     from PIL import Image
+
+    from .manifest import save_options
 
     if not frames:
         raise ValueError("save_gif needs at least one frame")
     ims = [Image.fromarray(shrink(f, max_side), "RGB") for f in frames]  # keep the GIF small
     with atomic_path(path) as tmp:
-        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
+        ims[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=ims[1:],
+            duration=duration_ms,
+            loop=0,
+            **save_options("GIF", manifest),
+        )
 
 
 # ---- resizing (octaves, zoom) --------------------------------------------------------------------

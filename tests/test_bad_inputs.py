@@ -1175,6 +1175,7 @@ OUTPUTS = [
     Output(
         "toyworld", "--output", "lecture_demo.png", False, True, lambda n, i, v: ["toyworld", "demo", "-o", v]
     ),
+    Output("replay", "--output", "in.png", True, False, lambda n, i, v: ["replay", i, "-o", v]),
 ]
 
 # how an output can name the input NAME (the folder it is in, for a folder flag); each with --force

@@ -41,6 +41,8 @@ NOT_RUN = {
         "--layer inception_3b/output:0.5"
     ): "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
+    "scratchdream info sky_dream.png": "needs a dream's output (tests/test_replay.py runs info)",
+    "scratchdream replay sky_dream.png": "needs a dream's output (tests/test_replay.py runs replay)",
     "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": (
         "needs the downloaded checkpoint"
     ),

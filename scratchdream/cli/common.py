@@ -117,12 +117,13 @@ def load_net(name, weights_dir=None):
         raise WordedError.extend(e, "; or dream offline now with {net} toyworld") from None
 
 
-def save_picture(outs, path, rgb, alpha):
-    """save_image of the output `path` (added to the OutputSet `outs`) into its temporary name."""
+def save_picture(outs, path, rgb, alpha, manifest=None):
+    """save_image of the output `path` (added to the OutputSet `outs`) into its temporary name, with the
+    run's manifest (scratchdream/manifest.py) in its metadata."""
     if alpha is not None and output_format(path) == "JPEG":  # said here: save_image would name the temporary
         note(f"{os.path.basename(path)}: JPEG has no alpha channel; the input's transparency is dropped")
         alpha = None
-    save_image(outs.temp(path), rgb, alpha)
+    save_image(outs.temp(path), rgb, alpha, manifest=manifest)
 
 
 def summary(line):

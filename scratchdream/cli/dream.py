@@ -13,6 +13,7 @@ from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
 from ..image_io import load_image, note, save_gif, shrink
+from ..manifest import with_output
 from ..nets import classes, zoo
 from ..outputs import OutputSet
 from . import batch, explain
@@ -25,7 +26,9 @@ from .common import (
     summary,
 )
 from .flags import command, whole
+from .manifests import dream_settings, for_run
 from .paths import DREAM_SUFFIX, main_output, output_path
+from .resume import check_checkpoint, checkpoint_of, spent
 
 
 def add_parser(subs):
@@ -70,6 +73,18 @@ def add_parser(subs):
         const="",
         help="also write the dream's progress as an animated GIF (default: the output's name, .gif)",
     )
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the dream's state to FILE (.npz) after each octave, for --resume; deleted when done "
+        "(default: none)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue a stopped run from its --checkpoint FILE (same command line; default: none)",
+    )
+
     explain.add_options(p)
     batch.add_options(p)  # dream a.jpg b.jpg ... -o outdir/ [--workers N]
 
@@ -79,8 +94,7 @@ def run(args):
         raise UsageError(
             "--class aims at one output of the classifier; leave out --layer, --channel, --neuron and --guide"
         )
-    guide = load_image(args.guide)[0] if args.guide else None
-    options = dream_options(args, guide=guide, start=args.start)
+    options = options_of(args)
     if batch.wanted(args):
         return batch.run(args, options)
     # --net and --compare-net: when they name a weights file, it is read too
@@ -90,27 +104,39 @@ def run(args):
         out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
         why = outs.add(explain.panel_path(out), "--explain") if explain.wanted(args) else None
+        check_checkpoint(args, inputs + [out, gif, why])
         done = _dream(args, options, outs, out, gif, why)
+    spent(args)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
     return 0
 
 
-def _dream(args, options, outs, out, gif, why=None):
-    """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
-    returns what was done, in words."""
+def options_of(args):
+    """The DreamOptions of a dream command line, the guide picture read."""
+    guide = load_image(args.guide)[0] if args.guide else None
+    return dream_options(args, guide=guide, start=args.start)
+
+
+def _dream(args, options, outs, out, gif, why=None, stamp=None):
+    """Load the net and the picture, dream, write the picture (and the GIF, and the --explain panel) to
+    their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
+    done, in words."""
     net = load_net(args.net, args.weights_dir)
     if args.dream_class is not None:  # L = h_k, the class's score before the softmax
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
     judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
     img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
+    stamp = stamp or for_run("dream", dream_settings(options, args.max_size), args, net, args.guide)
     frames = []
     t0 = time.perf_counter()
-    result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
+    on_frame = (lambda f: frames.append(shrink(f))) if gif else None
+    result = run_dream(net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp))
     seconds = time.perf_counter() - t0
-    save_picture(outs, out, result, alpha)
+    if out:
+        save_picture(outs, out, result, alpha, stamp)
     if gif:
-        save_gif(outs.temp(gif), [shrink(img)] + frames)
+        save_gif(outs.temp(gif), [shrink(img)] + frames, manifest=with_output(stamp, "gif"))
     rose = f" ({explain.write(outs, why, judges, img, result)})" if why else ""
     return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "

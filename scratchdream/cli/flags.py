@@ -34,6 +34,7 @@ FLAGS = {  # the library's parameter -> the flag that sets it
     "net": "--net",
     "prototxt": "--prototxt",
     "weights_dir": "--weights-dir",
+    "max_size": "--max-size",
     "top": "--top",  # survey
     "channels_of": "--channels",  # survey
 }

@@ -14,9 +14,11 @@ from ..deepdream.plan import check_channel, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..layers.kernel_sets import note_compiling
+from ..manifest import with_output
 from ..outputs import OutputSet
 from .common import add_net_options, load_net, save_picture, span, summary
 from .flags import command, reword
+from .manifests import for_run, lecture_settings
 from .paths import LECTURE_SUFFIX, main_output, output_path
 
 
@@ -39,11 +41,7 @@ def add_parser(subs):
 
 
 def run(args):
-    steps = check("steps", args.steps)
-    eta = None if args.step_size is None else check("eta", args.step_size)
-    check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
-    layer = _one_layer(args.layer)
-    neuron = None if args.neuron is None else parse_neuron(args.neuron)
+    layer, neuron, steps, eta = settings_of(args)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         beside = (lambda name: ()) if args.gif else (lambda name: [os.path.splitext(name)[0] + ".gif"])
@@ -54,10 +52,23 @@ def run(args):
     return 0
 
 
-def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
+def settings_of(args):
+    """The lecture's layer, neuron, steps and eta from its command line, checked."""
+    steps = check("steps", args.steps)
+    eta = None if args.step_size is None else check("eta", args.step_size)
+    check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
+    layer = _one_layer(args.layer)
+    neuron = None if args.neuron is None else parse_neuron(args.neuron)
+    return layer, neuron, steps, eta
+
+
+def _lecture(args, layer, neuron, steps, eta, outs, out, gif, stamp=None):
     """Load the net and the picture, run the slides' steps printing h_ij, write the picture and the GIF
-    of the steps to their temporary names; returns what was done, in words."""
+    of the steps to their temporary names, each with the manifest `stamp` (by default this run's own);
+    returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    settings = lecture_settings(layer, args.channel, neuron, steps, eta, args.seed)
+    stamp = stamp or for_run("lecture", settings, args, net)
     layer = net.resolve(layer) if layer else default_layer(net)
     img, alpha = load_image(args.image)
     H, W = img.shape[:2]
@@ -74,8 +85,10 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
     t0 = time.perf_counter()
     result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step)
     seconds = time.perf_counter() - t0
-    save_picture(outs, out, result, alpha)
-    save_gif(outs.temp(gif), frames, duration_ms=200)
+    if out:
+        save_picture(outs, out, result, alpha, stamp)
+    if gif:
+        save_gif(outs.temp(gif), frames, duration_ms=200, manifest=with_output(stamp, "gif"))
     return (
         f"lecture on {args.image} ({W}x{H}) with {net.name} {layer} neuron {','.join(map(str, neuron))}: "
         f"h_ij {history[0]:.4g} -> {history[-1]:.4g} in {steps} steps (eta {eta:.4g}), {seconds:.1f} s"

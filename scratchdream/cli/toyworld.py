@@ -232,12 +232,27 @@ def _demo(args, folder):
     net = _load(WEIGHTS)
     control = load_file(CONTROL) if os.path.isfile(CONTROL) else None
     seeds = tuple(args.seed + s for s in demo.SEEDS)
-    results, _ = demo.run_demo(net, folder, control=control, seeds=seeds)
+    stamp = demo_manifest(args.seed, net, control)
+    results, _ = demo.run_demo(net, folder, control=control, seeds=seeds, stamp=stamp)
     print(_results_text(net, results, seeds))
-    demo.sample_sheet(folder, seed=args.seed)
+    demo.sample_sheet(folder, seed=args.seed, stamp=stamp)
     unlisted = sorted(set(os.listdir(folder)) - set(DEMO_FILES))
     if unlisted:  # they would be lost: only the names added to the OutputSet are committed
         raise RuntimeError(f"toyworld demo wrote {unlisted}, which DEMO_FILES does not list")
+
+
+def demo_manifest(seed, net, control):
+    """The manifest of the demo's pictures: the seed, and the sha256 of both nets' weights; no input."""
+    from .. import __version__, manifest
+    from ..layers.kernel_sets import kernels
+
+    settings = {"seed": seed, "control": manifest.sha256_file(CONTROL) if control is not None else None}
+    net_record = {
+        "name": net.name,
+        "source": os.path.basename(WEIGHTS),
+        "sha256": manifest.sha256_file(WEIGHTS),
+    }
+    return manifest.make(__version__, "toyworld", settings, net_record, None, kernels=kernels().name)
 
 
 def _load(path):

@@ -13,9 +13,11 @@ from ..deepdream.options import check
 from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
 from ..image_io import load_image, save_gif, save_image, shrink
+from ..manifest import with_output
 from ..outputs import OutputSet
 from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
 from .flags import command
+from .manifests import for_run, zoom_settings
 from .paths import ZOOM_SUFFIX, frame_names, frames_folder, main_output
 
 GIF_FRAME_MS = 120  # each frame shows for 120 ms (8.3 frames a second), in the GIF or the video
@@ -58,8 +60,7 @@ def add_parser(subs):
 
 
 def run(args):
-    options = dream_options(args)
-    frames, factor = check("frames", args.frames), check("factor", args.zoom)
+    options, frames, factor = settings_of(args)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         gif = outs.add(_animation_path(args))
@@ -70,19 +71,27 @@ def run(args):
     return 0
 
 
-def _zoom(args, options, factor, outs, gif, paths):
-    """Load the net and the picture, dream one frame per path in `paths`, each saved to its temporary
-    name as it is made, then the GIF; returns what was done, in words."""
+def settings_of(args):
+    """The DreamOptions, frame count and zoom factor of a zoom command line, checked."""
+    return dream_options(args), check("frames", args.frames), check("factor", args.zoom)
+
+
+def _zoom(args, options, factor, outs, gif, paths, stamp=None):
+    """Load the net and the picture, dream one frame per path in `paths` (None: a frame not written),
+    each saved to its temporary name as it is made, then the GIF (if any), each with the manifest
+    `stamp` (by default this run's own); returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
     img, _ = load_image(args.image)
+    stamp = stamp or for_run("zoom", zoom_settings(options, len(paths), factor), args, net)
     pictures, video = [], None
-    if not gif.lower().endswith(".gif"):  # -o zoom.mp4: each frame is streamed to ffmpeg as it is made
+    if gif and not gif.lower().endswith(".gif"):  # -o zoom.mp4: each frame is streamed to ffmpeg as made
         from ..video_io import Encoder
 
         video = Encoder(outs.temp(gif), img.shape[1::-1], fps=1000 / GIF_FRAME_MS)
 
     def on_frame(k, picture):
-        save_image(outs.temp(paths[k]), picture)
+        if paths[k]:
+            save_image(outs.temp(paths[k]), picture, manifest=with_output(stamp, "frame", k + 1))
         if video:
             video.add(picture)
         else:
@@ -93,8 +102,8 @@ def _zoom(args, options, factor, outs, gif, paths):
         run_zoom(net, img, options, len(paths), factor, on_frame=on_frame)
         if video:
             video.close()
-        else:
-            save_gif(outs.temp(gif), pictures, duration_ms=GIF_FRAME_MS)
+        elif gif:
+            save_gif(outs.temp(gif), pictures, duration_ms=GIF_FRAME_MS, manifest=with_output(stamp, "gif"))
     except BaseException:
         if video:
             video.abandon()

@@ -33,17 +33,22 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
     return run(net, img, DreamOptions(**settings), progress, on_frame)
 
 
-def run(net, img, options, progress=True, on_frame=None):
-    """sd.dream with its settings in a DreamOptions: the octave loop around the step loop."""
+def run(net, img, options, progress=True, on_frame=None, checkpoint=None):
+    """sd.dream with its settings in a DreamOptions: the octave loop around the step loop. `checkpoint`
+    (checkpoint.py) saves the state after each octave, and may resume a run that was stopped."""
     plan = make_plan(net, check_picture("img", img), options, progress)
     if progress:  # a fresh install compiles the kernels at the first step: say so then
         note_compiling()
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
     bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
-    detail, moved, last = np.zeros_like(bases[0]), False, len(bases) - 1
+    first, x, moved = checkpoint.restore(plan) if checkpoint else (0, None, False)  # 0: from the start
+    detail = np.zeros_like(bases[0]) if first == 0 else x - bases[first - 1]  # what was dreamed so far
+    last = len(bases) - 1
     with _bar([octave.size for octave in plan.octaves], options.steps, progress) as bar:  # one bar for all
         for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
+            if k < first:
+                continue  # dreamed before the run was stopped: the checkpoint holds its x
             x = reinject(detail, base_k)  # upscale the detail so far onto this scale
             np.clip(x, lo, hi, out=x)
             bar.set_description(_title(k, len(bases), octave.size), refresh=False)
@@ -57,6 +62,8 @@ def run(net, img, options, progress=True, on_frame=None):
                     full = x if k == last else plan.start + resize(x - base_k, plan.start.shape[2:])
                     on_frame(net.deprocess(full))
             detail = x - base_k  # what was dreamed at this scale and below
+            if checkpoint:
+                checkpoint.save(k, x, moved, plan)
     if not moved:
         raise UserError(
             "the objective's gradient is zero on this picture (the chosen channel, neuron or layer "

@@ -87,6 +87,7 @@ def run_demo(
     shown=5,
     gif=True,
     progress=True,
+    stamp=None,
 ):
     """Dream on the plain backgrounds of `seeds`; write lecture_demo.png and a GIF of a castle emerging.
 
@@ -95,7 +96,7 @@ def run_demo(
     control (what tests/test_toyworld.py checks). One dream is one draw, so the row shows several.
     The GIF replays the first sky whose dream ends in a castle, and its caption says which one.
     Returns ({background: {"net": (mean before, mean after), "control": ... or None, "top": [class, ...]}},
-    paths written)."""
+    paths written). `stamp`: the manifest each picture carries (scratchdream/manifest.py), or None."""
     from tqdm import tqdm
 
     bar = tqdm(
@@ -118,10 +119,10 @@ def run_demo(
         results[bg] = {"net": mean, "control": other, "top": [net.labels[int(np.argmax(r[1]))] for r in runs]}
         rows.append(_row(net, bg, runs[:shown], seeds[:shown], mean, other, len(seeds)))
     bar.close()
-    png = _save_png(os.path.join(out_dir, "lecture_demo.png"), _stack(rows))
+    png = _save_png(os.path.join(out_dir, "lecture_demo.png"), _stack(rows), stamp)
     written = [png]
     if gif and "sky" in results:
-        written.append(_castle_gif(net, out_dir, seeds, results["sky"]["top"]))
+        written.append(_castle_gif(net, out_dir, seeds, results["sky"]["top"], stamp))
     return results, written
 
 
@@ -133,9 +134,10 @@ def _mean_expected(net, background, runs):
     )
 
 
-def _castle_gif(net, out_dir, seeds, tops):
+def _castle_gif(net, out_dir, seeds, tops, stamp=None):
     """Replay the first sky of `seeds` whose dream ended in a castle (or the first sky if none did)."""
     from ..image_io import save_gif
+    from ..manifest import with_output
 
     seed = next((s for s, top in zip(seeds, tops) if top == "castle"), seeds[0])
     frames = []
@@ -143,11 +145,12 @@ def _castle_gif(net, out_dir, seeds, tops):
     path = os.path.join(out_dir, "castle_emerging.gif")
     caption = f"sky {seed}: {tops.count('castle')} of {len(tops)} skies end in a castle"
     frames = [_caption(_upscale(f, 2), caption) for f in [frames[0]] * 3 + frames[1::2] + [frames[-1]] * 6]
-    save_gif(path, frames, duration_ms=200, max_side=max(frames[0].shape[:2]))  # every other step, unresized
+    side = max(frames[0].shape[:2])  # every other step, unresized
+    save_gif(path, frames, duration_ms=200, max_side=side, manifest=stamp and with_output(stamp, "gif"))
     return path
 
 
-def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
+def sample_sheet(out_dir, seed=0, per_class=8, settings=None, stamp=None):
     """A grid of training scenes, one row per class: what the network learned from (a small 256-colour
     PNG)."""
     s = settings or scenes.DEFAULT_SETTINGS
@@ -156,17 +159,20 @@ def sample_sheet(out_dir, seed=0, per_class=8, settings=None):
         np.concatenate([img[i] for i in np.flatnonzero(y == c)[:per_class]], axis=1)
         for c in range(len(s["classes"]))
     ]
-    return _save_png(os.path.join(out_dir, "toyworld_scenes.png"), np.concatenate(rows, axis=0))
+    return _save_png(os.path.join(out_dir, "toyworld_scenes.png"), np.concatenate(rows, axis=0), stamp)
 
 
-def _save_png(path, img):
-    """A 256-colour PNG, written atomically: small enough to commit."""
+def _save_png(path, img, stamp=None):
+    """A 256-colour PNG, written atomically: small enough to commit; with the manifest `stamp`, if any."""
     from PIL import Image
 
     from ..atomic import atomic_path
+    from ..manifest import save_options
 
     with atomic_path(path) as tmp:
-        Image.fromarray(img).quantize(256).save(tmp, format="PNG", optimize=True)
+        Image.fromarray(img).quantize(256).save(
+            tmp, format="PNG", optimize=True, **save_options("PNG", stamp)
+        )
     return path
 
 
