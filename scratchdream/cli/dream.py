@@ -7,12 +7,21 @@ the picture and the GIF, written under temporary names and renamed together when
 
 import time
 
+from ..deepdream import defaults
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, dream_options, load_net, save_picture, summary
-from .flags import command
+from .common import (
+    add_ascent_options,
+    add_net_options,
+    dream_options,
+    given_settings,
+    load_net,
+    save_picture,
+    summary,
+)
+from .flags import Given, command
 from .paths import DREAM_SUFFIX, output_path
 
 
@@ -31,6 +40,7 @@ def add_parser(subs):
     p.add_argument(
         "--from",
         dest="start",
+        action=Given,
         choices=["image", "noise", "grey"],
         default="image",
         help="start from the image, noise or grey (default %(default)s)",
@@ -60,6 +70,7 @@ def _dream(args, options, outs, out, gif):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    options = defaults.apply(options, net.dream_defaults, given_settings(args))  # the net's, unless given
     img, alpha = load_image(args.image)
     frames = []
     t0 = time.perf_counter()
@@ -69,8 +80,9 @@ def _dream(args, options, outs, out, gif):
     if gif:
         save_gif(outs.temp(gif), [shrink(img)] + frames)
     return (
-        f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
-        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s"
+        f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} "
+        f"{_objective(args, options, net)}, {options.octaves} octaves x {options.steps} steps "
+        f"in {seconds:.1f} s"
     )
 
 
@@ -79,12 +91,13 @@ def _gif_path(out, given):
     return output_path(out, given or None, ".gif", "--gif", ".gif")
 
 
-def _objective(args, net):
+def _objective(args, options, net):
     """What was dreamed, in words: the layers, and the channel, neuron, guide or start if given."""
+    layers = [name if weight == 1.0 else f"{name}:{weight:g}" for name, weight in options.layers]
     return (
-        (", ".join(args.layer) if args.layer else default_layer(net))
+        (", ".join(layers) or default_layer(net))
         + (f" channel {args.channel}" if args.channel is not None else "")
         + (f" neuron {args.neuron}" if args.neuron else "")
         + (f" guided by {args.guide}" if args.guide else "")
-        + (f" from {args.start}" if args.start != "image" else "")
+        + (f" from {options.start}" if options.start != "image" else "")
     )

@@ -44,6 +44,15 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+class Given(argparse.Action):
+    """An option that stores its value and notes in `given` that the user gave it, so that the settings
+    a net or a recipe brings (deepdream/defaults.py) never override what was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {self.dest}
+
+
 def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 

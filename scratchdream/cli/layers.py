@@ -5,6 +5,7 @@ Works before the weights are fetched: a zoo name without its converted file list
 
 import argparse
 
+from ..deepdream import defaults
 from ..nets import zoo
 from .flags import command
 
@@ -56,6 +57,7 @@ def run(args):
     )
     wn = max(len(r[0]) for r in rows)
     wa = max([len(r[1]) for r in rows] + [7])
+    print(f"dream defaults: {defaults.shown(net.dream_defaults)}")
     print(f"{'layer':<{wn}}  {'aliases':<{wa}}  {'kind':<16}  {'output (C, H, W)':<18}  params")
     for name, aliases, kind, shape, count in rows:
         shown = "x".join(str(v) for v in shape) if min(shape) > 0 else "too small"

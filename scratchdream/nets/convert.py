@@ -182,7 +182,9 @@ def convert_file(path, net=None, prototxt=None):
         "license": e.license,
         "converter_version": CONVERTER_VERSION,
     }
-    return Net(spec, params)
+    net = Net(spec, params)
+    net.dream_defaults = dict(e.dream_defaults)  # written into the .h5 by save_net
+    return net
 
 
 def _refuse_non_finite(params, path):
