@@ -7,7 +7,7 @@ the picture and the GIF, written under temporary names and renamed together when
 
 import time
 
-from ..deepdream import defaults
+from ..deepdream import defaults, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, save_gif, shrink
@@ -46,6 +46,11 @@ def add_parser(subs):
         help="start from the image, noise or grey (default %(default)s)",
     )
     p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="a published dream's settings: google2015 (the original notebook, exactly; flags given win)",
+    )
+    p.add_argument(
         "--gif",
         metavar="PATH",
         nargs="?",
@@ -55,22 +60,24 @@ def add_parser(subs):
 
 
 def run(args):
+    recipe = recipes.settings(args.recipe, guided=args.guide is not None) if args.recipe else {}
     guide = load_image(args.guide)[0] if args.guide else None
     options = dream_options(args, guide=guide, start=args.start)
     inputs = [args.image, args.guide, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, DREAM_SUFFIX))
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
-        done = _dream(args, options, outs, out, gif)
+        done = _dream(args, options, recipe, outs, out, gif)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else ""))
     return 0
 
 
-def _dream(args, options, outs, out, gif):
+def _dream(args, options, recipe, outs, out, gif):
     """Load the net and the picture, dream, write the picture (and the GIF) to their temporary names;
     returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
-    options = defaults.apply(options, net.dream_defaults, given_settings(args))  # the net's, unless given
+    settings = {**net.dream_defaults, **recipe}  # the net's, then the recipe's: each unless given
+    options = defaults.apply(options, settings, given_settings(args))
     img, alpha = load_image(args.image)
     frames = []
     t0 = time.perf_counter()

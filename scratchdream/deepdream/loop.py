@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..image_io import resize
+from . import recipes
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
 from .options import DreamOptions, check_picture
@@ -36,15 +37,19 @@ def run(net, img, options, progress=True, on_frame=None):
     plan = make_plan(net, check_picture("img", img), options, progress)
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
-    bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
+    scales, onto = (recipes.pyramid, recipes.reinject) if options.notebook else (pyramid, reinject)
+    bases = scales(plan.start, [octave.size for octave in plan.octaves])
     detail, moved, last = np.zeros_like(bases[0]), False, len(bases) - 1
     for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
-        x = reinject(detail, base_k)  # upscale the detail so far onto this scale
-        np.clip(x, lo, hi, out=x)
+        x = onto(detail, base_k)  # upscale the detail so far onto this scale
+        if not options.notebook:
+            np.clip(x, lo, hi, out=x)
         bar = _bar(options.steps, k, octave.size, len(bases), progress)
         for _ in bar:  # feed the picture back, repeat
             roll = _roll(plan.jitter_rng, options.jitter)
-            L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler)
+            L, g_size = ascent_step(
+                net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler, wrap=options.notebook
+            )
             moved |= g_size > 0
             bar.set_postfix(L=f"{L:.4g}", refresh=False)
             if on_frame is not None:  # the picture at full size: the detail so far on the full-size start
@@ -57,7 +62,7 @@ def run(net, img, options, progress=True, on_frame=None):
             "the objective's gradient is zero on this picture (the chosen channel, neuron or layer "
             "never fires here), so nothing was dreamed; choose another channel, neuron or layer"
         )
-    return in_bands(net.deprocess, x, axis=2)
+    return in_bands((lambda a: recipes.to_pixels(net, a)) if options.notebook else net.deprocess, x, axis=2)
 
 
 def _bar(steps, k, size, n_octaves, progress):
