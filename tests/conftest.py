@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -46,6 +47,8 @@ SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "bound
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes of CPU; `make test-fast` leaves these out")
+    # the cost model's cache (nets/cost.py): one calibration per test session, never in the user's folder
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="scratchdream-test-cache-")
 
 
 def pytest_collection_modifyitems(config, items):

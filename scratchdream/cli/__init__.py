@@ -1,4 +1,5 @@
-"""The command line: `scratchdream dream | lecture | zoom | layers | fetch | convert | bench | toyworld`.
+"""The command line: `scratchdream dream | lecture | zoom | layers | fetch | convert | bench | toyworld |
+calibrate`.
 
 One module per subcommand (COMMANDS), each with `add_parser(subs)`, where its options, defaults and help
 are, and `run(args)`, which does the work by calling the library. What they share: flags.py (the flag
@@ -17,7 +18,7 @@ import sys
 
 from ..errors import UsageError, UserError
 from ..numba_threads import check_numba_threads
-from . import bench, convert, dream, fetch, layers, lecture, toyworld, zoom
+from . import bench, calibrate, convert, dream, fetch, layers, lecture, toyworld, zoom
 from .flags import FLAGS, top_parser
 
 COMMANDS = {  # subcommand -> its module
@@ -29,6 +30,7 @@ COMMANDS = {  # subcommand -> its module
     "convert": convert,
     "bench": bench,
     "toyworld": toyworld,
+    "calibrate": calibrate,
 }
 
 

@@ -5,12 +5,15 @@ the outputs, checked by the output transaction (OutputSet) -> the network -> the
 the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
+import sys
 import time
+from dataclasses import replace
 
-from ..deepdream import defaults, recipes
+from ..deepdream import budget, defaults, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..image_io import load_image, save_gif, shrink
+from ..nets import cost
 from ..outputs import OutputSet
 from .common import (
     add_ascent_options,
@@ -21,7 +24,7 @@ from .common import (
     save_picture,
     summary,
 )
-from .flags import Given, command
+from .flags import Given, command, memory_size
 from .paths import DREAM_SUFFIX, output_path
 
 
@@ -44,6 +47,13 @@ def add_parser(subs):
         choices=["image", "noise", "grey"],
         default="image",
         help="start from the image, noise or grey (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="choose the tile size that keeps the run's peak memory under SIZE, e.g. 2G or 512M "
+        "(the weights, the picture and the largest pass; Python itself comes on top)",
     )
     p.add_argument(
         "--recipe",
@@ -79,9 +89,17 @@ def _dream(args, options, recipe, outs, out, gif):
     settings = {**net.dream_defaults, **recipe}  # the net's, then the recipe's: each unless given
     options = defaults.apply(options, settings, given_settings(args))
     img, alpha = load_image(args.image)
+    if args.max_memory is not None:
+        options = replace(options, tile=budget.tile_under(net, options, *img.shape[:2], args.max_memory))
     frames = []
     t0 = time.perf_counter()
-    result = run_dream(net, img, options, on_frame=(lambda f: frames.append(shrink(f))) if gif else None)
+    result = run_dream(
+        net,
+        img,
+        options,
+        on_frame=(lambda f: frames.append(shrink(f))) if gif else None,
+        on_plan=lambda plan: _estimate(net, options, *img.shape[:2]),
+    )
     seconds = time.perf_counter() - t0
     save_picture(outs, out, result, alpha)
     if gif:
@@ -91,6 +109,12 @@ def _dream(args, options, recipe, outs, out, gif):
         f"{_objective(args, options, net)}, {options.octaves} octaves x {options.steps} steps "
         f"in {seconds:.1f} s"
     )
+
+
+def _estimate(net, options, H, W):
+    """One line before the first step: the run's estimated time and peak memory (calibrating on first use)."""
+    estimate = budget.estimate(net, options, H, W, cost.model())
+    print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
 
 
 def _gif_path(out, given):

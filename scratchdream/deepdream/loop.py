@@ -32,9 +32,12 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
     return run(net, img, DreamOptions(**settings), progress, on_frame)
 
 
-def run(net, img, options, progress=True, on_frame=None):
-    """sd.dream with its settings in a DreamOptions: the octave loop around the step loop."""
+def run(net, img, options, progress=True, on_frame=None, on_plan=None):
+    """sd.dream with its settings in a DreamOptions: the octave loop around the step loop.
+    on_plan(plan) is called once every setting is checked, before the first step (the CLI's estimate)."""
     plan = make_plan(net, check_picture("img", img), options, progress)
+    if on_plan is not None:
+        on_plan(plan)
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
     scales, onto = (recipes.pyramid, recipes.reinject) if options.notebook else (pyramid, reinject)
