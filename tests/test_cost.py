@@ -5,7 +5,6 @@ import json
 import os
 import time
 
-import numpy as np
 import pytest
 from dream_pictures import sky
 from PIL import Image
@@ -156,4 +155,4 @@ def test_memory_sizes_parse():
         4096,
         1024,
     ]
-    assert np.all([memory_size("2g") == 2 << 30])
+    assert memory_size("2g") == 2 << 30

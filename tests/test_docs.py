@@ -41,6 +41,7 @@ NOT_RUN = {
         "--layer inception_3b/output:0.5"
     ): "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
+    "scratchdream dream sky.jpg --recipe google2015 --max-memory 2G": "downloads GoogLeNet",
     "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": (
         "needs the downloaded checkpoint"
     ),
