@@ -6,13 +6,14 @@ A forward to a layer and the backward after it cost, layer by layer, about
     key, work   conv: its kernel path (winograd, gemm, im2col: layers/fast/conv.py) and its multiply-adds
                 Ho·Wo·K·(C/g)·kh·kw; linear: its multiply-adds; maxpool/avgpool, lrn: their own keys;
                 every other kind ("elementwise": relu, concat, softmax, ...): the values it reads and
-                writes. A ReLU fused into its conv (graph.FUSE_RELU) is part of the conv.
-`calibrate()` measures each rate and the call on one small layer at two sizes (forward + backward, the median
-of a few runs, after a warm-up that compiles the Numba kernels): a few seconds on an idle machine.
-The rates are cached as JSON in the user's cache
-folder ($XDG_CACHE_HOME/scratchdream, else ~/.cache/scratchdream), one file per CPU, thread count and
-kernel set, since those change every rate; `model()` reads the file or calibrates on first use.
-tests/test_cost.py holds the estimate within a factor of 3 of the measured time of a dream.
+                writes. A ReLU fused into its conv (graph._fuse_relus) is part of the conv.
+`calibrate()` measures each rate on one layer and the call on a chain of tiny layers (forward + backward,
+the least of a few runs, after a warm-up that compiles the Numba kernels): a few seconds. The estimate is
+for the machine at rest: other work on the same cores makes a dream slower (docs/performance.md). The
+rates are cached as JSON in the user's cache folder ($XDG_CACHE_HOME/scratchdream, else
+~/.cache/scratchdream), one file per CPU, thread count and kernel set, since those change every rate;
+`model()` reads the file or calibrates on first use. tests/test_cost.py holds the estimate of a pass
+within a factor of 3 of its measured time on random-weight nets, GoogLeNet- and toyworld-shaped.
 """
 
 import json
@@ -29,7 +30,7 @@ from ..layers import kernels
 from .graph import Net
 
 VERSION = 1
-REPEATS = 3
+REPEATS = 5
 CHAIN = 16
 WARM_UP = 1  # a run not counted: it compiles the kernels
 # key -> (layer, its input (C, H, W)): one layer each, large enough that its work outweighs a call; the
@@ -52,10 +53,8 @@ def layer_work(layer, in_shapes, out_shape, kernel_set=None):
     """(key, units) of one graph layer (as Net.layers holds it) for these input and output shapes."""
     kind, out = layer["kind"], int(np.prod(out_shape))
     if kind == "conv":
-        C, g = in_shapes[0][0], layer["geo"].groups
-        return _conv_key(layer["geo"], C, out_shape[0], kernel_set), out * (C // g) * layer["geo"].kh * layer[
-            "geo"
-        ].kw
+        geo, C = layer["geo"], in_shapes[0][0]
+        return _conv_key(geo, C, out_shape[0], kernel_set), out * (C // geo.groups) * geo.kh * geo.kw
     if kind == "linear":
         return "linear", out * int(np.prod(in_shapes[0]))
     if kind in OWN_KEYS:
@@ -95,7 +94,7 @@ def calibrate(progress=None):
     of CHAIN tiny layers. Then each layer behind a 1x1 conv that turns the picture's 3 channels into its C
     ("prep", the gemm path), as a pass data -> prep -> layer and back: seconds = 2 call + rate[gemm] · prep
     + rate[key] · units, gemm first (there both layers are gemm), the prep's share taken off the others."""
-    call = _median(_chain_net(), "layer") / (CHAIN + 1)
+    call = _least(_chain_net(), "layer") / (CHAIN + 1)
     rates = {}
     for key in sorted(BENCH, key=lambda k: k != "conv_gemm"):  # gemm first: every prep is a gemm
         if progress:
@@ -104,7 +103,7 @@ def calibrate(progress=None):
         net = _bench_net(layer, shape)
         work = pass_work(net, shape[1], shape[2], ["layer"])
         (_, prep), (_, units) = work[0], work[-1]
-        seconds = _median(net, "layer") - len(work) * call
+        seconds = _least(net, "layer") - len(work) * call
         if key == "conv_gemm":
             rates[key] = max(seconds, 1e-9) / (prep + units)
         else:  # never below a tenth of the whole pass's share: noise must not make a layer free
@@ -114,44 +113,34 @@ def calibrate(progress=None):
 
 def _chain_net():
     """data -> prep (3 -> 4 channels) -> CHAIN max-pools of 1 px, on an 8 x 8 picture: calls, no work."""
-    net = _bench_net(("maxpool", {"kernel": [1, 1]}), (4, 8, 8))
-    net.spec["layers"][-1]["name"] = "pool0"
-    for k in range(1, CHAIN):
-        net.spec["layers"].append(
-            {"name": f"pool{k}", "kind": "maxpool", "inputs": [f"pool{k - 1}"], "hp": {"kernel": [1, 1]}}
-        )
-    net.spec["layers"][-1]["name"] = "layer"
-    params = net.params
-    net = Net(net.spec)
-    net.set_params(params)
-    return net
+    return _bench_net(("maxpool", {"kernel": [1, 1]}), (4, 8, 8), chain=CHAIN)
 
 
-def _bench_net(layer, shape):
-    """data -> prep (1x1 conv, 3 -> C channels, its own ReLU) [-> flatten] -> layer, small random weights."""
+def _bench_net(layer, shape, chain=1):
+    """data -> prep (1x1 conv, 3 -> C channels, its own ReLU) [-> flatten] -> `chain` copies of `layer`,
+    the last one named "layer"; small random weights."""
     (kind, hp), (C, H, W) = layer, shape
-    prep = {"out": C, "kernel": [1, 1], "relu": True}
-    spec = {
-        "name": "calibration",
-        "input": {"name": "data", "scale": 1.0, "size": [H, W]},
-        "layers": [
-            {"name": "prep", "kind": "conv", "inputs": ["data"], "hp": prep},
-            {"name": "layer", "kind": kind, "inputs": ["prep"], "hp": hp},
-        ],
-    }
+    layers = [
+        {"name": "prep", "kind": "conv", "inputs": ["data"], "hp": {"out": C, "kernel": [1, 1], "relu": True}}
+    ]
     if kind == "linear":  # a linear layer reads a flat vector
-        spec["layers"].insert(1, {"name": "flat", "kind": "flatten", "inputs": ["prep"], "hp": {}})
-        spec["layers"][2]["inputs"] = ["flat"]
-    net = Net(spec)
+        layers.append({"name": "flat", "kind": "flatten", "inputs": ["prep"], "hp": {}})
+    for k in range(chain):
+        name = "layer" if k == chain - 1 else f"copy{k}"
+        layers.append({"name": name, "kind": kind, "inputs": [layers[-1]["name"]], "hp": hp})
+    net = Net(
+        {"name": "calibration", "input": {"name": "data", "scale": 1.0, "size": [H, W]}, "layers": layers}
+    )
     rng = np.random.default_rng(0)
     shapes = net.param_shapes
     net.set_params({n: {k: 0.1 * rng.standard_normal(s) for k, s in p.items()} for n, p in shapes.items()})
     return net
 
 
-def _median(net, upto):
-    """The median time of a forward to `upto` and its backward (REPEATS runs after WARM_UP): the
-    time as the machine is now, busy or not, as the dream that follows will see it."""
+def _least(net, upto):
+    """The least time of a forward to `upto` and its backward (REPEATS runs after WARM_UP): the time of
+    the work itself. On a busy machine most runs also wait for a core (at load 20 on 2 cores a 2 ms pass
+    took 1-2 s), so the median would measure the neighbours; the estimate is for the machine at rest."""
     H, W = net.spec["input"]["size"]
     x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
     times = []
@@ -161,7 +150,7 @@ def _median(net, upto):
         net.backward(y)
         if k >= WARM_UP:
             times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return min(times)
 
 
 # ---- the cache ----------------------------------------------------------------------------------------
