@@ -38,17 +38,19 @@ def ascent_step(
     A zero gradient leaves x as it was (size 0.0).
     """
     H, W = x.shape[2:]
-    if wrap:  # what leaves one border comes in at the other: any roll will do
-        shift, back = recipes.roll, (lambda g, d: recipes.roll(g, (-d[0], -d[1])))
+    if wrap:  # the 2015 notebook's np.roll: what leaves one border comes in at the other (recipes.py)
+        jittered = recipes.roll(x, roll) if any(roll) else x
     else:  # mirrored borders need a roll of at most half the picture (small octaves)
         roll = (int(np.clip(roll[0], -(H // 2), H // 2)), int(np.clip(roll[1], -(W // 2), W // 2)))
-        shift, back = shift_picture, unshift_gradient
-    jittered = shift(x, roll) if any(roll) else x  # jitter: shift the picture
+        jittered = shift_picture(x, roll) if any(roll) else x  # jitter: shift the picture
     take_gradient = gradient if tiler is None else tiler.gradient  # in one pass, or tile by tile
     L, dL_dI = take_gradient(net, jittered, objective, (roll[0] / H, roll[1] / W))
     del jittered
     if any(roll):
-        dL_dI = back(dL_dI, roll)  # ... and shift the gradient back
+        if wrap:
+            dL_dI = recipes.roll(dL_dI, (-roll[0], -roll[1]))  # rolled back
+        else:
+            dL_dI = unshift_gradient(dL_dI, roll)  # ... and shift the gradient back
     g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
     if size == 0.0:
         return L, 0.0  # nothing to climb here

@@ -40,12 +40,13 @@ def run(net, img, options, progress=True, on_frame=None, on_plan=None):
         on_plan(plan)
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
-    scales, onto = (recipes.pyramid, recipes.reinject) if options.notebook else (pyramid, reinject)
-    bases = scales(plan.start, [octave.size for octave in plan.octaves])
+    bases = (recipes.pyramid if options.notebook else pyramid)(plan.start, [o.size for o in plan.octaves])
     detail, moved, last = np.zeros_like(bases[0]), False, len(bases) - 1
     for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
-        x = onto(detail, base_k)  # upscale the detail so far onto this scale
-        if not options.notebook:
+        if options.notebook:  # the 2015 notebook's own zoom, and no clip here (recipes.py)
+            x = recipes.reinject(detail, base_k)
+        else:
+            x = reinject(detail, base_k)  # upscale the detail so far onto this scale
             np.clip(x, lo, hi, out=x)
         bar = _bar(options.steps, k, octave.size, len(bases), progress)
         for _ in bar:  # feed the picture back, repeat
