@@ -30,7 +30,7 @@ from ..layers import kernels
 from .graph import Net
 
 VERSION = 1
-REPEATS = 5
+REPEATS = 8
 CHAIN = 16
 WARM_UP = 1  # a run not counted: it compiles the kernels
 # key -> (layer, its input (C, H, W)): one layer each, large enough that its work outweighs a call; the
