@@ -42,7 +42,7 @@ SLOW_FILES = {
     "test_zoo_convert.py",
 }
 # Single tests elsewhere that run the CLI end to end or dream big pictures.
-SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck")
+SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck", "within_a_factor")
 
 
 def pytest_configure(config):

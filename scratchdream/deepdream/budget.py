@@ -3,12 +3,13 @@ under a cap (--max-memory).
 
     time   Σ over octaves: steps · (Σ over the tiles the net sees: one forward + backward, nets/cost.py's
            per-layer model + the step around it: jitter, normalisation, the update, STEP_PASSES passes
-           over the picture at the elementwise rate)
+           over the picture at the elementwise rate), in CPU seconds; shared by the threads, that is the
+           wall-clock time of the machine at rest (measured: 2 threads take 0.45-0.75 of one's time)
     peak   the weights + PICTURE_COPIES float32 copies of the full-size picture (start, the octaves'
            bases, the detail, x, dL/dI and the step's temporaries) + the largest forward + backward pass
            (nets/memory.py's estimate, for the largest octave or tile plus its margin)
-The time is that of the machine as calibrated (`scratchdream calibrate`, cached); other work running at the
-same time slows a dream down. docs/performance.md compares estimates with measured runs.
+The rates are this machine's (`scratchdream calibrate`, cached); other work running at the same time makes
+the wall-clock time longer, not the CPU time. docs/performance.md compares estimates with measured runs.
 """
 
 import math
@@ -29,12 +30,14 @@ STEP_PASSES = 10
 
 @dataclass
 class Budget:
-    """What a dream will cost: seconds (None without a cost model), peak bytes, the octave sizes, the tile."""
+    """What a dream will cost: wall-clock seconds on the machine at rest (its CPU seconds shared by the
+    threads; None without a cost model), peak bytes, the octave sizes, the tile, the CPU seconds."""
 
     seconds: object
     peak: int
     sizes: list
     tile: int
+    cpu_seconds: object = None
 
     def line(self, threads):
         """e.g. "about 12 s and 350 MiB at the peak (4 octaves up to 1024x768, 2 threads, 512-px tiles)"."""
@@ -53,14 +56,15 @@ def estimate(net, options, H, W, model=None):
     layers, sizes = _layers_and_sizes(net, options, H, W)
     views = [_views(net, layers, options, options.tile, h, w) for h, w in sizes]
     peak = _fixed_bytes(net, H, W) + max(_pass_bytes(net, v, layers) for v in views)
-    seconds = None
+    cpu = None
     if model is not None:
         per_pixel = STEP_PASSES * 3 * model["rates"]["elementwise"]
-        seconds = options.steps * sum(
+        cpu = options.steps * sum(
             sum(cost.pass_seconds(model, net, th, tw, layers) for th, tw in v) + per_pixel * h * w
             for v, (h, w) in zip(views, sizes)
         )
-    return Budget(seconds, int(peak), sizes, options.tile)
+    seconds = None if cpu is None else cpu / model["machine"]["threads"]
+    return Budget(seconds, int(peak), sizes, options.tile, cpu)
 
 
 def tile_under(net, options, H, W, cap):

@@ -1,19 +1,20 @@
 """Time before the first forward: a per-layer cost model, measured once on this machine and cached.
 
 A forward to a layer and the backward after it cost, layer by layer, about
-    seconds = call + rate[key] · work
+    CPU seconds = call + rate[key] · work            (all threads together; pass_seconds: their sum)
     call        dispatch and waking the threads: per layer, whatever its kind and size
     key, work   conv: its kernel path (winograd, gemm, im2col: layers/fast/conv.py) and its multiply-adds
                 Ho·Wo·K·(C/g)·kh·kw; linear: its multiply-adds; maxpool/avgpool, lrn: their own keys;
                 every other kind ("elementwise": relu, concat, softmax, ...): the values it reads and
                 writes. A ReLU fused into its conv (graph._fuse_relus) is part of the conv.
 `calibrate()` measures each rate on one layer and the call on a chain of tiny layers (forward + backward,
-the least of a few runs, after a warm-up that compiles the Numba kernels): a few seconds. The estimate is
-for the machine at rest: other work on the same cores makes a dream slower (docs/performance.md). The
+the least CPU time of a few runs, after a warm-up that compiles the Numba kernels): a few seconds. CPU
+time, because it does not change with what else runs on the machine; deepdream/budget.py turns it into
+wall-clock time for the machine at rest (docs/performance.md). The
 rates are cached as JSON in the user's cache folder ($XDG_CACHE_HOME/scratchdream, else
 ~/.cache/scratchdream), one file per CPU, thread count and kernel set, since those change every rate;
-`model()` reads the file or calibrates on first use. tests/test_cost.py holds the estimate of a pass
-within a factor of 3 of its measured time on random-weight nets, GoogLeNet- and toyworld-shaped.
+`model()` reads the file or calibrates on first use. tests/test_cost.py holds the estimate within a factor
+of 3 of the measured CPU time of a pass and of a dream, on a random-weight GoogLeNet-like net and toyworld.
 """
 
 import json
@@ -40,10 +41,10 @@ BENCH = {
     "conv_gemm": (("conv", {"out": 128, "kernel": [1, 1], "relu": True}), (128, 48, 48)),
     "conv_im2col": (("conv", {"out": 64, "kernel": [5, 5], "pad": [2] * 4, "relu": True}), (32, 48, 48)),
     "linear": (("linear", {"out": 256}), (64, 16, 16)),
-    "maxpool": (("maxpool", {"kernel": [3, 3], "stride": [2, 2], "ceil": True}), (16, 128, 128)),
-    "avgpool": (("avgpool", {"kernel": [3, 3], "stride": [1, 1], "pad": [1] * 4}), (16, 96, 96)),
-    "lrn": (("lrn", {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}), (16, 96, 96)),
-    "elementwise": (("relu", {}), (32, 128, 128)),
+    "maxpool": (("maxpool", {"kernel": [3, 3], "stride": [2, 2], "ceil": True}), (64, 128, 128)),
+    "avgpool": (("avgpool", {"kernel": [3, 3], "stride": [1, 1], "pad": [1] * 4}), (64, 96, 96)),
+    "lrn": (("lrn", {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}), (64, 96, 96)),
+    "elementwise": (("relu", {}), (64, 128, 128)),
 }
 OWN_KEYS = ("linear", "maxpool", "avgpool", "lrn")
 
@@ -80,7 +81,7 @@ def pass_work(net, H, W, layers):
 
 
 def pass_seconds(model, net, H, W, layers):
-    """Estimated seconds of one forward to `layers` and the backward after it, on an H x W picture."""
+    """Estimated CPU seconds of one forward to `layers` and the backward after it, on an H x W picture."""
     rates = model["rates"]
     work = pass_work(net, H, W, layers)
     return sum(model["call"] + rates.get(key, rates["elementwise"]) * units for key, units in work)
@@ -138,18 +139,19 @@ def _bench_net(layer, shape, chain=1):
 
 
 def _least(net, upto):
-    """The least time of a forward to `upto` and its backward (REPEATS runs after WARM_UP): the time of
-    the work itself. On a busy machine most runs also wait for a core (at load 20 on 2 cores a 2 ms pass
-    took 1-2 s), so the median would measure the neighbours; the estimate is for the machine at rest."""
+    """The least CPU time (every thread of this process) of a forward to `upto` and its backward, REPEATS
+    runs after WARM_UP. CPU time, not wall-clock: on a busy machine a kernel waits for a core, and at load
+    20-30 on 2 cores a pass that took 0.31 CPU seconds took 1.5 s of wall-clock, varying 2x from run to run,
+    while its CPU time varied by 5%."""
     H, W = net.spec["input"]["size"]
     x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
     times = []
     for k in range(WARM_UP + REPEATS):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         y = net.forward(x, upto=upto)
         net.backward(y)
         if k >= WARM_UP:
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - t0)
     return min(times)
 
 
