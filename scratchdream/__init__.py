@@ -34,14 +34,16 @@ def __getattr__(name):
 
 def load_net(name_or_path, weights_dir=None):
     """A Net from an HDF5 weights file, or from a zoo name (fetched and converted on first use into
-    `weights_dir`, by default weights/ or $SCRATCHDREAM_WEIGHTS)."""
+    `weights_dir`, by default weights/ or $SCRATCHDREAM_WEIGHTS); net.dream_defaults holds the settings that
+    suit it (deepdream/defaults.py)."""
+    from .nets.zoo import with_dream_defaults
     from .weights_io import load_file
 
     if os.path.exists(os.fspath(name_or_path)) or str(name_or_path).endswith((".h5", ".hdf5")):
-        return load_file(name_or_path)
+        return with_dream_defaults(load_file(name_or_path))
     from .fetch import ensure_weights
 
-    return load_file(ensure_weights(str(name_or_path), weights_dir))
+    return with_dream_defaults(load_file(ensure_weights(str(name_or_path), weights_dir)))
 
 
 __all__ = ["Net", "load_net", "save_net", "dream", "use_kernels"]

@@ -91,6 +91,7 @@ DREAM = {  # DreamOptions' fields (the guide is the manifest's own "guide" entry
     "tile_margin": _of(_int, _str, _none),
     "start": _str,
     "seed": _int,
+    "notebook": lambda v: isinstance(v, bool),  # --recipe google2015: the notebook's own arithmetic
 }
 SETTINGS = {  # command -> its settings
     "dream": {**DREAM, "max_size": _of(_int, _none)},  # --max-size: the picture shrunk before the dream

@@ -4,7 +4,8 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
     /                      attrs: format = "scratchdream-weights", format_version = 1, name,
                                   architecture (the spec as JSON), preprocessing (JSON),
                                   labels (JSON or absent),
-                                  provenance (JSON: source_url, source_sha256, converter_version, ...)
+                                  provenance (JSON: source_url, source_sha256, converter_version, ...),
+                                  dream_defaults (JSON or absent: deepdream/defaults.py)
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
@@ -18,6 +19,7 @@ import os
 import numpy as np
 
 from .atomic import atomic_path
+from .deepdream.defaults import check_defaults, check_layers
 from .errors import UsageError, UserError
 from .nets.lazy_params import LazyParams
 from .nets.readers.hdf5_safe import Datasets, check_global_heaps
@@ -49,6 +51,8 @@ def save_net(net, path):
             if net.labels is not None:
                 f.attrs["labels"] = json.dumps(list(net.labels))
             f.attrs["provenance"] = json.dumps(spec.get("provenance") or {})
+            if getattr(net, "dream_defaults", None):
+                f.attrs["dream_defaults"] = json.dumps(net.dream_defaults)
             group = f.create_group("params")
             for layer, arrays in net.params.items():
                 for key, arr in arrays.items():
@@ -133,6 +137,9 @@ def _read_spec_and_params(path, lazy):
         spec["input"] = _json_attr(f, "preprocessing", path)
         spec["labels"] = _json_attr(f, "labels", path) if "labels" in f.attrs else None
         spec["provenance"] = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
+        dream_defaults = {}
+        if "dream_defaults" in f.attrs:
+            dream_defaults = check_defaults(_json_attr(f, "dream_defaults", path), f"{path}: dream defaults")
         from .nets.graph import Net
 
         try:
@@ -168,6 +175,8 @@ def _read_spec_and_params(path, lazy):
         params = LazyParams(
             shapes, lambda layer: _reading(path, lambda: _read_layer(path, layer, shapes[layer]))
         )
+    if dream_defaults:  # taken out again by load_file: not part of the architecture
+        spec["dream_defaults"] = dream_defaults
     return spec, params
 
 
@@ -205,7 +214,11 @@ def load_file(path):
     from .nets.graph import Net
 
     spec, params = read_spec_and_params(path, lazy=True)
-    return Net(spec, params)
+    defaults = spec.pop("dream_defaults", {})
+    net = Net(spec, params)
+    check_layers(net, defaults, f"{path}: dream defaults")
+    net.dream_defaults = defaults
+    return net
 
 
 def _attr(f, key, path):

@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -44,11 +45,13 @@ SLOW_FILES = {
     "test_zoo_onnx.py",  # full-size VGG16 and GoogLeNet exported to ONNX, converted, dreamed
 }
 # Single tests elsewhere that run the CLI end to end or dream big pictures.
-SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck")
+SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck", "within_a_factor")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes of CPU; `make test-fast` leaves these out")
+    # the cost model's cache (nets/cost.py): one calibration per test session, never in the user's folder
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="scratchdream-test-cache-")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -323,9 +323,9 @@ def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
     monkeypatch.setattr(cache._Announcer, "said", False)
     real_step = loop.ascent_step
 
-    def compiling_step(*args):  # each step as the first one on a fresh install: Numba compiles
+    def compiling_step(*args, **kw):  # each step as the first one on a fresh install: Numba compiles
         with event.trigger_event("numba:compile", data={"dispatcher": None, "args": (), "return_type": None}):
-            return real_step(*args)
+            return real_step(*args, **kw)
 
     monkeypatch.setattr(loop, "ascent_step", compiling_step)
     argv = [

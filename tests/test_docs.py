@@ -43,6 +43,7 @@ NOT_RUN = {
     "scratchdream fetch googlenet": "downloads GoogLeNet",
     "scratchdream info sky_dream.png": "needs a dream's output (tests/test_replay.py runs info)",
     "scratchdream replay sky_dream.png": "needs a dream's output (tests/test_replay.py runs replay)",
+    "scratchdream dream sky.jpg --recipe google2015 --max-memory 2G": "downloads GoogLeNet",
     "scratchdream convert bvlc_googlenet.caffemodel -o weights/googlenet.h5": (
         "needs the downloaded checkpoint"
     ),

@@ -1,5 +1,5 @@
 """The command line: `scratchdream dream | lecture | zoom | video | survey | info | replay | layers | fetch
-| convert | bench | toyworld`.
+| convert | bench | toyworld | calibrate`.
 
 One module per subcommand (COMMANDS), each with `add_parser(subs)`, where its options, defaults and help
 are, and `run(args)`, which does the work by calling the library. What they share: flags.py (the flag
@@ -18,7 +18,21 @@ import sys
 
 from ..errors import UsageError, UserError
 from ..numba_threads import check_numba_threads
-from . import bench, convert, dream, fetch, info, layers, lecture, replay, survey, toyworld, video, zoom
+from . import (
+    bench,
+    calibrate,
+    convert,
+    dream,
+    fetch,
+    info,
+    layers,
+    lecture,
+    replay,
+    survey,
+    toyworld,
+    video,
+    zoom,
+)
 from .flags import FLAGS, top_parser
 
 COMMANDS = {  # subcommand -> its module
@@ -34,6 +48,7 @@ COMMANDS = {  # subcommand -> its module
     "video": video,
     "info": info,
     "replay": replay,
+    "calibrate": calibrate,
 }
 
 

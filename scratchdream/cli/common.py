@@ -12,7 +12,7 @@ import scratchdream as sd
 from ..deepdream.options import RANGES, DreamOptions
 from ..errors import UserError, WordedError
 from ..image_io import note, output_format, save_image
-from .flags import margin
+from .flags import Given, margin
 
 
 def add_net_options(p, steps, suffix):
@@ -43,13 +43,18 @@ def add_net_options(p, steps, suffix):
     number(p, "--steps", int, steps, "gradient-ascent steps per octave")
     p.add_argument(
         "--step-size",
+        action=Given,
         type=float,
         default=1.5,
         help=f"step size: mean pixel change per step in grey levels, {span('step_size')} (default "
         "%(default)s, as the original notebook)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed >= 0: same seed, same bytes (default %(default)s)"
+        "--seed",
+        type=int,
+        default=0,
+        action=Given,
+        help="random seed >= 0: same seed, same bytes (default %(default)s)",
     )
     p.add_argument(
         "-o",
@@ -70,6 +75,7 @@ def add_ascent_options(p, octaves):
     number(p, "--jitter", int, 32, "random roll in pixels each step, 0 = off")
     p.add_argument(
         "--normalize",
+        action=Given,
         choices=["mean", "std", "laplacian"],
         default="mean",
         help="gradient normalisation (default %(default)s, as the original)",
@@ -87,7 +93,9 @@ def add_ascent_options(p, octaves):
 def number(p, flag, kind, default, what):
     """A numeric option whose help gives what it is, its range (from the one table) and its default."""
     name = flag[2:].replace("-", "_")
-    p.add_argument(flag, type=kind, default=default, help=f"{what}; {span(name)} (default %(default)s)")
+    p.add_argument(
+        flag, type=kind, default=default, action=Given, help=f"{what}; {span(name)} (default %(default)s)"
+    )
 
 
 def span(name):
@@ -104,6 +112,13 @@ def dream_options(args, **more):
     """The DreamOptions of a dream or zoom command line (every setting checked: one line for a bad one)."""
     given = vars(args)
     return DreamOptions(layers=args.layer, **{name: given[name] for name in SETTINGS}, **more)
+
+
+def given_settings(args):
+    """The DreamOptions fields the user set on the command line: a net's dream defaults yield to them."""
+    given, typed = set(getattr(args, "given", ())), vars(args)
+    given.update(n for n in ("channel", "neuron", "tile_margin") if typed.get(n) is not None)
+    return given | ({"layers"} if getattr(args, "layer", None) else set())
 
 
 def load_net(name, weights_dir=None):

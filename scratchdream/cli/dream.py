@@ -7,25 +7,28 @@ the picture and the GIF, written under temporary names and renamed together when
 
 import dataclasses
 import os
+import sys
 import time
 
+from ..deepdream import budget, defaults, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
 from ..image_io import load_image, note, save_gif, shrink
 from ..manifest import with_output
-from ..nets import classes, zoo
+from ..nets import classes, cost, zoo
 from ..outputs import OutputSet
 from . import batch, explain
 from .common import (
     add_ascent_options,
     add_net_options,
     dream_options,
+    given_settings,
     load_net,
     save_picture,
     summary,
 )
-from .flags import command, whole
+from .flags import Given, command, memory_size, whole
 from .manifests import dream_settings, for_run
 from .paths import DREAM_SUFFIX, main_output, output_path
 from .resume import check_checkpoint, checkpoint_of, spent
@@ -55,9 +58,23 @@ def add_parser(subs):
     p.add_argument(
         "--from",
         dest="start",
+        action=Given,
         choices=["image", "noise", "grey"],
         default="image",
         help="start from the image, noise or grey (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="choose the tile size that keeps the run's peak memory under SIZE, e.g. 2G or 512M "
+        "(the weights, the picture and the largest pass; Python itself comes on top; default: none)",
+    )
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="a published dream's settings: google2015 (the original notebook, exactly; flags given win; "
+        "default: none, the net's own dream settings)",
     )
     p.add_argument(
         "--max-size",
@@ -94,6 +111,7 @@ def run(args):
         raise UsageError(
             "--class aims at one output of the classifier; leave out --layer, --channel, --neuron and --guide"
         )
+    recipe = recipes.settings(args.recipe, guided=args.guide is not None) if args.recipe else {}
     options = options_of(args)
     if batch.wanted(args):
         return batch.run(args, options)
@@ -105,7 +123,7 @@ def run(args):
         gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
         why = outs.add(explain.panel_path(out), "--explain") if explain.wanted(args) else None
         check_checkpoint(args, inputs + [out, gif, why])
-        done = _dream(args, options, outs, out, gif, why)
+        done = _dream(args, options, outs, out, gif, why, recipe=recipe)
     spent(args)
     summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
     return 0
@@ -117,21 +135,30 @@ def options_of(args):
     return dream_options(args, guide=guide, start=args.start)
 
 
-def _dream(args, options, outs, out, gif, why=None, stamp=None):
+def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     """Load the net and the picture, dream, write the picture (and the GIF, and the --explain panel) to
     their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
     done, in words."""
     net = load_net(args.net, args.weights_dir)
+    settings = {**net.dream_defaults, **(recipe or {})}  # the net's, then the recipe's: each unless given
+    options = defaults.apply(options, settings, given_settings(args))
     if args.dream_class is not None:  # L = h_k, the class's score before the softmax
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
     judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
     img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
+    if args.max_memory is not None:
+        options = dataclasses.replace(
+            options, tile=budget.tile_under(net, options, *img.shape[:2], args.max_memory)
+        )
     stamp = stamp or for_run("dream", dream_settings(options, args.max_size), args, net, args.guide)
     frames = []
     t0 = time.perf_counter()
     on_frame = (lambda f: frames.append(shrink(f))) if gif else None
-    result = run_dream(net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp))
+    estimate = lambda plan: _estimate(net, options, *img.shape[:2])  # noqa: E731
+    result = run_dream(
+        net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp), on_plan=estimate
+    )
     seconds = time.perf_counter() - t0
     if out:
         save_picture(outs, out, result, alpha, stamp)
@@ -139,9 +166,17 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None):
         save_gif(outs.temp(gif), [shrink(img)] + frames, manifest=with_output(stamp, "gif"))
     rose = f" ({explain.write(outs, why, judges, img, result)})" if why else ""
     return (
-        f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} {_objective(args, net)}, "
-        f"{args.octaves} octaves x {args.steps} steps in {seconds:.1f} s{rose}"
+        f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} "
+        f"{_objective(args, options, net)}, {options.octaves} octaves x {options.steps} steps "
+        f"in {seconds:.1f} s{rose}"
     )
+
+
+def _estimate(net, options, H, W):
+    """One line before the first step: the run's estimated time and peak memory (calibrating on first use)."""
+    budget.check_memory(net, options, H, W)  # a run that cannot fit says so alone, not under an estimate
+    estimate = budget.estimate(net, options, H, W, cost.model())
+    print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
 
 
 def _fitted(picture, name, max_size):
@@ -168,16 +203,17 @@ def _gif_path(out, given):
     return output_path(out, given or None, ".gif", "--gif", ".gif")
 
 
-def _objective(args, net):
-    """What was dreamed, in words: the layers, and the channel, neuron, guide or start if given."""
+def _objective(args, options, net):
+    """What was dreamed, in words: the layers (or the class), and the channel, neuron, guide or start."""
     if args.dream_class is not None:
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         names = zoo.class_names(net)
         return f"class {k}" + (f" ({names[k]})" if names else "")
+    layers = [name if weight == 1.0 else f"{name}:{weight:g}" for name, weight in options.layers]
     return (
-        (", ".join(args.layer) if args.layer else default_layer(net))
+        (", ".join(layers) or default_layer(net))
         + (f" channel {args.channel}" if args.channel is not None else "")
         + (f" neuron {args.neuron}" if args.neuron else "")
         + (f" guided by {args.guide}" if args.guide else "")
-        + (f" from {args.start}" if args.start != "image" else "")
+        + (f" from {options.start}" if options.start != "image" else "")
     )

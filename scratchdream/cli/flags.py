@@ -8,6 +8,7 @@ repeats, toyworld's training steps, layers' --size) get their range here, in the
 
 import argparse
 import os
+import re
 
 from ..errors import UsageError
 
@@ -37,6 +38,7 @@ FLAGS = {  # the library's parameter -> the flag that sets it
     "max_size": "--max-size",
     "top": "--top",  # survey
     "channels_of": "--channels",  # survey
+    "max_memory": "--max-memory",
 }
 
 
@@ -45,6 +47,15 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+class Given(argparse.Action):
+    """An option that stores its value and notes in `given` that the user gave it, so that the settings
+    a net or a recipe brings (deepdream/defaults.py) never override what was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {self.dest}
 
 
 def _formatter(prog):
@@ -112,6 +123,18 @@ def margin(text):
         raise argparse.ArgumentTypeError(
             f"must be a whole number of pixels or 'exact', got {text!r}"
         ) from None
+
+
+UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_size(text):
+    """argparse type for --max-memory: 2G, 512M, 1.5GiB, 800MB or a number of bytes -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*", str(text), re.IGNORECASE)
+    value = float(m.group(1)) * UNITS[m.group(2).upper()] if m else 0
+    if not m or not 1 <= value < 2**50:
+        raise argparse.ArgumentTypeError(f"must be a size such as 2G, 512M or 1.5GiB, got {text!r}")
+    return int(value)
 
 
 def cores():

@@ -6,6 +6,7 @@ An .onnx model is converted in memory first, so the list shows what of its graph
 
 import argparse
 
+from ..deepdream import defaults
 from ..nets import classes, zoo
 from ..nets.convert import convert_onnx
 from .flags import command
@@ -64,6 +65,7 @@ def run(args):
     )
     wn = max(len(r[0]) for r in rows)
     wa = max([len(r[1]) for r in rows] + [7])
+    print(f"dream defaults: {defaults.shown(net.dream_defaults)}")
     print(f"{'layer':<{wn}}  {'aliases':<{wa}}  {'kind':<16}  {'output (C, H, W)':<18}  params")
     for name, aliases, kind, shape, count in rows:
         shown = "x".join(str(v) for v in shape) if min(shape) > 0 else "too small"

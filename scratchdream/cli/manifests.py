@@ -62,6 +62,7 @@ def dream_settings(options, max_size=None):
         "tile_margin": options.tile_margin,
         "start": options.start,
         "seed": options.seed,
+        "notebook": options.notebook,
     }
 
 

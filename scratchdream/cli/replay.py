@@ -160,6 +160,8 @@ def command_line(m, image, net, guide=None):
             continue
         if name == "layers":
             options += [("--layer", f"{layer}:{weight!r}") for layer, weight in value]
+        elif name == "notebook":  # only a recipe sets it; every other setting is given explicitly
+            options += [("--recipe", "google2015")] if value else []
         elif name == "neuron":
             options.append((FLAGS[name], ",".join(map(str, value))))
         else:

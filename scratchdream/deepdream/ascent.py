@@ -14,6 +14,7 @@ picture is no longer finite.
 import numpy as np
 
 from ..errors import UserError
+from . import recipes
 from .normalize import normalise
 from .normalize import smooth as blur
 
@@ -26,25 +27,30 @@ def gradient(net, x, objective, shift=(0.0, 0.0), counts=None):
     return L, dL_dI
 
 
-def ascent_step(net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, roll=(0, 0), tiler=None):
+def ascent_step(
+    net, x, objective, eta, lo, hi, normalize="mean", smooth=0.0, roll=(0, 0), tiler=None, wrap=False
+):
     """Slide 35 on x (1, 3, H, W), in place. Returns (L before the step, size of the raw gradient).
 
     eta (1, 3, 1, 1) is the step in input units per unit of normalised gradient; lo, hi the valid
-    pixel range in input units; roll (dy, dx) the jitter in pixels; tiler, when given, computes the
-    gradient tile by tile (tiling.py). A zero gradient leaves x as it was (size 0.0).
+    pixel range in input units; roll (dy, dx) the jitter in pixels (wrap: by np.roll, as the 2015
+    notebook, instead of mirrored); tiler, when given, computes the gradient tile by tile (tiling.py).
+    A zero gradient leaves x as it was (size 0.0).
     """
     H, W = x.shape[2:]
-    roll = (
-        int(np.clip(roll[0], -(H // 2), H // 2)),
-        int(np.clip(roll[1], -(W // 2), W // 2)),
-    )  # small octaves
-    jittered = shift_picture(x, roll) if any(roll) else x  # jitter: shift the picture
-    shift = (roll[0] / H, roll[1] / W)
+    if wrap:  # the 2015 notebook's np.roll: what leaves one border comes in at the other (recipes.py)
+        jittered = recipes.roll(x, roll) if any(roll) else x
+    else:  # mirrored borders need a roll of at most half the picture (small octaves)
+        roll = (int(np.clip(roll[0], -(H // 2), H // 2)), int(np.clip(roll[1], -(W // 2), W // 2)))
+        jittered = shift_picture(x, roll) if any(roll) else x  # jitter: shift the picture
     take_gradient = gradient if tiler is None else tiler.gradient  # in one pass, or tile by tile
-    L, dL_dI = take_gradient(net, jittered, objective, shift)
+    L, dL_dI = take_gradient(net, jittered, objective, (roll[0] / H, roll[1] / W))
     del jittered
     if any(roll):
-        dL_dI = unshift_gradient(dL_dI, roll)  # ... and shift the gradient back
+        if wrap:
+            dL_dI = recipes.roll(dL_dI, (-roll[0], -roll[1]))  # rolled back
+        else:
+            dL_dI = unshift_gradient(dL_dI, roll)  # ... and shift the gradient back
     g, size = normalise(blur(dL_dI, smooth), normalize, local=objective.local)
     if size == 0.0:
         return L, 0.0  # nothing to climb here

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..image_io import resize
 from ..layers.kernel_sets import note_compiling
+from . import recipes
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
 from .options import DreamOptions, check_picture
@@ -33,28 +34,46 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
     return run(net, img, DreamOptions(**settings), progress, on_frame)
 
 
-def run(net, img, options, progress=True, on_frame=None, checkpoint=None):
+def run(net, img, options, progress=True, on_frame=None, checkpoint=None, on_plan=None):
     """sd.dream with its settings in a DreamOptions: the octave loop around the step loop. `checkpoint`
-    (checkpoint.py) saves the state after each octave, and may resume a run that was stopped."""
+    (checkpoint.py) saves the state after each octave, and may resume a run that was stopped;
+    on_plan(plan) is called once every setting is checked, before the first step (the CLI's estimate)."""
     plan = make_plan(net, check_picture("img", img), options, progress)
     if progress:  # a fresh install compiles the kernels at the first step: say so then
         note_compiling()
     objective, eta, lo, hi = plan.objective, plan.eta, plan.lo, plan.hi  # the same at every step
     normalize, smooth = options.normalize, options.smooth
-    bases = pyramid(plan.start, [octave.size for octave in plan.octaves])
+    bases = (recipes.pyramid if options.notebook else pyramid)(plan.start, [o.size for o in plan.octaves])
     first, x, moved = checkpoint.restore(plan) if checkpoint else (0, None, False)  # 0: from the start
     detail = np.zeros_like(bases[0]) if first == 0 else x - bases[first - 1]  # what was dreamed so far
     last = len(bases) - 1
+    if on_plan is not None:  # every setting checked, the checkpoint read
+        on_plan(plan)
     with _bar([octave.size for octave in plan.octaves], options.steps, progress) as bar:  # one bar for all
         for k, (octave, base_k) in enumerate(zip(plan.octaves, bases)):
             if k < first:
                 continue  # dreamed before the run was stopped: the checkpoint holds its x
-            x = reinject(detail, base_k)  # upscale the detail so far onto this scale
-            np.clip(x, lo, hi, out=x)
+            if options.notebook:  # the 2015 notebook's own zoom, and no clip here (recipes.py)
+                x = recipes.reinject(detail, base_k)
+            else:
+                x = reinject(detail, base_k)  # upscale the detail so far onto this scale
+                np.clip(x, lo, hi, out=x)
             bar.set_description(_title(k, len(bases), octave.size), refresh=False)
             for _ in range(options.steps):  # feed the picture back, repeat
                 roll = _roll(plan.jitter_rng, options.jitter)
-                L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, octave.tiler)
+                L, g_size = ascent_step(
+                    net,
+                    x,
+                    objective,
+                    eta,
+                    lo,
+                    hi,
+                    normalize,
+                    smooth,
+                    roll,
+                    octave.tiler,
+                    wrap=options.notebook,
+                )
                 moved |= g_size > 0
                 bar.set_postfix(L=f"{L:.4g}", refresh=False)
                 bar.update(octave.size[0] * octave.size[1])
@@ -69,7 +88,7 @@ def run(net, img, options, progress=True, on_frame=None, checkpoint=None):
             "the objective's gradient is zero on this picture (the chosen channel, neuron or layer "
             "never fires here), so nothing was dreamed; choose another channel, neuron or layer"
         )
-    return in_bands(net.deprocess, x, axis=2)
+    return in_bands((lambda a: recipes.to_pixels(net, a)) if options.notebook else net.deprocess, x, axis=2)
 
 
 @contextmanager

@@ -109,6 +109,9 @@ class DreamOptions:
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
     seed        seeds jitter, tile offsets and noise (three independent streams, so turning tiling on
                 does not change the jitter): the same seed gives the same bytes
+    notebook    follow the 2015 notebook's arithmetic where scratchdream differs on purpose: jitter by
+                np.roll, the octaves shrunk one from the next by linear zoom, no clip when the detail is
+                re-injected, the guide seen whole, pixels truncated (recipes.py; --recipe google2015)
     Each number's range is in RANGES.
     """
 
@@ -127,6 +130,7 @@ class DreamOptions:
     guide: object = None
     start: str = "image"
     seed: int = 0
+    notebook: bool = False
 
     def __post_init__(self):
         self.octaves = check("octaves", self.octaves)
@@ -145,6 +149,9 @@ class DreamOptions:
         if self.tile_margin not in (None, "exact"):
             self.tile_margin = check("tile_margin", self.tile_margin)
         self.guide = None if self.guide is None else check_picture("guide", self.guide)
+        if not isinstance(self.notebook, (bool, np.bool_)):
+            raise refused("notebook", "True or False", self.notebook)
+        self.notebook = bool(self.notebook)
         if sum(v is not None for v in (self.channel, self.neuron, self.guide)) > 1:
             raise SettingError("give only one of {channel}, {neuron} and {guide}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SettingError, UserError
-from . import objectives
+from . import objectives, recipes
 from .octaves import octave_sizes
 from .options import check_weight
 from .tiling import Tiler, default_margin, exact_margin, jump, receptive_field
@@ -48,11 +48,16 @@ def make_plan(net, img, options, progress=True):
     H, W = img.shape[:2]
     terms = layer_terms(net, options.layers)
     min_side = check_picture_size(net, [name for name, _ in terms], H, W)
-    objective = build_objective(net, terms, H, W, options.channel, options.neuron, options.guide)
+    objective = build_objective(
+        net, terms, H, W, options.channel, options.neuron, options.guide, whole_guide=options.notebook
+    )
     noise_rng, jitter_rng, tile_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(3)
     )
     sizes, dropped = octave_sizes(H, W, options.octaves, options.octave_scale, min_side)
+    if options.notebook:  # the notebook's own sizes, each from the next larger one (recipes.py)
+        every = recipes.octave_sizes(H, W, options.octaves, options.octave_scale)
+        sizes = [s for s in every[:-1] if min(s) >= min_side] + every[-1:]
     if dropped and progress:
         _note(
             f"{dropped} of {options.octaves} octaves would be smaller than {min_side} px (the least "
@@ -99,8 +104,9 @@ def layer_terms(net, layers):
     return list(merged.items())
 
 
-def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None):
-    """The Objective for these layer terms and the picture size H x W, every index checked against the net."""
+def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, whole_guide=False):
+    """The Objective for these layer terms and the picture size H x W, every index checked against the net
+    (whole_guide: the guide's features from all its pixels, as the notebook, not from it shrunk)."""
     shapes = net.shapes(H, W)
     if (channel is not None or neuron is not None) and len(terms) > 1:
         raise SettingError(
@@ -116,7 +122,8 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None):
             c, i, j = check_neuron(name, shape, neuron, W, H)
             out.append((name, weight, "neuron", (c,) + objectives.neuron_position(i, j, shape)))
         elif guide is not None:
-            out.append((name, weight, "guided", objectives.guide_features(net, guide, name)))
+            side = max(guide.shape[:2]) if whole_guide else None
+            out.append((name, weight, "guided", objectives.guide_features(net, guide, name, side)))
         else:
             out.append((name, weight, "layer", None))
     return objectives.Objective(out)

@@ -224,7 +224,9 @@ def _convert(path, fmt, box, net, prototxt):
         "license": e.license,
         "converter_version": CONVERTER_VERSION,
     }
-    return Net(spec, params)
+    net = Net(spec, params)
+    net.dream_defaults = dict(e.dream_defaults)  # written into the .h5 by save_net
+    return net
 
 
 def _refuse_non_finite(params, path):

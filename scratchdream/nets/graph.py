@@ -41,6 +41,7 @@ class Net:
         self.layer_names = [layer["name"] for layer in self.layers]
         self.labels = spec.get("labels")
         self.aliases = dict(spec.get("aliases") or {})
+        self.dream_defaults = {}  # settings that suit this net (deepdream/defaults.py), from its weights file
         self._by_name = {layer["name"]: layer for layer in self.layers}
         self.param_shapes = self._infer_param_shapes()
         self.params = {}

@@ -12,7 +12,7 @@ hold numbers only), so an entry names its list in nets/classes/ (ImageNet's 1000
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UsageError, UserError
 from ..weights_io import default_weights_dir, load_file, repo_weights_dir
@@ -32,6 +32,7 @@ class Entry:
     size: str  # size of the publisher's file
     about: str
     classes: str | None = None  # the class names of its outputs: a list of nets/classes ("imagenet", ...)
+    dream_defaults: dict = field(default_factory=dict)  # deepdream/defaults.py; written at convert time
 
     @property
     def filename(self):
@@ -43,6 +44,18 @@ KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 TV_LICENSE = "no explicit license (torchvision: terms of the training data, ImageNet, apply)"
 PLACES = "http://places2.csail.mit.edu/models_places365/"
 PLACES_LICENSE = "CC BY (the Places365 authors: credit their paper or the Places project page)"
+
+# google/deepdream dream.ipynb (2015): deepdream(net, img, iter_n=10, octave_n=4, octave_scale=1.4,
+# end='inception_4c/output'), make_step(step_size=1.5, jitter=32): the step divided by mean |g|
+NOTEBOOK_2015 = {
+    "layers": ["inception_4c/output"],
+    "octaves": 4,
+    "octave_scale": 1.4,
+    "steps": 10,
+    "step_size": 1.5,
+    "jitter": 32,
+    "normalize": "mean",
+}
 
 ZOO = {
     e.name: e
@@ -57,6 +70,7 @@ ZOO = {
             "53,533,754 bytes",
             "BVLC GoogLeNet (Caffe), the original Deep Dream notebook's net",
             classes="imagenet",
+            dream_defaults=NOTEBOOK_2015,
         ),
         Entry(
             "vgg16",
@@ -277,24 +291,37 @@ def toyworld_path(weights_dir=None):
     raise UserError(f"{missing} is missing; `make toyworld` regenerates it (a few minutes, offline)")
 
 
+def with_dream_defaults(net):
+    """net, its dream_defaults filled from its zoo entry when its file has none (converted before zoo
+    entries carried them): the entry whose URL the file's provenance names."""
+    if not net.dream_defaults:
+        url = (net.spec.get("provenance") or {}).get("source_url")
+        for e in ZOO.values():
+            if url and e.url == url:
+                net.dream_defaults = dict(e.dream_defaults)
+    return net
+
+
 # ---- `scratchdream layers NET [--size HxW]` ---------------------------------------------------------
 def open_for_listing(name_or_path, weights_dir=None):
     """(Net, header line): the converted file when there is one, else the zoo's architecture alone."""
     if os.path.exists(name_or_path) or name_or_path.endswith((".h5", ".hdf5")):
-        return load_file(name_or_path), f"{name_or_path}"
+        return with_dream_defaults(load_file(name_or_path)), f"{name_or_path}"
     e = entry(name_or_path)
     if e.name == "toyworld":
         path = toyworld_path(weights_dir)  # the committed file, or how to regenerate it
         return load_file(path), f"toyworld ({path})"
     path = weights_path(e.name, weights_dir)
     if os.path.isfile(path):
-        return load_file(path), f"{e.name} ({path})"
+        return with_dream_defaults(load_file(path)), f"{e.name} ({path})"
     how = (
         f"download {e.url}, then `scratchdream convert {e.filename}`"
         if e.checksum[0] == "none"  # no published checksum: never downloaded for the user
         else f"`scratchdream fetch {e.name}` gets them"
     )
-    return Net(spec_for(e.name)), f"{e.name}: architecture only, weights not fetched yet ({how})"
+    net = Net(spec_for(e.name))
+    net.dream_defaults = dict(e.dream_defaults)
+    return net, f"{e.name}: architecture only, weights not fetched yet ({how})"
 
 
 def layer_table(net, H, W):

@@ -1,0 +1,75 @@
+"""Per-net dream defaults: the settings that suit one network, carried in its weights file.
+
+Where each setting of a dream comes from, weakest first:
+    DreamOptions' own defaults (options.py: the 2015 notebook's)
+    the net's dream defaults    the weights file's root attribute `dream_defaults`, a JSON object such as
+                                {"layers": ["conv3"], "octaves": 3, "step_size": 2.0}; for a zoo net
+                                without one, its zoo entry's (nets/zoo.py)
+    a recipe                    --recipe google2015 (recipes.py)
+    what the user gave          a flag on the command line always wins
+A damaged attribute (an unknown key, a wrong type, a value out of its range) is one line, "dream defaults
+damaged: ...", checked by the same RANGES as any setting, before the first step.
+"""
+
+from dataclasses import replace
+
+from ..errors import SettingError, UserError
+from .options import DreamOptions
+
+# the settings a weights file may carry: every DreamOptions field that is plain JSON and about the net
+# (not the seed, not a guide picture, not one channel or neuron of the user's choosing)
+FIELDS = (
+    "layers",
+    "octaves",
+    "octave_scale",
+    "steps",
+    "step_size",
+    "jitter",
+    "normalize",
+    "smooth",
+    "tile",
+    "tile_margin",
+    "start",
+)
+
+
+def check_defaults(defaults, where="dream defaults"):
+    """A dream_defaults object as read from JSON -> itself (layers as a list of "name[:weight]"), or one
+    UserError line "dream defaults damaged: ..." naming the key and the rule it breaks."""
+    if not isinstance(defaults, dict):
+        raise UserError(f"{where} damaged: not a JSON object ({{setting: value}}); convert the file again")
+    for key in defaults:
+        if key not in FIELDS:
+            raise UserError(f"{where} damaged: unknown setting {key!r} (known: {', '.join(FIELDS)})")
+    layers = defaults.get("layers")
+    if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
+        raise UserError(f'{where} damaged: layers must be a list of "name" or "name:weight", got {layers!r}')
+    try:
+        DreamOptions(**defaults)  # the one table of ranges (options.RANGES)
+    except SettingError as e:
+        raise UserError(f"{where} damaged: {e}") from None
+    return dict(defaults)
+
+
+def check_layers(net, defaults, where="dream defaults"):
+    """Every layer the defaults name is a layer (or alias) of `net`."""
+    for name, _ in DreamOptions(layers=defaults.get("layers")).layers:
+        if name not in net.layer_names and name not in net.aliases:
+            raise UserError(f"{where} damaged: layers: {name!r} is not a layer of {net.name}")
+
+
+def apply(options, defaults, given=()):
+    """options (a DreamOptions) with each setting of `defaults` that the user did not give (`given`, names
+    of DreamOptions fields) put in; checked again as a whole."""
+    taken = {key: value for key, value in defaults.items() if key not in given}
+    return replace(options, **taken) if taken else options
+
+
+def shown(defaults):
+    """The defaults in one line for `scratchdream layers`: "layers conv3, octaves 3, step_size 2"."""
+    parts = []
+    for key in FIELDS:
+        if key in defaults:
+            value = defaults[key]
+            parts.append(f"{key} {', '.join(value) if key == 'layers' else value}")
+    return "; ".join(parts) or "-"

@@ -1,0 +1,173 @@
+"""Cost before the run (issue 13 item 3): the per-layer cost model (nets/cost.py), calibrated and cached,
+the estimate of a dream's time and peak (deepdream/budget.py) against a measured dream, and --max-memory."""
+
+import json
+import os
+import time
+
+import pytest
+from dream_pictures import sky
+from PIL import Image
+from shaped_nets import tiny_googlenet
+
+import scratchdream as sd
+from scratchdream import cli
+from scratchdream.deepdream import budget
+from scratchdream.deepdream.options import DreamOptions
+from scratchdream.errors import UserError
+from scratchdream.nets import cost
+
+FACTOR = 3  # the estimate is within this factor of the measured time
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cost.calibrate()
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny_googlenet(seed=0, width=16)
+
+
+def test_the_model_is_cached_per_machine_and_read_back(tmp_path, monkeypatch, model):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    assert cost.model(calibrate_if_missing=False) is None
+    first = cost.model()  # calibrates (here: the module's model) and caches it
+    path = cost.cache_path()
+    assert path.startswith(str(tmp_path / "scratchdream")) and os.path.isfile(path)
+    assert f"-{cost.machine()['threads']}threads-" in os.path.basename(path)
+
+    def never(progress=None):
+        raise AssertionError("calibrated again although the cache holds the model")
+
+    monkeypatch.setattr(cost, "calibrate", never)
+    assert cost.model() == first
+    with open(path) as f:
+        data = json.load(f)
+    data["machine"]["threads"] += 1  # another thread count: another machine, as far as rates go
+    with open(path, "w") as f:
+        json.dump(data, f)
+    assert cost.model(calibrate_if_missing=False) is None
+    with open(path, "w") as f:
+        f.write("{damaged")
+    assert cost.model(calibrate_if_missing=False) is None
+
+
+def test_every_rate_is_measured(model):
+    assert set(model["rates"]) == set(cost.BENCH)
+    assert all(0 < r < 1e-3 for r in model["rates"].values()) and 0 <= model["call"] < 1
+
+
+def _cpu(fn, repeats=1):
+    """The least CPU time (every thread of this process) of fn() over `repeats` runs."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return min(times)
+
+
+@pytest.mark.parametrize("which", ["googlenet-like", "toyworld"])
+@pytest.mark.parametrize("side", [96, 160])
+def test_the_estimate_is_within_a_factor_of_the_measured_time(net, model, which, side):
+    """CPU time, estimated and measured: a busy machine makes the wall-clock time longer, not this."""
+    net = net if which == "googlenet-like" else sd.load_net("toyworld")
+    layer = net.spec["dream_layers"][0]
+    x = net.preprocess(sky(side, side, seed=1))
+    one_pass = lambda: net.backward(net.forward(x, upto=layer))  # noqa: E731
+    one_pass()  # compile
+    estimate, measured = cost.pass_seconds(model, net, side, side, [layer]), _cpu(one_pass, 8)
+    assert measured / FACTOR < estimate < measured * FACTOR, ("pass", estimate, measured)
+    img, options = sky(side, side, seed=2), DreamOptions(octaves=2, steps=3, seed=0)
+    estimate = budget.estimate(net, options, side, side, model).cpu_seconds
+    measured = _cpu(lambda: sd.dream(net, img, progress=False, octaves=2, steps=3, seed=0))
+    assert measured / FACTOR < estimate < measured * FACTOR, ("dream", estimate, measured)
+
+
+def test_max_memory_chooses_a_tile_whose_peak_is_under_the_cap(net):
+    H, W = 900, 1200
+    whole = budget.estimate(net, DreamOptions(tile=0), H, W).peak
+    cap, tiles = whole, []
+    while True:  # ever smaller caps, until not even the smallest tile fits
+        try:
+            tile = budget.tile_under(net, DreamOptions(), H, W, cap)
+        except UserError as e:
+            assert "is too small: even the smallest tile" in str(e) and "\n" not in str(e)
+            break
+        assert budget.estimate(net, DreamOptions(tile=tile), H, W).peak <= cap
+        assert (tile == 0) == (cap == whole) and (not tiles or tile <= tiles[-1] or tiles[-1] == 0)
+        tiles.append(tile)
+        cap = int(cap * 0.9)
+    assert len(set(tiles)) >= 3, tiles  # the cap chose: no tiling, then smaller and smaller tiles
+
+
+def test_a_cap_too_small_for_the_smallest_tile_is_one_line(net, tmp_path, capsys):
+    with pytest.raises(UserError, match=r"max_memory 1 MiB is too small: even the smallest tile \(\d+ px"):
+        budget.tile_under(net, DreamOptions(), 600, 800, 2**20)
+    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
+    sd.save_net(net, tmp_path / "g.h5")
+    base = [
+        "dream",
+        str(tmp_path / "sky.png"),
+        "--net",
+        str(tmp_path / "g.h5"),
+        "-o",
+        str(tmp_path / "o.png"),
+    ]
+    assert cli.main(base + ["--max-memory", "1M"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scratchdream: error: --max-memory 1 MiB is too small") and "\n" not in err
+    assert cli.main(base + ["--max-memory", "lots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--max-memory: must be a size such as 2G, 512M or 1.5GiB, got 'lots'" in err and "\n" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, model, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
+    sd.save_net(net, tmp_path / "g.h5")
+    argv = [
+        "dream",
+        str(tmp_path / "sky.png"),
+        "--net",
+        str(tmp_path / "g.h5"),
+        "--steps",
+        "1",
+        "--octaves",
+        "1",
+    ]
+    assert cli.main(argv + ["--max-memory", "2G"]) == 0
+    err = capsys.readouterr().err
+    assert "measuring this machine's speed once" in err  # the first dream calibrates
+    lines = [line for line in err.splitlines() if line.startswith("scratchdream: estimate: ")]
+    assert len(lines) == 1 and " MiB at the peak (1 octave up to 48x40, " in lines[0], err
+    assert cli.main(argv + ["--force"]) == 0
+    assert "measuring" not in capsys.readouterr().err  # cached
+
+
+def test_calibrate_command_writes_the_cache(tmp_path, capsys, model, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    assert cli.main(["calibrate"]) == 0
+    out = capsys.readouterr().out
+    assert "conv_winograd" in out and "ns/MAC" in out and str(tmp_path) in out
+    assert cost.model(calibrate_if_missing=False)["rates"] == pytest.approx(model["rates"])
+
+
+def test_memory_sizes_parse():
+    from scratchdream.cli.flags import memory_size
+
+    assert [memory_size(t) for t in ("2G", "512M", "1.5GiB", "800MB", "4096", "1k")] == [
+        2 << 30,
+        512 << 20,
+        3 << 29,
+        800 << 20,
+        4096,
+        1024,
+    ]
+    assert memory_size("2g") == 2 << 30
