@@ -59,21 +59,10 @@ def run(net, img, options, progress=True, on_frame=None, checkpoint=None, on_pla
                 x = reinject(detail, base_k)  # upscale the detail so far onto this scale
                 np.clip(x, lo, hi, out=x)
             bar.set_description(_title(k, len(bases), octave.size), refresh=False)
+            tiler, wrap = octave.tiler, options.notebook  # wrap: the notebook's jitter (recipes.py)
             for _ in range(options.steps):  # feed the picture back, repeat
                 roll = _roll(plan.jitter_rng, options.jitter)
-                L, g_size = ascent_step(
-                    net,
-                    x,
-                    objective,
-                    eta,
-                    lo,
-                    hi,
-                    normalize,
-                    smooth,
-                    roll,
-                    octave.tiler,
-                    wrap=options.notebook,
-                )
+                L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, tiler, wrap)
                 moved |= g_size > 0
                 bar.set_postfix(L=f"{L:.4g}", refresh=False)
                 bar.update(octave.size[0] * octave.size[1])
