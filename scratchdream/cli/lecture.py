@@ -33,19 +33,19 @@ def add_parser(subs):
 def run(args):
     steps = check("steps", args.steps)
     eta = None if args.step_size is None else check("eta", args.step_size)
-    check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
+    seed = check("seed", args.seed)  # seeds the tie-breaking noise of less than a grey level (ties.py)
     layer = _one_layer(args.layer)
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, LECTURE_SUFFIX))
         gif = outs.add(output_path(out, args.gif, ".gif", what="--gif", ext=".gif"), "--gif")
-        done = _lecture(args, layer, neuron, steps, eta, outs, out, gif)
+        done = _lecture(args, layer, neuron, steps, (eta, seed), outs, out, gif)
     summary(f"{done} -> {out} and {gif}")
     return 0
 
 
-def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
+def _lecture(args, layer, neuron, steps, eta_seed, outs, out, gif):
     """Load the net and the picture, run the slides' steps printing h_ij, write the picture and the GIF
     of the steps to their temporary names; returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
@@ -62,7 +62,8 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif):
         frames.append(shrink(picture))
 
     t0 = time.perf_counter()
-    result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step)
+    eta, seed = eta_seed
+    result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step, seed=seed)
     seconds = time.perf_counter() - t0
     save_picture(outs, out, result, alpha)
     save_gif(outs.temp(gif), frames, duration_ms=200)

@@ -17,6 +17,7 @@ from ..errors import SettingError, UserError
 from . import objectives
 from .octaves import octave_sizes
 from .options import check_weight
+from .ties import break_ties
 from .tiling import Tiler, default_margin, exact_margin, jump, receptive_field
 
 
@@ -49,8 +50,8 @@ def make_plan(net, img, options, progress=True):
     terms = layer_terms(net, options.layers)
     min_side = check_picture_size(net, [name for name, _ in terms], H, W)
     objective = build_objective(net, terms, H, W, options.channel, options.neuron, options.guide)
-    noise_rng, jitter_rng, tile_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(3)
+    noise_rng, jitter_rng, tile_rng, tie_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(4)
     )
     sizes, dropped = octave_sizes(H, W, options.octaves, options.octave_scale, min_side)
     if dropped and progress:
@@ -66,7 +67,9 @@ def make_plan(net, img, options, progress=True):
     return Plan(
         objective,
         octaves,
-        start=in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0),
+        start=break_ties(
+            in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng
+        ),
         eta=np.float32(options.step_size) * (hi - lo) / np.float32(255.0),  # grey levels -> input units
         lo=lo,
         hi=hi,
