@@ -7,15 +7,16 @@ the picture.
 
 import time
 
+from ..deepdream import field
 from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
 from ..deepdream.options import check, parse_layers, parse_neuron
-from ..deepdream.plan import check_channel, check_picture_size, default_layer
+from ..deepdream.plan import check_channel, check_neuron, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..outputs import OutputSet
 from .common import add_net_options, load_net, save_picture, summary
 from .flags import command
-from .paths import LECTURE_SUFFIX, output_path
+from .paths import FIELD_SUFFIX, LECTURE_SUFFIX, output_path
 
 
 def add_parser(subs):
@@ -28,6 +29,12 @@ def add_parser(subs):
     add_net_options(p, steps=20)
     p.set_defaults(step_size=None)
     p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
+    p.add_argument(
+        "--show-field",
+        action="store_true",
+        help="no ascent: write dh_ij/di_mn = net.backward(one-hot) as a heat map with the receptive-field "
+        f"square (default name INPUT{FIELD_SUFFIX}; neuron: the centre one of --channel or the most active)",
+    )
 
 
 def run(args):
@@ -37,6 +44,8 @@ def run(args):
     layer = _one_layer(args.layer)
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
+    if args.show_field:
+        return show_field(args, layer, neuron, inputs)
     with OutputSet(inputs, force=args.force) as outs:
         out = outs.add(output_path(args.image, args.output, LECTURE_SUFFIX))
         gif = outs.add(output_path(out, args.gif, ".gif", what="--gif", ext=".gif"), "--gif")
@@ -98,3 +107,29 @@ def _most_active(net, img, layer, channel):
         f"(the most active one; choose another with --neuron C,Y,X)"
     )
     return neuron
+
+
+def show_field(args, layer, neuron, inputs):
+    """--show-field: the heat map of dh_ij/di_mn for one neuron, its square, and its support in words."""
+    with OutputSet(inputs, force=args.force) as outs:
+        out = outs.add(output_path(args.image, args.output, FIELD_SUFFIX))
+        net = load_net(args.net, args.weights_dir)
+        layer = net.resolve(layer) if layer else default_layer(net)
+        img, alpha = load_image(args.image)
+        check_picture_size(net, [layer], *img.shape[:2])
+        shape = spatial_shape(net, layer, *img.shape[:2])
+        if neuron is None:
+            if args.channel is not None:
+                check_channel(layer, shape, args.channel)
+            neuron = field.centre_neuron(net, img, layer, args.channel)
+        c, i, j = check_neuron(layer, shape, neuron, img.shape[1], img.shape[0])
+        dh_dI = field.field(net, img, layer, (c, i, j))
+        top, left, side = field.square(net, layer, i, j)
+        nonzero, above = field.support(dh_dI)
+        save_picture(outs, out, field.heat_map(img, dh_dI, (top, left, side)), alpha)
+    summary(
+        f"dh_ij/di_mn of {net.name} {layer} neuron {c},{i},{j}: receptive field {side}x{side} px at row "
+        f"{top}, column {left}; != 0 on {nonzero[0]}x{nonzero[1]} px, above {field.RELATIVE_FLOOR:g} of "
+        f"the largest on {above[0]}x{above[1]} px -> {out}"
+    )
+    return 0
