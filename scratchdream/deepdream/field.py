@@ -76,11 +76,11 @@ def heat_map(img, dh_dI, box):
     grey = img.astype(np.float32).mean(axis=2, keepdims=True) * 0.45
     colour = np.concatenate([np.full_like(heat, 255.0), 255.0 * heat, 40.0 * heat], axis=2)
     out = np.clip(grey * (1 - heat) + colour * heat, 0, 255).astype(np.uint8)
-    _draw_square(out, *box)
+    draw_square(out, *box)
     return out
 
 
-def _draw_square(out, top, left, side):
+def draw_square(out, top, left, side):
     """A one-pixel outline just outside rows top..top+side-1 and columns left..left+side-1 (clipped)."""
     H, W = out.shape[:2]
     t, b, lft, r = top - 1, top + side, left - 1, left + side
