@@ -291,7 +291,7 @@ EXAMPLES = "toyworld_examples.png"  # examples' default output, in the current f
 
 def add_examples_options(p):
     p.add_argument(
-        "--net", default=WEIGHTS, help="examples: the toy-world weights file (default: the bundled)"
+        "--net", help="examples: a toy-world weights file (default: the bundled weights/toyworld.h5)"
     )
     p.add_argument("--layer", default="conv3", help="examples: the layer (default %(default)s)")
     p.add_argument("--channel", type=whole(0, None, "channel"), help="examples: the channel to show")
@@ -308,9 +308,10 @@ def cmd_examples(args):
 
     if (args.channel is None) == (args.dreamed is None):
         raise UsageError("toyworld examples: give --channel C or --dreamed BACKGROUND (one of them)")
-    with OutputSet(inputs=[args.net], force=args.force) as outs:
+    weights = args.net or WEIGHTS
+    with OutputSet(inputs=[weights], force=args.force) as outs:
         out = outs.add(output_path(EXAMPLES, args.output, ".png", ext=".png"))
-        net = _load(args.net)
+        net = _load(weights)
         layer = net.resolve(args.layer)
         channel = args.channel
         if channel is None:
