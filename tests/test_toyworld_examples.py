@@ -47,8 +47,7 @@ def test_grown_channels_are_those_the_dream_raised_most(net, monkeypatch):
 def test_cli_writes_the_strip_and_names_the_classes(net, tmp_path, monkeypatch, capsys):
     weights = str(tmp_path / "toy.h5")
     save_net(net, weights)
-    monkeypatch.setattr(examples, "SCENES", 60)
-    monkeypatch.setattr(examples.examples_strip, "__defaults__", (0, 60, examples.TOP))
+    monkeypatch.setattr(examples, "SCENES", 60)  # the CLI ranks examples.SCENES scenes: 60 is enough here
     monkeypatch.chdir(tmp_path)
     argv = ["toyworld", "examples", "--net", weights, "--layer", "conv2", "--channel", "3", "-o", "ex.png"]
     assert cli.main(argv) == 0

@@ -320,7 +320,7 @@ def cmd_examples(args):
             raise UserError(
                 f"{layer} has {net.shapes(64, 64)[layer][0]} channels; --channel {channel} is not one"
             )
-        picture, classes = examples.examples_strip(net, layer, channel, seed=args.seed)
+        picture, classes = examples.examples_strip(net, layer, channel, seed=args.seed, n=examples.SCENES)
         save_image(outs.temp(out), picture, quiet=True)
     counts = ", ".join(f"{c} {classes.count(c)}" for c in dict.fromkeys(classes))
     print(
