@@ -11,14 +11,19 @@ show the dataset bias, so that picture is left out).
 
 Pictures (each a small PNG, upscaled 2x with nearest-neighbour so the pixels stay visible):
     lecture_hero.png       a sky before and after a dream (the README's first picture)
-    lecture_steps.png/gif  slides 34-35 exactly: h_ij rising as the image is updated and fed back
+    lecture_steps.png/gif  slides 34-35 exactly: h_ij rising as the image is updated and fed back, for
+                           the centre neuron, its receptive-field square drawn on every panel
+    lecture_field.png      dh_ij/di_mn = net.backward(one-hot) for a centre neuron of two layers, with squares
     lecture_octaves.png    one scale vs several scales with detail re-injection
     lecture_jitter.png     without and with the random roll
     lecture_normalize.png  the raw gradient's size at two layers vs the normalised step
-    lecture_tiling.png     one pass vs tiles on a fixed grid vs tiles on a shifted grid with a margin
+    lecture_tiling.png     one pass vs tiles on a fixed grid vs a shifted grid, without and with a margin
     lecture_bias.png       trained net vs control net on a plain sky (only with the trained weights)
     lecture_survey.png     `scratchdream survey`: the sky dreamed briefly at each layer, classes that rose
     lecture_explain.png    `scratchdream dream --explain --compare-net`: "why dogs?", net and control
+    lecture_examples.png   the training scenes that excite most the channel a sky-dream grows most
+
+`--only steps,field` remakes just those pictures (the names of the functions below).
 """
 
 import argparse
@@ -32,9 +37,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
 import scratchdream as sd  # noqa: E402
+from scratchdream.deepdream import field as fields  # noqa: E402
 from scratchdream.deepdream import lecture, objectives, plan  # noqa: E402
 from scratchdream.deepdream.ascent import ascent_step, gradient  # noqa: E402
-from scratchdream.deepdream.tiling import Tiler, default_margin, jump  # noqa: E402
+from scratchdream.deepdream.tiling import Tiler, default_margin, exact_margin, jump  # noqa: E402
 from scratchdream.image_io import save_gif  # noqa: E402
 from scratchdream.toyworld import scenes  # noqa: E402
 
@@ -116,11 +122,14 @@ def steps(net, trained, out, seed, n=30):
     """Slides 34-35 and nothing else (deepdream/lecture.py): the neuron's value at every step."""
     img = sky(seed)
     layer = net.spec["dream_layers"][0]
-    neuron = lecture.most_active_neuron(net, img, layer)
+    neuron = fields.centre_neuron(net, img, layer)  # a centre neuron: its square lies inside the picture
+    box = fields.square(net, layer, *neuron[1:])
     shown, frames = {}, []
 
     def on_step(t, h_ij, L, eta, picture):
-        frames.append(np.asarray(_big(picture)))
+        picture = picture.copy()
+        fields.draw_square(picture, *box)  # the receptive field: where the pattern can appear
+        frames.append(picture)  # at 1x: the GIF stays under 300 KB
         if t in (0, n // 3, 2 * n // 3, n):
             shown[t] = (picture, h_ij)
 
@@ -128,11 +137,32 @@ def steps(net, trained, out, seed, n=30):
     pics = [shown[t][0] for t in sorted(shown)]
     caps = [f"step {t}\nh_ij = {shown[t][1]:.3g}" for t in sorted(shown)]
     c, i, j = neuron
-    title = f"L(I) = h_ij^2 at {layer}, neuron {c},{i},{j}: update, feed back, repeat" + _note(trained)
+    title = (
+        f"L(I) = h_ij^2 at {layer}, centre neuron {c},{i},{j} (square: its {box[2]} px receptive field): "
+        "update, feed back, repeat" + _note(trained)
+    )
     gif = os.path.join(out, "lecture_steps.gif")
-    save_gif(gif, frames, duration_ms=150, max_side=2 * W)
+    save_gif(gif, frames, duration_ms=150, max_side=W)
     os.chmod(gif, 0o644)
     return _save(out, "lecture_steps.png", panel(pics, caps, title))
+
+
+def field(net, trained, out, seed, layers=("conv2", "conv4")):
+    """dh_ij/di_mn = net.backward(one-hot) for the centre neuron of two layers, squares drawn (field.py)."""
+    img = sky(seed)
+    pics, caps = [], []
+    for layer in layers:
+        c, i, j = fields.centre_neuron(net, img, layer)
+        dh_dI = fields.field(net, img, layer, (c, i, j))
+        box = fields.square(net, layer, i, j)
+        nonzero, above = fields.support(dh_dI)
+        pics.append(fields.heat_map(img, dh_dI, box))
+        caps.append(
+            f"{layer} neuron {c},{i},{j}: field {box[2]} px\n"
+            f"!= 0 on {nonzero[0]}x{nonzero[1]} px, > {fields.RELATIVE_FLOOR:g} max on {above[0]}x{above[1]}"
+        )
+    title = "|dh_ij/di_mn| = |net.backward(one-hot)| on the sky; square: the receptive field" + _note(trained)
+    return _save(out, "lecture_field.png", panel(pics, caps, title))
 
 
 def octaves(net, trained, out, seed):
@@ -154,17 +184,39 @@ def octaves(net, trained, out, seed):
     )
 
 
+def grid_contrast(before, after, step):
+    """How much the dreamed change follows the stride grid: the mean |change| at each position modulo
+    `step`, its spread over those step x step positions relative to its mean (0: no grid at all)."""
+    change = np.abs(after.astype(np.float64) - before).mean(axis=2)
+    H, W = (change.shape[0] // step) * step, (change.shape[1] // step) * step
+    phase = change[:H, :W].reshape(H // step, step, W // step, step).mean(axis=(0, 2))
+    return float(phase.std() / max(phase.mean(), 1e-12))
+
+
 def jitter(net, trained, out, seed):
+    """Without and with jitter: the dreams, an enlarged corner of each, and how grid-bound each change is."""
     img = sky(seed)
+    layer = net.spec["dream_layers"][0]
+    step = jump(net, [layer])
     still = _dream(net, img, jitter=0, seed=seed)
     rolled = _dream(net, img, seed=seed)
+    rows, cols = slice(H // 2, H // 2 + 32), slice(W // 2 - 24, W // 2 + 24)  # where the patterns grow
+    crops = [np.asarray(_big(p[rows, cols], 3)) for p in (still, rolled)]
+    g0, g1 = grid_contrast(img, still, step), grid_contrast(img, rolled, step)
     return _save(
         out,
         "lecture_jitter.png",
         panel(
-            [img, still, rolled],
-            ["start", "jitter 0", f"jitter {TOY['jitter']} px"],
-            "jitter: without and with a random shift of the picture each step" + _note(trained),
+            [img, still, rolled, *crops],
+            [
+                "start",
+                f"jitter 0: grid {g0:.2f}",
+                f"jitter {TOY['jitter']} px: grid {g1:.2f}",
+                "jitter 0, centre x3",
+                f"jitter {TOY['jitter']}, centre x3",
+            ],
+            f"jitter: without and with a random shift each step; grid = how much the change follows "
+            f"{layer}'s {step} px stride grid (0: not at all)" + _note(trained),
         ),
     )
 
@@ -238,17 +290,20 @@ def tiling(net, trained, out, seed, n=12, tile=48):
     step = jump(net, [layer])
     whole = _tiled(net, img, None, n, layer)
     fixed = _tiled(net, img, Tiler(tile, 0, _FixedGrid(), step=step), n, layer)
-    margin = default_margin(net, [layer], tile)
+    margin = default_margin(net, [layer], tile)  # 0 px for tiles this small
     shifted = _tiled(net, img, Tiler(tile, margin, np.random.default_rng(seed), step=step), n, layer)
+    exact = exact_margin(net, [layer])
+    covered = _tiled(net, img, Tiler(tile, exact, np.random.default_rng(seed), step=step), n, layer)
     caps = [
         "one pass (no tiles)",
         f"{tile} px tiles, fixed grid,\nno margin: seams",
-        f"{tile} px tiles, grid shifted\neach step, margin {margin} px",
+        f"grid shifted each step,\nmargin {margin} px (the default here)",
+        f"grid shifted each step,\nmargin {exact} px (one field): exact",
     ]
     return _save(
         out,
         "lecture_tiling.png",
-        panel([whole, fixed, shifted], caps, f"tiling: {n} steps at {layer}" + _note(trained)),
+        panel([whole, fixed, shifted, covered], caps, f"tiling: {n} steps at {layer}" + _note(trained)),
     )
 
 
@@ -306,7 +361,19 @@ def explained(net, trained, out, seed):
     return _save(out, "lecture_explain.png", explain.panel(img, after, explain.explain(nets, img, after)))
 
 
-PICTURES = [hero, steps, octaves, jitter, normalize, tiling, bias, survey_sheet, explained]
+def examples(net, trained, out, seed, layer="conv3"):
+    """The training scenes that excite most the channel a dream on a plain sky grows most (examples.py);
+    what `scratchdream toyworld examples --layer conv3 --dreamed sky` writes."""
+    from scratchdream.toyworld import examples as dataset
+
+    if not trained:
+        return None
+    channel = int(dataset.grown_channels(net, layer, "sky", seed=seed, top=1)[0][0])
+    picture, classes = dataset.examples_strip(net, layer, channel, seed=seed)
+    return _save(out, "lecture_examples.png", picture)
+
+
+PICTURES = [hero, steps, field, octaves, jitter, normalize, tiling, bias, survey_sheet, explained, examples]
 
 
 def _save(out, name, img):
@@ -328,12 +395,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="make the pictures of docs/lecture.md and the README")
     p.add_argument("--out", default=os.path.join(HERE, "img"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", help="comma-separated picture names (default: all): " + ", ".join(
+        f.__name__ for f in PICTURES))  # fmt: skip
     args = p.parse_args(argv)
+    chosen = [f for f in PICTURES if args.only is None or f.__name__ in args.only.split(",")]
     os.makedirs(args.out, exist_ok=True)
     net, trained = toy_net(args.seed)
     if not trained:
         print("note: weights/toyworld.h5 is missing (`make toyworld`); using random weights", file=sys.stderr)
-    for make in PICTURES:
+    for make in chosen:
         t = time.perf_counter()
         path = make(net, trained, args.out, args.seed)
         if path:

@@ -409,3 +409,138 @@ def test_lecture_quotes_the_chain_rule_whole(method):
     assert quoted == [whole], (
         f"docs/lecture.md should quote Net.{method} once, whole, as it is in nets/graph.py"
     )
+
+
+# ---- the worked example: every number in it, recomputed --------------------------------------------------
+NUMBER = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
+WORKED = (
+    "I w b z a h L dL_dh da mask dz dL_dI eta I_new z_new h_new L_new fd_error z11_step z11_after".split()
+)
+
+
+def worked_example():
+    """The numbers of lecture.md's worked example (the ```text block opening with `I =`), by name.
+
+    `name = 6   comment` is a number; `name =   comment` followed by indented rows of numbers a matrix."""
+    block = next(body for _, body, _ in blocks(_read(LECTURE), "text") if body.startswith("I ="))
+    values, name = {}, None
+    for line in block.splitlines():
+        m = re.match(rf"^(\w+) = ?({NUMBER})?(?:\s|$)", line)
+        if m:
+            name = m.group(1)
+            values[name] = float(m.group(2)) if m.group(2) else []
+        elif re.fullmatch(rf"\s+{NUMBER}(?:\s+{NUMBER})*\s*", line):
+            values[name].append([float(t) for t in line.split()])
+    return {k: np.array(v, np.float64) for k, v in values.items()}
+
+
+def worked_by_hand(img, w, b, eta):
+    """The example with loops and nothing else: conv (no padding), ReLU, 2x2 max-pool, L = h², one step."""
+
+    def forward(img):
+        def conv(p, q):
+            return b + sum(w[u, v] * img[p + u, q + v] for u in range(3) for v in range(3))
+
+        z = np.array([[conv(p, q) for q in range(2)] for p in range(2)])
+        a = np.maximum(z, 0)
+        return z, a, a.max()
+
+    z, a, h = forward(img)
+    p, q = np.unravel_index(np.argmax(a), a.shape)  # the max-pool's winner
+    da = np.zeros((2, 2))
+    da[p, q] = 2 * h  # dL/dh = 2h, all of it to the winner
+    mask = (z > 0).astype(float)
+    dz = da * mask
+    dL_dI = np.zeros((4, 4))
+    for p in range(2):
+        for q in range(2):
+            dL_dI[p : p + 3, q : q + 3] += dz[p, q] * w  # each output sends dz · w back onto its window
+    I_new = img + eta * dL_dI
+    z_new, _, h_new = forward(I_new)
+    z11_step = 2 * z[1, 1]  # if L were z[1,1]² (before the ReLU): dL/dz[1,1] = 2 z[1,1]
+    z11_after = z[1, 1] + eta * z11_step * np.sum(w * w)  # its own window moves by eta · dL/dz · w
+    return dict(z=z, a=a, h=h, L=h * h, dL_dh=2 * h, da=da, mask=mask, dz=dz, dL_dI=dL_dI, I_new=I_new,
+                z_new=z_new, h_new=h_new, L_new=h_new**2, z11_step=z11_step, z11_after=z11_after)  # fmt: skip
+
+
+def worked_with_layers(kernels, img, w, b, eta):
+    """The same with the project's layers (`kernels`: a kernel set) and their backward passes."""
+    from scratchdream.layers.geometry import Geometry
+
+    conv_geo, pool_geo = Geometry(3, 3, 1, 1, 0, 0, 0, 0), Geometry(2, 2, 2, 2, 0, 0, 0, 0)
+
+    def forward(img):
+        z, conv_cache = kernels.conv.conv_forward(img[None, None], w[None, None], np.array([b]), conv_geo)
+        a, mask = kernels.relu.relu_forward(z)
+        h, pool_cache = kernels.pool.maxpool_forward(a, pool_geo)
+        return z, a, h, (conv_cache, mask, pool_cache)
+
+    z, a, h, (conv_cache, mask, pool_cache) = forward(img)
+    dL_dh = 2 * h
+    da = kernels.pool.maxpool_backward(dL_dh, pool_cache)
+    dz = kernels.relu.relu_backward(da, mask)
+    dL_dI = kernels.conv.conv_backward(dz, conv_cache)[0, 0]
+    z_new, _, h_new, _ = forward(img + eta * dL_dI)
+    out = dict(z=z, a=a, h=h, L=h * h, dL_dh=dL_dh, da=da, mask=mask, dz=dz, dL_dI=dL_dI, z_new=z_new)
+    out.update(I_new=img + eta * dL_dI, h_new=h_new, L_new=h_new * h_new)
+    return {k: np.asarray(v, np.float64).squeeze() for k, v in out.items()}
+
+
+def test_worked_example_numbers_are_right():
+    """Every number of the worked example, recomputed by hand and by both kernel sets' layers."""
+    from gradcheck import numerical_vjp
+
+    from scratchdream.layers.kernel_sets import REFERENCE, fast_kernels
+
+    doc = worked_example()
+    assert set(WORKED) <= set(doc), f"the worked example lost {sorted(set(WORKED) - set(doc))}"
+    img, w, b, eta = doc["I"], doc["w"], float(doc["b"]), float(doc["eta"])
+    results = {"by hand": worked_by_hand(img, w, b, eta)}
+    results.update({k.name: worked_with_layers(k, img, w, b, eta) for k in (REFERENCE, fast_kernels())})
+    for how, got in results.items():
+        for name, value in got.items():
+            assert np.allclose(doc[name], value, rtol=0, atol=1e-9), (
+                f"{how}: {name} is {value}, the doc says {doc[name]}"
+            )
+    layers = REFERENCE
+
+    def L(img):
+        return worked_with_layers(layers, img, w, b, eta)["L"]
+
+    fd = numerical_vjp(L, img, np.ones(()), h=1e-3)  # central differences of the scalar L
+    assert np.abs(fd - doc["dL_dI"]).max() < doc["fd_error"]
+
+
+def test_lecture_quotes_the_lecture_loop_whole():
+    """The slides' algorithm, deepdream/lecture.py `lecture`, is quoted once, whole, as it is in the file."""
+    source = _read(os.path.join(REPO, "scratchdream", "deepdream", "lecture.py"))
+    fn = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "lecture")
+    whole = "\n".join(source.splitlines()[fn.lineno - 1 : fn.end_lineno]).strip()
+    quoted = [
+        body.strip() for _, body, _ in blocks(_read(LECTURE), "python") if body.startswith("def lecture(")
+    ]
+    assert quoted == [whole], "docs/lecture.md should quote deepdream/lecture.py's lecture once, whole"
+
+
+def exercises():
+    """The numbered items of lecture.md's "Exercises" section."""
+    section = prose(_read(LECTURE)).split("## Exercises", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\d+\. (.*?)(?=^\d+\. |\Z)", section, re.M | re.S)
+
+
+def test_five_exercises_each_with_a_command_that_parses():
+    """Five exercises; each names its check, and every scratchdream command in it is one the CLI accepts."""
+    from scratchdream.cli import build_parser
+
+    items = exercises()
+    assert len(items) == 5, f"lecture.md has {len(items)} exercises, not 5"
+    for item in items:
+        assert "Check:" in item, f"an exercise without its check: {item[:60]!r}"
+        commands = [c for c in re.findall(r"`([^`]+)`", item.split("Check:", 1)[1]) if " " in c]
+        assert commands, f"the check names no command: {item[:60]!r}"
+        for cmd in commands:
+            if cmd.startswith("scratchdream "):
+                build_parser().parse_args(shlex.split(cmd)[1:])  # exits 2 on an unknown flag
+            else:
+                test = re.search(r"tests/\w+\.py", cmd)
+                assert test and os.path.isfile(os.path.join(REPO, test.group(0))), cmd

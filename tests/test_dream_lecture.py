@@ -6,6 +6,7 @@ from dream_pictures import sky
 from nets_for_tests import tiny_inception_net
 
 from scratchdream.deepdream.lecture import FIRST_STEP, choose_eta, lecture, most_active_neuron
+from scratchdream.deepdream.ties import break_ties
 from scratchdream.errors import SettingError, UserError
 
 
@@ -32,7 +33,7 @@ def test_update_is_plain_gradient_ascent_with_one_eta(net):
     lecture(
         net, picture, layer, (c, i, j), steps=2, on_step=lambda t, h, L, eta, pic: seen.append((h, L, eta))
     )
-    x = net.preprocess(picture)
+    x = break_ties(net.preprocess(picture), net, np.random.default_rng(0))  # the lecture's seed 0
     h = net.forward(x, upto=layer)
     assert seen[0][0] == h[0, c, i, j] and seen[0][1] == pytest.approx(float(h[0, c, i, j]) ** 2)
     dL_dh = np.zeros_like(h)

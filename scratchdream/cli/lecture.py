@@ -8,9 +8,10 @@ the picture.
 import os
 import time
 
+from ..deepdream import field
 from ..deepdream.lecture import lecture, most_active_neuron, spatial_shape
 from ..deepdream.options import check, parse_layers, parse_neuron
-from ..deepdream.plan import check_channel, check_picture_size, default_layer
+from ..deepdream.plan import check_channel, check_neuron, check_picture_size, default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink
 from ..layers.kernel_sets import note_compiling
@@ -19,7 +20,7 @@ from ..outputs import OutputSet
 from .common import add_net_options, load_net, save_picture, span, summary
 from .flags import command, reword
 from .manifests import for_run, lecture_settings
-from .paths import LECTURE_SUFFIX, main_output, output_path
+from .paths import FIELD_SUFFIX, LECTURE_SUFFIX, main_output, output_path
 
 
 def add_parser(subs):
@@ -36,13 +37,21 @@ def add_parser(subs):
     reword(p, "neuron", "the neuron h_ij to follow, slide 34 (default: the most active one)")
     reword(p, "steps", f"ascent steps in all, {span('steps')} (default %(default)s)")
     reword(p, "step_size", "eta, the step on dL/dI, above 0 (default: chosen at the first step)", "ETA")
-    reword(p, "seed", "checked, but the lecture draws nothing at random (default %(default)s)")
+    reword(p, "seed", "seeds the tie-breaking noise of under a grey level, ties.py (default %(default)s)")
     p.add_argument("--gif", metavar="PATH", help="GIF of the steps (default: beside the output, .gif)")
+    p.add_argument(
+        "--show-field",
+        action="store_true",
+        help="no ascent: write dh_ij/di_mn = net.backward(one-hot) as a heat map with the receptive-field "
+        f"square (default name INPUT{FIELD_SUFFIX}; neuron: the centre one of --channel or the most active)",
+    )
 
 
 def run(args):
     layer, neuron, steps, eta = settings_of(args)
     inputs = [args.image, args.net]  # --net: when it names a weights file, it is read too
+    if args.show_field:
+        return show_field(args, layer, neuron, inputs)
     with OutputSet(inputs, force=args.force) as outs:
         beside = (lambda name: ()) if args.gif else (lambda name: [os.path.splitext(name)[0] + ".gif"])
         out = outs.add(main_output(args.image, args.output, LECTURE_SUFFIX, args.force, beside))
@@ -56,7 +65,7 @@ def settings_of(args):
     """The lecture's layer, neuron, steps and eta from its command line, checked."""
     steps = check("steps", args.steps)
     eta = None if args.step_size is None else check("eta", args.step_size)
-    check("seed", args.seed)  # the lecture draws nothing at random; the flag is still checked
+    check("seed", args.seed)  # seeds the tie-breaking noise of less than a grey level (ties.py)
     layer = _one_layer(args.layer)
     neuron = None if args.neuron is None else parse_neuron(args.neuron)
     return layer, neuron, steps, eta
@@ -83,7 +92,9 @@ def _lecture(args, layer, neuron, steps, eta, outs, out, gif, stamp=None):
         frames.append(shrink(picture))
 
     t0 = time.perf_counter()
-    result, history, eta = lecture(net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step)
+    result, history, eta = lecture(
+        net, img, layer, neuron, steps=steps, eta=eta, on_step=on_step, seed=args.seed
+    )
     seconds = time.perf_counter() - t0
     if out:
         save_picture(outs, out, result, alpha, stamp)
@@ -120,3 +131,29 @@ def _most_active(net, img, layer, channel):
         f"(the most active one; choose another with --neuron C,Y,X)"
     )
     return neuron
+
+
+def show_field(args, layer, neuron, inputs):
+    """--show-field: the heat map of dh_ij/di_mn for one neuron, its square, and its support in words."""
+    with OutputSet(inputs, force=args.force) as outs:
+        out = outs.add(output_path(args.image, args.output, FIELD_SUFFIX))
+        net = load_net(args.net, args.weights_dir)
+        layer = net.resolve(layer) if layer else default_layer(net)
+        img, alpha = load_image(args.image)
+        check_picture_size(net, [layer], *img.shape[:2])
+        shape = spatial_shape(net, layer, *img.shape[:2])
+        if neuron is None:
+            if args.channel is not None:
+                check_channel(layer, shape, args.channel)
+            neuron = field.centre_neuron(net, img, layer, args.channel)
+        c, i, j = check_neuron(layer, shape, neuron, img.shape[1], img.shape[0])
+        dh_dI = field.field(net, img, layer, (c, i, j))
+        top, left, side = field.square(net, layer, i, j)
+        nonzero, above = field.support(dh_dI)
+        save_picture(outs, out, field.heat_map(img, dh_dI, (top, left, side)), alpha)
+    summary(
+        f"dh_ij/di_mn of {net.name} {layer} neuron {c},{i},{j}: receptive field {side}x{side} px at row "
+        f"{top}, column {left}; != 0 on {nonzero[0]}x{nonzero[1]} px, above {field.RELATIVE_FLOOR:g} of "
+        f"the largest on {above[0]}x{above[1]} px -> {out}"
+    )
+    return 0

@@ -13,6 +13,7 @@ from ..image_io import note, output_format
 
 DREAM_SUFFIX = "_dream.png"  # dream's output beside the input: INPUT_dream.png (and INPUT_dream.gif)
 LECTURE_SUFFIX = "_lecture.png"  # lecture's: INPUT_lecture.png and INPUT_lecture.gif
+FIELD_SUFFIX = "_field.png"  # lecture --show-field: INPUT_field.png, the heat map of dh_ij/di_mn
 ZOOM_SUFFIX = "_zoom.gif"  # zoom's animation: INPUT_zoom.gif, its frames in INPUT_zoom_frames/
 FRAMES_SUFFIX = "_frames"
 SURVEY_SUFFIX = "_survey.png"  # survey's contact sheet: INPUT_survey.png

@@ -1,4 +1,5 @@
-"""`scratchdream toyworld train | demo`: make the toy world's weights, or run the lecture's demonstration.
+"""`scratchdream toyworld train | demo | examples`: the toy world's weights, the lecture's demonstration,
+and a channel's dataset examples.
 
 train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
         sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes),
@@ -7,6 +8,8 @@ train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (c
 demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
         lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
         into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
+examples  the training scenes that excite one channel most (--layer L --channel C, or --dreamed sky for
+        the channel a dream on a plain sky grows most): a strip, toyworld_examples.png (or -o PNG).
 
 Both write through the output transaction (OutputSet): the files appear together when the command
 succeeds, and not at all otherwise. The defaults (weights/, docs/img/) are the checkout's own files,
@@ -21,11 +24,13 @@ import sys
 import tempfile
 import time
 
-from ..errors import UserError
+from ..errors import UsageError, UserError
+from ..image_io import save_image
 from ..outputs import OutputSet
 from ..toyworld import demo, scenes
 from ..weights_io import load_file, repo_weights_dir, save_net
 from .flags import command, whole
+from .paths import output_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEIGHTS = os.path.join(repo_weights_dir(), "toyworld.h5")
@@ -41,7 +46,11 @@ def add_parser(subs):
         "the offline toy world: train its network, or run the lecture's demonstration",
         "scratchdream toyworld demo",
     )
-    p.add_argument("action", choices=["train", "demo"], help="train the two nets, or run the demonstration")
+    p.add_argument(
+        "action",
+        choices=["train", "demo", "examples"],
+        help="train the two nets, run the demonstration, or show a channel's top training scenes",
+    )
     p.add_argument(
         "--seed",
         type=whole(0, None, "random seed"),
@@ -52,7 +61,7 @@ def add_parser(subs):
         "-o",
         "--output",
         help="train: weights file (default weights/toyworld.h5, control beside it); "
-        "demo: output folder (default docs/img/)",
+        "demo: output folder (default docs/img/); examples: the PNG (default toyworld_examples.png)",
     )
     p.add_argument(
         "--steps",
@@ -65,6 +74,7 @@ def add_parser(subs):
         help="train: processes, 2 trains the net and its control at the same time "
         "on one core each (default: 2 if the machine has 2 cores)",
     )
+    add_examples_options(p)
     which = p.add_mutually_exclusive_group()
     which.add_argument(
         "--no-control", action="store_true", help="train: skip the control net (backgrounds shuffled)"
@@ -80,6 +90,8 @@ def add_parser(subs):
 def run(args):
     if args.action == "train":
         return cmd_train(args)
+    if args.action == "examples":
+        return cmd_examples(args)
     return cmd_demo(args)
 
 
@@ -286,3 +298,51 @@ def _confusion_text(classes, confusion):
     head = "  true \\ predicted " + " ".join(f"{c[:7]:>7s}" for c in classes)
     rows = [f"  {c:17s}" + " ".join(f"{v:7d}" for v in row) for c, row in zip(classes, confusion)]
     return "\n".join([head] + rows)
+
+
+# ---- examples: a channel's dataset examples -----------------------------------------------------------
+EXAMPLES = "toyworld_examples.png"  # examples' default output, in the current folder
+
+
+def add_examples_options(p):
+    p.add_argument(
+        "--net", help="examples: a toy-world weights file (default: the bundled weights/toyworld.h5)"
+    )
+    p.add_argument("--layer", default="conv3", help="examples: the layer (default %(default)s)")
+    p.add_argument(
+        "--channel",
+        type=whole(0, None, "channel"),
+        help="examples: the channel to show (default: none, give it or --dreamed)",
+    )
+    p.add_argument(
+        "--dreamed",
+        choices=scenes.BACKGROUNDS,
+        help="examples: show the channel a dream on this plain background grows most (default: none)",
+    )
+
+
+def cmd_examples(args):
+    """The strip of the training scenes that excite one channel most (toyworld/examples.py)."""
+    from ..toyworld import examples
+
+    if (args.channel is None) == (args.dreamed is None):
+        raise UsageError("toyworld examples: give --channel C or --dreamed BACKGROUND (one of them)")
+    weights = args.net or WEIGHTS
+    with OutputSet(inputs=[weights], force=args.force) as outs:
+        out = outs.add(output_path(EXAMPLES, args.output, ".png", ext=".png"))
+        net = _load(weights)
+        layer = net.resolve(args.layer)
+        channel = args.channel
+        if channel is None:
+            channel = int(examples.grown_channels(net, layer, args.dreamed, seed=args.seed, top=1)[0][0])
+        if not 0 <= channel < net.shapes(64, 64)[layer][0]:
+            raise UserError(
+                f"{layer} has {net.shapes(64, 64)[layer][0]} channels; --channel {channel} is not one"
+            )
+        picture, classes = examples.examples_strip(net, layer, channel, seed=args.seed, n=examples.SCENES)
+        save_image(outs.temp(out), picture, quiet=True)
+    counts = ", ".join(f"{c} {classes.count(c)}" for c in dict.fromkeys(classes))
+    print(
+        f"{net.name} {layer} channel {channel}: its {len(classes)} top training scenes are {counts} -> {out}"
+    )
+    return 0

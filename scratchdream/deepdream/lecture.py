@@ -9,7 +9,8 @@ size eta (the slide uses eta = 1, whose effect depends entirely on the scale of 
 it is given, eta is chosen ONCE, before the first step, so that the first step moves no pixel by more
 than `FIRST_STEP` grey levels (of 0..255), and it then stays fixed: plain gradient ascent with a
 constant learning rate. The only other thing done to the image is keeping it an image: pixels are
-clipped to 0..255 after each update.
+clipped to 0..255 after each update, and, before the first step, given a noise of at most one grey level
+seeded by `seed`, so that max-pooling ties on a flat picture do not depend on the kernels (ties.py).
 """
 
 import numpy as np
@@ -19,6 +20,7 @@ from . import objectives
 from .ascent import climb
 from .options import check, parse_neuron
 from .plan import check_neuron, check_picture_size
+from .ties import break_ties
 
 FIRST_STEP = 8.0  # grey levels: the largest pixel change of the first step when eta is chosen for you
 
@@ -59,14 +61,16 @@ def spatial_shape(net, layer, H, W):
     return shape
 
 
-def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None):
+def lecture(net, img, layer, neuron, steps=20, eta=None, on_step=None, seed=0):
     """Gradient ascent on L(I) = h_ij² from the picture img (H, W, 3) uint8.
 
     neuron = (c, i, j) at `layer`. on_step(t, h_ij, L, eta, picture) is called before every update and
-    after the last one (t = 0..steps). Returns (final picture uint8, [h_ij at t = 0..steps], eta).
+    after the last one (t = 0..steps); seed seeds the tie-breaking noise (ties.py). Returns (final
+    picture uint8, [h_ij at t = 0..steps], eta).
     """
     layer, (c, i, j), steps, eta = _checked(net, img, layer, neuron, steps, eta)
     I = net.preprocess(img)  # the image I: pixels i_mn in the net's input units
+    I = break_ties(I, net, np.random.default_rng(seed))  # < 1 grey level: no max-pool ties (ties.py)
     lo, hi = net.input_range()
     history = []
     for t in range(steps + 1):

@@ -107,8 +107,8 @@ class DreamOptions:
                 widest margin that adds at most 10% work, see tiling.py
     guide       (h, w, 3) uint8 picture: dream towards its features instead (the notebook's objective_guide)
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
-    seed        seeds jitter, tile offsets and noise (three independent streams, so turning tiling on
-                does not change the jitter): the same seed gives the same bytes
+    seed        seeds jitter, tile offsets, noise and the tie-breaking noise (ties.py; independent streams,
+                so turning tiling on does not change the jitter): the same seed gives the same bytes
     notebook    follow the 2015 notebook's arithmetic where scratchdream differs on purpose: jitter by
                 np.roll, the octaves shrunk one from the next by linear zoom, no clip when the detail is
                 re-injected, the guide seen whole, pixels truncated (recipes.py; --recipe google2015)

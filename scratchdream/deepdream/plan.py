@@ -17,6 +17,7 @@ from ..errors import SettingError, UserError
 from . import objectives, recipes
 from .octaves import octave_sizes
 from .options import check_weight
+from .ties import break_ties
 from .tiling import Tiler, default_margin, exact_margin, jump, receptive_field
 
 
@@ -51,8 +52,8 @@ def make_plan(net, img, options, progress=True):
     objective = build_objective(
         net, terms, H, W, options.channel, options.neuron, options.guide, whole_guide=options.notebook
     )
-    noise_rng, jitter_rng, tile_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(3)
+    noise_rng, jitter_rng, tile_rng, tie_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(4)
     )
     sizes, dropped = octave_sizes(H, W, options.octaves, options.octave_scale, min_side)
     if options.notebook:  # the notebook's own sizes, each from the next larger one (recipes.py)
@@ -71,7 +72,9 @@ def make_plan(net, img, options, progress=True):
     return Plan(
         objective,
         octaves,
-        start=in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0),
+        start=_tied_or_not(
+            in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
+        ),
         eta=np.float32(options.step_size) * (hi - lo) / np.float32(255.0),  # grey levels -> input units
         lo=lo,
         hi=hi,
@@ -240,6 +243,11 @@ def choose_tiler(net, objective, options, min_side, rng, H, W):
 
 
 # ---- the starting picture -----------------------------------------------------------------------------
+def _tied_or_not(start, net, rng, options):
+    """The start with its ties broken (ties.py); the 2015 notebook's recipe has no such noise."""
+    return start if options.notebook else break_ties(start, net, rng)
+
+
 def _start(img, start, rng):
     if start == "grey":
         return np.full_like(img, 128)

@@ -1,6 +1,6 @@
 """The lecture's demonstration, end to end: dream on an empty sky and watch a castle appear.
 
-Slides 34-35 with a *layer* objective (L = sum of h^2 over a deep layer, not a class score): start from a
+Slides 34-35 with a *layer* objective (L = mean of h^2 over a deep layer, not a class score): start from a
 plain generated background with no object in it, push up whatever the deep layer already sees there, feed
 the picture back, repeat. The network was trained on a world where castles stood against skies 95% of
 the time (scenes.py), so what it "sees" in a sky is a little castle, and the ascent draws it. We measure
@@ -34,7 +34,7 @@ def classify(net, img):
 
 
 def dream_on(net, img, layer=None, seed=0, on_frame=None, progress=False, **opts):
-    """Deep Dream with a layer objective (L = sum of h^2) at `layer` (default LAYER); uint8 in, uint8 out."""
+    """Deep Dream with a layer objective (L = mean of h^2) at `layer` (default LAYER); uint8 in, uint8 out."""
     from ..deepdream.loop import dream
 
     settings = dict(DREAM, **opts)
