@@ -113,8 +113,8 @@ def table_text(results, seeds):
     lines = [
         f"plain {SIZE}x{SIZE} backgrounds, seeds {seeds[0]}-{seeds[-1]}, each net dreaming with its own "
         "dream_defaults; every dream judged by the control net",
-        "  background        biased net's dream     control's own dream    target         "
-        "what the biased dreams end as (judged by the control)",
+        f"  {'background':19s} {'biased net dreams':22s} {'control dreams':22s} {'target':15s} {'':7s} "
+        "what the biased net's dreams are (the control's top class)",
     ]
     for bg, r in results.items():
         b, c = mean_se(r["biased"]), mean_se(r["control"])
@@ -122,7 +122,7 @@ def table_text(results, seeds):
         ok = "met" if all(met(results, bg)) else "NOT met"
         counts = ", ".join(f"{name} {r['tops'].count(name)}" for name in _by_count(r["tops"]))
         lines.append(
-            f"  {bg + ' -> ' + '/'.join(EXPECTED[bg]):17s} {_pm(b):22s} {_pm(c):22s} "
+            f"  {bg + ' -> ' + '/'.join(EXPECTED[bg]):19s} {_pm(b):22s} {_pm(c):22s} "
             f">= {least:.1f} / <= {most:.1f} {ok:7s} {counts}"
         )
     return "\n".join(lines)
@@ -143,9 +143,8 @@ def run_demo(net, control, out_dir, options, control_options=None, seeds=SEEDS, 
     control's dream), lecture_demo.png (a row per background) and castle_emerging.gif into `out_dir`.
     Returns (results, paths written)."""
     results = measure(net, control, options, control_options, seeds, keep=shown)
-    written = [
-        _save_png(os.path.join(out_dir, "lecture_demo.png"), _stack([_row(bg, results) for bg in results])),
-    ]
+    rows = _stack([_row(bg, results[bg]) for bg in results])
+    written = [_save_png(os.path.join(out_dir, "lecture_demo.png"), rows)]
     if "sky" in results:
         written.append(_hero(out_dir, results["sky"], control))
         if gif:
@@ -157,13 +156,19 @@ def _hero(out_dir, sky, judge):
     """The README's picture: the first sky whose biased dream the control calls castle, and both dreams."""
     k = next((i for i, top in enumerate(sky["tops"][: len(sky["pictures"])]) if top == "castle"), 0)
     seed, plain, mine, theirs, p_mine, p_theirs = sky["pictures"][k]
-    castle = judge.labels.index("castle")
     cells = [
         (plain, [f"plain sky (seed {seed})", "no object in it"]),
-        (mine, ["dreamed by the biased net", f"control says: castle {p_mine[castle]:.2f}"]),
-        (theirs, ["dreamed by the control net", f"control says: castle {p_theirs[castle]:.2f}"]),
+        (mine, ["dreamed by the biased net", "the control says: " + _verdict(judge, p_mine)]),
+        (theirs, ["dreamed by the control net", "the control says: " + _verdict(judge, p_theirs)]),
     ]
     return _save_png(os.path.join(out_dir, "toyworld_hero.png"), _cells(cells))
+
+
+def _verdict(judge, p):
+    """e.g. "ship 0.93, castle 0.06": the judge's top class, and p(castle) unless that is the top."""
+    top, castle = int(np.argmax(p)), judge.labels.index("castle")
+    text = f"{judge.labels[top]} {p[top]:.2f}"
+    return text if top == castle else text + f", castle {p[castle]:.2f}"
 
 
 def _castle_gif(net, judge, out_dir, options, seeds, tops):
@@ -174,8 +179,8 @@ def _castle_gif(net, judge, out_dir, options, seeds, tops):
     frames = []
     judged_dream(net, judge, "sky", options, seed, on_frame=frames.append)
     caption = f"sky {seed}: the control calls {tops.count('castle')} of {len(tops)} dreamed skies castle"
-    keep = [frames[0]] * 3 + frames[2::3] + [frames[-1]] * 6
-    frames = [_caption(f, caption) for f in keep]
+    keep = [frames[0]] * 3 + frames[4::5] + [frames[-1]] * 6  # every fifth step, at 192 px: a small GIF
+    frames = [_caption(_resized(f, 192), caption) for f in keep]
     path = os.path.join(out_dir, "castle_emerging.gif")
     save_gif(path, frames, duration_ms=200, max_side=max(frames[0].shape[:2]))
     return path
@@ -204,6 +209,12 @@ def _save_png(path, img):
     return path
 
 
+def _resized(img, side):
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize((side, side), Image.LANCZOS))
+
+
 def _caption(img, text):
     """The picture with a line of text under it."""
     from PIL import Image, ImageDraw
@@ -217,8 +228,6 @@ def _caption(img, text):
 def _row(bg, r, cell=160):
     """One background: its plain picture, the first biased dreams and the first control dreams, each
     with the control's verdict; the means over all seeds on top."""
-    from PIL import Image
-
     want = "+".join(EXPECTED[bg])
     b, c = mean_se(r["biased"]), mean_se(r["control"])
     cells = [(r["pictures"][0][1], [f"plain {bg}", ""])]
@@ -227,7 +236,7 @@ def _row(bg, r, cell=160):
             p = pics[p_at - 1]
             top = scenes.CLASSES[int(np.argmax(p))] if len(p) == len(scenes.CLASSES) else "?"
             cells.append((pics[at - 1], [f"{who} {seed}: {top}", f"p({want}) {_home(bg, p):.2f}"]))
-    cells = [(np.asarray(Image.fromarray(pic).resize((cell, cell), Image.LANCZOS)), t) for pic, t in cells]
+    cells = [(_resized(pic, cell), t) for pic, t in cells]
     head = f"plain {bg}: p({want}) by the control, biased dreams {_pm(b)}, control's dreams {_pm(c)}"
     return _cells(cells, head)
 
