@@ -107,8 +107,8 @@ def _project(delta, norm, eps):
 
 
 def _random_start(rng, shape, norm, eps):
-    """A random point inside the ball (uniform in the cube for Linf; for L2 a random direction, radius
-    eps * u^(1/d) ... simplified to a uniform radius, which favours the middle: the attack moves it out)."""
+    """A random point inside the ball: uniform in the cube for Linf; for L2 a random direction at a radius
+    drawn uniformly from 0..eps (nearer the centre than a uniform draw over the ball; the step moves it)."""
     if norm == "linf":
         return rng.uniform(-eps, eps, shape)
     d = rng.standard_normal(shape)
