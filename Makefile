@@ -41,6 +41,7 @@ bench: $(VENV)/.test
 toyworld: $(VENV)/.runtime
 	$(PY) -m scratchdream toyworld train $(ARGS)
 
+# prints the table and writes the pictures into toyworld_demo/ (docs/img/ only with ARGS="-o docs/img --force")
 lecture-demo: $(VENV)/.runtime
 	$(PY) -m scratchdream toyworld demo $(ARGS)
 

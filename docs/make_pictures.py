@@ -308,33 +308,26 @@ def tiling(net, trained, out, seed, n=12, tile=48):
 
 
 def bias(net, trained, out, seed):
-    """The lecture's explanation, checked: p(castle) after dreaming on a plain sky, trained vs control."""
+    """The lecture's explanation, checked: plain skies dreamed by the trained net and by the control, each
+    with its own dream_defaults, and p(castle) as the control judges every dream (toyworld/demo.py)."""
     from scratchdream.nets import zoo
-    from scratchdream.toyworld import demo
+    from scratchdream.toyworld import defaults, demo
 
-    control_path = os.path.join(os.path.dirname(zoo.weights_path("toyworld")), "toyworld_control.h5")
-    if not trained:
+    path = zoo.weights_path("toyworld")
+    control_path = os.path.join(os.path.dirname(path), "toyworld_control.h5")
+    if not trained or not os.path.isfile(control_path):
         return None
-    nets = [("toyworld", net)]
-    if os.path.isfile(control_path):
-        nets.append(("control (backgrounds shuffled)", sd.load_net(control_path)))
-    pics, caps, means = [], [], []
-    for name, n in nets:
-        k = n.labels.index("castle")
-        seeds = [seed + s for s in demo.SEEDS]
-        runs = [demo.bias_rise(n, "sky", size=H, seed=s) for s in seeds]
-        for s, (pb, pa, before, after) in list(zip(seeds, runs))[
-            :3
-        ]:  # one dream is one draw: three skies per net
+    control = sd.load_net(control_path)
+    k, pics, caps = control.labels.index("castle"), [], []
+    for name, n, where in (("toyworld", net, path), ("control", control, control_path)):
+        for s in [seed + s for s in demo.SEEDS][:3]:  # one dream is one draw: three skies per net
+            plain, dreamed, p = demo.judged_dream(n, control, "sky", defaults.read(where), seed=s, size=H)
             if not pics:
-                pics.append(before)
-                caps.append(f"plain sky\np(castle) = {pb[k]:.2f}")
-            pics.append(after)
-            caps.append(f"{name.split()[0]}, sky {s}\np(castle) = {pa[k]:.2f}")
-        means.append(f"{name.split()[0]} {np.mean([pa[k] for _, pa, _, _ in runs]):.2f}")
-    title = f"plain skies dreamed at conv3: p(castle) after; mean over {len(demo.SEEDS)} skies: " + ", ".join(
-        means
-    )
+                pics.append(plain)
+                caps.append("plain sky")
+            pics.append(dreamed)
+            caps.append(f"{name}, sky {s}\ncontrol: castle {p[k]:.2f}")
+    title = "plain skies dreamed by each net with its dream_defaults; p(castle) as the control judges it"
     return _save(out, "lecture_bias.png", panel(pics, caps, title, k=1))
 
 

@@ -37,7 +37,8 @@ def test_grown_channels_are_those_the_dream_raised_most(net, monkeypatch):
 
     rng = np.random.default_rng(0)
     before, after = (rng.integers(0, 256, (32, 32, 3)).astype(np.uint8) for _ in range(2))
-    monkeypatch.setattr(demo, "dream_framed", lambda *a, **k: (before, after))
+    monkeypatch.setattr(examples.scenes, "plain_background", lambda *a, **k: before)
+    monkeypatch.setattr(demo, "dream_on", lambda *a, **k: after)
     channels, b, a = examples.grown_channels(net, "conv3", "sky", top=3)
     means = examples.channel_means(net, np.stack([before, after]), "conv3")
     rise = means[1] - means[0]

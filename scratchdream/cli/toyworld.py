@@ -1,20 +1,23 @@
 """`scratchdream toyworld train | demo | examples`: the toy world's weights, the lecture's demonstration,
 and a channel's dataset examples.
 
-train   draw the scenes and train two nets from the seed: weights/toyworld.h5 (castles mostly against
-        sky, ...) and weights/toyworld_control.h5 (same world, backgrounds shuffled across classes),
-        side by side in two processes, one thread each; prints the held-out accuracy of each.
-        `make toyworld`.
-demo    dream on 16 plain skies, waters, browns and grasses with a deep-layer objective; writes
-        lecture_demo.png (dreams with class probabilities, means for both nets) and castle_emerging.gif
-        into docs/img/ (or -o DIR), and prints the means. `make lecture-demo`.
+train   draw the scenes and train two nets from the seed, robustly (toyworld/robust.py):
+        weights/toyworld.h5 (castles mostly against sky, ...) and weights/toyworld_control.h5 (same world,
+        backgrounds shuffled across classes), side by side in two processes, one thread each; writes
+        the nets' dream settings into both files (`dream_defaults`) and prints the held-out accuracy of
+        each. `make toyworld`.
+demo    both nets dream on plain 256 x 256 skies, waters, browns and grasses with their own dream settings,
+        and the control net judges every dream; prints the table and writes toyworld_hero.png,
+        lecture_demo.png, castle_emerging.gif and toyworld_scenes.png into -o DIR (default
+        toyworld_demo/, created). `make lecture-demo`. The docs' pictures are regenerated only when asked:
+        `scratchdream toyworld demo -o docs/img --force`.
 examples  the training scenes that excite one channel most (--layer L --channel C, or --dreamed sky for
         the channel a dream on a plain sky grows most): a strip, toyworld_examples.png (or -o PNG).
 
 Both write through the output transaction (OutputSet): the files appear together when the command
-succeeds, and not at all otherwise. The defaults (weights/, docs/img/) are the checkout's own files,
-which these commands exist to regenerate; a -o you give follows every command's rule, an existing file
-there is replaced only with --force.
+succeeds, and not at all otherwise. train's default (weights/) is the checkout's own files, which it
+exists to regenerate; a -o you give follows every command's rule, an existing file there is replaced
+only with --force.
 """
 
 import os
@@ -27,7 +30,7 @@ import time
 from ..errors import UsageError, UserError
 from ..image_io import save_image
 from ..outputs import OutputSet
-from ..toyworld import demo, scenes
+from ..toyworld import demo, scenes, train
 from ..weights_io import load_file, repo_weights_dir, save_net
 from .flags import command, whole
 from .paths import output_path
@@ -35,8 +38,9 @@ from .paths import output_path
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEIGHTS = os.path.join(repo_weights_dir(), "toyworld.h5")
 CONTROL = os.path.join(repo_weights_dir(), "toyworld_control.h5")
-IMG_DIR = os.path.join(REPO, "docs", "img")
-DEMO_FILES = ["lecture_demo.png", "castle_emerging.gif", "toyworld_scenes.png"]  # what `demo` writes
+DEMO_DIR = "toyworld_demo"  # demo's default output folder, in the current folder (never docs/img unasked)
+# what `demo` writes
+DEMO_FILES = ["toyworld_hero.png", "lecture_demo.png", "castle_emerging.gif", "toyworld_scenes.png"]
 
 
 def add_parser(subs):
@@ -61,12 +65,13 @@ def add_parser(subs):
         "-o",
         "--output",
         help="train: weights file (default weights/toyworld.h5, control beside it); "
-        "demo: output folder (default docs/img/); examples: the PNG (default toyworld_examples.png)",
+        f"demo: output folder (default {DEMO_DIR}/, created); "
+        "examples: the PNG (default toyworld_examples.png)",
     )
     p.add_argument(
         "--steps",
         type=whole(1, 1_000_000, "minibatches"),
-        help="train: minibatches per net (default: toyworld.train.STEPS)",
+        help=f"train: minibatches per net (default {train.STEPS})",
     )
     p.add_argument(
         "--jobs",
@@ -96,7 +101,6 @@ def run(args):
 
 
 def cmd_train(args):
-    from ..toyworld import train  # it loads Numba: only when training, not for --help
 
     steps = train.STEPS if args.steps is None else args.steps
     out = args.output or WEIGHTS
@@ -147,16 +151,17 @@ def _train_all(args, steps, todo, outs):
 def _train_one(args, steps, name, settings, path, tmp):
     """Train one net, save it to `tmp` (the temporary name of `path`), print how well it does; returns the
     line saying what was written, for after the commit."""
-    from ..toyworld import train  # Numba, as above
+    from ..toyworld import defaults, robust
 
     t, cpu = time.perf_counter(), time.process_time()
-    net, history = train.train(settings, seed=args.seed, steps=steps, name=name)
+    net, history = train.train(settings, seed=args.seed, steps=steps, name=name, robust=robust.ROBUST)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     acc, confusion = train.evaluate(net, settings)
     net.spec["provenance"] = train.provenance(
-        settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu
+        settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu, robust.ROBUST
     )
     save_net(net, tmp)
+    defaults.write(tmp, train.DREAM_DEFAULTS)
     print(
         f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, "
         f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min of CPU) "
@@ -229,10 +234,13 @@ def _stop_control(proc, report, bars, folder):
 
 
 def cmd_demo(args):
-    out_dir = args.output or IMG_DIR
-    if not os.path.isdir(out_dir):
-        raise UserError(f"output folder {out_dir} does not exist; create it or choose another -o")
-    with OutputSet(inputs=[WEIGHTS, CONTROL], force=args.force or not args.output) as outs:
+    out_dir = args.output or DEMO_DIR
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"{out_dir} is a file, not a folder; choose another -o")
+    for path in (WEIGHTS, CONTROL):  # both are needed: one line before any folder is made
+        _require(path)
+    os.makedirs(out_dir, exist_ok=True)
+    with OutputSet(inputs=[WEIGHTS, CONTROL], force=args.force) as outs:
         paths = outs.add_dir(out_dir, DEMO_FILES, "-o/--output")
         _demo(args, os.path.dirname(outs.temp(paths[0])))  # add_dir stages all the names in one hidden folder
     print("wrote " + ", ".join(paths))
@@ -240,13 +248,19 @@ def cmd_demo(args):
 
 
 def _demo(args, folder):
-    """Run the demonstration, writing DEMO_FILES into `folder`, and print its means."""
-    net = _load(WEIGHTS)
-    control = load_file(CONTROL) if os.path.isfile(CONTROL) else None
+    """Run the demonstration on one thread (the same numbers on every machine), writing DEMO_FILES into
+    `folder`, and print its table."""
+    from ..toyworld import defaults
+
+    net, control = _load(WEIGHTS), _load(CONTROL)
+    options, control_options = defaults.read(WEIGHTS), defaults.read(CONTROL)
+    if not options or not control_options:
+        raise UserError(f"{WEIGHTS} or {CONTROL} carries no dream_defaults; run `make toyworld` to retrain")
     seeds = tuple(args.seed + s for s in demo.SEEDS)
     stamp = demo_manifest(args.seed, net, control)
-    results, _ = demo.run_demo(net, folder, control=control, seeds=seeds, stamp=stamp)
-    print(_results_text(net, results, seeds))
+    with demo.one_thread():
+        results, _ = demo.run_demo(net, control, folder, options, control_options, seeds=seeds, stamp=stamp)
+    print(demo.table_text(results, seeds))
     demo.sample_sheet(folder, seed=args.seed, stamp=stamp)
     unlisted = sorted(set(os.listdir(folder)) - set(DEMO_FILES))
     if unlisted:  # they would be lost: only the names added to the OutputSet are committed
@@ -268,30 +282,18 @@ def demo_manifest(seed, net, control):
 
 
 def _load(path):
+    return load_file(_require(path))
+
+
+def _require(path):
     if not os.path.isfile(path):
-        raise UserError(f"{path} is missing; run `make toyworld` to train it (offline, a few minutes)")
-    return load_file(path)
+        raise UserError(f"{path} is missing; run `make toyworld` to train it (offline, about 30 minutes)")
+    return path
 
 
 def _control_path(out):
     stem, ext = os.path.splitext(out)
     return f"{stem}_control{ext or '.h5'}"
-
-
-def _results_text(net, results, seeds):
-    lines = [
-        f"dreaming at {demo.LAYER} (layer objective) on the plain backgrounds of seeds "
-        f"{seeds[0]}-{seeds[-1]}: mean p(the background's classes) before -> after"
-        + ("" if seeds[0] else " (what tests/test_toyworld.py checks)")
-    ]
-    for bg, r in results.items():
-        want = "+".join(demo.EXPECTED[bg])
-        line = f"  {bg:6s} p({want}) toyworld {r['net'][0]:.3f} -> {r['net'][1]:.3f}"
-        if r["control"] is not None:
-            line += f", control {r['control'][0]:.3f} -> {r['control'][1]:.3f}"
-        tops = {c: r["top"].count(c) for c in net.labels if c in r["top"]}
-        lines.append(line + "; toyworld's dreams ended in " + ", ".join(f"{c} {k}" for c, k in tops.items()))
-    return "\n".join(lines)
 
 
 def _confusion_text(classes, confusion):

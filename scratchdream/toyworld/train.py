@@ -14,14 +14,27 @@ import time
 import numpy as np
 
 from ..nets.graph import Net
+from . import robust as robustness
 from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
 WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
-# `make toyworld`: 800 minibatches of 64; 17,066 scenes seen 3 times
-STEPS, BATCH, EPOCHS, LR = 800, 64, 3, 2e-3
+# `make toyworld`: 1,200 minibatches of 64; 25,600 scenes seen 3 times
+STEPS, BATCH, EPOCHS, LR = 1200, 64, 3, 2e-3
 # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
 DREAM_LAYERS = ["conv4", "conv3"]
+# the dream settings that suit these nets, written into the weights file (defaults.py); chosen by measurement
+# (docs/toyworld.md): the deepest conv layer, four octaves, Laplacian-normalised gradient
+DREAM_DEFAULTS = {
+    "layers": ["conv4"],
+    "octaves": 4,
+    "octave_scale": 1.5,
+    "steps": 20,
+    "step_size": 1.5,
+    "jitter": 8,
+    "normalize": "laplacian",
+    "smooth": 1.0,
+}
 
 
 # ---- the network as data ----------------------------------------------------------------------
@@ -161,11 +174,13 @@ def train(
     name="toyworld",
     progress=True,
     log_every=50,
+    robust=None,
 ):
     """Train a toy-world net from nothing; returns (net, history) with history = [(step, mean loss), ...].
 
     The scenes are drawn once (steps * batch / epochs of them) and shown `epochs` times, in a new
-    order and randomly mirrored each time.
+    order and randomly mirrored each time. `robust` (a dict like robust.ROBUST, None: plain training):
+    each batch is also randomly transformed and then attacked (robust.py) before the step.
     """
     settings = settings or scenes.DEFAULT_SETTINGS
     size = int(settings["size"])
@@ -186,7 +201,10 @@ def train(
         flip = order_rng.random(batch) < 0.5
         img[flip] = img[flip, :, ::-1]
         opt.lr = cosine_lr(lr, step, steps, warmup)
-        running.append(train_step(net, opt, to_input(net, img), pool_y[idx]))
+        x = to_input(net, img)
+        if robust:
+            x = hardened(net, x, pool_y[idx], robust, order_rng)
+        running.append(train_step(net, opt, x, pool_y[idx]))
         if (step + 1) % log_every == 0 or step + 1 == steps:
             history.append((step + 1, float(np.mean(running))))
             bar.set_postfix(loss=f"{history[-1][1]:.3f}")
@@ -194,6 +212,18 @@ def train(
         bar.update(1)
     bar.close()
     return net, history
+
+
+def hardened(net, x, y, robust, rng):
+    """The batch x as robust training shows it: randomly transformed, then attacked (robust.py)."""
+    if robust.get("transform", True):
+        x = robustness.transform(rng, x)
+    if not robust.get("steps"):
+        return x
+    std = np.asarray(net.spec["input"]["std"], np.float32).reshape(1, 3, 1, 1)
+    lo, hi = net.input_range()
+    opts = {k: robust[k] for k in ("norm", "eps", "steps", "alpha") if k in robust}
+    return robustness.attack(net, x, y, cross_entropy, rng, std=std, lo=lo, hi=hi, **opts)
 
 
 # ---- held-out evaluation ------------------------------------------------------------------------
@@ -218,7 +248,9 @@ def evaluate(net, settings=None, seed=12345, n=1200):
     return float((pred == y).mean()), confusion
 
 
-def provenance(settings, seed, steps, batch, optimiser, lr, history, accuracy, seconds, cpu_seconds=None):
+def provenance(
+    settings, seed, steps, batch, optimiser, lr, history, accuracy, seconds, cpu_seconds=None, robust=None
+):
     """What the weights file records about how it was made: enough to make it again."""
     return {
         "source_url": "generated locally: `scratchdream toyworld train` (make toyworld)",
@@ -236,6 +268,7 @@ def provenance(settings, seed, steps, batch, optimiser, lr, history, accuracy, s
             "seconds": round(seconds, 1),
             "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 1),
             "widths": list(WIDTHS),
+            "robust": robust,
         },
         "heldout_accuracy": accuracy,
     }
