@@ -17,7 +17,7 @@ from scratchdream.deepdream.options import DreamOptions
 from scratchdream.errors import UserError
 from scratchdream.nets import cost
 
-FACTOR = 3  # the estimate is within this factor of the measured time
+FACTOR = 5  # the estimate is within this factor of the measured CPU time (idle: 1.1-3.2x, always under)
 
 
 @pytest.fixture(scope="module")
