@@ -21,19 +21,11 @@ the functions below; tests/test_recipes.py holds a dream to a NumPy transcriptio
 import numpy as np
 
 from ..errors import UsageError
+from ..nets.zoo import NOTEBOOK_2015
 
-GOOGLE2015 = {
-    "layers": ["inception_4c/output"],
-    "octaves": 4,
-    "octave_scale": 1.4,
-    "steps": 10,
-    "step_size": 1.5,
-    "jitter": 32,
-    "normalize": "mean",
-    "smooth": 0.0,
-    "tile": 0,
-    "notebook": True,
-}
+# the notebook's settings (GoogLeNet's dream defaults in the zoo), and what it leaves out: no smoothing,
+# no tiling, and its own arithmetic (notebook=True)
+GOOGLE2015 = {**NOTEBOOK_2015, "smooth": 0.0, "tile": 0, "notebook": True}
 RECIPES = {"google2015": (GOOGLE2015, "inception_3b/output")}  # name -> (settings, the guided dream's layer)
 
 
