@@ -23,6 +23,13 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # output extension -
 GIF_MAX_SIDE = 512  # GIF frames are shrunk to this long side: a GIF is for watching, not for printing
 
 
+def watched():
+    """Whether someone watches stderr: the run's estimate and the compile note are for a person at a
+    terminal (as the progress bar is), so a pipe or a log gets only what went wrong; SCRATCHDREAM_NOTES=1
+    shows them anyway."""
+    return os.environ.get("SCRATCHDREAM_NOTES") == "1" or sys.stderr.isatty()
+
+
 def note(message):
     """A one-line remark on stderr that is not an error (a conversion we made, a limit we applied)."""
     print(f"scratchdream: note: {message}", file=sys.stderr)

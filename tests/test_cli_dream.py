@@ -298,7 +298,7 @@ def test_a_fresh_numba_cache_is_announced_when_compiling_starts(tmp_path):
         "x = np.ones((1, 2, 3, 3), np.float32)\n"
         "relu.relu_forward(x); relu.relu_forward(x)\n"
     )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SCRATCHDREAM_NOTES="1")  # as at a terminal
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
     missing, every = map(int, r.stdout.split())
     assert missing == every >= 20
@@ -318,6 +318,7 @@ def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
     from scratchdream.layers.fast import cache
 
     monkeypatch.chdir(files)
+    monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     monkeypatch.setattr(kernel_sets, "_active", kernel_sets.fast_kernels())  # whatever an earlier test chose
     monkeypatch.setattr(cache, "uncompiled", lambda: ["k"] * 10)  # as after a fresh install
     monkeypatch.setattr(cache._Announcer, "said", False)
@@ -353,6 +354,11 @@ def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
     monkeypatch.setattr(loop, "ascent_step", real_step)
     assert cli.main([*argv, "--force"]) == 0
     assert "compiling" not in capsys.readouterr().err
+    monkeypatch.setattr(cache._Announcer, "said", False)
+    monkeypatch.setattr(loop, "ascent_step", compiling_step)
+    monkeypatch.delenv("SCRATCHDREAM_NOTES")
+    assert cli.main([*argv, "--force"]) == 0
+    assert "compiling" not in capsys.readouterr().err  # nobody at a terminal: stderr holds what went wrong
 
 
 def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, monkeypatch):

@@ -33,6 +33,7 @@ def net():
 def test_the_model_is_cached_per_machine_and_read_back(tmp_path, monkeypatch, model):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     assert cost.model(calibrate_if_missing=False) is None
     first = cost.model()  # calibrates (here: the module's model) and caches it
     path = cost.cache_path()
@@ -129,6 +130,7 @@ def test_a_cap_too_small_for_the_smallest_tile_is_one_line(net, tmp_path, capsys
 def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, model, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
     sd.save_net(net, tmp_path / "g.h5")
     argv = [
@@ -153,6 +155,7 @@ def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, 
 def test_calibrate_command_writes_the_cache(tmp_path, capsys, model, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     assert cli.main(["calibrate"]) == 0
     out = capsys.readouterr().out
     assert "conv_winograd" in out and "ns/MAC" in out and str(tmp_path) in out

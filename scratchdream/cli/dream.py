@@ -14,7 +14,7 @@ from ..deepdream import budget, defaults, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
-from ..image_io import load_image, note, save_gif, shrink
+from ..image_io import load_image, note, save_gif, shrink, watched
 from ..manifest import with_output
 from ..nets import classes, cost, zoo
 from ..outputs import OutputSet
@@ -174,6 +174,8 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
 
 def _estimate(net, options, H, W):
     """One line before the first step: the run's estimated time and peak memory (calibrating on first use)."""
+    if not watched():  # for a person at a terminal; a pipe or a log gets only what went wrong
+        return
     budget.check_memory(net, options, H, W)  # a run that cannot fit says so alone, not under an estimate
     estimate = budget.estimate(net, options, H, W, cost.model())
     print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)

@@ -11,6 +11,7 @@ import sys
 from numba.core import event
 from tqdm import tqdm
 
+from ...image_io import watched
 from . import batchnorm, blas, concat, conv, lrn, pool, relu, softmax, winograd
 
 MODULES = (conv, winograd, blas, pool, relu, lrn, concat, softmax, batchnorm)
@@ -46,7 +47,7 @@ class _Announcer(event.Listener):
     said = False
 
     def on_start(self, ev):
-        if not _Announcer.said:
+        if not _Announcer.said and watched():
             _Announcer.said = True
             tqdm.write(first_run_note(), file=sys.stderr)
 
