@@ -1176,6 +1176,7 @@ OUTPUTS = [
         "toyworld", "--output", "lecture_demo.png", False, True, lambda n, i, v: ["toyworld", "demo", "-o", v]
     ),
     Output("replay", "--output", "in.png", True, False, lambda n, i, v: ["replay", i, "-o", v]),
+    Output("survey", "--output", "in.png", True, False, lambda n, i, v: ["survey", i, "--net", n, "-o", v]),
 ]
 
 # how an output can name the input NAME (the folder it is in, for a folder flag); each with --force
@@ -1250,6 +1251,19 @@ def _no_work(monkeypatch):
     monkeypatch.setattr(toyworld, "_load", work)
 
 
+# outputs whose rules differ on purpose, each tested where it is made
+OWN_RULES = {
+    "video": "its outputs follow --resume's rules (the frames folder of a stopped run is continued): "
+    "tests/test_video.py",
+}
+EXEMPT = {
+    ("dream", "--output", "a folder"): "a folder given to -o is where the dreams of many pictures go "
+    "(cli/batch.py, tests/test_dream_many.py)",
+    ("toyworld", "--output", "a missing folder"): "toyworld demo creates its output folder (issue 17: "
+    "-o DIR used to fail when DIR did not exist)",
+}
+
+
 def _output_cases(out):
     """(case, path the output names, --force, exit code, phrase) for one output, with its `make`rs."""
     cases = []
@@ -1277,11 +1291,14 @@ def test_no_output_is_an_input_or_an_old_file(ws, tmp_path, capsys, monkeypatch)
     contents, inodes."""
     from scratchdream import cli
 
-    assert {(o.command, o.flag) for o in OUTPUTS} == output_flags(), "an output flag the table lacks"
+    flags = {(c, f) for c, f in output_flags() if c not in OWN_RULES}
+    assert {(o.command, o.flag) for o in OUTPUTS} == flags, "an output flag the table lacks"
     _no_work(monkeypatch)
     failures, k = [], 0
     for out in OUTPUTS:
         for case, where, force, code, phrase in _output_cases(out):
+            if (out.command, out.flag, case) in EXEMPT:
+                continue
             k += 1
             d = str(tmp_path / f"case{k}")
             os.mkdir(d)
