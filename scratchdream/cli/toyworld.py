@@ -313,7 +313,7 @@ def add_examples_options(p):
     p.add_argument("--layer", default="conv3", help="examples: the layer (default %(default)s)")
     p.add_argument(
         "--channel",
-        type=whole(0, None, "channel"),
+        type=whole(0, 65535, "channel"),  # an upper bound: a toy net has at most 128
         help="examples: the channel to show (default: none, give it or --dreamed)",
     )
     p.add_argument(
