@@ -45,7 +45,7 @@ SLOW_FILES = {
     "test_zoo_onnx.py",  # full-size VGG16 and GoogLeNet exported to ONNX, converted, dreamed
 }
 # Single tests elsewhere that run the CLI end to end or dream big pictures.
-SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck", "within_a_factor")
+SLOW_NAMES = ("test_readme_command_runs", "bounded_memory", "end_to_end", "boundscheck")
 
 
 def pytest_configure(config):

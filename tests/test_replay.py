@@ -252,13 +252,14 @@ def test_the_toyworld_demo_pictures_carry_a_manifest_that_replay_refers_to_the_d
 
 
 def test_toyworld_demo_end_to_end_its_dream_pictures_carry_the_manifest(tmp_path):
-    from scratchdream.cli.toyworld import WEIGHTS, demo_manifest
-    from scratchdream.toyworld import demo
+    from scratchdream.cli.toyworld import CONTROL, WEIGHTS, demo_manifest
+    from scratchdream.toyworld import defaults, demo
 
-    net = sd.load_net(WEIGHTS)
-    stamp = demo_manifest(4, net, None)
-    _, written = demo.run_demo(net, tmp_path, seeds=(4,), backgrounds=("sky",), progress=False, stamp=stamp)
-    assert [manifest.read(p) for p in written] == [stamp, manifest.with_output(stamp, "gif")]
+    net, control = sd.load_net(WEIGHTS), sd.load_net(CONTROL)
+    stamp = demo_manifest(4, net, control)
+    options, control_options = defaults.read(WEIGHTS), defaults.read(CONTROL)
+    _, written = demo.run_demo(net, control, tmp_path, options, control_options, seeds=(4,), stamp=stamp)
+    assert [manifest.read(p) for p in written] == [stamp, stamp, manifest.with_output(stamp, "gif")]
 
 
 def test_the_manifest_records_every_dream_option():
