@@ -266,7 +266,10 @@ def worker_net(weights):
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(weights.data)
-            net = _NETS[weights.sha256] = load_file(path)
+            net = load_file(path)
+            for layer in net.params:  # read every layer now (load_file reads them lazily): the file goes next
+                net.params[layer]
+            _NETS[weights.sha256] = net
         finally:
             os.remove(path)
     return net
