@@ -42,12 +42,14 @@ from scratchdream.deepdream import lecture, objectives, plan  # noqa: E402
 from scratchdream.deepdream.ascent import ascent_step, gradient  # noqa: E402
 from scratchdream.deepdream.tiling import Tiler, default_margin, exact_margin, jump  # noqa: E402
 from scratchdream.image_io import save_gif  # noqa: E402
+from scratchdream.manifest import save_options, with_output  # noqa: E402
 from scratchdream.toyworld import scenes  # noqa: E402
 
 TOY = dict(
     octaves=3, octave_scale=1.4, steps=12, step_size=3.0, jitter=8
 )  # toy-net scale (toyworld/demo.py's)
 H, W = 96, 144  # the sky every picture starts from
+STAMP = None  # the manifest every picture carries (main: the seed and both bundled nets' sha256)
 
 
 # ---- the network and the starting picture ---------------------------------------------------------
@@ -142,7 +144,7 @@ def steps(net, trained, out, seed, n=30):
         "update, feed back, repeat" + _note(trained)
     )
     gif = os.path.join(out, "lecture_steps.gif")
-    save_gif(gif, frames, duration_ms=150, max_side=W)
+    save_gif(gif, frames, duration_ms=150, max_side=W, manifest=STAMP and with_output(STAMP, "gif"))
     os.chmod(gif, 0o644)
     return _save(out, "lecture_steps.png", panel(pics, caps, title))
 
@@ -370,7 +372,9 @@ PICTURES = [hero, steps, field, octaves, jitter, normalize, tiling, bias, survey
 
 
 def _save(out, name, img):
-    """A 256-colour PNG (the pictures stay well under 300 KB), written atomically, readable by all."""
+    """A 256-colour PNG (the pictures stay well under 300 KB), written atomically, readable by all, with
+    the manifest STAMP: tests/test_docs.py holds its weights' sha256 to the bundled files, so a retrained
+    net with pictures not remade fails there."""
     from PIL import Image
 
     from scratchdream.atomic import atomic_path
@@ -378,7 +382,7 @@ def _save(out, name, img):
     path = os.path.join(out, name)
     with atomic_path(path) as tmp:
         Image.fromarray(img).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-            tmp, format="PNG", optimize=True
+            tmp, format="PNG", optimize=True, **save_options("PNG", STAMP)
         )
     os.chmod(path, 0o644)
     return path
@@ -396,6 +400,11 @@ def main(argv=None):
     net, trained = toy_net(args.seed)
     if not trained:
         print("note: weights/toyworld.h5 is missing (`make toyworld`); using random weights", file=sys.stderr)
+    else:
+        from scratchdream.cli.toyworld import CONTROL, demo_manifest
+
+        global STAMP
+        STAMP = demo_manifest(args.seed, net, CONTROL if os.path.isfile(CONTROL) else None)
     for make in chosen:
         t = time.perf_counter()
         path = make(net, trained, args.out, args.seed)

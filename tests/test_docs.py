@@ -281,6 +281,41 @@ def test_pictures_are_small():
     assert not big, f"pictures over 300 KB: {big}"
 
 
+# the toy world's pictures: made by `make docs-pictures` (lecture_*) and by `make lecture-demo ARGS="-o
+# docs/img --force"` (the rest); video_dream.gif comes from a generated clip (make video-gif) instead
+TOY_PICTURES = [
+    "lecture_*",
+    "toyworld_hero.png",
+    "lecture_demo.png",
+    "castle_emerging.gif",
+    "toyworld_scenes.png",
+]
+
+
+def test_toy_pictures_were_made_with_the_bundled_nets():
+    """Every toy-world picture carries the manifest of the run that made it; its nets' sha256 must be the
+    bundled files' own, or the pictures show nets that are no longer shipped (remake them)."""
+    from scratchdream import manifest
+
+    weights = os.path.join(REPO, "weights")
+    want = (
+        manifest.sha256_file(os.path.join(weights, "toyworld.h5")),
+        manifest.sha256_file(os.path.join(weights, "toyworld_control.h5")),
+    )
+    pictures = sorted(
+        {p for pattern in TOY_PICTURES for p in glob.glob(os.path.join(REPO, "docs", "img", pattern))}
+    )
+    assert len(pictures) >= 15, pictures
+    stale = []
+    for path in pictures:
+        m = manifest.read(path)
+        if (m["net"]["sha256"], m["settings"]["control"]) != want:
+            stale.append(os.path.basename(path))
+    assert not stale, (
+        f"made with other nets than weights/toyworld*.h5 (run make docs-pictures, lecture-demo): {stale}"
+    )
+
+
 def _lines(folder):
     return sum(
         len(_read(p).splitlines())
