@@ -140,8 +140,7 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
     done, in words."""
     net = load_net(args.net, args.weights_dir)
-    settings = {**net.dream_defaults, **(recipe or {})}  # the net's, then the recipe's: each unless given
-    options = defaults.apply(options, settings, given_settings(args))
+    options = defaults.for_net(net, options, given_settings(args), recipe)  # the net's, then the recipe's
     if args.dream_class is not None:  # L = h_k, the class's score before the softmax
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
