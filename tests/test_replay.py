@@ -253,11 +253,11 @@ def test_the_toyworld_demo_pictures_carry_a_manifest_that_replay_refers_to_the_d
 
 def test_toyworld_demo_end_to_end_its_dream_pictures_carry_the_manifest(tmp_path):
     from scratchdream.cli.toyworld import CONTROL, WEIGHTS, demo_manifest
-    from scratchdream.toyworld import defaults, demo
+    from scratchdream.toyworld import demo
 
     net, control = sd.load_net(WEIGHTS), sd.load_net(CONTROL)
     stamp = demo_manifest(4, net, control)
-    options, control_options = defaults.read(WEIGHTS), defaults.read(CONTROL)
+    options, control_options = net.dream_defaults, control.dream_defaults
     _, written = demo.run_demo(net, control, tmp_path, options, control_options, seeds=(4,), stamp=stamp)
     assert [manifest.read(p) for p in written] == [stamp, stamp, manifest.with_output(stamp, "gif")]
 
