@@ -10,23 +10,19 @@ import json
 
 import numpy as np
 import pytest
-from dream_pictures import sky
-from nets_for_tests import tiny_inception_net
+from cli_files import dream_files
+from cli_files import main_in as _main
+from cli_files import read_bytes as _bytes
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 import scratchdream as sd
-from scratchdream import cli, manifest
+from scratchdream import manifest
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("replay")
-    sd.save_net(tiny_inception_net(0), d / "tiny.h5")
-    sd.save_net(tiny_inception_net(1), d / "other.h5")  # the same net with other weights
-    Image.fromarray(sky(48, 64, seed=0)).save(d / "sky.png")
-    Image.fromarray(sky(48, 64, seed=1)).save(d / "cloud.png")
-    return d
+    return dream_files(tmp_path_factory.mktemp("replay"), 48, 64)
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +31,6 @@ def dreamed(files):
     argv = ["dream", "sky.png", "--net", "toyworld", "--octaves", "2", "--steps", "2", "--seed", "3", "--gif"]
     assert _main(files, argv) == 0
     return files / "sky_dream.png"
-
-
-def _main(folder, argv):
-    import os
-
-    here = os.getcwd()
-    os.chdir(folder)
-    try:
-        return cli.main([str(a) for a in argv])
-    finally:
-        os.chdir(here)
-
-
-def _bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _one_line(capsys):
