@@ -69,10 +69,11 @@ def apply(options, defaults, given=()):
 
 
 def for_net(net, options, given=(), recipe=None, fields=FIELDS):
-    """options (a DreamOptions) with the net's dream defaults, then the recipe's settings, put in for each
-    setting among `fields` that the user did not give (`given`: names of DreamOptions fields)."""
-    settings = {**(getattr(net, "dream_defaults", None) or {}), **(recipe or {})}
-    return apply(options, {k: v for k, v in settings.items() if k in fields}, given)
+    """options (a DreamOptions) with the net's dream defaults (those among `fields`), then the recipe's
+    settings (all of them, `notebook` too), put in for each setting that the user did not give (`given`:
+    names of DreamOptions fields)."""
+    own = getattr(net, "dream_defaults", None) or {}
+    return apply(options, {**{k: v for k, v in own.items() if k in fields}, **(recipe or {})}, given)
 
 
 def shown(defaults):
