@@ -313,7 +313,7 @@ def bias(net, trained, out, seed):
     """The lecture's explanation, checked: plain skies dreamed by the trained net and by the control, each
     with its own dream_defaults, and p(castle) as the control judges every dream (toyworld/demo.py)."""
     from scratchdream.nets import zoo
-    from scratchdream.toyworld import defaults, demo
+    from scratchdream.toyworld import demo
 
     path = zoo.weights_path("toyworld")
     control_path = os.path.join(os.path.dirname(path), "toyworld_control.h5")
@@ -321,9 +321,9 @@ def bias(net, trained, out, seed):
         return None
     control = sd.load_net(control_path)
     k, pics, caps = control.labels.index("castle"), [], []
-    for name, n, where in (("toyworld", net, path), ("control", control, control_path)):
+    for name, n in (("toyworld", net), ("control", control)):
         for s in [seed + s for s in demo.SEEDS][:3]:  # one dream is one draw: three skies per net
-            plain, dreamed, p = demo.judged_dream(n, control, "sky", defaults.read(where), seed=s, size=H)
+            plain, dreamed, p = demo.judged_dream(n, control, "sky", n.dream_defaults, seed=s, size=H)
             if not pics:
                 pics.append(plain)
                 caps.append("plain sky")

@@ -70,6 +70,7 @@ def zoo_shaped(name, upto, seed=0):
     spec["layers"] = [layer for layer in spec["layers"] if layer["name"] in keep]
     spec["aliases"] = {a: t for a, t in (spec.get("aliases") or {}).items() if t in keep}
     spec["dream_layers"] = [full.resolve(upto)]
+    spec.pop("labels", None)  # the classifier they name is cut off
     net = Net(spec)
     net.set_params(random_params(net, seed))
     return net

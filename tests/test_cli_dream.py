@@ -377,3 +377,20 @@ def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, mo
     err = capsys.readouterr().err.strip()
     assert "--max-size: must be a whole number from 16 to 65536" in err and "\n" not in err
     assert not os.path.exists("m8.png")
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path):
+    """`scratchdream layers toyworld | head -1`: stdout closed before the command prints; no traceback,
+    no internal error, exit 0 or 141 (as after SIGPIPE)."""
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "scratchdream", "layers", "toyworld"],
+            cwd=tmp_path, env=env, stdout=w, stderr=subprocess.PIPE, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        os.close(w)
+    assert done.returncode in (0, 141), done.stderr
+    assert "Traceback" not in done.stderr and "error" not in done.stderr, done.stderr

@@ -144,3 +144,41 @@ def test_memory_sizes_parse():
         1024,
     ]
     assert memory_size("2g") == 2 << 30
+
+
+def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
+    net, tmp_path, capsys, model, monkeypatch
+):
+    """A fresh machine calibrates (and compiles) inside its first dream's estimate: "dreamed ... in X s"
+    is the dream's own time, to set beside the estimate, and the calibration is named apart. A clock that
+    only moves while calibrating: the dream takes 0.0 s of it."""
+    from scratchdream.cli import dream as dream_cli
+
+    now = [0.0]
+
+    def calibrate(progress=None):
+        now[0] += 1000.0
+        return model
+
+    monkeypatch.setattr(dream_cli, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cost, "calibrate", calibrate)
+    monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")
+    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
+    sd.save_net(net, tmp_path / "g.h5")
+    argv = [
+        "dream",
+        str(tmp_path / "sky.png"),
+        "--net",
+        str(tmp_path / "g.h5"),
+        "--steps",
+        "1",
+        "--octaves",
+        "1",
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert " in 0.0 s, after 1000 s measuring this machine " in out, out
+    assert cli.main(argv + ["--force"]) == 0  # cached: nothing measured
+    out = capsys.readouterr().out
+    assert " in 0.0 s " in out and "measuring" not in out, out

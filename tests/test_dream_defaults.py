@@ -1,5 +1,6 @@
 """Per-net dream defaults (issue 14 item 2): the weights file's `dream_defaults` attribute, read defensively,
-shown by `scratchdream layers`, and used by `scratchdream dream` unless the user gives the flag."""
+shown by `scratchdream layers`, and used by `scratchdream dream` and `zoom`, sd.dream and sd.zoom unless
+the user gives the setting (survey: the normalisation and smoothing)."""
 
 import json
 import re
@@ -134,3 +135,58 @@ def test_a_zoo_file_converted_without_them_gets_its_entrys(tmp_path):
         assert "dream_defaults" not in f.attrs
     loaded = sd.load_net(str(tmp_path / "old.h5"))  # (the tiny net has no inception_4c: no dream here)
     assert loaded.dream_defaults == zoo.entry("googlenet").dream_defaults
+
+
+def _seen(monkeypatch, module):
+    """The DreamOptions that `module.run` (the loop under sd.dream, sd.zoom, survey) is called with."""
+    seen = []
+
+    def run(net, img, options, *rest, **more):
+        seen.append(options)
+        return img
+
+    monkeypatch.setattr(module, "run", run)
+    return seen
+
+
+def test_the_python_api_uses_the_nets_defaults_unless_a_keyword_is_given(files, monkeypatch):
+    from scratchdream.deepdream import loop
+
+    net, img = sd.load_net(str(files / "tiny.h5")), sky(32, 32, seed=0)
+    seen = _seen(monkeypatch, loop)
+    sd.dream(net, img, progress=False)
+    sd.dream(net, img, progress=False, steps=5, layers=["conv3"])
+    sd.dream(sd.load_net(str(files / "plain.h5")), img, progress=False)
+    (a, b, plain) = seen
+    assert (a.layers, a.octaves, a.steps, a.step_size, a.jitter) == ((("inc/3x3", 1.0),), 1, 2, 2.5, 3)
+    assert (b.layers, b.octaves, b.steps, b.jitter) == ((("conv3", 1.0),), 1, 5, 3)
+    assert plain == DreamOptions()
+
+
+def test_zoom_uses_the_nets_defaults_unless_given(files, monkeypatch, capsys):
+    from scratchdream.cli import zoom as zoom_cli
+    from scratchdream.deepdream import zoom
+
+    net, img = sd.load_net(str(files / "tiny.h5")), sky(32, 32, seed=0)
+    seen = _seen(monkeypatch, zoom)
+    zoom.zoom(net, img, frames=2, progress=False, steps=4)
+    seen_cli = []
+    monkeypatch.setattr(zoom_cli, "run_zoom", lambda net, img, options, *a, **k: seen_cli.append(options))
+    monkeypatch.chdir(files)
+    cli.main(["zoom", "sky.png", "--net", "tiny.h5", "--frames", "2", "--jitter", "5", "-o", "z.gif"])
+    ((api,), (line,)) = seen, seen_cli
+    assert (api.layers, api.steps, api.step_size, api.jitter) == ((("inc/3x3", 1.0),), 4, 2.5, 3)
+    assert (line.layers, line.steps, line.step_size, line.jitter) == ((("inc/3x3", 1.0),), 2, 2.5, 5)
+
+
+def test_survey_takes_the_nets_normalisation_and_smoothing(tmp_path, monkeypatch):
+    from scratchdream.deepdream import survey
+
+    sd.save_net(tiny_inception_net(0), tmp_path / "tiny.h5")
+    with h5py.File(tmp_path / "tiny.h5", "a") as f:
+        f.attrs["dream_defaults"] = json.dumps({"normalize": "laplacian", "smooth": 0.5, "octaves": 3})
+    net = sd.load_net(str(tmp_path / "tiny.h5"))
+    seen = _seen(monkeypatch, survey)
+    survey.survey(net, sky(48, 48, seed=0), layers=["conv3"], steps=2)
+    ((cell,),) = (seen,)
+    assert (cell.normalize, cell.smooth, cell.octaves, cell.steps) == ("laplacian", 0.5, 1, 2)

@@ -277,3 +277,14 @@ def test_a_crafted_file_asking_for_gigabytes_is_refused_in_one_line(tmp_path):
     ), shown[0]
     assert not os.path.exists(out)
     assert peak < 1 << 30, f"peak RSS {peak / 2**30:.2f} GiB"
+
+
+def test_the_functions_the_docstrings_cite_exist():
+    """memory.py explains its counts by graph.py's code: every `graph.NAME` it cites is there."""
+    import re
+
+    from scratchdream.nets import graph, memory
+
+    with open(memory.__file__) as f:
+        cited = set(re.findall(r"\bgraph\.(?!py\b)([A-Za-z_]\w*)", f.read()))
+    assert cited and not {name for name in cited if not hasattr(graph, name)}, cited

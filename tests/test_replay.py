@@ -10,23 +10,19 @@ import json
 
 import numpy as np
 import pytest
-from dream_pictures import sky
-from nets_for_tests import tiny_inception_net
+from cli_files import dream_files
+from cli_files import main_in as _main
+from cli_files import read_bytes as _bytes
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 import scratchdream as sd
-from scratchdream import cli, manifest
+from scratchdream import manifest
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("replay")
-    sd.save_net(tiny_inception_net(0), d / "tiny.h5")
-    sd.save_net(tiny_inception_net(1), d / "other.h5")  # the same net with other weights
-    Image.fromarray(sky(48, 64, seed=0)).save(d / "sky.png")
-    Image.fromarray(sky(48, 64, seed=1)).save(d / "cloud.png")
-    return d
+    return dream_files(tmp_path_factory.mktemp("replay"), 48, 64)
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +31,6 @@ def dreamed(files):
     argv = ["dream", "sky.png", "--net", "toyworld", "--octaves", "2", "--steps", "2", "--seed", "3", "--gif"]
     assert _main(files, argv) == 0
     return files / "sky_dream.png"
-
-
-def _main(folder, argv):
-    import os
-
-    here = os.getcwd()
-    os.chdir(folder)
-    try:
-        return cli.main([str(a) for a in argv])
-    finally:
-        os.chdir(here)
-
-
-def _bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _one_line(capsys):
@@ -253,11 +233,11 @@ def test_the_toyworld_demo_pictures_carry_a_manifest_that_replay_refers_to_the_d
 
 def test_toyworld_demo_end_to_end_its_dream_pictures_carry_the_manifest(tmp_path):
     from scratchdream.cli.toyworld import CONTROL, WEIGHTS, demo_manifest
-    from scratchdream.toyworld import defaults, demo
+    from scratchdream.toyworld import demo
 
     net, control = sd.load_net(WEIGHTS), sd.load_net(CONTROL)
     stamp = demo_manifest(4, net, control)
-    options, control_options = defaults.read(WEIGHTS), defaults.read(CONTROL)
+    options, control_options = net.dream_defaults, control.dream_defaults
     _, written = demo.run_demo(net, control, tmp_path, options, control_options, seeds=(4,), stamp=stamp)
     assert [manifest.read(p) for p in written] == [stamp, stamp, manifest.with_output(stamp, "gif")]
 

@@ -16,12 +16,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from cli_files import dream_files
+from cli_files import main_in as _main
+from cli_files import read_bytes as _bytes
 from dream_pictures import sky
-from nets_for_tests import tiny_inception_net
 from PIL import Image
 
-import scratchdream as sd
-from scratchdream import cli
 from scratchdream.deepdream import checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,27 +44,9 @@ DREAM = [
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("resume")
-    sd.save_net(tiny_inception_net(0), d / "tiny.h5")
-    sd.save_net(tiny_inception_net(1), d / "other.h5")
-    Image.fromarray(sky(100, 120, seed=0)).save(d / "sky.png")
-    Image.fromarray(sky(100, 120, seed=1)).save(d / "cloud.png")
+    d = dream_files(tmp_path_factory.mktemp("resume"), 100, 120)
     assert _main(d, DREAM + ["-o", "whole.png"]) == 0  # the run never stopped
     return d
-
-
-def _main(folder, argv):
-    here = os.getcwd()
-    os.chdir(folder)
-    try:
-        return cli.main([str(a) for a in argv])
-    finally:
-        os.chdir(here)
-
-
-def _bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _stop_after(monkeypatch, octave):

@@ -10,7 +10,7 @@ import scratchdream as sd
 from scratchdream.cli.toyworld import CONTROL, WEIGHTS
 from scratchdream.deepdream.options import DreamOptions
 from scratchdream.errors import UsageError
-from scratchdream.toyworld import defaults, demo, scenes, train
+from scratchdream.toyworld import demo, scenes, train
 from scratchdream.weights_io import load_file
 
 
@@ -70,7 +70,7 @@ def test_bundled_weights_heldout_accuracy(net):
 def test_bundled_weights_carry_their_dream_settings():
     """Both files carry `dream_defaults`, and they make a valid DreamOptions (a bad key or value raises)."""
     for path in (WEIGHTS, CONTROL):
-        found = defaults.read(path)
+        found = load_file(path).dream_defaults
         assert found == train.DREAM_DEFAULTS
         options = DreamOptions(**found)
         assert options.layers == (("conv4", 1.0),) and options.normalize == "laplacian"
@@ -97,7 +97,7 @@ def control():
 @pytest.fixture(scope="module")
 def judged(net, control):
     with demo.one_thread():  # as `toyworld demo` runs it: the same numbers as the docs
-        return demo.measure(net, control, defaults.read(WEIGHTS), defaults.read(CONTROL), keep=0)
+        return demo.measure(net, control, net.dream_defaults, control.dream_defaults, keep=0)
 
 
 def test_plain_backgrounds_start_as_something_else(control):

@@ -6,7 +6,8 @@ import pytest
 from gradcheck import assert_close, numerical_vjp
 
 from scratchdream.nets.graph import Net
-from scratchdream.toyworld import defaults, optim, robust, scenes, train
+from scratchdream.toyworld import optim, robust, scenes, train
+from scratchdream.weights_io import load_file
 
 TINY = (3, 4)  # two conv blocks: conv-ReLU, max-pool, conv-ReLU, global pool, linear
 
@@ -132,7 +133,9 @@ def test_train_command_writes_loadable_weights_with_provenance(tmp_path, capsys)
     assert prov["co_occurrence"]["dog"]["brown"] == 0.95 and prov["training"]["steps"] == 3
     assert prov["generator"]["faint_rate"] == scenes.DEFAULT_SETTINGS["faint_rate"]
     assert prov["training"]["robust"] == robust.ROBUST  # trained robustly, and says how
-    assert defaults.read(str(out)) == train.DREAM_DEFAULTS  # the dream settings travel with the weights
+    assert (
+        load_file(str(out)).dream_defaults == train.DREAM_DEFAULTS
+    )  # the dream settings travel with the weights
     assert "held-out accuracy" in capsys.readouterr().out
     assert main(["toyworld", "train", "--steps", "0", "-o", str(out)]) == 2  # a usage error, one line
 

@@ -9,10 +9,12 @@ any work and writes them all or none).
 
 `main` is the process around them: a mistake is one line on stderr and exit code 2 (a wrong command
 line) or 1 (files, network, machine); Ctrl-C exits 130 and SIGTERM 143, both after the same cleanup
-as any error, and a second signal during that cleanup is ignored.
+as any error, and a second signal during that cleanup is ignored. A reader that stops early
+(`scratchdream layers toyworld | head -1`) ends the run quietly, exit 141 as after SIGPIPE.
 """
 
 import faulthandler
+import os
 import signal
 import sys
 
@@ -75,7 +77,12 @@ def main(argv=None):
             raise UsageError(
                 "scratchdream: give a command, e.g. `scratchdream dream sky.jpg --net toyworld` (see --help)"
             )
-        return COMMANDS[args.command].run(args) or 0
+        code = COMMANDS[args.command].run(args) or 0
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
+    except BrokenPipeError:  # `scratchdream layers toyworld | head -1`: the reader has all it wanted
+        _quiet_stdout()
+        return 141  # as a shell reports a process ended by SIGPIPE
     except UserError as e:
         print(f"scratchdream: error: {e.worded(FLAGS)}", file=sys.stderr)
         return e.exit_code
@@ -92,6 +99,16 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
+
+
+def _quiet_stdout():
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is left in its buffer does
+    not fail on the closed pipe a second time (and print "Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a test's capture): nothing to do
+        pass
 
 
 # ---- signals ------------------------------------------------------------------------------------------

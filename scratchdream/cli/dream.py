@@ -140,8 +140,7 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
     done, in words."""
     net = load_net(args.net, args.weights_dir)
-    settings = {**net.dream_defaults, **(recipe or {})}  # the net's, then the recipe's: each unless given
-    options = defaults.apply(options, settings, given_settings(args))
+    options = defaults.for_net(net, options, given_settings(args), recipe)  # the net's, then the recipe's
     if args.dream_class is not None:  # L = h_k, the class's score before the softmax
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
@@ -153,13 +152,20 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
         )
     stamp = stamp or for_run("dream", dream_settings(options, args.max_size), args, net, args.guide)
     frames = []
-    t0 = time.perf_counter()
     on_frame = (lambda f: frames.append(shrink(f))) if gif else None
-    estimate = lambda plan: _estimate(net, options, *img.shape[:2])  # noqa: E731
+    measuring = []  # seconds the estimate took: a first run measures the machine (and compiles) first
+
+    def estimate(plan):
+        t = time.perf_counter()
+        _estimate(net, options, *img.shape[:2])
+        measuring.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
     result = run_dream(
         net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp), on_plan=estimate
     )
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - sum(measuring)  # the dream's own time, as the estimate's
+    first = f", after {sum(measuring):.0f} s measuring this machine" if sum(measuring) >= 1 else ""
     if out:
         save_picture(outs, out, result, alpha, stamp)
     if gif:
@@ -168,7 +174,7 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} "
         f"{_objective(args, options, net)}, {options.octaves} octaves x {options.steps} steps "
-        f"in {seconds:.1f} s{rose}"
+        f"in {seconds:.1f} s{first}{rose}"
     )
 
 

@@ -151,7 +151,7 @@ def _train_all(args, steps, todo, outs):
 def _train_one(args, steps, name, settings, path, tmp):
     """Train one net, save it to `tmp` (the temporary name of `path`), print how well it does; returns the
     line saying what was written, for after the commit."""
-    from ..toyworld import defaults, robust
+    from ..toyworld import robust
 
     t, cpu = time.perf_counter(), time.process_time()
     net, history = train.train(settings, seed=args.seed, steps=steps, name=name, robust=robust.ROBUST)
@@ -160,8 +160,8 @@ def _train_one(args, steps, name, settings, path, tmp):
     net.spec["provenance"] = train.provenance(
         settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu, robust.ROBUST
     )
+    net.dream_defaults = dict(train.DREAM_DEFAULTS)  # the settings travel with the weights (weights_io)
     save_net(net, tmp)
-    defaults.write(tmp, train.DREAM_DEFAULTS)
     print(
         f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, "
         f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min of CPU) "
@@ -250,10 +250,8 @@ def cmd_demo(args):
 def _demo(args, folder):
     """Run the demonstration on one thread (the same numbers on every machine), writing DEMO_FILES into
     `folder`, and print its table."""
-    from ..toyworld import defaults
-
     net, control = _load(WEIGHTS), _load(CONTROL)
-    options, control_options = defaults.read(WEIGHTS), defaults.read(CONTROL)
+    options, control_options = net.dream_defaults, control.dream_defaults  # read and checked by load_file
     if not options or not control_options:
         raise UserError(f"{WEIGHTS} or {CONTROL} carries no dream_defaults; run `make toyworld` to retrain")
     seeds = tuple(args.seed + s for s in demo.SEEDS)

@@ -9,13 +9,22 @@ folders as it found them.
 import os
 import time
 
+from ..deepdream import defaults
 from ..deepdream.options import check
 from ..deepdream.plan import default_layer
 from ..deepdream.zoom import run as run_zoom
 from ..image_io import load_image, save_gif, save_image, shrink
 from ..manifest import with_output
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, dream_options, load_net, span, summary
+from .common import (
+    add_ascent_options,
+    add_net_options,
+    dream_options,
+    given_settings,
+    load_net,
+    span,
+    summary,
+)
 from .flags import command
 from .manifests import for_run, zoom_settings
 from .paths import ZOOM_SUFFIX, frame_names, frames_folder, main_output
@@ -81,6 +90,7 @@ def _zoom(args, options, factor, outs, gif, paths, stamp=None):
     each saved to its temporary name as it is made, then the GIF (if any), each with the manifest
     `stamp` (by default this run's own); returns what was done, in words."""
     net = load_net(args.net, args.weights_dir)
+    options = defaults.for_net(net, options, given_settings(args))  # the net's settings, unless given
     img, _ = load_image(args.image)
     stamp = stamp or for_run("zoom", zoom_settings(options, len(paths), factor), args, net)
     pictures, video = [], None

@@ -6,7 +6,10 @@ Where each setting of a dream comes from, weakest first:
                                 {"layers": ["conv3"], "octaves": 3, "step_size": 2.0}; for a zoo net
                                 without one, its zoo entry's (nets/zoo.py)
     a recipe                    --recipe google2015 (recipes.py)
-    what the user gave          a flag on the command line always wins
+    what the user gave          a flag on the command line, or a keyword of sd.dream / sd.zoom, always wins
+`for_net` is the one place that puts them in, for `dream` and `zoom` (the command line and the Python
+API) and `survey` (only how a step behaves: its normalisation and smoothing; the survey chooses its own
+layers, octaves, steps and jitter).
 A damaged attribute (an unknown key, a wrong type, a value out of its range) is one line, "dream defaults
 damaged: ...", checked by the same RANGES as any setting, before the first step.
 """
@@ -63,6 +66,14 @@ def apply(options, defaults, given=()):
     of DreamOptions fields) put in; checked again as a whole."""
     taken = {key: value for key, value in defaults.items() if key not in given}
     return replace(options, **taken) if taken else options
+
+
+def for_net(net, options, given=(), recipe=None, fields=FIELDS):
+    """options (a DreamOptions) with the net's dream defaults (those among `fields`), then the recipe's
+    settings (all of them, `notebook` too), put in for each setting that the user did not give (`given`:
+    names of DreamOptions fields)."""
+    own = getattr(net, "dream_defaults", None) or {}
+    return apply(options, {**{k: v for k, v in own.items() if k in fields}, **(recipe or {})}, given)
 
 
 def shown(defaults):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..image_io import resize
 from ..layers.kernel_sets import note_compiling
-from . import recipes
+from . import defaults, recipes
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
 from .options import DreamOptions, check_picture
@@ -28,10 +28,11 @@ def dream(net, img, *, progress=True, on_frame=None, **settings):
 
     settings    keyword arguments of DreamOptions: layers, channel, neuron, octaves, octave_scale, steps,
                 step_size, jitter, normalize, smooth, tile, tile_margin, guide, start, seed (options.py
-                says what each one does, its default and its range)
+                says what each one does, its default and its range); one not given is the net's dream
+                default (net.dream_defaults: defaults.py) if it has one
     progress    tqdm bars on stderr; on_frame(frame) gets the full-size uint8 picture after every step
     """
-    return run(net, img, DreamOptions(**settings), progress, on_frame)
+    return run(net, img, defaults.for_net(net, DreamOptions(**settings), settings), progress, on_frame)
 
 
 def run(net, img, options, progress=True, on_frame=None, checkpoint=None, on_plan=None):

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..errors import SettingError, UsageError
 from ..image_io import shrink
+from . import defaults
 from .loop import run
 from .octaves import octave_sizes
 from .options import DreamOptions, check_picture
@@ -38,6 +39,7 @@ from .plan import default_layer, min_input_side
 MIN_CELL, MAX_CELL = 64, 256  # px: the long side of a cell's picture
 STEPS, STEP_SIZE = 10, 3.0  # a brief dream: one octave of 10 steps, twice the default's step
 TOP = 8  # channels surveyed by default
+STEP_FIELDS = ("normalize", "smooth")  # the net's dream defaults a survey takes (defaults.for_net)
 ELEMENTWISE = ("relu", "batchnorm")  # layers that read one activation and stand for it
 
 
@@ -179,10 +181,12 @@ def survey(net, img, layers=None, channels_of=None, top=TOP, steps=STEPS, step_s
 
     layers      layer names (aliases allowed) to dream at; none: the trunk's feature layers (by alias)
     channels_of one layer: dream at its `top` channels that respond most to the picture instead
-    steps, step_size, seed   of each cell's one-octave dream (the jitter is a sixteenth of the cell)
+    steps, step_size, seed   of each cell's one-octave dream (the jitter is a sixteenth of the cell;
+                the normalisation and smoothing are the net's dream defaults', if it has them)
     """
     img = check_picture("img", img)
     brief = DreamOptions(octaves=1, steps=steps, step_size=step_size, seed=seed)  # checked before any work
+    brief = defaults.for_net(net, brief, fields=STEP_FIELDS)  # how a step behaves on this net
     if channels_of is not None and layers:
         raise SettingError("give {layers} or {channels_of}, not both")
     shown = (

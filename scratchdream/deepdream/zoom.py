@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..layers.kernel_sets import note_compiling
-from . import loop
+from . import defaults, loop
 from .options import DreamOptions, check, check_picture
 
 
@@ -27,8 +27,10 @@ def zoom_in(img, factor):
 
 def zoom(net, img, frames=30, factor=1.05, *, progress=True, on_frame=None, **settings):
     """Dream `frames` times, zooming in by `factor` between frames; on_frame(k, picture) gets each dream.
-    settings are DreamOptions' (options.py). Returns the last frame."""
-    return run(net, img, DreamOptions(**settings), frames, factor, progress, on_frame)
+    settings are DreamOptions' (options.py; each one not given: the net's dream defaults, defaults.py).
+    Returns the last frame."""
+    options = defaults.for_net(net, DreamOptions(**settings), settings)  # the net's, unless given
+    return run(net, img, options, frames, factor, progress, on_frame)
 
 
 def run(net, img, options, frames=30, factor=1.05, progress=True, on_frame=None):

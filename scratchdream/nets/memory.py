@@ -9,7 +9,7 @@ naming the largest picture of the same shape that fits.
 The peak is the start of backward, when every cache is still on the tape (nets/graph.py). We count:
     the arrays the tape keeps       the input of each conv, LRN, batch norm and linear (their caches hold
                                     it), each softmax's output, the targets; a relu reading a conv that
-                                    nothing else reads runs inside that conv (graph.FUSE_RELU), and a
+                                    nothing else reads runs inside that conv (graph._fuse_relus), and a
                                     flatten is a view: they pass their input's array on
     the rest of each cache          a ReLU mask (1 byte a value), a max-pool argmax (1 or 2 bytes a value),
                                     LRN's denominator (one float a value)
@@ -63,7 +63,8 @@ def estimate(net, H, W, upto=None, dtype=np.float32, batch=1):
 
 
 def _inside_its_conv(layer, spec_of, readers, targets):
-    """A relu reading a conv without its own ReLU that nothing else reads runs inside it (graph.FUSE_RELU)."""
+    """A relu reading a conv without its own ReLU that nothing else reads runs inside it
+    (graph._fuse_relus)."""
     src = spec_of.get(layer.get("inputs", [INPUT])[0], {})
     own_relu = src.get("hp", {}).get("relu")
     alone = readers[src.get("name")] == 1 and src.get("name") not in targets

@@ -23,7 +23,7 @@ WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
 STEPS, BATCH, EPOCHS, LR = 1200, 64, 3, 2e-3
 # `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
 DREAM_LAYERS = ["conv4", "conv3"]
-# the dream settings that suit these nets, written into the weights file (defaults.py); chosen by measurement
+# the dream settings that suit these nets, saved with the weights (net.dream_defaults); chosen by measurement
 # (docs/toyworld.md): the deepest conv layer, four octaves, Laplacian-normalised gradient
 DREAM_DEFAULTS = {
     "layers": ["conv4"],
