@@ -6,6 +6,7 @@ test_video_dask.py.
 """
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ def test_blend_zero_equals_per_frame_dreams(net):
     frames = square_frames(n=4)
     got = list(dream_frames(net, frames, OPTIONS, blend=0.0))
     for k, frame in enumerate(frames):
-        alone = sd.dream(net, frame, octaves=1, steps=2, jitter=4, seed=3 + k, progress=False)
+        alone = loop.run(net, frame, replace(OPTIONS, seed=3 + k), progress=False)  # the same settings alone
         assert got[k][0] == k
         np.testing.assert_array_equal(got[k][1], alone)
 
@@ -78,8 +79,6 @@ def test_blend_starts_each_frame_from_the_last_dream(net):
     (_, d0), (_, d1) = dream_frames(net, frames, OPTIONS, blend=0.25)
     start = np.rint(0.25 * d0.astype(np.float64) + 0.75 * frames[1]).astype(np.uint8)  # within 1 grey level
     assert not np.array_equal(start, frames[1])
-    from dataclasses import replace
-
     want = loop.run(net, start, replace(OPTIONS, seed=4), progress=False)
     assert np.abs(d1.astype(int) - want.astype(int)).max() <= 2  # float32 vs float64 mix: one level at most
     assert np.mean(d1 != loop.run(net, frames[1], replace(OPTIONS, seed=4), progress=False)) > 0.1
@@ -157,6 +156,16 @@ def test_video_command_end_to_end_with_audio(clip, tmp_path, capsys):
     assert n == 24 and tuple(meta["size"]) == (64, 48) and meta.get("audio_codec")
     assert _listing(tmp_path) == ["out.mp4"]  # the frames' folder is gone
     assert "dreamed 24 frames of" in capsys.readouterr().out
+
+
+def test_video_frames_get_the_nets_dream_defaults_as_a_picture_does(clip, tmp_path, net):
+    """A frame with no frame before it is the dream sd.dream makes of it: the flags over the net's own
+    dream defaults (toyworld's layer and normalisation), the seed of frame 0."""
+    out = tmp_path / "two.mp4"
+    assert cli.main(["video", str(clip), "-o", str(out), "--frames", "2", "--keep-frames", *FAST]) == 0
+    first = next(open_video(clip, 0.0, 1).frames())
+    want = sd.dream(net, first, octaves=1, steps=2, jitter=4, seed=0, progress=False)
+    np.testing.assert_array_equal(_pngs(tmp_path / "two_frames")[0], want)
 
 
 def test_interrupted_run_keeps_its_frames_and_resume_finishes_the_same(clip, tmp_path, monkeypatch, capsys):

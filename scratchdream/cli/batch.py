@@ -4,17 +4,22 @@ Each picture becomes outdir/NAME_dream.png. All the outputs are checked before a
 together at the end (the output transaction, outputs.py), as for one picture. With --workers N (a local
 Dask cluster) or --scheduler ADDRESS the pictures are the tasks: the weights go once to each worker and
 each worker loads the net once (distributed.py); the pictures travel to the workers, so the other
-machines need no shared folder.
+machines need no shared folder. Each picture is dreamed with the settings one picture would get (the
+net's dream defaults, then the recipe, then the flags: deepdream/defaults.py), and its PNG carries the
+manifest of its own dream, so `scratchdream replay` rebuilds any one of them alone.
 """
 
 import os
 import sys
+from argparse import Namespace
 
 from ..errors import UsageError
 from ..image_io import load_image
 from ..outputs import OutputSet
+from . import explain
 from .common import load_net, save_picture, summary
 from .flags import cores, whole
+from .manifests import dream_settings, for_run, net_record
 from .paths import DREAM_SUFFIX
 
 
@@ -43,9 +48,11 @@ def _is_folder(out):
     return bool(out) and (out.endswith(("/", os.sep)) or os.path.isdir(out))
 
 
-def run(args, options):
-    """Dream every picture of the command line into the folder -o (default: beside each picture)."""
+def run(args, options, recipe=None):
+    """Dream every picture of the command line into the folder -o (default: beside each picture), each
+    with `options` completed by the net's dream defaults and the `recipe` as for one picture."""
     from .. import distributed as dd
+    from .dream import settled
 
     if args.gif is not None:
         raise UsageError("--gif is for one picture; leave it out when dreaming many")
@@ -53,11 +60,18 @@ def run(args, options):
         raise UsageError(
             "give --workers N (a local cluster) or --scheduler ADDRESS (an existing one), not both"
         )
+    for flag, given in (("--explain", explain.wanted(args)), ("--checkpoint", args.checkpoint)):
+        if given:
+            raise UsageError(f"{flag} is for one picture; leave it out when dreaming many")
+    if args.resume:
+        raise UsageError("--resume is for one picture; dream the pictures not yet done again instead")
     images = [args.image, *args.more]
     with OutputSet([*images, args.guide, args.net], force=args.force) as outs:
         outs_by_image = [outs.add(path) for path in _outputs(images, args.output)]
+        net = load_net(args.net, args.weights_dir)  # parameters read lazily, as a dream needs them
+        options = settled(args, net, options, recipe)
         with dd.cluster(args.workers, args.scheduler, cores()) as client:
-            _dream_all(args, options, images, outs, outs_by_image, client)
+            _dream_all(args, net, options, images, outs, outs_by_image, client)
     summary(f"dreamed {len(images)} pictures -> {os.path.dirname(outs_by_image[0]) or '.'}/")
     return 0
 
@@ -71,26 +85,31 @@ def _outputs(images, given):
     return [given] if given else [os.path.splitext(i)[0] + DREAM_SUFFIX for i in images]
 
 
-def _dream_all(args, options, images, outs, paths, client):
+def _dream_all(args, net, options, images, outs, paths, client):
     from tqdm import tqdm
 
     from .. import distributed as dd
+    from .dream import fitted, under_memory
 
     bar = tqdm(total=len(images), unit="picture", desc="dream", file=sys.stderr, dynamic_ncols=True)
-    alphas = {}
+    alphas, settings = {}, {}
+    net_rec = net_record(args.net, args.weights_dir, net)
 
     def items():  # each picture is read only when its turn comes
         for k, image in enumerate(images):
-            img, alphas[k] = load_image(image)
-            yield k, img, options
+            img, alphas[k] = fitted(load_image(image), image, args.max_size)
+            mine = under_memory(args, net, options, *img.shape[:2])
+            settings[k] = dream_settings(mine, args.max_size)
+            yield k, img, mine
 
     def on_result(result):
         k, dream = result
-        save_picture(outs, paths[k], dream, alphas.pop(k))
+        alone = Namespace(**{**vars(args), "image": images[k]})  # the command line of this picture alone
+        stamp = for_run("dream", settings.pop(k), alone, net, args.guide, net_rec)
+        save_picture(outs, paths[k], dream, alphas.pop(k), stamp)
         bar.update(1)
 
     if client is None:
-        net = load_net(args.net, args.weights_dir)
         for item in items():
             on_result(dream_task(net, item))
     else:

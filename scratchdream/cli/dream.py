@@ -114,7 +114,7 @@ def run(args):
     recipe = recipes.settings(args.recipe, guided=args.guide is not None) if args.recipe else {}
     options = options_of(args)
     if batch.wanted(args):
-        return batch.run(args, options)
+        return batch.run(args, options, recipe)
     # --net and --compare-net: when they name a weights file, it is read too
     inputs = [args.image, args.guide, args.net, args.compare_net]
     with OutputSet(inputs, force=args.force) as outs:
@@ -140,16 +140,10 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
     done, in words."""
     net = load_net(args.net, args.weights_dir)
-    options = defaults.for_net(net, options, given_settings(args), recipe)  # the net's, then the recipe's
-    if args.dream_class is not None:  # L = h_k, the class's score before the softmax
-        k = classes.find(net, args.dream_class, zoo.class_names(net))
-        options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
+    options = settled(args, net, options, recipe)
     judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
-    img, alpha = _fitted(load_image(args.image), args.image, args.max_size)
-    if args.max_memory is not None:
-        options = dataclasses.replace(
-            options, tile=budget.tile_under(net, options, *img.shape[:2], args.max_memory)
-        )
+    img, alpha = fitted(load_image(args.image), args.image, args.max_size)
+    options = under_memory(args, net, options, *img.shape[:2])
     stamp = stamp or for_run("dream", dream_settings(options, args.max_size), args, net, args.guide)
     frames = []
     on_frame = (lambda f: frames.append(shrink(f))) if gif else None
@@ -187,7 +181,24 @@ def _estimate(net, options, H, W):
     print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
 
 
-def _fitted(picture, name, max_size):
+def settled(args, net, options, recipe=None):
+    """options with the net's dream defaults, then the recipe's settings, put in where the user gave none
+    (deepdream/defaults.py), and --class made the objective."""
+    options = defaults.for_net(net, options, given_settings(args), recipe)
+    if args.dream_class is not None:  # L = h_k, the class's score before the softmax
+        k = classes.find(net, args.dream_class, zoo.class_names(net))
+        options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
+    return options
+
+
+def under_memory(args, net, options, H, W):
+    """options with the tile that keeps an HxW dream under --max-memory (unchanged without it)."""
+    if args.max_memory is None:
+        return options
+    return dataclasses.replace(options, tile=budget.tile_under(net, options, H, W, args.max_memory))
+
+
+def fitted(picture, name, max_size):
     """The picture (and its alpha) shrunk to --max-size; a note when a big one is dreamed at full size."""
     img, alpha = picture
     H, W = img.shape[:2]

@@ -9,16 +9,17 @@ import os
 from .. import __version__, manifest
 
 
-def for_run(command, settings, args, net, guide=None):
+def for_run(command, settings, args, net, guide=None, net_rec=None):
     """The manifest of a run of `command` with `settings` (dream_settings, lecture_settings, ...), on the
-    input args.image, with `net` loaded from args.net (a zoo name or a weights file)."""
+    input args.image, with `net` loaded from args.net (a zoo name or a weights file); `net_rec`, the
+    net_record when already known (many pictures with one net hash its file once)."""
     from ..layers.kernel_sets import kernels
 
     return manifest.make(
         __version__,
         command,
         settings,
-        net_record(args.net, args.weights_dir, net),
+        net_rec or net_record(args.net, args.weights_dir, net),
         manifest.file_record(args.image),
         None if guide is None else manifest.file_record(guide),
         kernels=kernels().name,

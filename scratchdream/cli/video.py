@@ -1,7 +1,8 @@
 """`scratchdream video IN.mp4 -o OUT.mp4`: a video dream, frame by frame, each frame blended with the last.
 
 Order of work, so that a mistake costs nothing: the options -> the input clip (opened, its first frame
-decoded) -> the output (OutputSet) and the folder of dreamed frames -> the net -> the frames, each saved
+decoded) -> the net (its dream defaults complete the options, as for a picture) -> the output (OutputSet)
+and the folder of dreamed frames -> the frames, each saved
 as a PNG in that folder the moment it is done -> the video, encoded from them under a temporary name and
 renamed at the end (with the input's audio). Ctrl-C, a crash or a dead machine keep the frames done, and
 `--resume` continues from them (the folder's run.json must match the new command). With --workers or
@@ -14,10 +15,11 @@ import shutil
 import sys
 from dataclasses import asdict
 
+from ..deepdream import defaults
 from ..errors import UsageError
 from ..image_io import load_image, note, save_image
 from ..outputs import OutputSet
-from .common import add_ascent_options, add_net_options, dream_options, load_net, summary
+from .common import add_ascent_options, add_net_options, dream_options, given_settings, load_net, summary
 from .flags import command, cores, reword, whole
 
 VIDEO_SUFFIX = "_dream.mp4"
@@ -123,6 +125,8 @@ def run(args):
         )
     out = check_output(args.output or os.path.splitext(args.image)[0] + VIDEO_SUFFIX)
     clip = open_video(args.image, args.start, args.frames)
+    net = load_net(args.net, args.weights_dir)  # parameters read lazily, as a dream needs them
+    options = defaults.for_net(net, options, given_settings(args))  # the net's settings, then the flags
     fps = args.fps or clip.fps
     with OutputSet([args.image, args.net], force=args.force) as outs:
         outs.add(out)
@@ -133,7 +137,7 @@ def run(args):
         with dd.cluster(args.workers, args.scheduler, cores()) as client:
             frames.open(args.resume)
             try:
-                _dream(args, clip, options, frames, client)
+                _dream(args, net, clip, options, frames, client)
             except BaseException:
                 frames.remove_if_empty()
                 raise
@@ -164,7 +168,7 @@ def _settings(args, clip, options):
     }
 
 
-def _dream(args, clip, options, frames, client):
+def _dream(args, net, clip, options, frames, client):
     """Dream the frames not in the folder yet, here (client None) or on Dask, saving each as it is done."""
     from tqdm import tqdm
 
@@ -185,7 +189,7 @@ def _dream(args, clip, options, frames, client):
     try:
         pieces = dd.pieces(clip.frames(), todo, frames.load)
         if client is None:
-            dd.run_serial(load_net(args.net, args.weights_dir), pieces, job, on_frame)
+            dd.run_serial(net, pieces, job, on_frame)
         else:
             dd.run_on_dask(client, dd.read_weights(args.net, args.weights_dir), pieces, job, on_frame)
     except KeyboardInterrupt:
