@@ -362,7 +362,7 @@ def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
 
 
 def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, monkeypatch):
-    from scratchdream.cli import dream as dream_cmd
+    from scratchdream.cli import settle
 
     monkeypatch.chdir(files)
     small = ["--net", "tiny.h5", "--octaves", "1", "--steps", "1", "--force"]
@@ -370,7 +370,7 @@ def test_max_size_shrinks_a_big_picture_and_a_big_one_is_noted(files, capsys, mo
     with Image.open("m.png") as im:
         assert im.size == (32, 24)  # sky.png is 64x48
     assert "sky.png is 64x48; dreaming at 32x24 (--max-size 32)" in capsys.readouterr().err
-    monkeypatch.setattr(dream_cmd, "BIG_PICTURE", 1000)
+    monkeypatch.setattr(settle, "BIG_PICTURE", 1000)
     assert cli.main(["dream", "sky.png", "-o", "m.png", *small]) == 0
     assert "--max-size 1024 dreams it smaller" in capsys.readouterr().err
     assert cli.main(["dream", "sky.png", "--max-size", "8", "-o", "m8.png", *small]) == 2

@@ -21,6 +21,7 @@ from .common import load_net, save_picture, summary
 from .flags import cores, whole
 from .manifests import dream_settings, for_run, net_record
 from .paths import DREAM_SUFFIX
+from .settle import fitted, settled, under_memory
 
 
 def add_options(p):
@@ -52,7 +53,6 @@ def run(args, options, recipe=None):
     """Dream every picture of the command line into the folder -o (default: beside each picture), each
     with `options` completed by the net's dream defaults and the `recipe` as for one picture."""
     from .. import distributed as dd
-    from .dream import settled
 
     if args.gif is not None:
         raise UsageError("--gif is for one picture; leave it out when dreaming many")
@@ -89,7 +89,6 @@ def _dream_all(args, net, options, images, outs, paths, client):
     from tqdm import tqdm
 
     from .. import distributed as dd
-    from .dream import fitted, under_memory
 
     bar = tqdm(total=len(images), unit="picture", desc="dream", file=sys.stderr, dynamic_ncols=True)
     alphas, settings = {}, {}

@@ -5,16 +5,15 @@ the outputs, checked by the output transaction (OutputSet) -> the network -> the
 the picture and the GIF, written under temporary names and renamed together when the block ends.
 """
 
-import dataclasses
 import os
 import sys
 import time
 
-from ..deepdream import budget, defaults, recipes
+from ..deepdream import budget, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
-from ..image_io import load_image, note, save_gif, shrink, watched
+from ..image_io import load_image, save_gif, shrink, watched
 from ..manifest import with_output
 from ..nets import classes, cost, zoo
 from ..outputs import OutputSet
@@ -23,7 +22,6 @@ from .common import (
     add_ascent_options,
     add_net_options,
     dream_options,
-    given_settings,
     load_net,
     save_picture,
     summary,
@@ -32,6 +30,7 @@ from .flags import Given, command, memory_size, whole
 from .manifests import dream_settings, for_run
 from .paths import DREAM_SUFFIX, main_output, output_path
 from .resume import check_checkpoint, checkpoint_of, spent
+from .settle import fitted, settled, under_memory
 
 
 def add_parser(subs):
@@ -179,42 +178,6 @@ def _estimate(net, options, H, W):
     budget.check_memory(net, options, H, W)  # a run that cannot fit says so alone, not under an estimate
     estimate = budget.estimate(net, options, H, W, cost.model())
     print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
-
-
-def settled(args, net, options, recipe=None):
-    """options with the net's dream defaults, then the recipe's settings, put in where the user gave none
-    (deepdream/defaults.py), and --class made the objective."""
-    options = defaults.for_net(net, options, given_settings(args), recipe)
-    if args.dream_class is not None:  # L = h_k, the class's score before the softmax
-        k = classes.find(net, args.dream_class, zoo.class_names(net))
-        options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)
-    return options
-
-
-def under_memory(args, net, options, H, W):
-    """options with the tile that keeps an HxW dream under --max-memory (unchanged without it)."""
-    if args.max_memory is None:
-        return options
-    return dataclasses.replace(options, tile=budget.tile_under(net, options, H, W, args.max_memory))
-
-
-def fitted(picture, name, max_size):
-    """The picture (and its alpha) shrunk to --max-size; a note when a big one is dreamed at full size."""
-    img, alpha = picture
-    H, W = img.shape[:2]
-    if max_size and max(H, W) > max_size:
-        img = shrink(img, max_side=max_size)
-        note(f"{name} is {W}x{H}; dreaming at {img.shape[1]}x{img.shape[0]} (--max-size {max_size})")
-    elif not max_size and H * W > BIG_PICTURE:
-        mp = f"{H * W / 1e6:.0f}"
-        note(
-            f"{name} is {W}x{H} ({mp} MP): a dream costs about its pixel count, so this one takes {mp}x "
-            "as long as a 1 MP picture; --max-size 1024 dreams it smaller"
-        )
-    return img, alpha  # save_image fits the alpha to the picture's size
-
-
-BIG_PICTURE = 4_000_000  # pixels: a 12 MP phone photo is 3x that
 
 
 def _gif_path(out, given):

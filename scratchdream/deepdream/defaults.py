@@ -8,8 +8,8 @@ Where each setting of a dream comes from, weakest first:
     a recipe                    --recipe google2015 (recipes.py)
     what the user gave          a flag on the command line, or a keyword of sd.dream / sd.zoom, always wins
 `for_net` is the one place that puts them in, for `dream` (one picture or many), `zoom` and `video` (the
-command line and the Python API) and `survey` (only how a step behaves: its normalisation and smoothing; the survey chooses its own
-layers, octaves, steps and jitter).
+command line and the Python API) and `survey` (only how a step behaves: its normalisation and smoothing;
+the survey chooses its own layers, octaves, steps and jitter).
 A damaged attribute (an unknown key, a wrong type, a value out of its range) is one line, "dream defaults
 damaged: ...", checked by the same RANGES as any setting, before the first step.
 """
