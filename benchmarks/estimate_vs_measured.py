@@ -29,7 +29,7 @@ from dream_pictures import sky  # noqa: E402 (the tests' helpers, found through 
 from shaped_nets import zoo_shaped  # noqa: E402
 
 import scratchdream as sd  # noqa: E402
-from scratchdream.deepdream import budget  # noqa: E402
+from scratchdream.deepdream import budget, defaults  # noqa: E402
 from scratchdream.deepdream.options import DreamOptions  # noqa: E402
 from scratchdream.nets import cost  # noqa: E402
 
@@ -66,7 +66,8 @@ def measure(names, sizes, repeats=REPEATS):
     print(f"calibrated in {time.perf_counter() - t0:.1f} s, a call {model['call'] * 1e3:.2g} ms", flush=True)
     for name, net in nets.items():  # 3.
         for side in sizes:
-            guess = budget.estimate(net, DreamOptions(**SETTINGS), side, side, model)
+            options = defaults.for_net(net, DreamOptions(**SETTINGS), SETTINGS)  # what sd.dream will run
+            guess = budget.estimate(net, options, side, side, model)
             img = sky(side, side, seed=1)
             cpu, wall = least_cpu(lambda n=net, i=img: sd.dream(n, i, progress=False, **SETTINGS), repeats)
             yield name, side, guess, cpu, wall
