@@ -89,6 +89,16 @@ KINDS = {
         _plain(lambda k: k.relu.relu_backward),
         _same_shape,
     ),
+    "leaky_relu": Kind(
+        lambda k, xs, p, layer: k.leaky_relu.leaky_relu_forward(xs[0], layer["hp"]["alpha"]),
+        _plain(lambda k: k.leaky_relu.leaky_relu_backward),
+        _same_shape,
+    ),
+    "clip": Kind(
+        lambda k, xs, p, layer: k.clip.clip_forward(xs[0], layer["hp"]["min"], layer["hp"]["max"]),
+        _plain(lambda k: k.clip.clip_backward),
+        _same_shape,
+    ),
     "maxpool": Kind(
         lambda k, xs, p, layer: k.pool.maxpool_forward(xs[0], layer["geo"]),
         _plain(lambda k: k.pool.maxpool_backward),

@@ -326,6 +326,7 @@ DEFAULTS = {  # hyper-parameters a spec may leave out
     "avgpool": {"count_pad": True},
     "lrn": {"alpha": 1e-4, "beta": 0.75, "k": 1.0},
     "linear": {"bias": True},
+    "leaky_relu": {"alpha": 0.01},  # ONNX's default (PyTorch's too)
 }
 
 

@@ -74,7 +74,7 @@ def _inside_its_conv(layer, spec_of, readers, targets):
 def _cache_bytes(layer, item):
     """Bytes per output value that the layer's cache holds besides its input."""
     kind, hp = layer["kind"], layer.get("hp", {})
-    if kind == "relu" or (kind == "conv" and hp.get("relu")):
+    if kind in ("relu", "leaky_relu", "clip") or (kind == "conv" and hp.get("relu")):
         return 1  # the mask, bool
     if kind == "maxpool":
         return 1 if np.prod(pair(hp["kernel"])) <= 256 else 2  # the argmax inside its window
