@@ -203,11 +203,7 @@ class Net:
         With params=True it also returns {layer: {"weight": dw, ..}}, for training (after a forward with
         weight_grads=True).
         """
-        if params and self._tape is not None and not self._tape.weight_grads:
-            raise UsageError(
-                "backward(params=True) needs the layers' inputs: run forward(..., weight_grads=True) first"
-            )
-        tape, grads = self._spend_tape(dL_dh)  # grads: activation name -> dL/d(activation), summed so far
+        tape, grads = self._spend_tape(dL_dh, params)  # grads: activation name -> dL/d(activation), summed
         weight_grads = {}
         for layer, cache in tape.unwind():  # last layer first; each cache is let go once used
             if layer["name"] not in grads:
@@ -221,11 +217,15 @@ class Net:
         dL_dI = grads[INPUT] if INPUT in grads else np.zeros(tape.x_shape, tape.x_dtype)
         return (dL_dI, weight_grads) if params else dL_dI
 
-    def _spend_tape(self, dL_dh):
+    def _spend_tape(self, dL_dh, params=False):
         """The last forward's tape, which one backward uses up, and the gradients at its targets (checked
         first: a wrong argument leaves the tape for the next call)."""
         if self._tape is None:
             raise RuntimeError("backward needs a forward(..., keep=True) first")
+        if params and not self._tape.weight_grads:
+            raise UsageError(
+                "backward(params=True) needs the layers' inputs: run forward(..., weight_grads=True) first"
+            )
         grads = self._tape.seeds(dL_dh, self.resolve)
         tape, self._tape = self._tape, None
         return tape, grads
