@@ -165,9 +165,7 @@ class Net:
         dropped as soon as the last layer reading it has run.
         """
         x, targets = _network_input(x), self._targets(upto)
-        memory.check(
-            self, x.shape, targets, x.dtype, weight_grads
-        )  # refuse before allocating what cannot fit
+        memory.check(self, x.shape, targets, x.dtype, weight_grads)  # refuse what cannot fit, before
         plan, params = self._plan(targets), self.params_as(x.dtype)
         tape, acts = _Tape(kernels(), keep, x, weight_grads), {INPUT: x}
         for layer in plan.layers:
