@@ -85,8 +85,14 @@ def op_relu(b, node):
     made(b.add(node, archs.relu("", b.act(node.inputs[0])), b.acts[node.inputs[0]][1]), node.outputs[0])
 
 
+def decimal(v):
+    """A float attribute (stored as float32) as the shortest decimal that float32 rounds to it: 0.2, not
+    0.20000000298 (the exporter was given 0.2; float64 runs then match it to rounding)."""
+    return float(str(np.float32(v)))
+
+
 def op_leaky_relu(b, node):
-    layer = archs.leaky_relu("", b.act(node.inputs[0]), node.attrs.get("alpha", 0.01))
+    layer = archs.leaky_relu("", b.act(node.inputs[0]), decimal(node.attrs.get("alpha", 0.01)))
     made(b.add(node, layer, b.acts[node.inputs[0]][1]), node.outputs[0])
 
 
@@ -105,7 +111,7 @@ def op_clip(b, node):
         return op_relu(b, node)
     if any(unbounded) or not lo < hi:
         raise Unsupported(f"Clip to [{lo}, {hi}] (a clip layer needs finite bounds, min below max)")
-    layer = archs.clip("", b.act(node.inputs[0]), lo, hi)
+    layer = archs.clip("", b.act(node.inputs[0]), decimal(lo), decimal(hi))
     made(b.add(node, layer, b.acts[node.inputs[0]][1]), node.outputs[0])
 
 
