@@ -1,10 +1,14 @@
 """Peak memory of a VGG16 dream at conv4_3, parameters read eagerly vs lazily (nets/lazy_params.py).
 
-    python benchmarks/lazy_memory.py [--size 451x300] [--steps 2] [--octaves 4] [--tile 1024] [--only lazy]
+    python benchmarks/lazy_memory.py [--size 451x300] [--steps 2] [--octaves 4] [--tile 1024] [--only cli]
 
 Writes a random-weight VGG16 weights file (138 M parameters, 553 MB) to a temporary folder, then dreams
-on a WxH picture in two fresh processes, one per way of loading, and prints each child's peak resident
-memory (VmHWM, read by the child itself at its end: ru_maxrss would carry the parent's over a fork).
+on a WxH picture in fresh processes and prints each child's peak resident memory (VmHWM, read by the
+child itself at its end: ru_maxrss would carry the parent's over a fork), in MiB and in MB:
+    eager   sd.dream on a Net whose parameters were all read at once
+    lazy    sd.dream on a Net that reads a layer's parameters when a forward first needs them
+    cli     `scratchdream dream picture.png --net vgg16_random.h5 --layer conv4_3 ...`, what a user runs
+            (lazy, plus the picture read and the result written)
 The largest octave sets the peak, so a few steps per octave measure the same peak as the default ten.
 """
 
@@ -32,6 +36,30 @@ print(peak * 1024)
 """
 
 
+CLI_CHILD = r"""
+import sys
+from scratchdream.cli import main
+
+code = main(sys.argv[1:])
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+print(peak * 1024)
+sys.exit(code)
+"""
+
+
+def cli_args(folder, path, W, H, steps, octaves, tile):
+    """`scratchdream dream` on a random WxH picture written into `folder`, with the random VGG16 file."""
+    import numpy as np
+    from PIL import Image
+
+    picture = os.path.join(folder, "picture.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)).save(picture)
+    out = os.path.join(folder, "picture_dream.png")
+    return ["dream", picture, "--net", path, "--layer", "conv4_3", "--steps", steps, "--octaves", octaves,
+            "--tile", tile, "-o", out, "--force"]  # fmt: skip
+
+
 def random_vgg16(path):
     import numpy as np
 
@@ -54,27 +82,33 @@ def random_vgg16(path):
     sd.save_net(net, path)
 
 
+WAYS = ("eager", "lazy", "cli")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="451x300", help="picture W x H (default %(default)s)")
     ap.add_argument("--steps", type=int, default=2, help="steps per octave (default %(default)s)")
     ap.add_argument("--octaves", type=int, default=4, help="octaves (default %(default)s)")
     ap.add_argument("--tile", type=int, default=1024, help="dream's tile size (default %(default)s)")
-    ap.add_argument("--only", choices=["eager", "lazy"], help="measure one way only (default: both)")
+    ap.add_argument("--only", choices=WAYS, help="measure one way only (default: all three)")
     args = ap.parse_args()
     W, H = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "vgg16_random.h5")
         random_vgg16(path)
-        for how in [args.only] if args.only else ("eager", "lazy"):
-            argv = [path, W, H, args.steps, args.octaves, args.tile, how]
+        for how in [args.only] if args.only else WAYS:
+            if how == "cli":
+                child = [CLI_CHILD, *cli_args(d, path, W, H, args.steps, args.octaves, args.tile)]
+            else:
+                child = [CHILD, path, W, H, args.steps, args.octaves, args.tile, how]
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, *map(str, argv)], capture_output=True, text=True, check=True
+                [sys.executable, "-c", *map(str, child)], capture_output=True, text=True, check=True
             )
             peak = int(out.stdout.split()[-1])
             print(
-                f"VGG16 dream at conv4_3 on {W}x{H}, tile {args.tile}, {how} parameters: "
-                f"peak RSS {peak / 2**20:.0f} MiB"
+                f"VGG16 dream at conv4_3 on {W}x{H}, tile {args.tile}, {how}: "
+                f"peak RSS {peak / 2**20:.0f} MiB ({peak / 1e6:.0f} MB)"
             )
 
 

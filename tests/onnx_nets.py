@@ -171,9 +171,32 @@ class ResNetLike(nn.Module):
         return self.fc(self.flatten(self.gap(self.post(self.block2(self.block1(self.stem(x)))))))
 
 
+class ActivationsLike(nn.Module):
+    """conv -> LeakyReLU(0.2) -> conv -> ReLU6 -> max pool -> linear: the two activations other than ReLU
+    (ONNX LeakyRelu, and Clip(0, 6) with its bounds as inputs at opset 13)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1, self.leaky = nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.2)
+        self.conv2, self.relu6 = nn.Conv2d(8, 12, 3, padding=1), nn.ReLU6()
+        self.pool, self.flatten = nn.MaxPool2d(4, 4), nn.Flatten()
+        self.fc = nn.Linear(12 * 4 * 4, classes)
+
+    def widen(self):
+        """After the random weights: conv2 scaled up so that ReLU6 clips a fair share of its values at 6."""
+        with torch.no_grad():
+            self.conv2.weight.mul_(16.0)
+            self.conv2.bias.mul_(16.0)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.relu6(self.conv2(self.leaky(self.conv1(x)))))))
+
+
 def build(cls, seed, **kw):
     model = cls(**kw).eval()
     randomise(model, seed)
+    if hasattr(model, "widen"):
+        model.widen()
     return model
 
 

@@ -137,6 +137,24 @@ def test_multi_layer_objective(net, x_small):
     assert_close("dL/dI two layers", dx, numerical_vjp(L, x, np.float64(1.0), h=H_PIXEL), 1e-6)
 
 
+def test_weight_gradients_need_a_forward_that_kept_them():
+    """A dream's forward keeps no conv inputs (dL/dI needs only the weights): backward(params=True) after it
+    is refused in one line, and the tape is left for a plain backward, which gives the same dL/dI."""
+    from scratchdream.errors import UsageError
+
+    net = tiny_inception_net(seed=3)
+    x = random_input(net, seed=6, size=(11, 11))
+    da = np.ones_like(net.forward(x, upto="conv3", weight_grads=True))
+    full, _ = net.backward(da, params=True)
+    net.forward(x, upto="conv3")
+    with pytest.raises(UsageError, match=r"weight_grads=True"):
+        net.backward(da, params=True)
+    np.testing.assert_array_equal(net.backward(da), full)
+    net.forward(x, upto="conv3")
+    kept = [cache[0] for layer, cache in net._tape.steps if layer["kind"] == "conv"]
+    assert kept and all(type(a).__name__ == "Shape" for a in kept)  # no conv input on a dream's tape
+
+
 def test_parameter_gradients_through_the_net():
     """backward(params=True): dL/dw and dL/db of every layer for L = h_ij², against central differences."""
     net = tiny_inception_net(seed=3)
@@ -145,7 +163,7 @@ def test_parameter_gradients_through_the_net():
     # a step h on one conv1 weight moves a pre-activation by h·x ≤ 1e-6 · 151: the margin must beat 1.5e-4
     assert _kink_margin(net, x) > MARGIN_PARAMS
     c, i, j = 1, 1, 1
-    h = net.forward(x, upto="conv3")
+    h = net.forward(x, upto="conv3", weight_grads=True)
     da = np.zeros_like(h)
     da[0, c, i, j] = 2 * h[0, c, i, j]
     dx, grads = net.backward(da, params=True)

@@ -475,3 +475,25 @@ def test_blas_matmul_on_numba_threads(trans_a, accumulate):
         ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm) + (before if accumulate else 0)
         assert_close("sgemm blocks", big[:, :, 4 : N + 4], ref, 1e-5)
         assert not big[:, :, :4].any() and not big[:, :, N + 4 :].any()  # nothing written outside the band
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(
+    "hp, C",
+    [({"kernel": 3, "pad": 1}, 8), ({"kernel": 1}, 4), ({"kernel": 3, "stride": 2, "pad": [1, 0, 2, 1]}, 3)],
+)  # winograd, 1x1 gemm, im2col
+def test_input_only_cache_gives_the_same_dx_and_refuses_weight_gradients(impl, hp, C):
+    """A dream's tape keeps a conv's cache without x (input_only): dx needs only w, the mask and x's shape.
+    The weight gradient does need x, and is refused in one line."""
+    from scratchdream.errors import UsageError
+
+    layer, rng, geo = IMPLS[impl], np.random.default_rng(5), conv_geometry(hp)
+    x = rng.standard_normal((2, C, 9, 10))
+    w, b = rng.standard_normal((8, C, geo.kh, geo.kw)), rng.standard_normal(8)
+    y, cache = layer.conv_forward(x, w, b, geo, relu=True)
+    dy = rng.standard_normal(y.shape)
+    stripped = layer.input_only(cache)
+    assert isinstance(stripped[0], conv.Shape) and stripped[0].shape == x.shape
+    np.testing.assert_array_equal(layer.conv_backward(dy, stripped), layer.conv_backward(dy, cache))
+    with pytest.raises(UsageError, match="weight_grads=True"):
+        layer.conv_backward(dy, stripped, params=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gradcheck import assert_close
 from onnx_nets import (
+    ActivationsLike,
     GoogLeNetLike,
     ResNetLike,
     VGGLike,
@@ -30,6 +31,7 @@ CASES = {
     "vgg": (VGGLike, 32, 32, {}, [("features.9", 5), ("classifier.3", 2)]),
     "googlenet": (GoogLeNetLike, 32, 32, {}, [("inc3b", 30), ("norm2", 3), ("fc", 7)]),
     "resnet": (ResNetLike, 24, 20, RESNET_FOLDS, [("block2.add", 9), ("post", 4)]),
+    "leaky_relu6": (ActivationsLike, 16, 16, {}, [("leaky", 3), ("relu6", 5), ("fc", 2)]),
 }
 
 
@@ -124,6 +126,14 @@ def test_batchnorm_nodes_kept_by_the_exporter_are_folded_or_kept(torch, tmp_path
         "batchnorm" in kinds and sum(k == "batchnorm" for k in (ly["kind"] for ly in net.spec["layers"])) == 1
     )
     check_every_layer(net, model, smooth_input(24, 20, 1), RESNET_FOLDS)
+
+
+def test_leaky_relu_and_relu6_become_their_layers(torch, tmp_path):
+    net = convert_file(export(build(ActivationsLike, seed=1), tmp_path / "a.onnx", 16, 16))
+    kinds = {layer["name"]: layer for layer in net.spec["layers"]}
+    leaky, relu6 = kinds[net.resolve("leaky")], kinds[net.resolve("relu6")]
+    assert leaky["kind"] == "leaky_relu" and leaky["hp"]["alpha"] == 0.2  # not float32's 0.20000000298
+    assert relu6["kind"] == "clip" and relu6["hp"] == {"min": 0.0, "max": 6.0}
 
 
 def test_aliases_are_the_torch_module_paths(torch, tmp_path):

@@ -106,7 +106,7 @@ def test_tensor_forms_read_back_exactly(tmp_path):
 
 
 # ---- an op we lack: the net ends before it --------------------------------------------------------
-def leaky_model():
+def lacking_model():
     rng = np.random.default_rng(1)
     consts = [
         tensor(f"w{i}", rng.standard_normal((4, c, 3, 3)).astype(np.float32)) for i, c in ((1, 3), (2, 4))
@@ -115,7 +115,7 @@ def leaky_model():
         node("Conv", ["data_in", "w1"], ["c1"], "conv1", pads=[1, 1, 1, 1]),
         node("Relu", ["c1"], ["r1"], "relu1"),
         node("Conv", ["r1", "w2"], ["c2"], "conv2"),
-        node("LeakyRelu", ["c2"], ["l2"], "leaky2", alpha=0.1),
+        node("Sigmoid", ["c2"], ["l2"], "sigmoid2"),
         node("MaxPool", ["l2"], ["p2"], "pool2", kernel_shape=[2, 2], strides=[2, 2]),
         node("MaxPool", ["r1"], ["side"], "side_pool", kernel_shape=[2, 2], strides=[2, 2]),
     ]
@@ -123,26 +123,26 @@ def leaky_model():
 
 
 def test_unsupported_op_drops_what_depends_on_it(tmp_path, capsys):
-    net = convert_file(write(tmp_path / "leaky.onnx", leaky_model()))
-    assert net.layer_names == ["conv1", "relu1", "conv2", "side_pool"]  # pool2 read the LeakyRelu
+    net = convert_file(write(tmp_path / "lacking.onnx", lacking_model()))
+    assert net.layer_names == ["conv1", "relu1", "conv2", "side_pool"]  # pool2 read the Sigmoid
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "'leaky2' (LeakyRelu)" in err[0] and "2 node(s) dropped" in err[0], err
+    assert len(err) == 1 and "'sigmoid2' (Sigmoid)" in err[0] and "2 node(s) dropped" in err[0], err
     assert net.spec["provenance"]["dropped"] == [err[0].split("note: ", 1)[1]]
 
 
 def test_layers_command_shows_what_was_kept(tmp_path, capsys):
     from scratchdream.cli import main
 
-    path = write(tmp_path / "leaky.onnx", leaky_model())
+    path = write(tmp_path / "lacking.onnx", lacking_model())
     assert main(["layers", path, "--size", "16"]) == 0
     out, err = capsys.readouterr()
-    assert "conv2" in out and "side_pool" in out and "pool2 " not in out and "LeakyRelu" in err
+    assert "conv2" in out and "side_pool" in out and "pool2 " not in out and "Sigmoid" in err
 
 
 def test_convert_command_names_the_net_and_writes_it(tmp_path, capsys):
     from scratchdream.cli import main
 
-    path = write(tmp_path / "leaky.onnx", leaky_model())
+    path = write(tmp_path / "lacking.onnx", lacking_model())
     out = str(tmp_path / "mine.h5")
     assert main(["convert", path, "--net", "mynet", "-o", out]) == 0
     net = sd.load_net(out)
@@ -233,6 +233,15 @@ def _one_op_cases():
              node("Clip", ["x", "lo"], ["y"], "clip")],
             [], lambda x: F.relu(x), ["relu"],
         ),
+        "leaky_relu_default_alpha": (
+            [node("LeakyRelu", ["x"], ["y"], "leaky")], [], lambda x: F.leaky_relu(x, 0.01), ["leaky_relu"],
+        ),
+        "clip_bounds_as_inputs_opset11": (
+            [node("Constant", [], ["lo"], "lo", value=np.array(-0.5, np.float32)),
+             node("Constant", [], ["hi"], "hi", value=np.array(0.5, np.float32)),
+             node("Clip", ["x", "lo", "hi"], ["y"], "clip")],
+            [], lambda x: F.hardtanh(x, -0.5, 0.5), ["clip"],
+        ),
         "avgpool_ceil_count_pad": (
             [node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
                   ceil_mode=1, count_include_pad=1)],
@@ -258,6 +267,7 @@ def _one_op_cases():
 
 
 @pytest.mark.parametrize("case", ["conv_dilated_grouped_same_lower", "clip_as_relu_opset11",
+                                  "leaky_relu_default_alpha", "clip_bounds_as_inputs_opset11",
                                   "avgpool_ceil_count_pad", "maxpool_default_stride_1",
                                   "global_avgpool_flatten_gemm", "concat_of_pools"])  # fmt: skip
 def test_one_op_matches_torch(torch, tmp_path, case):
@@ -275,12 +285,26 @@ def test_one_op_matches_torch(torch, tmp_path, case):
     assert_close(case, net.forward(x.astype(np.float32)), expect(lifted).numpy(), 1e-5)
 
 
-def test_relu6_clip_is_dropped_with_its_reason(tmp_path, capsys):
+def test_relu6_clip_from_attributes_is_a_clip_layer(tmp_path):
+    """Opset 10: Clip's bounds are attributes; Clip(0, 6) is ReLU6."""
     nodes = [
         node("Conv", ["data_in", "w"], ["c"], "conv"),
         node("Clip", ["c"], ["y"], "relu6", min=0.0, max=6.0),
     ]
-    path = write(tmp_path / "r6.onnx", model(nodes, [tensor("w", np.ones((2, 3, 1, 1), np.float32))],
+    path = write(tmp_path / "r6.onnx", model(nodes, [tensor("w", np.full((2, 3, 1, 1), 4, np.float32))],
                                              [("data_in", [1, 3, 4, 4])], ["y"], opset=10))  # fmt: skip
+    net = convert_file(path)
+    assert [ly["kind"] for ly in net.spec["layers"]] == ["conv", "clip"]
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(net.forward(x), np.clip(4 * x.sum(1, keepdims=True), 0, 6).repeat(2, 1), 1e-5)
+
+
+def test_clip_unbounded_below_is_dropped_with_its_reason(tmp_path, capsys):
+    nodes = [
+        node("Conv", ["data_in", "w"], ["c"], "conv"),
+        node("Clip", ["c"], ["y"], "top6", max=6.0),
+    ]
+    path = write(tmp_path / "c.onnx", model(nodes, [tensor("w", np.ones((2, 3, 1, 1), np.float32))],
+                                            [("data_in", [1, 3, 4, 4])], ["y"], opset=10))  # fmt: skip
     assert convert_file(path).layer_names == ["conv"]
-    assert "'relu6' (Clip): Clip to [0.0, 6.0]" in capsys.readouterr().err
+    assert "'top6' (Clip): Clip to [None, 6.0] (a clip layer needs finite bounds" in capsys.readouterr().err

@@ -333,6 +333,31 @@ CASES = {
     ),
     "layers an object": ("two_conv", set_top(layers={"conv1": {}}), r"layers: .* is not a list"),
     "provenance a string": ("two_conv", set_top(provenance="me"), r"provenance: 'me' is not an object"),
+    "leaky_relu alpha NaN": (
+        "two_conv",
+        append_layer("leaky", "leaky_relu", ["conv2"], alpha=float("nan")),
+        r"layer 'leaky' alpha: nan is not a finite number",
+    ),
+    "leaky_relu alpha a string": (
+        "two_conv",
+        append_layer("leaky", "leaky_relu", ["conv2"], alpha="0.2"),
+        r"layer 'leaky' alpha: '0.2' is not a finite number",
+    ),
+    "clip min above max": (
+        "two_conv",
+        append_layer("relu6", "clip", ["conv2"], min=6.0, max=0.0),
+        r"layer 'relu6' max: 0.0 is not above min 6.0",
+    ),
+    "clip without max": (
+        "two_conv",
+        append_layer("relu6", "clip", ["conv2"], min=0.0),
+        r"layer 'relu6' max: missing",
+    ),
+    "clip max infinite": (
+        "two_conv",
+        append_layer("relu6", "clip", ["conv2"], min=0.0, max=float("inf")),
+        r"layer 'relu6' max: inf is not a finite number",
+    ),
 }
 
 
@@ -358,6 +383,8 @@ def test_damage_is_one_line_naming_the_field(case):
         ("inception", set_hp("norm1", size=1, alpha=0, beta=0)),
         ("two_conv", set_input(size=[arch.MAX_SIDE, 1], mean=[0, 0, 0])),
         ("two_conv", add_relus(4094, "r/")),
+        ("two_conv", append_layer("leaky", "leaky_relu", ["conv2"])),  # alpha: the default, 0.01
+        ("two_conv", append_layer("relu6", "clip", ["conv2"], min=-arch.BIG, max=arch.BIG)),
         ("classifier", set_top(labels=None, aliases=None, dream_layers=None, provenance=None)),
         (
             "classifier",

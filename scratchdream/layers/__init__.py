@@ -19,6 +19,7 @@ kind, inputs, hp, geo):
     backward(k, dy, cache, params)   -> (list of dx, one per input; grads dict or {})
     shape(in_shapes, layer)          (C, H, W) of each input -> (C, H, W) of the output
     params(in_shapes, layer)         -> {"weight": shape, ...}, the parameters the layer needs ({} if none)
+    input_only(cache)                -> the cache cut to what dL/dx needs (None: all of it is needed)
 Shapes legend used in every module: N batch, C in / K out channels, H W, kh kw kernel, s stride,
 p pad, d dilation (1 = none, as in PyTorch and Caffe), g groups.
 """
@@ -43,6 +44,7 @@ class Kind:
     backward: Callable
     shape: Callable
     params: Callable = _no_params  # most kinds have none
+    input_only: Callable | None = None  # cache -> the part dL/dx needs, when less than weight gradients
 
 
 def _same_shape(in_shapes, layer):
@@ -83,10 +85,21 @@ KINDS = {
         _with_params(lambda k: k.conv.conv_backward),
         lambda s, layer: conv.conv_shape(s[0], layer["geo"], layer["hp"]["out"]),
         lambda s, layer: conv.conv_params(s[0], layer["geo"], layer["hp"]["out"], layer["hp"]["bias"]),
+        conv.input_only,  # x is kept only for the weight gradient (both kernel sets: the same cache)
     ),
     "relu": Kind(
         lambda k, xs, p, layer: k.relu.relu_forward(xs[0]),
         _plain(lambda k: k.relu.relu_backward),
+        _same_shape,
+    ),
+    "leaky_relu": Kind(
+        lambda k, xs, p, layer: k.leaky_relu.leaky_relu_forward(xs[0], layer["hp"]["alpha"]),
+        _plain(lambda k: k.leaky_relu.leaky_relu_backward),
+        _same_shape,
+    ),
+    "clip": Kind(
+        lambda k, xs, p, layer: k.clip.clip_forward(xs[0], layer["hp"]["min"], layer["hp"]["max"]),
+        _plain(lambda k: k.clip.clip_backward),
         _same_shape,
     ),
     "maxpool": Kind(

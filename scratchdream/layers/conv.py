@@ -14,11 +14,16 @@ This is the plain NumPy version: for each kernel tap (u, v), one strided view of
 the tap's weights in one matrix product; backward sends each tap's gradient back onto the pixels it read.
 `layers/fast/conv.py` computes the same with im2col + BLAS and Winograd. Dreaming calls
 `conv_backward(dy, cache)` and never pays for the weight gradient; training asks params=True.
+dx needs w and the mask but not x itself (only its shape): `input_only(cache)` swaps x for its `Shape`,
+so a dream's tape does not hold every conv's input (the network's graph does that unless the forward is
+asked for weight gradients).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UsageError, UserError
 from .geometry import check as check_geometry
 from .geometry import out_size
 
@@ -102,9 +107,32 @@ def conv_forward(x, w, b, geo, relu=False):
     return (np.where(mask, y, 0) if relu else y), (x, w, b is not None, geo, mask)
 
 
+class Shape(NamedTuple):
+    """What backward needs of x for dx alone: its shape and dtype (input_only)."""
+
+    shape: tuple
+    dtype: np.dtype
+
+
+def input_only(cache):
+    """The cache without x (its Shape instead): enough for dx, not for the weight gradient."""
+    x, *rest = cache
+    return (Shape(x.shape, x.dtype), *rest)
+
+
+def needs_input(x, params):
+    """backward(params=True) of a cache that input_only stripped: the weight gradient needs x."""
+    if params and isinstance(x, Shape):
+        raise UsageError(
+            "conv: the weight gradient needs the layer's input, which this forward did not keep; "
+            "run the network's forward with weight_grads=True"
+        )
+
+
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
     x, w, has_bias, geo, mask = cache
+    needs_input(x, params)
     dy = np.asarray(dy, dtype=x.dtype)
     if mask is not None:
         dy = np.where(mask, dy, 0)
@@ -113,8 +141,9 @@ def conv_backward(dy, cache, params=False):
     g = geo.groups
     wg = w.reshape(g, K // g, *w.shape[1:])
     dyg = dy.reshape(N, g, K // g, Ho * Wo)
-    xg = _padded_groups(x, geo)
-    dxg, dwg = np.zeros_like(xg), np.zeros_like(wg)
+    xg = _padded_groups(x, geo) if params else None
+    padded = (N, g, C // g, H + geo.pt + geo.pb, W + geo.pl + geo.pr)
+    dxg, dwg = np.zeros(padded, x.dtype), np.zeros_like(wg)
     for u in range(geo.kh):
         for v in range(geo.kw):
             dtap = _tap(dxg, u, v, geo, Ho, Wo)  # the pixels tap (u, v) read get its gradient back

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import NamedTuple
 
 from ..errors import UsageError
-from . import batchnorm, concat, conv, linear, lrn, pool, relu, softmax
+from . import batchnorm, clip, concat, conv, leaky_relu, linear, lrn, pool, relu, softmax
 
 
 class Kernels(NamedTuple):
@@ -25,9 +25,11 @@ class Kernels(NamedTuple):
     linear: ModuleType
     softmax: ModuleType
     batchnorm: ModuleType
+    leaky_relu: ModuleType
+    clip: ModuleType
 
 
-REFERENCE = Kernels("reference", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
+REFERENCE = Kernels("reference", conv, relu, pool, lrn, concat, linear, softmax, batchnorm, leaky_relu, clip)
 _active = None  # the kernel set every forward uses, once chosen (see kernels())
 
 
@@ -48,9 +50,9 @@ def kernels():
 def fast_kernels():
     """The Numba kernel set, one module per layer family (linear: the reference is already one BLAS
     product). Imported when first chosen, so a reference run never loads Numba."""
-    from .fast import batchnorm, concat, conv, lrn, pool, relu, softmax
+    from .fast import batchnorm, clip, concat, conv, leaky_relu, lrn, pool, relu, softmax
 
-    return Kernels("fast", conv, relu, pool, lrn, concat, linear, softmax, batchnorm)
+    return Kernels("fast", conv, relu, pool, lrn, concat, linear, softmax, batchnorm, leaky_relu, clip)
 
 
 def _kernel_set(which, source):

@@ -120,11 +120,11 @@ class Net:
         of a float32 net)."""
         return _Cast(self.params, np.dtype(dtype))
 
-    def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1):
+    def memory_estimate(self, H, W, upto=None, dtype=np.float32, batch=1, weight_grads=False):
         """Bytes a forward to `upto` and its backward hold at their peak, for `batch` H x W pictures.
 
         The sum and what it counts are in nets/memory.py; forward refuses a pass that does not fit."""
-        return memory.estimate(self, H, W, upto, dtype, batch)
+        return memory.estimate(self, H, W, upto, dtype, batch, weight_grads)
 
     def receptive_field(self, name):
         """Side of the input square that one output pixel of `name` sees (inf past a global layer)."""
@@ -155,22 +155,25 @@ class Net:
         return [layer for layer in self.layers if layer["name"] in need]
 
     # ---- forward: the image in, the activations h out ---------------------------------------
-    def forward(self, x, upto=None, keep=True):
+    def forward(self, x, upto=None, keep=True, weight_grads=False):
         """Run the pixels x (N, 3, H, W) through the layers up to `upto` (a name, or a list of names).
 
         Returns its activation h (or a dict name -> h for a list). Slide 34's chain, first link first: each
         layer computes its output from the activations it reads. With keep=True the tape keeps each layer's
-        cache for `backward`. An activation is dropped as soon as the last layer reading it has run.
+        cache for `backward`: only what dL/dI needs (a conv's input is not kept: its dx needs only the
+        weights), unless weight_grads=True, for a backward(params=True) (training). An activation is
+        dropped as soon as the last layer reading it has run.
         """
         x, targets = _network_input(x), self._targets(upto)
-        memory.check(self, x.shape, targets, x.dtype)  # refuse before allocating what cannot fit
+        memory.check(self, x.shape, targets, x.dtype, weight_grads)  # refuse what cannot fit, before
         plan, params = self._plan(targets), self.params_as(x.dtype)
-        tape, acts = _Tape(kernels(), keep, x), {INPUT: x}
+        tape, acts = _Tape(kernels(), keep, x, weight_grads), {INPUT: x}
         for layer in plan.layers:
             xs, p = [acts[name] for name in layer["inputs"]], params.get(layer["params_of"], {})
             acts[layer["name"]] = tape.record(layer, KINDS[layer["kind"]].forward(tape.kernels, xs, p, layer))
             for name in plan.read_last_by[layer["name"]]:
                 del acts[name]  # no later layer reads it
+            memory.release_freed(acts[layer["name"]].nbytes)
         tape.outputs = {t: acts[t].shape for t in targets}
         self._tape = tape if keep else None
         return {t: acts[t] for t in targets} if isinstance(upto, (list, tuple)) else acts[targets[0]]
@@ -195,9 +198,10 @@ class Net:
         `dL_dh` is the gradient at the layer of the last forward (a dict name -> gradient when forward was
         given a list). Each layer's backward turns the gradient of its output into those of its inputs;
         where one activation feeds several layers (an Inception module's input) their gradients add up.
-        With params=True it also returns {layer: {"weight": dw, ..}}, for training.
+        With params=True it also returns {layer: {"weight": dw, ..}}, for training (after a forward with
+        weight_grads=True).
         """
-        tape, grads = self._spend_tape(dL_dh)  # grads: activation name -> dL/d(activation), summed so far
+        tape, grads = self._spend_tape(dL_dh, params)  # grads: activation name -> dL/d(activation), summed
         weight_grads = {}
         for layer, cache in tape.unwind():  # last layer first; each cache is let go once used
             if layer["name"] not in grads:
@@ -205,16 +209,21 @@ class Net:
             dxs, dw = KINDS[layer["kind"]].backward(tape.kernels, grads.pop(layer["name"]), cache, params)
             for src, dx in zip(layer["inputs"], dxs):
                 grads[src] = grads[src] + dx if src in grads else dx  # paths meet: gradients add
+            memory.release_freed(max(dx.nbytes for dx in dxs))
             if dw:
                 weight_grads[layer["params_of"]] = dw
         dL_dI = grads[INPUT] if INPUT in grads else np.zeros(tape.x_shape, tape.x_dtype)
         return (dL_dI, weight_grads) if params else dL_dI
 
-    def _spend_tape(self, dL_dh):
+    def _spend_tape(self, dL_dh, params=False):
         """The last forward's tape, which one backward uses up, and the gradients at its targets (checked
         first: a wrong argument leaves the tape for the next call)."""
         if self._tape is None:
             raise RuntimeError("backward needs a forward(..., keep=True) first")
+        if params and not self._tape.weight_grads:
+            raise UsageError(
+                "backward(params=True) needs the layers' inputs: run forward(..., weight_grads=True) first"
+            )
         grads = self._tape.seeds(dL_dh, self.resolve)
         tape, self._tape = self._tape, None
         return tape, grads
@@ -255,8 +264,9 @@ class Net:
 class _Tape:
     """What a forward keeps for backward: the kernel set it ran on, and each layer with its cache."""
 
-    def __init__(self, kernels, keep, x):
+    def __init__(self, kernels, keep, x, weight_grads=False):
         self.kernels, self.keep, self.steps = kernels, keep, []
+        self.weight_grads = weight_grads  # keep what parameter gradients need too (else: dL/dI only)
         self.x_shape, self.x_dtype = x.shape, x.dtype
         self.outputs = {}  # target name -> shape of its activation
 
@@ -264,7 +274,8 @@ class _Tape:
         """Keep the layer's cache (when keeping) and hand back its output; out = (y, cache)."""
         y, cache = out
         if self.keep:
-            self.steps.append((layer, cache))
+            trim = None if self.weight_grads else KINDS[layer["kind"]].input_only
+            self.steps.append((layer, trim(cache) if trim else cache))
         return y
 
     def unwind(self):
@@ -326,6 +337,7 @@ DEFAULTS = {  # hyper-parameters a spec may leave out
     "avgpool": {"count_pad": True},
     "lrn": {"alpha": 1e-4, "beta": 0.75, "k": 1.0},
     "linear": {"bias": True},
+    "leaky_relu": {"alpha": 0.01},  # ONNX's default (PyTorch's too)
 }
 
 

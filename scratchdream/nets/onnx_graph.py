@@ -7,7 +7,7 @@ one of three things here: a constant (an initializer, a Constant node, or what f
 a shape computed from an activation's shape (`Sym`: the Shape -> Gather -> Unsqueeze -> Concat chain that
 feeds a Reshape), or an activation, the output of one of our layers, with its rank: 3 for (C, H, W),
 1 for a flat vector. nets/onnx_ops.py turns each op into a layer (its docstring has the table). A node
-that is none of those ops (or one of them with settings we lack, e.g. LeakyRelu, Clip as ReLU6) is
+that is none of those ops (or one of them with settings we lack, e.g. a Clip with no lower bound) is
 dropped with every node that depends on it; one line names the first such node and its op. Layer names
 are the nodes' names, with short aliases (`aliases`).
 """
@@ -227,6 +227,6 @@ def suggest(layers):
     for layer in layers:
         if layer["kind"] in ("flatten", "linear", "adaptive_avgpool"):
             break
-        if layer["kind"] in ("relu", "concat", "add", "maxpool"):
+        if layer["kind"] in ("relu", "leaky_relu", "clip", "concat", "add", "maxpool"):
             image.append(layer["name"])
     return image[(2 * len(image)) // 3] if image else layers[0]["name"]

@@ -5,7 +5,9 @@ b.acts; b.add(node, layer, rank, params) appends a layer) and raises Unsupported
 words, for what it cannot read.
     Conv -> conv (group, dilations, pads; auto_pad SAME only at stride 1, where it does not depend on
         the picture's size)          BatchNormalization -> folded into the conv before it, else batchnorm
-    Relu, Clip(min 0, no max) -> relu          MaxPool, AveragePool -> maxpool, avgpool (ceil_mode, pads)
+    Relu, Clip(min 0, no max) -> relu          LeakyRelu -> leaky_relu (alpha, default 0.01)
+    Clip(min, max) -> clip (ReLU6 = Clip(0, 6); bounds from attributes before opset 11, inputs after)
+    MaxPool, AveragePool -> maxpool, avgpool (ceil_mode, pads)
     GlobalAveragePool -> adaptive_avgpool 1    LRN -> lrn          Concat (channels) -> concat
     Add -> a bias folded into the conv/linear before it, or `add` of two activations (residual nets)
     Gemm, MatMul (+ Add) -> linear             Flatten, Reshape to (batch, -1) -> flatten     Softmax
@@ -83,16 +85,34 @@ def op_relu(b, node):
     made(b.add(node, archs.relu("", b.act(node.inputs[0])), b.acts[node.inputs[0]][1]), node.outputs[0])
 
 
+def decimal(v):
+    """A float attribute (stored as float32) as the shortest decimal that float32 rounds to it: 0.2, not
+    0.20000000298 (the exporter was given 0.2; float64 runs then match it to rounding)."""
+    return float(str(np.float32(v)))
+
+
+def op_leaky_relu(b, node):
+    layer = archs.leaky_relu("", b.act(node.inputs[0]), decimal(node.attrs.get("alpha", 0.01)))
+    made(b.add(node, layer, b.acts[node.inputs[0]][1]), node.outputs[0])
+
+
+FLOAT_MAX = 3.4e38  # a bound this far out is no bound (opset < 11's defaults are float32's extremes)
+
+
 def op_clip(b, node):
-    """Clip(0, +inf) is a ReLU; any other range (ReLU6 is Clip(0, 6)) has no layer here."""
+    """Clip(0, +inf) is a ReLU; Clip(lo, hi) with both finite (ReLU6 is Clip(0, 6)) a clip layer."""
     lo, hi = node.attrs.get("min"), node.attrs.get("max")  # opset < 11: attributes
     if len(node.inputs) > 1 and node.inputs[1]:
         lo = float(b.const(node.inputs[1], "min"))
     if len(node.inputs) > 2 and node.inputs[2]:
         hi = float(b.const(node.inputs[2], "max"))
-    if lo != 0 or (hi is not None and hi < 3.4e38):
-        raise Unsupported(f"Clip to [{lo}, {hi}] (a ReLU6-like clip has no layer kind here)")
-    op_relu(b, node)
+    unbounded = [v is None or not abs(v) < FLOAT_MAX for v in (lo, hi)]
+    if lo == 0 and unbounded[1]:
+        return op_relu(b, node)
+    if any(unbounded) or not lo < hi:
+        raise Unsupported(f"Clip to [{lo}, {hi}] (a clip layer needs finite bounds, min below max)")
+    layer = archs.clip("", b.act(node.inputs[0]), decimal(lo), decimal(hi))
+    made(b.add(node, layer, b.acts[node.inputs[0]][1]), node.outputs[0])
 
 
 def op_pool(b, node):
@@ -363,8 +383,9 @@ def fold_concat(b, node, ins):
 INPUTS = {"Conv": 2, "Concat": 1, "Add": 2, "BatchNormalization": 5, "Gemm": 2, "MatMul": 2, "Reshape": 2,
           "Gather": 2, "Constant": 0, "Shape": 1}  # fmt: skip  # the fewest an op takes (1 where not listed)
 OPS = {
-    "Conv": op_conv, "Relu": op_relu, "Clip": op_clip, "MaxPool": op_pool, "AveragePool": op_pool,
-    "GlobalAveragePool": op_global_avgpool, "LRN": op_lrn, "Concat": op_concat, "Add": op_add,
+    "Conv": op_conv, "Relu": op_relu, "LeakyRelu": op_leaky_relu, "Clip": op_clip, "MaxPool": op_pool,
+    "AveragePool": op_pool, "GlobalAveragePool": op_global_avgpool, "LRN": op_lrn, "Concat": op_concat,
+    "Add": op_add,
     "BatchNormalization": op_batchnorm, "Gemm": op_gemm, "MatMul": op_matmul, "Flatten": op_flatten,
     "Reshape": op_reshape, "Dropout": op_pass, "Identity": op_pass, "Softmax": op_softmax,
     "Transpose": op_transpose, "Constant": op_constant, "Shape": op_shape, "Gather": op_gather,

@@ -13,7 +13,8 @@ What is checked, in this order:
     each layer  name (printable, unique, usable as an HDF5 path), kind (one of layers.KINDS), inputs (names
                 defined above it; exactly one, except concat (one or more) and add (two or more, of one
                 shape)), hp (the HP table: no unknown keys, every value of its type and in its range),
-                the window (pad smaller than the dilated kernel on each side), and what flows in: conv,
+                the window (pad smaller than the dilated kernel on each side), a clip's min below its max,
+                and what flows in: conv,
                 pooling and LRN read (C, H, W), linear reads a flat vector, groups divide both the input
                 channels and `out`
     names       aliases and dream_layers point at layers; labels are strings, one per class of the classifier
@@ -202,6 +203,8 @@ HP = {  # every kind's hyper-parameters, as the layer modules read them (layers/
     },
     "linear": {"out": (True, integer(1, MAX_CHANNELS)), "bias": (False, flag)},
     "relu": {},
+    "leaky_relu": {"alpha": (False, number(-BIG, BIG))},  # the slope below 0; ONNX's default 0.01
+    "clip": {"min": (True, number(-BIG, BIG)), "max": (True, number(-BIG, BIG))},  # min < max, below
     "concat": {},
     "add": {},
     "flatten": {},
@@ -266,6 +269,8 @@ def check_layer(i, layer, flows):
     fields(hp, HP[kind], where)
     if "kernel" in HP[kind]:
         check_window(where, kind, hp)
+    if kind == "clip" and not hp["min"] < hp["max"]:
+        raise damaged(f"{where} max", f"{hp['max']} is not above min {hp['min']}")
     return name
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..errors import UsageError, UserError
 from ..weights_io import default_weights_dir, load_file, repo_weights_dir
 from . import classes
-from .archs import Arch, alexnet, googlenet, keras, resnet, squeezenet, tv_googlenet, vgg
+from .archs import Arch, alexnet, googlenet, keras, resnet, squeezenet, tv_googlenet, vgg, vgg_caffe
 from .graph import Net
 
 
@@ -181,6 +181,17 @@ ZOO = {
             PLACES_LICENSE,
             "not published",
             "AlexNet trained on Places365 scenes (the Places365 authors, PyTorch 0.2)",
+            classes="places365",
+        ),
+        Entry(
+            "vgg16_places365",
+            vgg_caffe.VGG16_PLACES365,
+            PLACES + "vgg16_places365.caffemodel",
+            ("none", ""),
+            "caffemodel",
+            PLACES_LICENSE,
+            "not published (about 543 MB: 135.8 M float32 parameters)",
+            "VGG16 trained on Places365 scenes (the Places365 authors, Caffe)",
             classes="places365",
         ),
         Entry(

@@ -123,7 +123,7 @@ def train_step(net, opt, x, y):
     """Forward to the logits, loss, backward with parameter gradients, optimiser step; returns the loss.
 
     The optimiser updates net.params in place (float32 for training, float64 in the torch-oracle test)."""
-    logits = net.forward(x, upto="fc")
+    logits = net.forward(x, upto="fc", weight_grads=True)
     loss, dz = cross_entropy(logits, y)
     _, grads = net.backward(dz, params=True)
     opt.step(net.params, grads)

@@ -3,7 +3,7 @@ signatures, same results (tests/test_<layer>.py hold each equal to its NumPy ref
 
     conv.py      im2col / col2im + BLAS, 1x1 as one product, 3x3 by winograd.py; the fused ReLU's epilogue
     pool.py      max (separable, first maximum), average, adaptive
-    relu.py lrn.py concat.py softmax.py batchnorm.py   one parallel pass each
+    relu.py leaky_relu.py clip.py lrn.py concat.py softmax.py batchnorm.py   one parallel pass each
     linear       the reference itself (one BLAS product is already the fast path)
     blas.py      sgemm called from Numba's threads (one thread pool)
     threads.py   small arrays on one thread

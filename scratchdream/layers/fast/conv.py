@@ -208,10 +208,14 @@ def conv_forward(x, w, b, geo, relu=False):
     return y, (x, w, b is not None, geo, mask)  # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
 
 
+input_only = reference.input_only  # the cache without x: enough for dx (the graph's dream forward)
+
+
 @parallel_if_large
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
-    x, w, has_bias, geo, mask = cache
+    x, w, has_bias, geo, mask = cache  # x: the input, or its reference.Shape (reference.input_only)
+    reference.needs_input(x, params)
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
     checks.window(geo, "conv")
     checks.shape("conv", "dL/dy", dy, (x.shape[0], w.shape[0], *out_size(x.shape[2], x.shape[3], geo)))
@@ -224,7 +228,7 @@ def conv_backward(dy, cache, params=False):
         for n in range(N):
             _mask_nb(dy[n].reshape(K, Ho * Wo), mask[n].reshape(K, Ho * Wo), masked[n].reshape(K, Ho * Wo))
         dy = masked
-    dx = np.empty_like(x) if path(geo, x.shape[1], K) == "gemm" else np.zeros_like(x)
+    dx = (np.empty if path(geo, x.shape[1], K) == "gemm" else np.zeros)(x.shape, x.dtype)
     _gemm_backward_input(dy, w, dx, geo)
     if not params:
         return dx

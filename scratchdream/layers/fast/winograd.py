@@ -26,7 +26,8 @@ from ...errors import UserError
 from ..geometry import out_size
 from . import blas, checks
 
-BAND_BUDGET = 1 << 22  # elements of V (36, C, tiles) per band: 16 MiB in float32
+BAND_BUDGET = 1 << 20  # elements of V (36, C, tiles) per band: 4 MiB in float32 (see _band_plan)
+WIDE_BAND_BUDGET = 1 << 22  # the same, 16 MiB, for layers whose U is too big to make whole (see _band_plan)
 WEIGHT_BUDGET = 1 << 21  # elements of transformed weights made at a time (8 MiB), see _sliced_products
 TILE, TAPS = 4, 6  # output tile side, input tile side (TILE + 3 - 1)
 
@@ -407,9 +408,16 @@ def _sliced_products(w, V, M, transposed=False):
 
 def _band_plan(w, N, nty, ntx):
     """Tile rows per band (its V and M buffers within BAND_BUDGET), and U when several bands share it
-    (one band: None, and the products make U in slices, see _sliced_products)."""
+    (one band: None, and the products make U in slices, see _sliced_products).
+
+    The buffers sit on top of a layer's input and output (and in backward, of dy and dx): at the first
+    block of a VGG16 dream on a 451x300 picture, two 16 MiB buffers were a quarter of the step's peak, so
+    they stay at 4 MiB each. A wide layer whose U is more than WEIGHT_BUDGET (256 channels and up: 9.4 MiB
+    .. 36 MiB) would then need U whole for its several bands; it takes WIDE_BAND_BUDGET, so that a deep
+    layer's small picture stays one band, made from U in slices, as before."""
     K, C = w.shape[:2]
-    rows = max(1, min(nty, BAND_BUDGET // (TAPS * TAPS * max(C, K) * ntx)))
+    budget = BAND_BUDGET if TAPS * TAPS * K * C <= WEIGHT_BUDGET else WIDE_BAND_BUDGET
+    rows = max(1, min(nty, budget // (TAPS * TAPS * max(C, K) * ntx)))
     return rows, (transformed_weights(w) if N * nty > rows else None)
 
 

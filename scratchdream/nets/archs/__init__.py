@@ -97,6 +97,14 @@ def relu(name, inp):
     return {"name": name, "kind": "relu", "inputs": [inp], "hp": {}}
 
 
+def leaky_relu(name, inp, alpha=0.01):
+    return {"name": name, "kind": "leaky_relu", "inputs": [inp], "hp": {"alpha": float(alpha)}}
+
+
+def clip(name, inp, lo, hi):
+    return {"name": name, "kind": "clip", "inputs": [inp], "hp": {"min": float(lo), "max": float(hi)}}
+
+
 def maxpool(name, inp, k, s, p=0, ceil=False):
     return {
         "name": name,

@@ -123,7 +123,9 @@ CAFFE_KIND = {
     "InnerProduct": "linear",
     "Concat": "concat",
     "Softmax": "softmax",
+    "ReLU": "relu",  # a stand-alone relu (after a linear layer); those after a conv are fused into it
 }
+WITHOUT_SETTINGS = ("Concat", "Softmax", "ReLU")
 
 
 def check_caffe_layers(layers, spec):
@@ -138,17 +140,23 @@ def check_caffe_layers(layers, spec):
             continue  # data, ReLU/Dropout (own names), aux heads, losses
         if layer["kind"] not in CAFFE_KIND.get(cl.type, "?").split("|"):
             _differs(cl.name, "type", cl.type, layer["kind"])
-        inputs = [
-            ours[i]["inputs"][0] if i in ours and ours[i]["kind"] == "flatten" else i for i in layer["inputs"]
-        ]
-        if cl.bottom and list(cl.bottom) != inputs:  # InnerProduct flattens inside: skip our flatten
+        inputs = [_caffe_blob(i, ours) for i in layer["inputs"]]
+        if cl.bottom and list(cl.bottom) != inputs:
             _differs(cl.name, "inputs", list(cl.bottom), inputs)
-        if cl.type not in ("Concat", "Softmax"):
+        if cl.type not in WITHOUT_SETTINGS:
             for what, theirs, mine in _caffe_vs_ours(cl, layer):
                 if theirs is not None and theirs != mine:
                     _differs(cl.name, what, theirs, mine)
         checked += 1
     return checked
+
+
+def _caffe_blob(name, ours):
+    """The Caffe blob our layer `name` stands for: InnerProduct flattens inside (our flatten is no blob)
+    and an in-place ReLU keeps its input's blob name (relu6 after fc6 writes the blob fc6)."""
+    while name in ours and ours[name]["kind"] in ("flatten", "relu"):
+        name = ours[name]["inputs"][0]
+    return name
 
 
 def _caffe_vs_ours(cl, layer):
@@ -266,7 +274,7 @@ def check_prototxt(path, spec):
     if missing:
         raise UserError(
             f"{path} has no layer {missing[0]!r} (and {len(missing) - 1} more) of this network; "
-            "is it the bvlc_googlenet deploy.prototxt?"
+            f"is it the {spec.get('name', 'network')}'s deploy.prototxt?"
         )
     return checked
 
