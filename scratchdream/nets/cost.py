@@ -305,7 +305,10 @@ def model(keys=None, calibrate_if_missing=True):
     missing = (set(BENCH) if keys is None else set(keys) & set(BENCH)) - set((cached or {}).get("rates", {}))
     if not missing or not calibrate_if_missing:
         return None if missing else cached
-    print("scratchdream: measuring this machine's speed once (scratchdream calibrate), a few seconds",
+    from ..layers.fast import cache
+
+    first = " (more on a first run: see the note below)" if cache.uncompiled() else ""  # the compile note
+    print(f"scratchdream: measuring this machine's speed once (scratchdream calibrate), a few seconds{first}",
           file=sys.stderr)  # fmt: skip
     fresh = calibrate(keys=None if keys is None and cached is None else missing)  # None: all, warmed up
     if cached is not None:  # the rates measured before, and the new ones

@@ -16,8 +16,11 @@ from . import batchnorm, blas, concat, conv, lrn, pool, relu, softmax, winograd
 
 MODULES = (conv, winograd, blas, pool, relu, lrn, concat, softmax, batchnorm)
 
-# measured on the 2-core machine with an empty cache: all 30 cached kernels compiled in 57 s
-SECONDS_EACH = 1.9
+# measured on the 2-core Xeon with an empty cache, one process: the 24 kernels `scratchdream calibrate`
+# compiles took 31.4 s (Winograd's 5: 14.3 s). A first dream compiles only its net's kernels, the Winograd
+# ones in two processes beside it (nets/cost.py compile_beside): a toyworld dream needs about half the note's
+# "up to" (docs/performance.md, cold first dream).
+SECONDS_EACH = 1.3
 
 
 def kernels():
