@@ -9,7 +9,11 @@ out = sd.dream(net, img, steps=10)      # the whole dream (scratchdream/deepdrea
 
 import os
 
-from .deepdream.loop import dream
+from .numba_threads import wait_passively
+
+wait_passively()  # before Numba loads its OpenMP layer: waiting threads sleep instead of spinning
+
+from .deepdream.loop import dream  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -27,6 +27,13 @@ def net():
     return tiny_googlenet(seed=0, width=16)
 
 
+def dream_argv(net, folder, *more):
+    """`scratchdream dream` of a 48x40 sky with `net`, both saved into `folder` here, and `more` options."""
+    Image.fromarray(sky(40, 48, seed=0)).save(folder / "sky.png")
+    sd.save_net(net, folder / "g.h5")
+    return ["dream", str(folder / "sky.png"), "--net", str(folder / "g.h5"), *more]
+
+
 def test_the_model_is_cached_per_machine_and_read_back(tmp_path, monkeypatch, model):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(cost, "calibrate", lambda progress=None, keys=None: model)
@@ -78,16 +85,7 @@ def test_max_memory_chooses_a_tile_whose_peak_is_under_the_cap(net):
 def test_a_cap_too_small_for_the_smallest_tile_is_one_line(net, tmp_path, capsys):
     with pytest.raises(UserError, match=r"max_memory 1 MiB is too small: even the smallest tile \(\d+ px"):
         budget.tile_under(net, DreamOptions(), 600, 800, 2**20)
-    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
-    sd.save_net(net, tmp_path / "g.h5")
-    base = [
-        "dream",
-        str(tmp_path / "sky.png"),
-        "--net",
-        str(tmp_path / "g.h5"),
-        "-o",
-        str(tmp_path / "o.png"),
-    ]
+    base = dream_argv(net, tmp_path, "-o", str(tmp_path / "o.png"))
     assert cli.main(base + ["--max-memory", "1M"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("scratchdream: error: --max-memory 1 MiB is too small") and "\n" not in err
@@ -101,18 +99,7 @@ def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(cost, "calibrate", lambda progress=None, keys=None: model)
     monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
-    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
-    sd.save_net(net, tmp_path / "g.h5")
-    argv = [
-        "dream",
-        str(tmp_path / "sky.png"),
-        "--net",
-        str(tmp_path / "g.h5"),
-        "--steps",
-        "1",
-        "--octaves",
-        "1",
-    ]
+    argv = dream_argv(net, tmp_path, "--steps", "1", "--octaves", "1")
     assert cli.main(argv + ["--max-memory", "2G"]) == 0
     err = capsys.readouterr().err
     assert "measuring this machine's speed once" in err  # the first dream calibrates
@@ -164,18 +151,7 @@ def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(cost, "calibrate", calibrate)
     monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")
-    Image.fromarray(sky(40, 48, seed=0)).save(tmp_path / "sky.png")
-    sd.save_net(net, tmp_path / "g.h5")
-    argv = [
-        "dream",
-        str(tmp_path / "sky.png"),
-        "--net",
-        str(tmp_path / "g.h5"),
-        "--steps",
-        "1",
-        "--octaves",
-        "1",
-    ]
+    argv = dream_argv(net, tmp_path, "--steps", "1", "--octaves", "1")
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert " in 0.0 s, after 1000 s measuring this machine " in out, out
