@@ -105,21 +105,17 @@ def calibrate(progress=None, keys=None):
     if keys is None:
         _warm_up(_kinds_net())  # compile the kernels the bench layers leave out: a dream then compiles none
     wanted = set(BENCH) if keys is None else ({"conv_gemm"} | set(keys)) & set(BENCH)
-    order = sorted(wanted, key=lambda k: (k != "conv_gemm", k))  # gemm first: every prep is a gemm
-    nets = {key: _bench_net(*BENCH[key]) for key in order}
-    chain = _chain_net()
     beside = compile_beside() if "conv_winograd" in wanted else []
-    if beside:  # compile the rest here meanwhile, and time nothing until the children are done: passes
-        # timed beside two compiling processes came out at 1/30 of their CPU time (2 cores, load 7)
-        for net in [chain] + [nets[k] for k in order if k != "conv_winograd"]:
-            _warm_up(net)
-        _wait(beside)
-    call = _least(chain, "layer") / (CHAIN + 1)
+    call = _least(_chain_net(), "layer") / (CHAIN + 1)
     rates = {}
-    for key in order:
+    # gemm first (every prep is a gemm), winograd last: its kernels are compiled beside meanwhile
+    for key in sorted(wanted, key=lambda k: (k != "conv_gemm", k == "conv_winograd", k)):
+        if key == "conv_winograd":
+            _wait(beside)
         if progress:
             progress(key)
-        net, shape = nets[key], BENCH[key][1]
+        layer, shape = BENCH[key]
+        net = _bench_net(layer, shape)
         work = pass_work(net, shape[1], shape[2], ["layer"])
         (_, prep), (_, units) = work[0], work[-1]
         seconds = _least(net, "layer") - len(work) * call
