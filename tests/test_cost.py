@@ -187,20 +187,3 @@ def test_a_dream_calibrates_only_the_keys_its_net_needs(tmp_path, monkeypatch, m
 def test_calibrating_some_keys_measures_those_and_gemm(model):
     part = cost.calibrate(keys={"maxpool"})
     assert set(part["rates"]) == {"conv_gemm", "maxpool"} and 0 < part["rates"]["maxpool"] < 1e-3
-
-
-def test_compile_beside_fills_the_numba_cache_with_the_winograd_kernels(tmp_path):
-    """Children started with an empty cache compile the Winograd kernels into it; this process then finds
-    them there. Run in a fresh interpreter: Numba reads NUMBA_CACHE_DIR once, at import."""
-    import subprocess
-    import sys
-
-    code = (
-        "from scratchdream.nets import cost; from scratchdream.layers.fast import cache, winograd\n"
-        "mine = lambda: [k for k in cache.uncompiled() if k.py_func.__module__ == winograd.__name__]\n"
-        "before = len(mine()); children = cost.compile_beside(); cost._wait(children)\n"
-        "print(before, len(children), [c.returncode for c in children], len(mine()), cost.compile_beside())"
-    )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert out.stdout.split("\n")[0] == "5 2 [0, 0] 0 []", out.stderr[-2000:]  # all 5 cached; none started

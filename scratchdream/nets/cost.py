@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 
@@ -105,13 +104,9 @@ def calibrate(progress=None, keys=None):
     if keys is None:
         _warm_up(_kinds_net())  # compile the kernels the bench layers leave out: a dream then compiles none
     wanted = set(BENCH) if keys is None else ({"conv_gemm"} | set(keys)) & set(BENCH)
-    beside = compile_beside() if "conv_winograd" in wanted else []
     call = _least(_chain_net(), "layer") / (CHAIN + 1)
     rates = {}
-    # gemm first (every prep is a gemm), winograd last: its kernels are compiled beside meanwhile
-    for key in sorted(wanted, key=lambda k: (k != "conv_gemm", k == "conv_winograd", k)):
-        if key == "conv_winograd":
-            _wait(beside)
+    for key in sorted(wanted, key=lambda k: (k != "conv_gemm", k)):  # gemm first: every prep is a gemm
         if progress:
             progress(key)
         layer, shape = BENCH[key]
@@ -130,64 +125,6 @@ def needed_keys(net, H, W, layers):
     """The rates a dream of `net` to `layers` on an H x W picture needs: its layers' keys and elementwise
     (budget.py prices the step around the passes by it)."""
     return {key for key, _ in pass_work(net, H, W, layers)} | {"elementwise"}
-
-
-# ---- compiling beside: the Winograd kernels in other processes while this one calibrates ------------------
-BESIDE = ("forward", "gradient")  # one child process each; measured: 14 of the 20 s a toyworld dream compiles
-BESIDE_TIMEOUT = 300  # s: a child that hangs only costs this process compiling the kernels itself
-
-
-def compile_beside():
-    """Start child processes that compile the Winograd kernels into the Numba cache (warm: the forward in
-    one, the input gradient in the other) while this process compiles and measures the rest; this one then
-    loads them from the cache. On 2 cores a cold toyworld dream's first step comes ~1/3 sooner. [] (nothing
-    started) when they are in the cache already, or a child cannot start."""
-    from ..layers.fast import cache, winograd
-
-    if not any(k.py_func.__module__ == winograd.__name__ for k in cache.uncompiled()):
-        return []
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    )
-    code = "from scratchdream.nets.cost import warm; warm({!r})"
-    try:
-        return [
-            subprocess.Popen(
-                [sys.executable, "-c", code.format(part)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for part in BESIDE
-        ]
-    except OSError:
-        return []
-
-
-def warm(part):
-    """In a child of compile_beside: one tiny float32 Winograd pass, "forward" (with the fused ReLU, as a
-    dream's conv runs it) or "gradient" (through the ReLU's mask): Numba compiles and caches its kernels."""
-    from ..layers.fast import winograd
-    from ..layers.geometry import Geometry
-
-    geo, rng = Geometry(3, 3, 1, 1, 1, 1, 1, 1), np.random.default_rng(0)
-    x = rng.standard_normal((1, 8, 8, 8)).astype(np.float32)
-    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
-    if part == "forward":
-        winograd.conv3x3(x, w, geo, np.zeros(8, np.float32), relu=True)
-    else:
-        winograd.conv3x3_grad(x, w, geo, x.shape, x > 0)
-
-
-def _wait(children):
-    """Wait for compile_beside's children (each at most BESIDE_TIMEOUT s; one that hangs is killed)."""
-    for child in children:
-        try:
-            child.wait(BESIDE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def _kinds_net():
