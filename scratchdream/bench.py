@@ -13,6 +13,7 @@ The same step in PyTorch, side by side, is benchmarks/torch_compare.py (`make be
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from . import bench_targets
 from .deepdream.ascent import gradient
 from .deepdream.plan import build_objective
 from .deepdream.tiling import Tiler, default_margin, exact_margin, jump
@@ -127,6 +129,26 @@ def time_steps(runs, repeat):
             f()
             times[i].append((CLOCK() - t) * 1e3)
     return [statistics.median(t) for t in times]
+
+
+class CpuUse:
+    """User and kernel (sys) CPU seconds of this process, summed over the calls a `counted` wrapper makes."""
+
+    def __init__(self):
+        self.user = self.sys = 0.0
+
+    def counted(self, f):
+        def run():
+            a = resource.getrusage(resource.RUSAGE_SELF)
+            f()
+            b = resource.getrusage(resource.RUSAGE_SELF)
+            self.user += b.ru_utime - a.ru_utime
+            self.sys += b.ru_stime - a.ru_stime
+
+        return run
+
+    def sys_percent(self):
+        return 100 * self.sys / self.user if self.user > 0 else float("nan")
 
 
 def sgemm_gflops(n=2048):
@@ -289,10 +311,12 @@ def step_columns(rival=None):
     return cols + [("MB sd", 8, ".0f")] + ([(f"MB {rival.name}", 8, ".0f")] if rival else [])
 
 
-def step_times(net, target, size, repeat, rival=None, twin=None):
-    """{"ms sd": .., "ms <rival>": .., "ratio": ..}: warm ms of one dream step, the two alternating."""
+def step_times(net, target, size, repeat, rival=None, twin=None, cpu=None):
+    """{"ms sd": .., "ms <rival>": .., "ratio": ..}: warm ms of one dream step, the two alternating; cpu (a
+    CpuUse) adds up scratchdream's steps' user and sys time."""
     x = bench_input(size)
-    runs = [lambda: sd_step(net, target, x)] + ([rival.step(twin, x)] if rival else [])
+    mine = lambda: sd_step(net, target, x)  # noqa: E731
+    runs = [cpu.counted(mine) if cpu else mine] + ([rival.step(twin, x)] if rival else [])
     ms = time_steps(runs, repeat)
     return {"ms sd": ms[0]} | ({f"ms {rival.name}": ms[1], "ratio": ms[0] / ms[1]} if rival else {})
 
@@ -322,7 +346,8 @@ def print_scaling(rows):
 
 
 def print_conv_table(name, net, layer_size, repeat, rival):
-    """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed."""
+    """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed.
+    Returns the rows: (layer, shape, path, [ms sd, ms rival], flops, %sgemm)."""
     peak = sgemm_gflops()
     other = f" {'ms ' + rival.name:>8s} {'ratio':>6s}" if rival else ""
     title = (
@@ -330,10 +355,28 @@ def print_conv_table(name, net, layer_size, repeat, rival):
     )
     print("\n" + title)
     print(f"{'layer':28s} {'shape':24s} {'path':8s} {'ms sd':>8s}{other} {'GF/s':>6s} {'%sgemm':>6s}")
+    rows = []
     for lname, shape, path, ms, flops in conv_layer_rows(net, layer_size, repeat, rival):
         gf = flops / ms[0] / 1e6
         theirs = f" {ms[1]:8.2f} {ms[0] / ms[1]:6.2f}" if rival else ""
         print(f"{lname:28s} {shape:24s} {path:8s} {ms[0]:8.2f}{theirs} {gf:6.1f} {100 * gf / peak:5.0f}%")
+        rows.append((lname, shape, path, ms, flops, 100 * gf / peak))
+    return rows
+
+
+def conv_figures(name, conv_rows, step_ms):
+    """bench_targets' figures of one net's per-layer table, and the step-vs-sum-of-convolutions line."""
+    convs = sum(r[3][0] for r in conv_rows)
+    figures = {f"step/convs {name}": step_ms / convs, f"first conv {name}": conv_rows[0][5]}
+    five = [r[3][0] / r[3][1] for r in conv_rows if " 5x5 " in r[1] and len(r[3]) > 1]
+    if five:
+        figures[f"5x5 {name}"] = max(five)
+    line = (
+        f"whole step vs sum of its convolutions, {name}: step {step_ms:.1f} ms, "
+        f"{len(conv_rows)} convolutions {convs:.1f} ms, x{step_ms / convs:.2f} "
+        f"(the rest: {step_ms - convs:.1f} ms)"
+    )
+    return figures, line
 
 
 def _ints(text, what):
@@ -359,7 +402,7 @@ def print_machine(threads, rival, compile_probe):
         )
 
 
-def print_step_table(nets, sizes, repeat, threads, memory, rival):
+def print_step_table(nets, sizes, repeat, threads, memory, rival, cpu=None):
     """One row per net and size, printed as it is measured; returns the rows."""
     cols = step_columns(rival)
     head = " ".join(f"{t:<{w}}" if t == "net" else f"{t:>{w}}" for t, w, _ in cols)
@@ -369,7 +412,7 @@ def print_step_table(nets, sizes, repeat, threads, memory, rival):
         net, target = build_sd(name)
         twin = rival.build(net, target) if rival else None
         for size in sizes:
-            row = {"net": name, "size": size} | step_times(net, target, size, repeat, rival, twin)
+            row = {"net": name, "size": size} | step_times(net, target, size, repeat, rival, twin, cpu)
             rows.append(row | (step_memory(name, size, threads, rival) if memory else {}))
             print(" ".join(f"{rows[-1].get(t, np.nan):{w}{f}}" for t, w, f in cols), flush=True)
     if memory:
@@ -396,14 +439,46 @@ def run(args, rival=None):
         rival.set_threads(threads)
     print_machine(threads, rival, getattr(args, "compile", True))
     memory = not getattr(args, "no_memory", False)
-    print_scaling(print_step_table(nets, sizes, repeat, threads, memory, rival))
+    cpu = CpuUse()
+    rows = print_step_table(nets, sizes, repeat, threads, memory, rival, cpu)
+    print_scaling(rows)
+    measured = step_figures(rows, rival) | {"sys/user": cpu.sys_percent()}
+    print(
+        f"sys time during scratchdream's steps: {cpu.sys:.2f} s, "
+        f"{cpu.sys_percent():.1f}% of their user time {cpu.user:.1f} s"
+    )
     if getattr(args, "tiling", True) and max(sizes) >= 2:
         print_tiling(nets, max(sizes), repeat)
+    lines = []
     for name in nets if layer_size else []:
-        print_conv_table(name, build_sd(name)[0], layer_size, repeat, rival)
+        net, target = build_sd(name)
+        conv_rows = print_conv_table(name, net, layer_size, repeat, rival)
+        figures, line = conv_figures(name, conv_rows, _step_ms(rows, net, target, name, layer_size, repeat))
+        measured |= figures
+        lines.append(line)
+    print("\n" + "\n".join(lines) if lines else "")
+    print(bench_targets.table(measured, torch=rival is not None))
     if not rival:
         print(TORCH_NOTE)
     return 0
+
+
+def step_figures(rows, rival):
+    """bench_targets' figures of the step table: time and memory against the rival, per net and size."""
+    if not rival:
+        return {}
+    out = {}
+    for r in rows:
+        out[f"ratio {r['net']} {r['size']}"] = r["ratio"]
+        if f"MB {rival.name}" in r:
+            out[f"memory {r['net']} {r['size']}"] = r["MB sd"] / r[f"MB {rival.name}"]
+    return out
+
+
+def _step_ms(rows, net, target, name, size, repeat):
+    """The step's ms at `size` from the step table, or timed now if the table has no such size."""
+    ms = [r["ms sd"] for r in rows if r["net"] == name and r["size"] == size]
+    return ms[0] if ms else time_steps([lambda: sd_step(net, target, bench_input(size))], repeat)[0]
 
 
 def cmd_bench(args):

@@ -102,6 +102,12 @@ def test_bench_command_runs_at_a_tiny_size_without_torch(capsys):
     # a row: name, shape (3 words), path, ms, GF/s, %
     assert all(len(r) == 8 and float(r[5]) > 0 for r in layer_rows)
     assert "tiling vgg16: 16-px tiles are smaller than the receptive field" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("whole step vs sum of its convolutions, vgg16:")]
+    assert "10 convolutions" in line
+    assert "issue 18 target" in out and "sys time during scratchdream's steps" in out
+    (sys_row,) = [x for x in out.splitlines() if x.startswith("sys time, share of user time")]
+    assert sys_row.split()[-1] in ("met", "measured")  # "not met" ends in "met" too; no torch: none else
+    assert "cold first dream" in out and "not measured" in out  # the targets torch has no part in
 
 
 def test_torch_compare_adds_torchs_columns(capsys, torch):
@@ -121,6 +127,11 @@ def test_torch_compare_adds_torchs_columns(capsys, torch):
     layer_rows = [line.split() for line in out.splitlines() if line.startswith("features.")]
     assert [r[0] for r in layer_rows] == VGG16_CONVS
     assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in layer_rows)  # ms sd, ms torch
+    (first,) = [x for x in out.splitlines() if x.startswith("3-channel first conv, vgg16")]
+    assert first.split()[-1] == "met"  # judged: "met" or "not met", not "not measured"
+    assert "vgg16 32 px" not in out  # the targets are the issue's sizes: 32 px judges none of them
+    (ratio,) = [x for x in out.splitlines() if x.startswith("whole step vs torch, vgg16 224 px")]
+    assert ratio.endswith("not measured")
 
 
 def test_memory_probes_measure_both_frameworks(torch):
@@ -162,3 +173,74 @@ def test_unknown_net_is_a_usage_error():
     args = argparse.Namespace(nets="resnet", sizes="32", repeat=1)
     with pytest.raises(UsageError, match="bench knows"):
         bench.cmd_bench(args)
+
+
+# ---- the targets table (scratchdream/bench_targets.py) --------------------------------------------------
+def test_targets_are_judged_met_not_met_or_not_measured():
+    from scratchdream.bench_targets import TARGETS, Target, rows, table
+
+    keys = [t.key for t in TARGETS]
+    assert len(keys) == len(set(keys))  # one target per figure
+    targets = [
+        Target("step vs torch, 224", "ratio g 224", "<=", 0.7),
+        Target("first conv", "first conv g", ">=", 60.0, "%"),
+        Target("cold", "cold first dream", "<=", 15.0, "s"),
+    ]
+    measured = {"ratio g 224": 0.81, "first conv g": 60.0, "cold first dream": float("nan")}
+    assert rows(measured, targets) == [
+        ("step vs torch, 224", "<= 0.70x", "0.81x", "not met"),
+        ("first conv", ">= 60.0%", "60.0%", "met"),  # at the threshold: met
+        ("cold", "<= 15.0 s", "-", "not measured"),  # nan: a probe that failed
+    ]
+    assert rows({"ratio g 224": 0.7}, targets)[0][3] == "met" and rows({}, targets)[0][3] == "not measured"
+    text = table({"ratio g 224": 0.5, "first conv g": 12.5}, targets)
+    assert text.splitlines()[-1] == "1 met, 1 not met, 1 not measured"
+    mixed = [Target("vs torch", "ratio g 224", "<=", 0.7, torch=True), targets[1]]
+    assert "vs torch" not in table(measured, mixed, torch=False) and "vs torch" in table(measured, mixed)
+    assert "12.5%" in text and "0.50x" in text
+
+
+def test_the_issues_targets_hold_its_thresholds():
+    from scratchdream.bench_targets import TARGETS, verdict
+
+    by_key = {t.key: t for t in TARGETS}
+    assert by_key["ratio vgg16 224"].threshold == 0.7 and by_key["ratio googlenet 512"].threshold == 0.5
+    assert by_key["ratio vgg16 1024"].threshold == 0.5 and by_key["step/convs vgg16"].threshold == 1.10
+    assert verdict(by_key["memory googlenet 224"], {"memory googlenet 224": 1.0}) == "not met"  # below
+    assert verdict(by_key["5x5 googlenet"], {"5x5 googlenet": 1.0}) == "met"  # at or below torch
+
+
+def test_conv_figures_sum_the_layers_and_find_the_5x5_and_first_conv():
+    conv_rows = [
+        ("conv1", "3->64 7x7 224x224", "im2col", [10.0, 8.0], 1, 35.0),
+        ("a/5x5", "16->32 5x5 28x28", "im2col", [3.0, 2.0], 1, 20.0),
+        ("b/5x5", "32->96 5x5 28x28", "im2col", [4.0, 4.0], 1, 20.0),
+        ("c/3x3", "96->128 3x3 28x28", "winograd", [3.0, 6.0], 1, 90.0),
+    ]
+    figures, line = bench.conv_figures("g", conv_rows, 22.0)
+    assert figures == {"step/convs g": 1.1, "first conv g": 35.0, "5x5 g": 1.5}
+    assert line == (
+        "whole step vs sum of its convolutions, g: step 22.0 ms, 4 convolutions 20.0 ms, "
+        "x1.10 (the rest: 2.0 ms)"
+    )
+    figures, _ = bench.conv_figures(
+        "g", [(n, s, p, ms[:1], f, pct) for n, s, p, ms, f, pct in conv_rows], 22.0
+    )
+    assert "5x5 g" not in figures  # no rival: no ratio
+
+
+def test_step_figures_divide_by_the_rivals_columns():
+    rows = [
+        {
+            "net": "g",
+            "size": 224,
+            "ms sd": 80.0,
+            "ms torch": 100.0,
+            "ratio": 0.8,
+            "MB sd": 50.0,
+            "MB torch": 100.0,
+        }
+    ]
+    rival = argparse.Namespace(name="torch")
+    assert bench.step_figures(rows, rival) == {"ratio g 224": 0.8, "memory g 224": 0.5}
+    assert bench.step_figures(rows, None) == {}

@@ -344,7 +344,7 @@ def test_dream_notes_compiling_above_its_one_bar(files, capsys, monkeypatch):
     ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    note = "scratchdream: note: compiling kernels for this machine (first run only, up to about 20 s)\n"
+    note = "scratchdream: note: compiling kernels for this machine (first run only, up to about 10 s)\n"
     assert note in err and err.count("compiling") == 1, err
     last = [line for line in err.split("\n") if "octave" in line][-1].split("\r")[-1]
     assert (

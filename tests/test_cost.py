@@ -36,7 +36,7 @@ def dream_argv(net, folder, *more):
 
 def test_the_model_is_cached_per_machine_and_read_back(tmp_path, monkeypatch, model):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None, keys=None: model)
     monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     assert cost.model(calibrate_if_missing=False) is None
     first = cost.model()  # calibrates (here: the module's model) and caches it
@@ -44,7 +44,7 @@ def test_the_model_is_cached_per_machine_and_read_back(tmp_path, monkeypatch, mo
     assert path.startswith(str(tmp_path / "scratchdream")) and os.path.isfile(path)
     assert f"-{cost.machine()['threads']}threads-" in os.path.basename(path)
 
-    def never(progress=None):
+    def never(progress=None, keys=None):
         raise AssertionError("calibrated again although the cache holds the model")
 
     monkeypatch.setattr(cost, "calibrate", never)
@@ -97,7 +97,7 @@ def test_a_cap_too_small_for_the_smallest_tile_is_one_line(net, tmp_path, capsys
 
 def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, model, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None, keys=None: model)
     monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     argv = dream_argv(net, tmp_path, "--steps", "1", "--octaves", "1")
     assert cli.main(argv + ["--max-memory", "2G"]) == 0
@@ -111,7 +111,7 @@ def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, 
 
 def test_calibrate_command_writes_the_cache(tmp_path, capsys, model, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(cost, "calibrate", lambda progress=None: model)
+    monkeypatch.setattr(cost, "calibrate", lambda progress=None, keys=None: model)
     monkeypatch.setenv("SCRATCHDREAM_NOTES", "1")  # as at a terminal: capsys is none
     assert cli.main(["calibrate"]) == 0
     out = capsys.readouterr().out
@@ -143,7 +143,7 @@ def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
 
     now = [0.0]
 
-    def calibrate(progress=None):
+    def calibrate(progress=None, keys=None):
         now[0] += 1000.0
         return model
 
@@ -158,3 +158,32 @@ def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
     assert cli.main(argv + ["--force"]) == 0  # cached: nothing measured
     out = capsys.readouterr().out
     assert " in 0.0 s " in out and "measuring" not in out, out
+
+
+def test_a_dream_calibrates_only_the_keys_its_net_needs(tmp_path, monkeypatch, model):
+    """The first dream measures its net's rates (and conv_gemm, every rate's base), not all of BENCH; a
+    later dream that needs more measures only the missing ones and keeps the others."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    asked = []
+
+    def calibrate(progress=None, keys=None):
+        asked.append(None if keys is None else set(keys))
+        wanted = set(cost.BENCH) if keys is None else {"conv_gemm"} | set(keys)
+        return {**model, "rates": {k: model["rates"][k] for k in wanted}}
+
+    monkeypatch.setattr(cost, "calibrate", calibrate)
+    net = tiny_googlenet(seed=0, width=16)
+    keys = cost.needed_keys(net, 64, 64, ["inception_3a/output"])
+    assert "elementwise" in keys and "lrn" not in keys and keys < set(cost.BENCH), keys
+    first = cost.model(keys)
+    assert asked == [keys] and set(first["rates"]) == keys | {"conv_gemm"}
+    assert cost.model(keys)["rates"] == first["rates"] and len(asked) == 1  # cached
+    assert cost.model(calibrate_if_missing=False) is None  # not every key yet
+    whole = cost.model()  # `scratchdream calibrate`'s keys: only the missing ones measured now
+    assert asked[1] == set(cost.BENCH) - keys - {"conv_gemm"} and set(whole["rates"]) == set(cost.BENCH)
+    assert cost.model(calibrate_if_missing=False)["rates"] == pytest.approx(whole["rates"])
+
+
+def test_calibrating_some_keys_measures_those_and_gemm(model):
+    part = cost.calibrate(keys={"maxpool"})
+    assert set(part["rates"]) == {"conv_gemm", "maxpool"} and 0 < part["rates"]["maxpool"] < 1e-3

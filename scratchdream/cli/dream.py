@@ -176,7 +176,7 @@ def _estimate(net, options, H, W):
     if not watched():  # for a person at a terminal; a pipe or a log gets only what went wrong
         return
     budget.check_memory(net, options, H, W)  # a run that cannot fit says so alone, not under an estimate
-    estimate = budget.estimate(net, options, H, W, cost.model())
+    estimate = budget.estimate(net, options, H, W, cost.model(budget.rate_keys(net, options, H, W)))
     print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
 
 

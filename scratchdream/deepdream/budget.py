@@ -67,6 +67,13 @@ def estimate(net, options, H, W, model=None):
     return Budget(seconds, int(peak), sizes, options.tile, cpu)
 
 
+def rate_keys(net, options, H, W):
+    """The cost model's rates `estimate` reads for this run (cost.model(keys) measures only those)."""
+    layers, sizes = _layers_and_sizes(net, options, H, W)
+    h, w = sizes[-1]
+    return cost.needed_keys(net, h, w, layers)
+
+
 def check_memory(net, options, H, W):
     """The check that each forward pass makes first (nets/memory.py), made here for every pass of the run
     before the first step, so that an estimate is never printed above a run that cannot fit."""

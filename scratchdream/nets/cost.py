@@ -13,9 +13,11 @@ time, because it does not change with what else runs on the machine; deepdream/b
 wall-clock time for the machine at rest (docs/performance.md). The
 rates are cached as JSON in the user's cache folder ($XDG_CACHE_HOME/scratchdream, else
 ~/.cache/scratchdream), one file per CPU, thread count and kernel set, since those change every rate;
-`model()` reads the file or calibrates on first use. `benchmarks/estimate_vs_measured.py --check 10`
-(run by CI) holds the estimate of a dream within 10x of its least measured CPU time, on toyworld and a
-random-weight GoogLeNet-shaped net; docs/performance.md has the figures and why the least.
+`model(keys)` reads the file, or on first use measures the keys a dream needs (needed_keys: its net's
+layer kinds, so the first dream compiles only their kernels) and adds them to the file.
+`benchmarks/estimate_vs_measured.py --check 10` (run by CI) holds the estimate of a dream within 10x of
+its least measured CPU time, on toyworld and a random-weight GoogLeNet-shaped net; docs/performance.md has
+the figures and why the least.
 """
 
 import json
@@ -89,17 +91,22 @@ def pass_seconds(model, net, H, W, layers):
 
 
 # ---- measuring --------------------------------------------------------------------------------------
-def calibrate(progress=None):
+def calibrate(progress=None, keys=None):
     """{"rates": {key: seconds per unit}, "call": seconds per layer, ...} measured on this machine now.
 
+    keys: the rates to measure (a dream's first use: needed_keys, so it compiles and times only what its
+    net runs; conv_gemm always, as every other key's base); None, all of BENCH (`scratchdream calibrate`),
+    after a warm-up that compiles the kinds BENCH has no layer of too.
     The call first (dispatch, the tape, small arrays: whatever a layer costs besides its work): a chain
     of CHAIN tiny layers. Then each layer behind a 1x1 conv that turns the picture's 3 channels into its C
     ("prep", the gemm path), as a pass data -> prep -> layer and back: seconds = 2 call + rate[gemm] · prep
     + rate[key] · units, gemm first (there both layers are gemm), the prep's share taken off the others."""
-    _warm_up(_kinds_net())  # compile the kernels the bench layers leave out: a dream then compiles none
+    if keys is None:
+        _warm_up(_kinds_net())  # compile the kernels the bench layers leave out: a dream then compiles none
+    wanted = set(BENCH) if keys is None else ({"conv_gemm"} | set(keys)) & set(BENCH)
     call = _least(_chain_net(), "layer") / (CHAIN + 1)
     rates = {}
-    for key in sorted(BENCH, key=lambda k: k != "conv_gemm"):  # gemm first: every prep is a gemm
+    for key in sorted(wanted, key=lambda k: (k != "conv_gemm", k)):  # gemm first: every prep is a gemm
         if progress:
             progress(key)
         layer, shape = BENCH[key]
@@ -112,6 +119,12 @@ def calibrate(progress=None):
         else:  # never below a tenth of the whole pass's share: noise must not make a layer free
             rates[key] = max(seconds - rates["conv_gemm"] * prep, 0.1 * seconds, 1e-9) / units
     return {"version": VERSION, "machine": machine(), "rates": rates, "call": call}
+
+
+def needed_keys(net, H, W, layers):
+    """The rates a dream of `net` to `layers` on an H x W picture needs: its layers' keys and elementwise
+    (budget.py prices the step around the passes by it)."""
+    return {key for key, _ in pass_work(net, H, W, layers)} | {"elementwise"}
 
 
 def _kinds_net():
@@ -219,17 +232,24 @@ def cache_path(m=None):
     return os.path.join(cache_dir(), f"cost-{slug}-{m['threads']}threads-{m['kernels']}.json")
 
 
-def model(calibrate_if_missing=True):
-    """The cached cost model of this machine; measured now (and cached) if there is none or it is damaged.
-    None when there is none and calibrate_if_missing is False."""
+def model(keys=None, calibrate_if_missing=True):
+    """The cached cost model of this machine, with at least the rates `keys` (None: every key of BENCH);
+    the missing ones measured now (calibrate(keys=...)) and cached beside the others. None when some are
+    missing and calibrate_if_missing is False."""
     m = machine()
     path = cache_path(m)
     cached = _read(path, m)
-    if cached is not None or not calibrate_if_missing:
-        return cached
-    print("scratchdream: measuring this machine's speed once (scratchdream calibrate), a few seconds",
+    missing = (set(BENCH) if keys is None else set(keys) & set(BENCH)) - set((cached or {}).get("rates", {}))
+    if not missing or not calibrate_if_missing:
+        return None if missing else cached
+    from ..layers.fast import cache
+
+    first = " (more on a first run: see the note below)" if cache.uncompiled() else ""  # the compile note
+    print(f"scratchdream: measuring this machine's speed once (scratchdream calibrate), a few seconds{first}",
           file=sys.stderr)  # fmt: skip
-    fresh = calibrate()
+    fresh = calibrate(keys=None if keys is None and cached is None else missing)  # None: all, warmed up
+    if cached is not None:  # the rates measured before, and the new ones
+        fresh = {**fresh, "rates": {**cached["rates"], **fresh["rates"]}}
     save(fresh, path)
     return fresh
 
@@ -252,9 +272,10 @@ def _read(path, m):
         with open(path) as f:
             data = json.load(f)
         rates, call = data["rates"], float(data["call"])
-        sound = all(0 < float(rates[k]) < 1 for k in BENCH) and 0 <= call < 10
+        known = {k: float(rates[k]) for k in BENCH if k in rates}  # a dream's calibration: a few keys
+        sound = "conv_gemm" in known and all(0 < r < 1 for r in known.values()) and 0 <= call < 10
         if data.get("version") == VERSION and data.get("machine") == m and sound:
-            return {**data, "rates": {k: float(rates[k]) for k in BENCH}, "call": call}
+            return {**data, "rates": known, "call": call}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None

@@ -8,7 +8,10 @@ signatures, same results (tests/test_<layer>.py hold each equal to its NumPy ref
     blas.py      sgemm called from Numba's threads (one thread pool)
     threads.py   small arrays on one thread
     checks.py    the preconditions every kernel checks before it indexes anything
+    heap.py      glibc's malloc keeps big freed buffers for the next step (imported here, once)
 
 `layers/kernel_sets.py` registers them (fast_kernels), one module per layer family; `use_kernels("fast")`,
 the default, runs on them.
 """
+
+from . import heap  # noqa: F401, E402 (its import sets glibc's malloc thresholds)

@@ -16,8 +16,10 @@ from . import batchnorm, blas, concat, conv, lrn, pool, relu, softmax, winograd
 
 MODULES = (conv, winograd, blas, pool, relu, lrn, concat, softmax, batchnorm)
 
-# measured on the 2-core machine with an empty cache: all 30 cached kernels compiled in 57 s
-SECONDS_EACH = 1.9
+# measured on the idle 2-core Xeon with an empty cache, one process: the 24 kernels `scratchdream calibrate`
+# compiles took 25.0 s (Winograd's 5: 11.2 s). A first dream compiles only its net's kernels: toyworld's 14
+# in 16.7 s, its first step at 17 s (docs/performance.md, cold first dream), under the note's 30 s for all.
+SECONDS_EACH = 1.0
 
 
 def kernels():
