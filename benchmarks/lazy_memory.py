@@ -57,7 +57,7 @@ def cli_args(folder, path, W, H, steps, octaves, tile):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)).save(picture)
     out = os.path.join(folder, "picture_dream.png")
     return ["dream", picture, "--net", path, "--layer", "conv4_3", "--steps", steps, "--octaves", octaves,
-            "--tile", tile, "-o", out, "--force"]  # fmt: skip
+            "-o", out, "--force"] + (["--tile", tile] if tile else [])  # fmt: skip
 
 
 def random_vgg16(path):
@@ -90,8 +90,15 @@ def main():
     ap.add_argument("--size", default="451x300", help="picture W x H (default %(default)s)")
     ap.add_argument("--steps", type=int, default=2, help="steps per octave (default %(default)s)")
     ap.add_argument("--octaves", type=int, default=4, help="octaves (default %(default)s)")
-    ap.add_argument("--tile", type=int, default=1024, help="dream's tile size (default %(default)s)")
+    ap.add_argument(
+        "--tile", type=int, default=1024, help="dream's tile size, 0 for none (default %(default)s)"
+    )
     ap.add_argument("--only", choices=WAYS, help="measure one way only (default: all three)")
+    ap.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="cli: pass --max-memory SIZE (which also gives freed pages back after big layers; default none)",
+    )
     args = ap.parse_args()
     W, H = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as d:
@@ -100,14 +107,17 @@ def main():
         for how in [args.only] if args.only else WAYS:
             if how == "cli":
                 child = [CLI_CHILD, *cli_args(d, path, W, H, args.steps, args.octaves, args.tile)]
+                child += ["--max-memory", args.max_memory] if args.max_memory else []
             else:
                 child = [CHILD, path, W, H, args.steps, args.octaves, args.tile, how]
-            out = subprocess.run(
-                [sys.executable, "-c", *map(str, child)], capture_output=True, text=True, check=True
-            )
+            out = subprocess.run([sys.executable, "-c", *map(str, child)], capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"lazy_memory: the {how} dream failed: {out.stderr.strip().splitlines()[-1]}")
             peak = int(out.stdout.split()[-1])
             print(
-                f"VGG16 dream at conv4_3 on {W}x{H}, tile {args.tile}, {how}: "
+                f"VGG16 dream at conv4_3 on {W}x{H}, tile {args.tile}, {how}"
+                + (f" --max-memory {args.max_memory}" if how == "cli" and args.max_memory else "")
+                + ": "
                 f"peak RSS {peak / 2**20:.0f} MiB ({peak / 1e6:.0f} MB)"
             )
 

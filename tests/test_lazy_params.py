@@ -61,3 +61,39 @@ def test_a_damaged_layout_is_still_refused_at_load(saved):
         del f["params/fc2/bias"]
     with pytest.raises(UserError, match="missing params/fc2/bias"):
         sd.load_net(path)
+
+
+def test_the_memory_estimate_counts_only_the_parameters_a_dream_reads(saved):
+    """A dream on conv2 reads conv1, bn1 and conv2 only: the estimate's fixed part holds their numbers (and
+    the picture's copies), not fc1 and fc2's, and estimating reads no layer."""
+    from scratchdream.deepdream import budget
+    from scratchdream.deepdream.options import DreamOptions
+
+    _, path = saved
+    net = sd.load_net(path)
+    floats = {name: sum(int(np.prod(s)) for s in p.values()) for name, p in net.param_shapes.items() if p}
+    picture = budget.PICTURE_COPIES * 3 * 20 * 24 * 4
+    conv = budget._fixed_bytes(net, ["conv2"], 20, 24)
+    assert conv == 4 * (floats["conv1"] + floats["bn1"] + floats["conv2"]) + picture
+    assert budget._fixed_bytes(net, ["fc2"], 20, 24) == 4 * sum(floats.values()) + picture
+    budget.estimate(net, DreamOptions(layers="conv2", octaves=1), 20, 24)
+    assert net.params.loaded() == []
+
+
+def test_freed_memory_is_given_back_only_when_asked(monkeypatch):
+    """memory.release_freed calls malloc_trim after a big layer only under keep_low (--max-memory):
+    trimming costs page faults on the next step (nets/memory.py's figures)."""
+    from scratchdream.nets import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_libc", [lambda pad: calls.append(pad)])
+    monkeypatch.setattr(memory, "_trim", [False])
+    memory.release_freed(64 << 20)
+    assert calls == []
+    memory.keep_low()
+    memory.release_freed(memory.TRIM_MIN - 1)  # a small layer: nothing to give back
+    memory.release_freed(memory.TRIM_MIN)
+    assert calls == [0]
+    memory.keep_low(False)
+    memory.release_freed(64 << 20)
+    assert calls == [0]

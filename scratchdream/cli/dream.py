@@ -66,8 +66,9 @@ def add_parser(subs):
         "--max-memory",
         type=memory_size,
         metavar="SIZE",
-        help="choose the tile size that keeps the run's peak memory under SIZE, e.g. 2G or 512M "
-        "(the weights, the picture and the largest pass; Python itself comes on top; default: none)",
+        help="choose the tile size that keeps the run's peak memory under SIZE, e.g. 2G or 512M, and give "
+        "freed memory back after each big layer (slower: the pages are fetched again) (the weights, the "
+        "picture and the largest pass; Python itself comes on top; default: none)",
     )
     p.add_argument(
         "--recipe",

@@ -6,7 +6,7 @@ import dataclasses
 
 from ..deepdream import budget, defaults
 from ..image_io import note, shrink
-from ..nets import classes, zoo
+from ..nets import classes, memory, zoo
 from .common import given_settings
 
 
@@ -24,6 +24,7 @@ def under_memory(args, net, options, H, W):
     """options with the tile that keeps an HxW dream under --max-memory (unchanged without it)."""
     if args.max_memory is None:
         return options
+    memory.keep_low()  # a cap asked for: freed pages go back to the system after each big layer
     return dataclasses.replace(options, tile=budget.tile_under(net, options, H, W, args.max_memory))
 
 

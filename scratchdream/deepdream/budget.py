@@ -55,7 +55,7 @@ def estimate(net, options, H, W, model=None):
     """The Budget of dreaming on an H x W picture with `options` (a DreamOptions); model: nets/cost.py's."""
     layers, sizes = _layers_and_sizes(net, options, H, W)
     views = [_views(net, layers, options, options.tile, h, w) for h, w in sizes]
-    peak = _fixed_bytes(net, H, W) + max(_pass_bytes(net, v, layers) for v in views)
+    peak = _fixed_bytes(net, layers, H, W) + max(_pass_bytes(net, v, layers) for v in views)
     cpu = None
     if model is not None:
         per_pixel = STEP_PASSES * 3 * model["rates"]["elementwise"]
@@ -158,9 +158,12 @@ def _pass_bytes(net, views, layers):
     return max(memory.estimate(net, th, tw, layers) for th, tw in set(views))
 
 
-def _fixed_bytes(net, H, W):
-    weights = sum(int(np.prod(a.shape)) * a.itemsize for p in net.params.values() for a in p.values())
-    return weights + PICTURE_COPIES * 3 * H * W * 4
+def _fixed_bytes(net, layers, H, W):
+    """The parameters a forward to `layers` reads (nets/lazy_params.py reads no others: a conv-layer
+    dream on VGG16 never loads its 124 M classifier weights), float32, and the picture's copies."""
+    reached = {layer["params_of"] for layer in net._ancestors([net.resolve(n) for n in layers])}
+    shapes = [s for name, p in net.param_shapes.items() if name in reached and p for s in p.values()]
+    return sum(int(np.prod(s)) for s in shapes) * 4 + PICTURE_COPIES * 3 * H * W * 4
 
 
 def _seconds(s):

@@ -93,15 +93,28 @@ def _cache_bytes(layer, item):
     return 0
 
 
-TRIM_MIN = 4 << 20  # bytes: after a layer whose array is at least this big (a dream's first blocks)
+# Giving freed heap pages back after every big layer keeps a dream's peak low, but the next step faults
+# them in again (kernel time), so it is done only when asked (`keep_low`, what --max-memory turns on).
+# VGG16 to conv4_3, 4 warm steps (layers/fast/heap.py keeps freed buffers for reuse otherwise), peak RSS /
+# sys:user / seconds a step, without and with trimming after layers of 4 MiB or more:
+#   451x300  337 MiB / 2.9% / 0.44 s   against   316 MiB / 29% / 0.55 s   (the CLI dream: 341 vs 319 MiB)
+#   512x512  425 MiB / 3.0% / 0.81 s   against   384 MiB / 25% / 1.02 s
+TRIM_MIN = 4 << 20  # bytes: trim after a layer whose array is at least this big (a dream's first blocks)
+_trim = [False]
 _libc = []  # glibc's malloc_trim, once looked up ([None] elsewhere)
 
 
+def keep_low(on=True):
+    """From now on give freed heap pages back after every big layer (on), or keep them for reuse (off,
+    the default: faster). Measured above."""
+    _trim[0] = bool(on)
+
+
 def release_freed(nbytes):
-    """After a layer that allocated or freed an array of `nbytes`: give the heap's free pages back to the
-    system (glibc's malloc_trim(0); nothing elsewhere). Measured: the peak RSS of a VGG16 dream at conv4_3
-    on 451x300 drops by ~47 MiB; one call takes well under a millisecond."""
-    if nbytes < TRIM_MIN:
+    """After a layer that allocated or freed an array of `nbytes`: when keep_low is on and `nbytes` is at
+    least TRIM_MIN, give the heap's free pages back to the system (glibc's malloc_trim(0); nothing
+    elsewhere)."""
+    if not _trim[0] or nbytes < TRIM_MIN:
         return
     if not _libc:
         name = ctypes.util.find_library("c")
