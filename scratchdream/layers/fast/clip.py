@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import checks
+from .relu import masked_backward
 from .threads import parallel_if_large
 
 CHUNK = 1 << 16  # elements per parallel task
@@ -25,14 +26,6 @@ def _clip_nb(x, lo, hi, y, mask):
             y[i] = v if m else (hi if v >= hi else lo)
 
 
-@njit(cache=True, parallel=True)
-def _clip_backward_nb(dy, mask, dx):
-    n = dy.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            dx[i] = dy[i] if mask[i] else 0.0
-
-
 @parallel_if_large
 def clip_forward(x, lo, hi):
     """x (any shape), lo < hi -> (y same shape, cache = bool mask lo < x < hi)."""
@@ -47,11 +40,5 @@ def clip_forward(x, lo, hi):
 
 @parallel_if_large
 def clip_backward(dy, cache):
-    """dy (shape of y), cache = mask -> dx = dy · mask."""
-    mask = cache
-    dy = np.ascontiguousarray(dy)
-    checks.floats("clip", dy)
-    checks.shape("clip", "dL/dy", dy, mask.shape)
-    dx = np.empty_like(dy)
-    _clip_backward_nb(dy.reshape(-1), mask.reshape(-1), dx.reshape(-1))
-    return dx
+    """dy (shape of y), cache = mask -> dx = dy · mask (ReLU's masked copy, relu.py)."""
+    return masked_backward("clip", dy, cache)

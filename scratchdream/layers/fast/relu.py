@@ -46,10 +46,15 @@ def relu_forward(x):
 @parallel_if_large
 def relu_backward(dy, cache):
     """dy (shape of y), cache = mask -> dx = dy · mask."""
-    mask = cache
+    return masked_backward("relu", dy, cache)
+
+
+def masked_backward(layer, dy, mask):
+    """dx = dy where mask, else 0: the backward of every layer whose local slope is 1 or 0 (relu, clip);
+    `layer` names it in an error."""
     dy = np.ascontiguousarray(dy)
-    checks.floats("relu", dy)
-    checks.shape("relu", "dL/dy", dy, mask.shape)
+    checks.floats(layer, dy)
+    checks.shape(layer, "dL/dy", dy, mask.shape)
     dx = np.empty_like(dy)
     _relu_backward_nb(dy.reshape(-1), mask.reshape(-1), dx.reshape(-1))
     return dx
