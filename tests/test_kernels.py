@@ -134,3 +134,25 @@ def test_a_bad_kernels_variable_is_one_line(tmp_path, monkeypatch, capsys):
         "use 'fast' (the default) or 'reference'"
     )
     assert not (tmp_path / "sky_dream.png").exists()
+
+
+def test_the_compile_note_counts_every_cached_kernel_of_layers_fast():
+    """cache.MODULES lists every module of layers/fast/ that holds a cached Numba kernel, so the first-run
+    note's time covers a kernel added with a new layer too."""
+    import importlib
+    import pkgutil
+
+    from scratchdream.layers import fast
+    from scratchdream.layers.fast import cache
+
+    holding = set()
+    for info in pkgutil.iter_modules(fast.__path__):
+        module = importlib.import_module(f"scratchdream.layers.fast.{info.name}")
+        if any(
+            getattr(obj, "_cache", None) is not None and hasattr(obj, "py_func")
+            for obj in vars(module).values()
+        ):
+            holding.add(module.__name__)
+    assert holding and holding <= {m.__name__ for m in cache.MODULES}, holding - {
+        m.__name__ for m in cache.MODULES
+    }
