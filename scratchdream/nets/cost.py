@@ -15,7 +15,7 @@ rates are cached as JSON in the user's cache folder ($XDG_CACHE_HOME/scratchdrea
 ~/.cache/scratchdream), one file per CPU, thread count and kernel set, since those change every rate;
 `model(keys)` reads the file, or on first use measures the keys a dream needs (needed_keys: its net's
 layer kinds, so the first dream compiles only their kernels) and adds them to the file.
-`benchmarks/estimate_vs_measured.py --check 10` (run by CI) holds the estimate of a dream within 10x of
+`benchmarks/estimate_vs_measured.py --check 4` (run by CI) holds the estimate of a dream within 4x of
 its least measured CPU time, on toyworld and a random-weight GoogLeNet-shaped net; docs/performance.md has
 the figures and why the least.
 """
