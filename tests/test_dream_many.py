@@ -84,3 +84,13 @@ def test_many_pictures_refusals_are_one_line_and_write_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err, err
     assert sorted(os.listdir(tmp_path)) == ["out", "p0.png", "p1.png", "p2.png"] and not os.listdir("out")
+
+
+def test_a_memory_cap_too_small_is_one_line_before_any_bar(pictures, tmp_path, monkeypatch, capsys):
+    """The first picture is read and its tile chosen before the progress bar starts, so a cap that no tile
+    fits is the only line on stderr (exit 1, as for one picture), and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["dream", *pictures, "-o", "out/", *FAST, "--max-memory", "1M"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-memory 1 MiB is too small" in err, err
+    assert not os.listdir("out")

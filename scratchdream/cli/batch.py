@@ -9,6 +9,7 @@ net's dream defaults, then the recipe, then the flags: deepdream/defaults.py), a
 manifest of its own dream, so `scratchdream replay` rebuilds any one of them alone.
 """
 
+import itertools
 import os
 import sys
 from argparse import Namespace
@@ -90,7 +91,6 @@ def _dream_all(args, net, options, images, outs, paths, client):
 
     from .. import distributed as dd
 
-    bar = tqdm(total=len(images), unit="picture", desc="dream", file=sys.stderr, dynamic_ncols=True)
     alphas, settings = {}, {}
     net_rec = net_record(args.net, args.weights_dir, net)
 
@@ -101,6 +101,11 @@ def _dream_all(args, net, options, images, outs, paths, client):
             settings[k] = dream_settings(mine, args.max_size)
             yield k, img, mine
 
+    todo = items()
+    first = next(todo)  # the first picture read and settled before the bar: a mistake in it is one line
+    todo = itertools.chain([first], todo)
+    bar = tqdm(total=len(images), unit="picture", desc="dream", file=sys.stderr, dynamic_ncols=True)
+
     def on_result(result):
         k, dream = result
         alone = Namespace(**{**vars(args), "image": images[k]})  # the command line of this picture alone
@@ -109,10 +114,10 @@ def _dream_all(args, net, options, images, outs, paths, client):
         bar.update(1)
 
     if client is None:
-        for item in items():
+        for item in todo:
             on_result(dream_task(net, item))
     else:
-        dd.map_on_dask(client, dd.read_weights(args.net, args.weights_dir), dream_task, items(), on_result)
+        dd.map_on_dask(client, dd.read_weights(args.net, args.weights_dir), dream_task, todo, on_result)
     bar.close()
 
 
