@@ -36,7 +36,7 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 def detect_format(path):
     """'pth' | 'caffemodel' | 'keras_h5' | 'scratchdream' from the first bytes (and the name for protobuf)."""
     if not os.path.isfile(path):
-        raise UserError(f"{path} not found; give the path of a .caffemodel, .pth or Keras .h5 file")
+        raise UserError(f"{path} not found; give the path of a .caffemodel, .pth, Keras .h5 or .onnx file")
     with open(path, "rb") as f:
         head = f.read(512)
     if head.startswith(HDF5_MAGIC):
