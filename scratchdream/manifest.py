@@ -66,6 +66,10 @@ def _layers(v):
     )
 
 
+def _names(v):
+    return isinstance(v, list) and len(v) <= 100_000 and all(_str(n) and "," not in n for n in v)
+
+
 def _neuron(v):
     return isinstance(v, list) and len(v) == 3 and all(_int(i) for i in v)
 
@@ -92,7 +96,10 @@ DREAM = {  # DreamOptions' fields (the guide is the manifest's own "guide" entry
     "start": _str,
     "seed": _int,
     "notebook": lambda v: isinstance(v, bool),  # --recipe google2015: the notebook's own arithmetic
+    "belief": _of(_names, _none),  # the classes the belief objective leaves out; None: no belief
 }
+# keys added after manifests were first written: a manifest without one means its value was None
+LATER = {"belief"}
 SETTINGS = {  # command -> its settings
     "dream": {**DREAM, "max_size": _of(_int, _none)},  # --max-size: the picture shrunk before the dream
     "zoom": {**{k: v for k, v in DREAM.items() if k != "start"}, "frames": _int, "factor": _num},  # no --from
@@ -238,11 +245,11 @@ def _record(value, schema, where=""):
     unknown = sorted(set(value) - set(schema))
     if unknown:
         return f"unknown key {where}{unknown[0]}"
-    missing = sorted(set(schema) - set(value))
+    missing = sorted(set(schema) - set(value) - LATER)
     if missing:
         return f"missing key {where}{missing[0]}"
     for key, ok in schema.items():
-        if not ok(value[key]):
+        if not ok(value.get(key)):
             return f"{where}{key} has a value of the wrong kind"
     return None
 

@@ -175,7 +175,7 @@ def test_on_frame_sees_full_size_frames(net, picture):
         (dict(layers=["conv3:1", "conv3:-1"]), "layers conv3: its weights add up to 0.0"),
         (dict(layers={"conv3": 3e6}), "the weight must be"),
         (dict(layers=["conv3:7e5", "conv3:7e5"]), "its weights add up to 1400000.0"),
-        (dict(channel=1, neuron=(0, 0, 0)), "give only one of channel, neuron and guide"),
+        (dict(channel=1, neuron=(0, 0, 0)), "give only one of channel, neuron, guide and belief"),
         (dict(channel=1, layers=["conv3", "inc/output"]), "channel and neuron pick one unit of one layer"),
     ],
 )

@@ -81,6 +81,15 @@ def add_ascent_options(p, octaves):
         help="gradient normalisation (default %(default)s, as the original)",
     )
     number(p, "--smooth", float, 0.0, "gradient smoothing sigma in pixels, 0 = off")
+    p.add_argument(
+        "--belief",
+        nargs="?",
+        const="",
+        metavar="LEAVE_OUT",
+        help="dream what the net believes it sees: push each class of its classifier as hard as the net "
+        "believed in it on the starting picture; LEAVE_OUT: classes not to push, e.g. nothing (default: "
+        "off, unless the net's own dream settings say so)",
+    )
     number(p, "--tile", int, 1024, "tile size for big images, 0 = never tile")
     p.add_argument(
         "--tile-margin",
@@ -105,7 +114,7 @@ def span(name):
 
 # the dream settings whose flag is named as the setting (--octave-scale sets octave_scale)
 SETTINGS = ("channel", "neuron", "octaves", "octave_scale", "steps", "step_size", "jitter", "normalize",
-            "smooth", "tile", "tile_margin", "seed")  # fmt: skip
+            "smooth", "tile", "tile_margin", "seed", "belief")  # fmt: skip
 
 
 def dream_options(args, **more):
@@ -117,7 +126,9 @@ def dream_options(args, **more):
 def given_settings(args):
     """The DreamOptions fields the user set on the command line: a net's dream defaults yield to them."""
     given, typed = set(getattr(args, "given", ())), vars(args)
-    given.update(n for n in ("channel", "neuron", "tile_margin") if typed.get(n) is not None)
+    given.update(
+        n for n in ("channel", "neuron", "tile_margin", "guide", "belief") if typed.get(n) is not None
+    )
     return given | ({"layers"} if getattr(args, "layer", None) else set())
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from ..deepdream import budget, recipes
+from ..deepdream import budget, defaults, recipes
 from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
@@ -107,9 +107,11 @@ def add_parser(subs):
 
 
 def run(args):
-    if args.dream_class is not None and (args.layer or args.channel is not None or args.neuron or args.guide):
+    objective = (args.layer, args.channel is not None, args.neuron, args.guide, args.belief is not None)
+    if args.dream_class is not None and any(objective):
         raise UsageError(
-            "--class aims at one output of the classifier; leave out --layer, --channel, --neuron and --guide"
+            "--class aims at one output of the classifier; leave out --layer, --channel, --neuron, --guide "
+            "and --belief"
         )
     recipe = recipes.settings(args.recipe, guided=args.guide is not None) if args.recipe else {}
     options = options_of(args)
@@ -193,8 +195,10 @@ def _objective(args, options, net):
         names = zoo.class_names(net)
         return f"class {k}" + (f" ({names[k]})" if names else "")
     layers = [name if weight == 1.0 else f"{name}:{weight:g}" for name, weight in options.layers]
+    believed = options.belief is not None
     return (
-        (", ".join(layers) or default_layer(net))
+        (", ".join(layers) or (classes.logits_layer(net) if believed else default_layer(net)))
+        + (" " + defaults.shown({"belief": options.belief}) if believed else "")
         + (f" channel {args.channel}" if args.channel is not None else "")
         + (f" neuron {args.neuron}" if args.neuron else "")
         + (f" guided by {args.guide}" if args.guide else "")

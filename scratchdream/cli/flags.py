@@ -28,6 +28,7 @@ FLAGS = {  # the library's parameter -> the flag that sets it
     "tile": "--tile",
     "tile_margin": "--tile-margin",
     "guide": "--guide",
+    "belief": "--belief",
     "start": "--from",
     "seed": "--seed",
     "frames": "--frames",

@@ -64,6 +64,7 @@ def dream_settings(options, max_size=None):
         "start": options.start,
         "seed": options.seed,
         "notebook": options.notebook,
+        "belief": None if options.belief is None else list(options.belief),
     }
 
 

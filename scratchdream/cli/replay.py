@@ -155,14 +155,14 @@ def command_line(m, image, net, guide=None):
         return ["toyworld", "demo", f"--seed={m['settings']['seed']}"]
     options = [("--net", net)]
     for name in manifest.SETTINGS[m["command"]]:  # in the schema's order, which is the help's
-        value = m["settings"][name]
+        value = m["settings"].get(name)  # a key added later (manifest.LATER) may be absent: None
         if value is None:
             continue
         if name == "layers":
             options += [("--layer", f"{layer}:{weight!r}") for layer, weight in value]
         elif name == "notebook":  # only a recipe sets it; every other setting is given explicitly
             options += [("--recipe", "google2015")] if value else []
-        elif name == "neuron":
+        elif name in ("neuron", "belief"):
             options.append((FLAGS[name], ",".join(map(str, value))))
         else:
             options.append((FLAGS[name], repr(value) if isinstance(value, float) else str(value)))

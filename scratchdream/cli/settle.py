@@ -13,7 +13,8 @@ from .common import given_settings
 def settled(args, net, options, recipe=None):
     """options with the net's dream defaults, then the recipe's settings, put in where the user gave none
     (deepdream/defaults.py), and --class made the objective."""
-    options = defaults.for_net(net, options, given_settings(args), recipe)
+    given = given_settings(args) | ({"layers", "channel"} if args.dream_class is not None else set())
+    options = defaults.for_net(net, options, given, recipe)
     if args.dream_class is not None:  # L = h_k, the class's score before the softmax
         k = classes.find(net, args.dream_class, zoo.class_names(net))
         options = dataclasses.replace(options, layers=[classes.logits_layer(net)], channel=k)

@@ -33,7 +33,11 @@ FIELDS = (
     "tile",
     "tile_margin",
     "start",
+    "belief",
 )
+# a belief default (and the layer it is read at) is a whole objective: it yields to any objective the user
+# gives, not only to --belief itself (a --layer, --channel, --neuron or --guide of the user's, or --class)
+OBJECTIVE = ("layers", "channel", "neuron", "guide", "belief")
 
 
 def check_defaults(defaults, where="dream defaults"):
@@ -64,6 +68,8 @@ def check_layers(net, defaults, where="dream defaults"):
 def apply(options, defaults, given=()):
     """options (a DreamOptions) with each setting of `defaults` that the user did not give (`given`, names
     of DreamOptions fields) put in; checked again as a whole."""
+    if "belief" in defaults and any(key in given for key in OBJECTIVE):
+        defaults = {key: value for key, value in defaults.items() if key not in ("belief", "layers")}
     taken = {key: value for key, value in defaults.items() if key not in given}
     return replace(options, **taken) if taken else options
 
@@ -82,5 +88,13 @@ def shown(defaults):
     for key in FIELDS:
         if key in defaults:
             value = defaults[key]
-            parts.append(f"{key} {', '.join(value) if key == 'layers' else value}")
+            parts.append(_shown_one(key, value))
     return "; ".join(parts) or "-"
+
+
+def _shown_one(key, value):
+    if key == "layers":
+        return f"layers {', '.join(value)}"
+    if key == "belief":
+        return "belief" + (f" without {', '.join(value)}" if value else "")
+    return f"{key} {value}"

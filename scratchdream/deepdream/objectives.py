@@ -8,6 +8,7 @@ returns (L, dL_dh) with dL_dh shaped like h. The second factor is `Net.backward`
     channel  L = 1/n Σ_ij h_cij²            dL/dh_cij = 2 h_cij / n
     layer    L = 1/n Σ_cij h_cij²           dL/dh     = 2 h / n                 (the original Deep Dream's L2)
     logit    L = h_k                        dL/dh     = e_k                     (feature visualisation)
+    belief   L = Σ_k w_k h_k                dL/dh     = w                       (w: what the net sees)
     guided   L = 1/n Σ_p max_q <h_p, g_q>   dL/dh_p   = g_q*(p) / n             (the notebook's guide)
 n is the number of terms in the mean. When an image is dreamed in tiles, every tile divides by the n of
 the whole image (`count`), so the tiles' gradients add up to the whole image's gradient.
@@ -50,6 +51,26 @@ def logit(h, k):
     return float(h[0, k]), dL_dh
 
 
+def belief(h, w):
+    """L = Σ_k w_k h_k over the classes of a classifier layer (N, K), with fixed weights w (K,): the classes
+    the net believed it saw in the starting picture, each pushed as hard as it was believed
+    (`belief_weights`). "Whatever you see there, more of it", at the level of classes: no class is chosen
+    by the user, the net's own belief (and so its training data) chooses."""
+    return float(np.dot(h[0].astype(np.float64), w)), w[None].astype(h.dtype)
+
+
+def belief_weights(h, leave_out=()):
+    """w = softmax(h) for one classifier output h (K,), the classes `leave_out` (indices) at 0 and the rest
+    scaled to sum to 1: the net's belief about a picture, fixed once for the whole dream."""
+    z = np.asarray(h, np.float64)
+    p = np.exp(z - z.max())
+    p[list(leave_out)] = 0.0
+    total = p.sum()
+    if not total > 0:
+        raise SettingError("{belief} leaves out every class the net believes in; leave out fewer")
+    return p / total
+
+
 def guided(h, g, count=None):
     """L = mean over positions p of max_q <h_p, g_q>: every position moves towards its best-matching
     feature vector of the guide image. h (1, C, H, W), g (C, Q) the guide's features."""
@@ -86,7 +107,8 @@ class Objective:
     """L(I) = Σ_l w_l · L_l(h_l) over layers l; called on the activations of one forward pass.
 
     `terms` is a list of (layer, weight, kind, arg): kind one of "neuron", "channel", "layer", "logit",
-    "guided"; arg the channel, (c, fy, fx) for a neuron, the class index, or the guide's features.
+    "belief", "guided"; arg the channel, (c, fy, fx) for a neuron, the class index, the class weights w,
+    or the guide's features.
     A neuron is stored at a fractional position (fy, fx) in [0, 1) of the picture, so that it follows
     the picture through octaves (other sizes) and jitter (a shift by `shift`, in fractions of the size).
     """
@@ -132,6 +154,8 @@ class Objective:
             return layer(h, None if shape is None else int(np.prod(shape)))
         if kind == "logit":
             return logit(h, arg)
+        if kind == "belief":
+            return belief(h, arg)
         if kind == "guided":
             return guided(h, arg, spatial)
         raise ValueError(f"unknown objective kind {kind!r}")

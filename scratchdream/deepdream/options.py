@@ -106,6 +106,9 @@ class DreamOptions:
                 the context around each tile in pixels, or "exact" (one receptive field); default: the
                 widest margin that adds at most 10% work, see tiling.py
     guide       (h, w, 3) uint8 picture: dream towards its features instead (the notebook's objective_guide)
+    belief      dream what the net believes it sees: L = Σ_k w_k h_k on a classifier layer, w its class
+                probabilities for the starting picture at the first octave, fixed (objectives.belief); the
+                value is the classes left out, by name or index: () none, ("nothing",) a background class
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
     seed        seeds jitter, tile offsets, noise and the tie-breaking noise (ties.py; independent streams,
                 so turning tiling on does not change the jitter): the same seed gives the same bytes
@@ -128,6 +131,7 @@ class DreamOptions:
     tile: int = 1024
     tile_margin: object = None
     guide: object = None
+    belief: object = None
     start: str = "image"
     seed: int = 0
     notebook: bool = False
@@ -149,11 +153,27 @@ class DreamOptions:
         if self.tile_margin not in (None, "exact"):
             self.tile_margin = check("tile_margin", self.tile_margin)
         self.guide = None if self.guide is None else check_picture("guide", self.guide)
+        self.belief = None if self.belief is None else parse_belief(self.belief)
         if not isinstance(self.notebook, (bool, np.bool_)):
             raise refused("notebook", "True or False", self.notebook)
         self.notebook = bool(self.notebook)
-        if sum(v is not None for v in (self.channel, self.neuron, self.guide)) > 1:
-            raise SettingError("give only one of {channel}, {neuron} and {guide}")
+        if sum(v is not None for v in (self.channel, self.neuron, self.guide, self.belief)) > 1:
+            raise SettingError("give only one of {channel}, {neuron}, {guide} and {belief}")
+
+
+def parse_belief(value):
+    """The classes the belief objective leaves out: "" or [] -> (), "nothing,7" or ["nothing", 7] ->
+    ("nothing", "7"), True -> (); names and indices are matched to the net's classes once it is known
+    (plan.py)."""
+    if value is True:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (str, int)) and not isinstance(v, bool) and "," not in str(v) for v in value
+    ):
+        raise refused("belief", 'the classes to leave out: a list of names or indices, or "a,b"', value)
+    return tuple(str(v).strip() for v in value)
 
 
 def parse_layers(layers):

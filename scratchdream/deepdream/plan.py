@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SettingError, UserError
+from ..image_io import resize
+from ..nets import classes, zoo
 from . import objectives, recipes
 from .octaves import octave_sizes
 from .options import check_weight
@@ -47,11 +49,9 @@ class Plan:
 def make_plan(net, img, options, progress=True):
     """The Plan for dreaming on img (H, W, 3) uint8 with `options` (a DreamOptions)."""
     H, W = img.shape[:2]
-    terms = layer_terms(net, options.layers)
-    min_side = check_picture_size(net, [name for name, _ in terms], H, W)
-    objective = build_objective(
-        net, terms, H, W, options.channel, options.neuron, options.guide, whole_guide=options.notebook
-    )
+    terms = layer_terms(net, options.layers, belief=options.belief is not None)
+    layers = [name for name, _ in terms]
+    min_side = check_picture_size(net, layers, H, W)
     noise_rng, jitter_rng, tile_rng, tie_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(4)
     )
@@ -65,16 +65,21 @@ def make_plan(net, img, options, progress=True):
             f"{net.name} needs); dreaming at {len(sizes)}"
         )
     for h, w in sizes:
-        check_fixed_size(net, objective.layers, h, w, len(sizes))
+        check_fixed_size(net, layers, h, w, len(sizes))
+    start = _tied_or_not(
+        in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
+    )
+    belief = None if options.belief is None else (options.belief, resize(start, sizes[0]))
+    objective = build_objective(
+        net, terms, H, W, options.channel, options.neuron, options.guide, options.notebook, belief
+    )
     tiler = choose_tiler(net, objective, options, min_side, tile_rng, H, W)
     octaves = [Octave(size, tiler if tiler is not None and tiler.needed(*size) else None) for size in sizes]
     lo, hi = net.input_range()
     return Plan(
         objective,
         octaves,
-        start=_tied_or_not(
-            in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
-        ),
+        start=start,
         eta=np.float32(options.step_size) * (hi - lo) / np.float32(255.0),  # grey levels -> input units
         lo=lo,
         hi=hi,
@@ -93,11 +98,12 @@ def default_layer(net):
     return spatial[-1] if spatial else net.layer_names[-1]
 
 
-def layer_terms(net, layers):
+def layer_terms(net, layers, belief=False):
     """((name, weight), ...) from DreamOptions.layers -> [(resolved name, weight)], a layer named twice
-    (or by an alias) once with the weights added up; none: the net's suggested layer, weight 1."""
+    (or by an alias) once with the weights added up; none: the net's suggested layer (for a belief, its
+    classifier's output), weight 1."""
     if not layers:
-        return [(default_layer(net), 1.0)]
+        return [(classes.logits_layer(net) if belief else default_layer(net), 1.0)]
     merged = {}
     for name, weight in layers:
         key = net.resolve(name)
@@ -107,9 +113,10 @@ def layer_terms(net, layers):
     return list(merged.items())
 
 
-def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, whole_guide=False):
+def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, whole_guide=False, belief=None):
     """The Objective for these layer terms and the picture size H x W, every index checked against the net
-    (whole_guide: the guide's features from all its pixels, as the notebook, not from it shrunk)."""
+    (whole_guide: the guide's features from all its pixels, as the notebook, not from it shrunk; belief:
+    (the classes left out, the dream's first picture in input units))."""
     shapes = net.shapes(H, W)
     if (channel is not None or neuron is not None) and len(terms) > 1:
         raise SettingError(
@@ -124,12 +131,29 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
         elif neuron is not None:
             c, i, j = check_neuron(name, shape, neuron, W, H)
             out.append((name, weight, "neuron", (c,) + objectives.neuron_position(i, j, shape)))
+        elif belief is not None:
+            out.append((name, weight, "belief", belief_weights(net, name, shape, *belief)))
         elif guide is not None:
             side = max(guide.shape[:2]) if whole_guide else None
             out.append((name, weight, "guided", objectives.guide_features(net, guide, name, side)))
         else:
             out.append((name, weight, "layer", None))
     return objectives.Objective(out)
+
+
+def belief_weights(net, name, shape, leave_out, first):
+    """The belief objective's fixed class weights: the net's probabilities at classifier layer `name` for
+    the dream's first picture `first` (1, 3, h, w), the classes `leave_out` (names or indices) at 0."""
+    if len(shape) != 1:
+        raise SettingError(
+            "{belief} needs a classifier's output (one value per class); {name} gives {shape}; leave out "
+            "{layers} or name the logits layer",
+            name=name,
+            shape=shape,
+        )
+    labels = zoo.class_names(net)
+    left_out = [classes.find(net, c, labels) for c in leave_out]
+    return objectives.belief_weights(net.forward(first, upto=name, keep=False)[0], left_out)
 
 
 def check_channel(name, shape, c):

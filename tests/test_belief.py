@@ -1,0 +1,166 @@
+"""The belief objective: L = Σ_k w_k h_k on a classifier layer, w the net's class probabilities for the
+dream's first picture (objectives.belief, plan.belief_weights), as a setting, a net's dream default and a
+flag (--belief)."""
+
+import numpy as np
+import pytest
+from dream_pictures import sky
+from gradcheck import assert_close, numerical_vjp
+from nets_for_tests import tiny_classifier, tiny_inception_net
+from PIL import Image
+
+import scratchdream as sd
+from scratchdream import cli
+from scratchdream.deepdream import defaults
+from scratchdream.deepdream import objectives as obj
+from scratchdream.deepdream.options import DreamOptions, parse_belief
+from scratchdream.deepdream.plan import make_plan
+from scratchdream.errors import SettingError, UserError
+from scratchdream.image_io import resize
+
+
+def test_the_weights_are_the_softmax_with_classes_left_out():
+    h = np.log(np.array([1.0, 2.0, 3.0, 4.0]))  # softmax(h) = (1, 2, 3, 4) / 10
+    assert np.allclose(obj.belief_weights(h), [0.1, 0.2, 0.3, 0.4])
+    assert np.allclose(obj.belief_weights(h, [3]), [1 / 6, 2 / 6, 3 / 6, 0.0])
+    assert np.allclose(obj.belief_weights(h + 1000.0, [0, 1]), [0.0, 0.0, 3 / 7, 4 / 7])  # no overflow
+    with pytest.raises(SettingError, match="leaves out every class"):
+        obj.belief_weights(h, [0, 1, 2, 3])
+
+
+def test_the_term_and_its_gradient():
+    h = np.random.default_rng(0).standard_normal((1, 6))
+    w = np.array([0.5, 0.0, 0.25, 0.125, 0.125, 0.0])
+    L, dL_dh = obj.belief(h, w)
+    assert np.isclose(L, 0.5 * h[0, 0] + 0.25 * h[0, 2] + 0.125 * (h[0, 3] + h[0, 4]))
+    num = numerical_vjp(lambda v: np.array(obj.belief(v, w)[0]), h, np.array(1.0))
+    assert_close("dL/dh", dL_dh, num, 1e-6)
+    assert obj.belief(h.astype(np.float32), w)[1].dtype == np.float32
+    assert not obj.Objective([("fc", 1.0, "belief", w)]).tileable  # it needs the whole picture's classes
+
+
+@pytest.mark.parametrize(
+    "value, parsed",
+    [
+        (True, ()),
+        ("", ()),
+        ([], ()),
+        ("nothing", ("nothing",)),
+        ("nothing, 3", ("nothing", "3")),
+        ([2], ("2",)),
+    ],
+)
+def test_the_setting_is_the_classes_left_out(value, parsed):
+    assert parse_belief(value) == parsed
+    assert DreamOptions(belief=value).belief == parsed
+
+
+@pytest.mark.parametrize("value", [3.5, {"a": 1}, [None], [True], ["a,b"]])
+def test_a_bad_setting_is_one_line(value):
+    with pytest.raises(SettingError, match="belief must be the classes to leave out"):
+        DreamOptions(belief=value)
+    with pytest.raises(SettingError, match="give only one of"):
+        DreamOptions(belief=(), channel=2)
+
+
+def test_the_plan_fixes_the_nets_belief_about_the_first_octave():
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    plan = make_plan(net, img, DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5), progress=False)
+    ((name, weight, kind, w),) = plan.objective.terms
+    assert (name, weight, kind) == ("fc2", 1.0, "belief")  # the logits, the layer before the softmax
+    first = resize(plan.start, plan.octaves[0].size)
+    z = net.forward(first, upto="fc2", keep=False)[0].astype(np.float64)
+    p = np.exp(z - z.max())
+    p[net.labels.index("dog")] = 0.0
+    assert np.allclose(w, p / p.sum())
+    assert plan.octaves[0].size != plan.octaves[-1].size  # the first octave's, not the whole picture's
+
+
+def test_the_dream_raises_what_the_net_believed():
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    values = []
+    sd.dream(net, img, belief=(), octaves=1, steps=6, jitter=0, progress=False, on_frame=values.append)
+    z0, z1 = (
+        net.forward(net.preprocess(a), upto="fc2", keep=False)[0].astype(np.float64)
+        for a in (img, values[-1])
+    )
+    w = obj.belief_weights(z0)
+    assert w @ z1 - w @ z0 > 0.05  # the objective grew (by 0.07 here)
+
+
+def test_a_layer_without_classes_is_refused():
+    net = tiny_inception_net(0)
+    with pytest.raises(UserError):
+        make_plan(net, sky(48, 64), DreamOptions(belief=()), progress=False)  # it ends in no classifier
+    with pytest.raises(SettingError, match="needs a classifier's output"):
+        make_plan(tiny_classifier(0), sky(24, 24), DreamOptions(belief=(), layers="conv1"), progress=False)
+    with pytest.raises(UserError, match="has no class 'cat'"):
+        make_plan(tiny_classifier(0), sky(24, 24), DreamOptions(belief=["cat"]), progress=False)
+
+
+def test_a_belief_default_yields_to_any_objective_the_user_gives():
+    own = {"layers": ["fc"], "belief": ["nothing"], "steps": 3}
+    merged = defaults.apply(DreamOptions(), own)
+    assert (merged.layers, merged.belief, merged.steps) == ((("fc", 1.0),), ("nothing",), 3)
+    for given, settings in [("layers", {"layers": ["conv3"]}), ("channel", {"channel": 2}), ("guide", {})]:
+        options = DreamOptions(**settings)
+        merged = defaults.apply(options, own, given={given})
+        assert merged.belief is None and merged.steps == 3
+        assert merged.layers == options.layers  # not the default's fc
+    assert defaults.shown(own) == "layers fc; steps 3; belief without nothing"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("belief")
+    net = tiny_classifier(0)
+    net.dream_defaults = {"layers": ["fc2"], "belief": ["dog"], "octaves": 1, "steps": 2}
+    sd.save_net(net, d / "clf.h5")
+    Image.fromarray(sky(32, 40, seed=0)).save(d / "sky.png")
+    return d
+
+
+def _dream(files, *flags):
+    argv = ["dream", str(files / "sky.png"), "--net", str(files / "clf.h5"), "-o", str(files / "out.png")]
+    return cli.main(argv + ["--force", *flags])
+
+
+def test_the_command_line(files, capsys, monkeypatch):
+    from scratchdream.cli import dream
+
+    seen = []
+    real = dream.run_dream
+    monkeypatch.setattr(
+        dream,
+        "run_dream",
+        lambda net, img, options, *a, **k: seen.append(options) or real(net, img, options, *a, **k),
+    )
+    assert _dream(files) == 0  # the file's own belief
+    assert _dream(files, "--belief", "castle,ship") == 0
+    assert _dream(files, "--belief") == 0
+    assert _dream(files, "--class", "bird") == 0  # a class replaces the default belief
+    assert _dream(files, "--layer", "conv2", "--channel", "1") == 0
+    beliefs = [(o.belief, o.layers, o.channel) for o in seen]
+    assert beliefs == [
+        (("dog",), (("fc2", 1.0),), None),
+        (("castle", "ship"), (), None),  # the plan takes the logits layer (below)
+        ((), (), None),
+        (None, (("fc2", 1.0),), 2),
+        (None, (("conv2", 1.0),), 1),
+    ]
+    out = capsys.readouterr().out
+    assert "with tiny_classifier fc2 belief without castle, ship, 1 octaves x 2 steps" in out
+    assert "with tiny_classifier fc2 belief, 1 octaves" in out
+    assert _dream(files, "--class", "bird", "--belief") == 2
+    err = capsys.readouterr().err.strip()
+    assert "--class aims at one output" in err and "--belief" in err and "\n" not in err
+    assert _dream(files, "--belief", "cat") == 2
+    assert "has no class 'cat'" in capsys.readouterr().err
+
+
+def test_replay_gives_the_same_bytes(files, capsys):
+    assert _dream(files, "--belief", "castle,ship", "--seed", "2") == 0
+    again = files / "again.png"
+    assert cli.main(["replay", str(files / "out.png"), str(files / "sky.png"), "-o", str(again)]) == 0
+    assert "out.png byte for byte" in capsys.readouterr().out
+    assert again.read_bytes() == (files / "out.png").read_bytes()
