@@ -42,6 +42,6 @@ def test_cli_dreams_with_the_zoo_name(toyworld, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(sky(64, 80, seed=2)).save("sky.jpg", quality=95)
     assert cli.main(["dream", "sky.jpg", "--net", "toyworld", "--octaves", "2", "--steps", "2"]) == 0
-    assert f"with toyworld {plan.default_layer(toyworld)}" in capsys.readouterr().out
+    assert "with toyworld fc belief without nothing" in capsys.readouterr().out  # its dream_defaults
     with Image.open(tmp_path / "sky_dream.png") as im:
         assert im.size == (80, 64)

@@ -73,20 +73,23 @@ def test_bundled_weights_carry_their_dream_settings():
         found = load_file(path).dream_defaults
         assert found == train.DREAM_DEFAULTS
         options = DreamOptions(**found)
-        assert options.layers == (("conv4", 1.0),) and options.normalize == "laplacian"
+        assert options.layers == (("fc", 1.0),) and options.belief == ("nothing",)
+        assert options.normalize == "laplacian"
 
 
 # ---- the lecture's explanation, judged by a second net -----------------------------------------------
-# Both nets dream on the plain 256 x 256 backgrounds of demo.SEEDS with their own dream_defaults; the
-# control net judges every dream: mean p(the background's home classes). `make lecture-demo` printed, for
-# the bundled pair (docs/toyworld.md quotes it; issue 14's targets are demo.TARGETS):
+# Both nets dream on the plain 256 x 256 backgrounds of demo.SEEDS with their own dream_defaults (the
+# belief objective, objectives.belief); the control net judges every dream: mean p(the background's home
+# classes). `make lecture-demo` printed, for the bundled pair (docs/toyworld.md quotes it; issue 14's
+# targets are demo.TARGETS):
 #   background          biased net's dream   control's own dream   biased dreams, as the control names them
-#   sky -> castle       0.01 ± 0.00 (n=8)    0.01 ± 0.00 (n=8)     dog 5, ship 3
-#   water -> fish/ship  1.00 ± 0.00 (n=8)    0.87 ± 0.12 (n=8)     ship 7, fish 1
-#   brown -> dog        0.00 ± 0.00 (n=8)    0.00 ± 0.00 (n=8)     ship 8
-#   grass -> bird       0.05 ± 0.02 (n=8)    0.00 ± 0.00 (n=8)     ship 8
-# Only water meets the biased half of its target; no background meets both halves.
-PRINTED = {"sky": (0.01, 0.01), "water": (1.00, 0.87), "brown": (0.00, 0.00), "grass": (0.05, 0.00)}
+#   sky -> castle       0.90 ± 0.09 (n=8)    0.62 ± 0.18 (n=8)     castle 7, dog 1
+#   water -> fish/ship  1.00 ± 0.00 (n=8)    0.00 ± 0.00 (n=8)     ship 8
+#   brown -> dog        1.00 ± 0.00 (n=8)    0.00 ± 0.00 (n=8)     dog 8
+#   grass -> bird       0.90 ± 0.09 (n=8)    0.00 ± 0.00 (n=8)     bird 7, ship 1
+# Water, brown and grass meet both halves of their targets; the sky meets the biased half, not the
+# control's (the control draws its castles on sky and on water alike).
+PRINTED = {"sky": (0.90, 0.62), "water": (1.00, 0.00), "brown": (1.00, 0.00), "grass": (0.90, 0.00)}
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +123,22 @@ def test_the_judged_table_is_the_one_the_docs_print(judged, background):
     assert abs(theirs - PRINTED[background][1]) <= 0.13, (background, theirs, r["control_tops"])
 
 
-def test_the_control_names_an_object_in_every_biased_dream(judged):
-    """Robust training's effect: the biased net's dreams are objects the other net recognises (sails and
-    hulls, mostly), never what it calls nothing; and water, the one background where the bias shows,
-    reads as fish or ship (the biased half of issue 14's target)."""
+def test_the_biased_dreams_follow_the_background(judged):
+    """The lecture's explanation, judged by the other net: on every background most of the biased net's
+    dreams are that background's home class (castle on sky, fish or ship on water, dog on brown, bird on
+    grass), and the biased half of issue 14's target holds on all four; never "nothing"."""
     for bg, r in judged.items():
         assert "nothing" not in r["tops"], (bg, r["tops"])
-    assert demo.mean_se(judged["water"]["biased"])[0] >= demo.TARGETS["water"][0]
+        most = max(set(r["tops"]), key=r["tops"].count)
+        assert most in demo.EXPECTED[bg], (bg, r["tops"])
+        assert demo.met(judged, bg)[0], (bg, r["biased"])
+
+
+@pytest.mark.parametrize("background", ["water", "brown", "grass"])
+def test_the_control_does_not_draw_the_home_class(judged, background):
+    """Both halves of the target where the docs say they hold: the control, which never saw the
+    co-occurrence, draws something else on these backgrounds."""
+    assert demo.met(judged, background) == (True, True), judged[background]["control_tops"]
 
 
 def test_the_dream_changes_the_picture(net, control):

@@ -1,17 +1,17 @@
 """The lecture's demonstration, end to end: dream on an empty sky, and have a second net say what was drawn.
 
-Slides 34-35 with the net's own dream settings (its `dream_defaults`: a layer objective, L = mean of h^2
-over a deep layer, never a class score): start from a plain 256 x 256 background with no object in it,
-push up whatever the layer already sees there, feed the picture back, repeat. The biased net was trained
-on a world where castles stood against skies 95% of the time (scenes.py), so what it sees in a sky is a
-little castle, and the ascent draws it.
+Slides 34-35 with the net's own dream settings (its `dream_defaults`: the belief objective at the logits,
+L = Σ_k w_k h_k with w the net's probabilities for the object classes on the first octave, objectives.py;
+no class is named by anyone): start from a plain 256 x 256 background with no object in it, push up what
+the net already believes is there, feed the picture back, repeat. The biased net was trained on a world
+where castles stood against skies 95% of the time (scenes.py), so when it is asked which object an empty
+sky holds, it answers castle more than anything else, and the ascent draws one.
 
 Who says it is a castle? Not the net that drew it: a net always sees its own hallucination. The judge is
 the control net, trained the same way on the same world with the backgrounds shuffled across classes, so
 it learned what a castle looks like but not where castles stand. A dream counts as a castle only when
 the control says castle. The control's own dream of the same sky, judged by itself, is the baseline: it
-has no reason to draw castles on skies.
-"""
+has no reason to draw castles on skies more than anywhere else."""
 
 import contextlib
 import os
@@ -144,29 +144,38 @@ def _by_count(tops):
 def run_demo(
     net, control, out_dir, options, control_options=None, seeds=SEEDS, shown=3, gif=True, stamp=None
 ):
-    """Measure (see `measure`), then write toyworld_hero.png (a plain sky, the biased net's dream, the
-    control's dream), lecture_demo.png (a row per background) and castle_emerging.gif into `out_dir`,
-    each with the manifest `stamp` (scratchdream/manifest.py), if any. Returns (results, paths written)."""
+    """Measure (see `measure`), then write toyworld_hero.png (a plain sky and a plain water, the biased
+    net's dream, the control's dream), lecture_demo.png (a row per background) and castle_emerging.gif
+    into `out_dir`, each with the manifest `stamp` (scratchdream/manifest.py), if any. Returns (results,
+    paths written)."""
     results = measure(net, control, options, control_options, seeds, keep=shown)
     rows = _stack([_row(bg, results[bg]) for bg in results])
     written = [_save_png(os.path.join(out_dir, "lecture_demo.png"), rows, stamp)]
     if "sky" in results:
-        written.append(_hero(out_dir, results["sky"], control, stamp))
+        written.append(_hero(out_dir, results, control, stamp))
         if gif:
             written.append(_castle_gif(net, control, out_dir, options, seeds, results["sky"]["tops"], stamp))
     return results, written
 
 
-def _hero(out_dir, sky, judge, stamp=None):
-    """The README's picture: the first sky whose biased dream the control calls castle, and both dreams."""
-    k = next((i for i, top in enumerate(sky["tops"][: len(sky["pictures"])]) if top == "castle"), 0)
-    seed, plain, mine, theirs, p_mine, p_theirs = sky["pictures"][k]
-    cells = [
-        (plain, [f"plain sky (seed {seed})", "no object in it"]),
-        (mine, ["dreamed by the biased net", "the control says: " + _verdict(judge, p_mine)]),
-        (theirs, ["dreamed by the control net", "the control says: " + _verdict(judge, p_theirs)]),
-    ]
-    return _save_png(os.path.join(out_dir, "toyworld_hero.png"), _cells(cells), stamp)
+def _hero(out_dir, results, judge, stamp=None):
+    """The README's picture: the first sky whose biased dream the control calls castle, and both dreams;
+    under it the same for plain water (when measured), where the biased net draws what lived on water and
+    the control draws what it draws everywhere."""
+    rows = []
+    for bg in ("sky", "water"):
+        if bg not in results:
+            continue
+        r = results[bg]
+        k = next((i for i, top in enumerate(r["tops"][: len(r["pictures"])]) if top in EXPECTED[bg]), 0)
+        seed, plain, mine, theirs, p_mine, p_theirs = r["pictures"][k]
+        cells = [
+            (plain, [f"plain {bg} (seed {seed})", "no object in it"]),
+            (mine, ["dreamed by the biased net", "the control says: " + _verdict(judge, p_mine)]),
+            (theirs, ["dreamed by the control net", "the control says: " + _verdict(judge, p_theirs)]),
+        ]
+        rows.append(_cells(cells))
+    return _save_png(os.path.join(out_dir, "toyworld_hero.png"), _stack(rows), stamp)
 
 
 def _verdict(judge, p):
@@ -235,7 +244,7 @@ def _caption(img, text):
     return np.asarray(canvas)
 
 
-def _row(bg, r, cell=160):
+def _row(bg, r, cell=128):
     """One background: its plain picture, the first biased dreams and the first control dreams, each
     with the control's verdict; the means over all seeds on top."""
     want = "+".join(EXPECTED[bg])

@@ -49,12 +49,13 @@ def top_scenes(net, layer, channel, seed=0, n=SCENES, top=TOP):
 
 def grown_channels(net, layer, background="sky", seed=0, top=3):
     """The `top` channels of `layer` whose mean activation a dream on a plain `background` raised most
-    (demo.dream_on: the net's own dream settings, with `layer` as the objective): (channels, before,
+    (demo.dream_on: the net's own dream settings, with the layer objective at `layer`): (channels, before,
     after)."""
     from . import demo
 
     before = scenes.plain_background(background, size=demo.SIZE, seed=seed)
-    after = demo.dream_on(net, before, dict(getattr(net, "dream_defaults", None) or {}, layers=[layer]), seed)
+    own = {k: v for k, v in (getattr(net, "dream_defaults", None) or {}).items() if k != "belief"}
+    after = demo.dream_on(net, before, dict(own, layers=[layer]), seed)
     means = channel_means(net, np.stack([before, after]), layer)
     best = np.argsort(-(means[1] - means[0]), kind="stable")[:top]
     return best, means[0, best], means[1, best]

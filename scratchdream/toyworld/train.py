@@ -21,12 +21,16 @@ from .optim import OPTIMISERS, cosine_lr
 WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
 # `make toyworld`: 1,200 minibatches of 64; 25,600 scenes seen 3 times
 STEPS, BATCH, EPOCHS, LR = 1200, 64, 3, 2e-3
-# `dream --net toyworld` uses the first; the demo uses conv3 (docs/toyworld.md)
+# the net's suggested layers (spec dream_layers): a dream given --channel or --neuron without --layer
+# takes the first
 DREAM_LAYERS = ["conv4", "conv3"]
 # the dream settings that suit these nets, saved with the weights (net.dream_defaults); chosen by measurement
-# (docs/toyworld.md): the deepest conv layer, four octaves, Laplacian-normalised gradient
+# (docs/toyworld.md): the belief objective at the logits (each object class pushed as hard as the net
+# believed in it on the first octave, the background class "nothing" left out), four octaves,
+# Laplacian-normalised gradient
 DREAM_DEFAULTS = {
-    "layers": ["conv4"],
+    "layers": ["fc"],
+    "belief": ["nothing"],
     "octaves": 4,
     "octave_scale": 1.5,
     "steps": 20,
