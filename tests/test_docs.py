@@ -41,6 +41,9 @@ NOT_RUN = {
         "--layer inception_3b/output:0.5"
     ): "downloads GoogLeNet",
     "scratchdream fetch googlenet": "downloads GoogLeNet",
+    "scratchdream dream sky.jpg --net googlenet --belief --octaves 3 -o sky_belief.png": (
+        "downloads GoogLeNet"
+    ),
     "scratchdream info sky_dream.png": "needs a dream's output (tests/test_replay.py runs info)",
     "scratchdream replay sky_dream.png": "needs a dream's output (tests/test_replay.py runs replay)",
     "scratchdream dream sky.jpg --recipe google2015 --max-memory 2G": "downloads GoogLeNet",
