@@ -3,7 +3,8 @@
     x (N,C,H,W), w (K,C/g,kh,kw), b (K,) -> y (N,K,Ho,Wo)
     y[n,k,i,j] = b[k] + Σ_c,u,v w[k,c,u,v] x[n,c, s·i+d·u-pt, s·j+d·v-pl]
 Three paths, chosen per layer (`path`), all held equal to the reference by tests/test_conv.py:
-    winograd  3x3 stride 1 with >= 8 channels: Winograd F(4x4,3x3), forward and input gradient (winograd.py)
+    winograd  3x3 / 5x5 stride 1 with >= 8 channels: Winograd F(4x4,3x3) (winograd.py) / F(2x2,5x5)
+              (winograd5.py), forward and input gradient
     gemm      1x1 stride 1 unpadded: one matrix product per group, no unfolding
     im2col    anything else: unfold every receptive field into a column (`_im2col_nb`), one BLAS product,
               and col2im (`_col2im_nb`, its adjoint) for the input gradient
@@ -16,12 +17,13 @@ from numba import njit, prange
 
 from .. import conv as reference
 from ..geometry import out_size
-from . import blas, checks, winograd
+from . import blas, checks, winograd, winograd5
 from .threads import parallel_if_large
 
 # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
 COLS_BUDGET = 1 << 22
-WINOGRAD = True  # 3x3 stride-1 convolutions by Winograd F(4x4,3x3) (winograd.py); False: im2col
+WINOGRAD = True  # 3x3 / 5x5 stride-1 convolutions by Winograd (winograd.py, winograd5.py); False: im2col
+WINOGRAD_KERNELS = {3: winograd.KERNELS, 5: winograd5.KERNELS}  # the kernel set per kernel size
 
 
 # ---- Numba kernels: im2col / col2im over a band of output rows, and the bias + ReLU epilogue ---------
@@ -199,13 +201,16 @@ def conv_forward(x, w, b, geo, relu=False):
     b = None if b is None else np.ascontiguousarray(b)
     N, C, H, W = x.shape
     K = w.shape[0]
+    U = None  # Winograd's transformed weights, when the layer is small enough to keep them for backward
     if path(geo, C, K) == "winograd":
-        y, mask = winograd.conv3x3(x, w, geo, b, relu)
+        kernels = WINOGRAD_KERNELS[geo.kh]
+        U = winograd.kept_weights(kernels, w, N, *out_size(H, W, geo))
+        y, mask = winograd.forward(kernels, x, w, geo, b, relu, U)
     else:
         y = np.empty((N, K, *out_size(H, W, geo)), x.dtype)
         _gemm_forward(x, w, y, geo)
         mask = _bias_relu(y, b, relu)
-    return y, (x, w, b is not None, geo, mask)  # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
+    return y, (x, w, b is not None, geo, mask, U)  # mask: bool (N,K,Ho,Wo), y > 0, when the ReLU is fused
 
 
 input_only = reference.input_only  # the cache without x: enough for dx (the graph's dream forward)
@@ -214,7 +219,7 @@ input_only = reference.input_only  # the cache without x: enough for dx (the gra
 @parallel_if_large
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
-    x, w, has_bias, geo, mask = cache  # x: the input, or its reference.Shape (reference.input_only)
+    x, w, has_bias, geo, mask, *kept = cache  # x: the input, or its reference.Shape (reference.input_only)
     reference.needs_input(x, params)
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
     checks.window(geo, "conv")
@@ -222,7 +227,8 @@ def conv_backward(dy, cache, params=False):
     N, K, Ho, Wo = dy.shape
     if path(geo, x.shape[1], K) == "winograd" and not params:
         # the forward's tiles run backwards with the same transformed weights; the mask gates dy as it is read
-        return winograd.conv3x3_grad(dy, w, geo, x.shape, mask)
+        U = kept[0] if kept else None  # conv_forward's U, if it kept it
+        return winograd.backward(WINOGRAD_KERNELS[geo.kh], dy, w, geo, x.shape, mask, U)
     if mask is not None:  # the fused ReLU: gradient flows only where y > 0
         masked = np.empty_like(dy)
         for n in range(N):
