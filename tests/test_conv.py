@@ -447,6 +447,62 @@ def test_winograd_gradient_bands(monkeypatch):
     assert_close("banded winograd dx", fast_conv.conv_backward(dy, cache), dx_one, 1e-14)
 
 
+# ---- the fused im2col path: unfold, sgemm and epilogue band by band (float32 with OpenBLAS's sgemm) -------
+@pytest.mark.skipif(blas.SGEMM is None, reason="the fused path needs OpenBLAS's sgemm")
+@pytest.mark.parametrize("case", [c for c in CASES if c[9] == 1])
+def test_fused_im2col_equals_reference(case, monkeypatch):
+    """Tiny bands (FUSED_COLS 1: d(kh-1) rows each, the least that keeps bands two apart from writing the
+    same input rows) == the float64 reference and the unfused float32 path, forward and masked dx."""
+    x, w, b, geo, relu = _make(case, 90)
+    if fast_conv.path(geo, x.shape[1], w.shape[0]) != "im2col":
+        return
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    b32 = None if b is None else b.astype(np.float32)
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    dy = np.random.default_rng(91).standard_normal(y_ref.shape).astype(np.float32)
+    monkeypatch.setattr(fast_conv, "FUSED_COLS", 10**9)
+    y_plain, c_plain = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dx_plain = fast_conv.conv_backward(dy, c_plain)
+    monkeypatch.setattr(fast_conv, "FUSED_COLS", 1)
+    if not fast_conv._fused_rows(geo, x.shape[1], w.shape[0], *y_ref.shape[2:], np.float32):
+        return  # fewer than 4 bands: the plain path
+    y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dx = fast_conv.conv_backward(dy, cache)
+    assert_close("fused forward vs reference", y, y_ref, 1e-5)
+    assert_close("fused dx vs reference", dx, conv.conv_backward(dy.astype(np.float64), c_ref), 1e-5)
+    assert_close("fused forward vs plain", y, y_plain, 1e-6)
+    assert_close("fused dx vs plain", dx, dx_plain, 1e-6)
+
+
+# (C, H, W, K, kernel, stride, pad, dilation, FUSED_COLS, rows): first layers, bands as thin as allowed
+FUSED = [
+    (3, 40, 37, 16, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 100, 3),  # VGG's first layer
+    (3, 31, 30, 8, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, 3),  # GoogLeNet's conv1/7x7_s2: rows >= 6//2
+    (2, 30, 21, 5, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, 4),  # dilation 2: rows >= 4
+    (4, 25, 18, 6, (5, 3), (3, 1), (0, 2, 1, 1), (1, 1), 1, 1),  # stride 3 over a 5-row kernel: rows >= 1
+]
+
+
+@pytest.mark.parametrize("case", FUSED)
+def test_fused_im2col_thin_bands(case, monkeypatch):
+    """Bands as thin as _fused_rows allows (neighbours two apart just miss each other's input rows), several
+    pictures, the fused ReLU: the fused path == the float64 reference."""
+    if blas.SGEMM is None:
+        pytest.skip("the fused path needs OpenBLAS's sgemm")
+    C, H, W, K, k, s, p, d, cols, rows = case
+    x, w, b, geo, relu = _make((2, C, H, W, K, k, s, p, d, 1, True, True), 92)
+    x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    monkeypatch.setattr(fast_conv, "FUSED_COLS", cols)
+    Ho, Wo = out_size(H, W, geo)
+    assert fast_conv._fused_rows(geo, C, K, Ho, Wo, np.float32) == rows
+    y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dy = np.random.default_rng(93).standard_normal(y.shape).astype(np.float32)
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("fused forward", y, y_ref, 1e-5)
+    dx_ref = conv.conv_backward(dy.astype(np.float64), c_ref)
+    assert_close("fused dx", fast_conv.conv_backward(dy, cache), dx_ref, 1e-5)
+
+
 # ---- Winograd F(2x2, 5x5): the fast path of every 5x5 stride-1 convolution with >= 8 channels -----------
 # (N, C, H, W, K, pad (t,b,l,r), relu): odd sizes, sizes not a multiple of the 2x2 tile, pads 0..4, asymmetric
 WINO5 = [
