@@ -227,18 +227,27 @@ def _mask_nb(dy, mask, out):
 
 
 # ---- the products, group by group and band by band ---------------------------------------------------
+FUSED = True  # float32 im2col convolutions band by band in one parallel loop (_fused_forward_nb); False: not
 FUSED_COLS = 2048  # output columns per task of the fused im2col path (its buffers stay in a core's L2)
 
 
-def _fused_rows(geo, C, K, Ho, Wo, dtype):
-    """Output rows per band of the fused im2col path, or 0 when it does not apply: float32 with sgemm
-    found, one group, and at least 4 bands (two per thread on 2 cores). Band t reads input rows s*i0 - pt
-    .. s*(i0 + rows - 1) + d(kh-1) - pt, band t + 2 starts at s*(i0 + 2 rows) - pt: they never write the
-    same input rows (_fused_backward_nb) when s*(rows + 1) > d(kh-1), i.e. rows >= d(kh-1)//s."""
-    if blas.SGEMM is None or dtype != np.float32 or geo.groups != 1 or path(geo, C, K) != "im2col":
-        return 0
-    rows = max(geo.dh * (geo.kh - 1) // geo.sh, 1, -(-FUSED_COLS // Wo))
-    return rows if -(-Ho // rows) >= 4 else 0
+def fused(geo, C, K, dtype):
+    """Whether a conv takes the fused im2col path: float32 with OpenBLAS's sgemm found, one group, im2col."""
+    return (
+        FUSED
+        and blas.SGEMM is not None
+        and dtype == np.float32
+        and geo.groups == 1
+        and path(geo, C, K) == "im2col"
+    )
+
+
+def _fused_rows(geo, Ho, Wo):
+    """Output rows per band of the fused path: about FUSED_COLS columns, at most a quarter of the rows (two
+    bands per thread on 2 cores). Band t reads input rows s*i0 - pt .. s*(i0 + rows - 1) + d(kh-1) - pt,
+    band t + 2 starts at s*(i0 + 2 rows) - pt: they never write the same input rows (_fused_backward_nb)
+    when s*(rows + 1) > d(kh-1), i.e. rows >= d(kh-1)//s."""
+    return max(geo.dh * (geo.kh - 1) // geo.sh, 1, min(-(-FUSED_COLS // Wo), -(-Ho // 4)))
 
 
 def path(geo, C, K):
@@ -342,7 +351,7 @@ def _fused_forward(x, w, b, geo, relu):
     N, C, H, W = x.shape
     K = w.shape[0]
     Ho, Wo = out_size(H, W, geo)
-    rows = _fused_rows(geo, C, K, Ho, Wo, x.dtype)
+    rows = _fused_rows(geo, Ho, Wo)
     y = np.empty((N, K, Ho, Wo), x.dtype)
     mask = np.empty((N, K, Ho, Wo), np.bool_) if relu else np.empty((1, 1, 1, 1), np.bool_)
     bias = b if b is not None else np.zeros(K, x.dtype)
@@ -369,7 +378,7 @@ def _fused_forward(x, w, b, geo, relu):
 def _fused_backward(dy, w, geo, x_shape, mask):
     """dx of an im2col conv by _fused_backward_nb, picture by picture (mask: the fused ReLU's, or None)."""
     N, K, Ho, Wo = dy.shape
-    rows = _fused_rows(geo, x_shape[1], K, Ho, Wo, dy.dtype)
+    rows = _fused_rows(geo, Ho, Wo)
     dx = np.zeros(x_shape, dy.dtype)
     w2 = w.reshape(K, -1)
     no_mask = np.empty((1, 1), np.bool_)
@@ -405,7 +414,7 @@ def conv_forward(x, w, b, geo, relu=False):
         kernels = WINOGRAD_KERNELS[geo.kh]
         U = winograd.kept_weights(kernels, w, N, *out_size(H, W, geo))
         y, mask = winograd.forward(kernels, x, w, geo, b, relu, U)
-    elif _fused_rows(geo, C, K, *out_size(H, W, geo), x.dtype):
+    elif fused(geo, C, K, x.dtype):
         y, mask = _fused_forward(x, w, b, geo, relu)
     else:
         y = np.empty((N, K, *out_size(H, W, geo)), x.dtype)
@@ -430,7 +439,7 @@ def conv_backward(dy, cache, params=False):
         # the forward's tiles run backwards with the same transformed weights; the mask gates dy as it is read
         U = kept[0] if kept else None  # conv_forward's U, if it kept it
         return winograd.backward(WINOGRAD_KERNELS[geo.kh], dy, w, geo, x.shape, mask, U)
-    if not params and _fused_rows(geo, x.shape[1], K, Ho, Wo, dy.dtype):
+    if not params and fused(geo, x.shape[1], K, dy.dtype):
         return _fused_backward(dy, w, geo, x.shape, mask)
     if mask is not None:  # the fused ReLU: gradient flows only where y > 0
         masked = np.empty_like(dy)
