@@ -464,6 +464,7 @@ def test_fused_im2col_equals_reference(case, monkeypatch):
     dx_plain = fast_conv.conv_backward(dy, c_plain)
     monkeypatch.setattr(fast_conv, "FUSED", True)
     monkeypatch.setattr(fast_conv, "FUSED_COLS", 1)
+    monkeypatch.setattr(fast_conv, "FUSED_MIN_TAPS", 1)
     assert fast_conv.fused(geo, x.shape[1], w.shape[0], np.float32)
     y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)
     dx = fast_conv.conv_backward(dy, cache)
@@ -492,6 +493,8 @@ def test_fused_im2col_thin_bands(case, monkeypatch):
     x, w, b, geo, relu = _make((2, C, H, W, K, k, s, p, d, 1, True, True), 92)
     x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
     monkeypatch.setattr(fast_conv, "FUSED_COLS", cols)
+    monkeypatch.setattr(fast_conv, "FUSED_MIN_TAPS", 1)
+    assert fast_conv.fused(geo, C, K, np.float32)
     Ho, Wo = out_size(H, W, geo)
     assert fast_conv._fused_rows(geo, Ho, Wo) == rows
     y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)

@@ -232,15 +232,20 @@ def _mask_nb(dy, mask, out):
 # ---- the products, group by group and band by band ---------------------------------------------------
 FUSED = True  # float32 im2col convolutions band by band in one parallel loop (_fused_forward_nb); False: not
 FUSED_COLS = 2048  # output columns per task of the fused im2col path (its buffers stay in a core's L2)
+# the shortest column (C/g·kh·kw) fused: GoogLeNet's conv1 (147) ran 15-30% faster fused, VGG16's first
+# layer (27) 5-15% slower (docs/performance.md, issue 18's slow convolutions)
+FUSED_MIN_TAPS = 64
 
 
 def fused(geo, C, K, dtype):
-    """Whether a conv takes the fused im2col path: float32 with OpenBLAS's sgemm found, one group, im2col."""
+    """Whether a conv takes the fused im2col path: float32 with OpenBLAS's sgemm found, one group, im2col,
+    columns of at least FUSED_MIN_TAPS."""
     return (
         FUSED
         and blas.SGEMM is not None
         and dtype == np.float32
         and geo.groups == 1
+        and C * geo.kh * geo.kw >= FUSED_MIN_TAPS
         and path(geo, C, K) == "im2col"
     )
 
