@@ -7,7 +7,7 @@ from gradcheck import assert_close, numerical_vjp
 
 from scratchdream.errors import UserError
 from scratchdream.layers import conv
-from scratchdream.layers.fast import blas, winograd
+from scratchdream.layers.fast import blas, winograd, winograd5
 from scratchdream.layers.fast import conv as fast_conv
 from scratchdream.layers.geometry import Geometry, conv_geometry, out_size
 
@@ -445,6 +445,220 @@ def test_winograd_gradient_bands(monkeypatch):
     dx_one = fast_conv.conv_backward(dy, cache)
     monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
     assert_close("banded winograd dx", fast_conv.conv_backward(dy, cache), dx_one, 1e-14)
+
+
+# ---- the fused im2col path: unfold, sgemm and epilogue band by band (float32 with OpenBLAS's sgemm) -------
+@pytest.mark.skipif(blas.SGEMM is None, reason="the fused path needs OpenBLAS's sgemm")
+@pytest.mark.parametrize("case", [c for c in CASES if c[9] == 1 and c[5:7] != ((1, 1), (1, 1))])  # not gemm
+def test_fused_im2col_equals_reference(case, monkeypatch):
+    """Tiny bands (FUSED_COLS 1: d(kh-1) rows each, the least that keeps bands two apart from writing the
+    same input rows) == the float64 reference and the unfused float32 path, forward and masked dx."""
+    x, w, b, geo, relu = _make(case, 90)
+    assert fast_conv.path(geo, x.shape[1], w.shape[0]) == "im2col"
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    b32 = None if b is None else b.astype(np.float32)
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    dy = np.random.default_rng(91).standard_normal(y_ref.shape).astype(np.float32)
+    monkeypatch.setattr(fast_conv, "FUSED", False)
+    y_plain, c_plain = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dx_plain = fast_conv.conv_backward(dy, c_plain)
+    monkeypatch.setattr(fast_conv, "FUSED", True)
+    monkeypatch.setattr(fast_conv, "FUSED_COLS", 1)
+    monkeypatch.setattr(fast_conv, "FUSED_MIN_TAPS", 1)
+    assert fast_conv.fused(geo, x.shape[1], w.shape[0], np.float32)
+    y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dx = fast_conv.conv_backward(dy, cache)
+    assert_close("fused forward vs reference", y, y_ref, 1e-5)
+    assert_close("fused dx vs reference", dx, conv.conv_backward(dy.astype(np.float64), c_ref), 1e-5)
+    assert_close("fused forward vs plain", y, y_plain, 1e-6)
+    assert_close("fused dx vs plain", dx, dx_plain, 1e-6)
+
+
+# (C, H, W, K, kernel, stride, pad, dilation, FUSED_COLS, rows): first layers, bands as thin as allowed
+FUSED = [
+    (3, 40, 37, 16, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 100, 3),  # VGG's first layer
+    (3, 31, 30, 8, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, 3),  # GoogLeNet's conv1/7x7_s2: rows >= 6//2
+    (2, 30, 21, 5, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, 4),  # dilation 2: rows >= 4
+    (4, 25, 18, 6, (5, 3), (3, 1), (0, 2, 1, 1), (1, 1), 1, 1),  # stride 3 over a 5-row kernel: rows >= 1
+]
+
+
+@pytest.mark.parametrize("case", FUSED)
+def test_fused_im2col_thin_bands(case, monkeypatch):
+    """Bands as thin as _fused_rows allows (neighbours two apart just miss each other's input rows), several
+    pictures, the fused ReLU: the fused path == the float64 reference."""
+    if blas.SGEMM is None:
+        pytest.skip("the fused path needs OpenBLAS's sgemm")
+    C, H, W, K, k, s, p, d, cols, rows = case
+    x, w, b, geo, relu = _make((2, C, H, W, K, k, s, p, d, 1, True, True), 92)
+    x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    monkeypatch.setattr(fast_conv, "FUSED_COLS", cols)
+    monkeypatch.setattr(fast_conv, "FUSED_MIN_TAPS", 1)
+    assert fast_conv.fused(geo, C, K, np.float32)
+    Ho, Wo = out_size(H, W, geo)
+    assert fast_conv._fused_rows(geo, Ho, Wo) == rows
+    y, cache = fast_conv.conv_forward(x32, w32, b32, geo, relu)
+    dy = np.random.default_rng(93).standard_normal(y.shape).astype(np.float32)
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("fused forward", y, y_ref, 1e-5)
+    dx_ref = conv.conv_backward(dy.astype(np.float64), c_ref)
+    assert_close("fused dx", fast_conv.conv_backward(dy, cache), dx_ref, 1e-5)
+
+
+# ---- Winograd F(2x2, 5x5): the fast path of every 5x5 stride-1 convolution with >= 8 channels -----------
+# (N, C, H, W, K, pad (t,b,l,r), relu): odd sizes, sizes not a multiple of the 2x2 tile, pads 0..4, asymmetric
+WINO5 = [
+    (1, 8, 9, 11, 12, (2, 2, 2, 2), True),  # GoogLeNet's 5x5 pad 2
+    (2, 16, 13, 6, 8, (0, 4, 1, 3), False),
+    (1, 9, 5, 7, 8, (0, 0, 0, 0), True),  # one output row
+    (1, 12, 14, 14, 10, (4, 4, 4, 4), True),
+]
+
+
+def _wino5_case(case, seed, dtype=np.float64):
+    N, C, H, W, K, pad, relu = case
+    return _make((N, C, H, W, K, (5, 5), (1, 1), pad, (1, 1), 1, True, relu), seed, dtype)
+
+
+@pytest.mark.parametrize("case", WINO5)
+def test_winograd5_is_taken_and_equals_reference(case):
+    x, w, b, geo, relu = _wino5_case(case, 70)
+    assert fast_conv.path(geo, x.shape[1], w.shape[0]) == "winograd"
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    y_ref, cache_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("winograd 5x5 forward", y, y_ref, 1e-12)
+    dy = np.random.default_rng(71).standard_normal(y.shape)
+    assert_close(
+        "winograd 5x5 dx", fast_conv.conv_backward(dy, cache), conv.conv_backward(dy, cache_ref), 1e-12
+    )
+
+
+@pytest.mark.parametrize("case", WINO5)
+def test_winograd5_matrix_reference_is_the_convolution(case):
+    """The explicit-matrix reference (B^T, G, A^T of F(2x2,5x5)) == the direct conv, both ways."""
+    x, w, _, geo, _ = _wino5_case(case, 72)
+    y, cache = conv.conv_forward(x, w, None, geo)
+    dy = np.random.default_rng(73).standard_normal(y.shape)
+    assert_close("matrix forward", winograd5._conv5x5_ref(x, w, geo.pt, geo.pl, *y.shape[2:]), y, 1e-12)
+    assert_close(
+        "matrix adjoint",
+        winograd5._conv5x5_grad_ref(dy, w, geo.pt, geo.pl, *x.shape[2:]),
+        conv.conv_backward(dy, cache),
+        1e-12,
+    )
+
+
+@pytest.mark.parametrize("case", WINO5)
+def test_winograd5_kernels_equal_matrix_reference(case):
+    """conv5x5 / conv5x5_grad (Numba transforms + BLAS) == the einsum reference; the mask gates dy."""
+    x, w, _, geo, _ = _wino5_case(case, 74)
+    Ho, Wo = out_size(*x.shape[2:], geo)
+    y, _ = winograd5.conv5x5(x, w, geo)
+    assert_close("conv5x5 vs reference", y, winograd5._conv5x5_ref(x, w, geo.pt, geo.pl, Ho, Wo), 1e-12)
+    rng = np.random.default_rng(75)
+    dy, mask = rng.standard_normal(y.shape), rng.random(y.shape) < 0.5
+    grad_ref = winograd5._conv5x5_grad_ref
+    assert_close(
+        "conv5x5_grad vs reference",
+        winograd5.conv5x5_grad(dy, w, geo, x.shape),
+        grad_ref(dy, w, geo.pt, geo.pl, *x.shape[2:]),
+        1e-12,
+    )
+    assert_close(
+        "masked conv5x5_grad",
+        winograd5.conv5x5_grad(dy, w, geo, x.shape, mask=mask),
+        grad_ref(dy * mask, w, geo.pt, geo.pl, *x.shape[2:]),
+        1e-12,
+    )
+
+
+@pytest.mark.parametrize("case", WINO5)
+def test_winograd5_float32_tolerance(case):
+    """float32 F(2x2,5x5) vs the float64 direct convolution, held under 1e-4 as F(4x4,3x3)."""
+    x, w, b, geo, relu = _wino5_case(case, 76)
+    y32, c32 = fast_conv.conv_forward(
+        x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), geo, relu
+    )
+    y_ref, c_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("winograd 5x5 f32 forward", y32, y_ref, 1e-4)
+    dy = np.random.default_rng(77).standard_normal(y32.shape)
+    dx32 = fast_conv.conv_backward(dy.astype(np.float32), c32)
+    assert_close("winograd 5x5 f32 dx", dx32, conv.conv_backward(dy, c_ref), 1e-4)
+
+
+@pytest.mark.parametrize("case", WINO5[:2])
+def test_winograd5_gradients_match_finite_differences(case):
+    N, C, H, W, K, pad, relu = case
+    x, w, b, geo, relu = _away_from_kink((N, C, H, W, K, (5, 5), (1, 1), pad, (1, 1), 1, True, relu), 78)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    dy = np.random.default_rng(79).standard_normal(y.shape)
+    assert_close(
+        "winograd 5x5 dL/dx",
+        fast_conv.conv_backward(dy, cache),
+        numerical_vjp(lambda t: fast_conv.conv_forward(t, w, b, geo, relu)[0], x, dy),
+        1e-6,
+    )
+
+
+def test_winograd5_bands_and_weight_slices(monkeypatch):
+    """Many bands (one tile row each, input rows overlapping by 4) and U in slices give the same numbers."""
+    x, w, b, geo, relu = _wino5_case((2, 8, 17, 10, 16, (2, 2, 2, 2), True), 80)
+    y_one, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    dy = np.random.default_rng(81).standard_normal(y_one.shape)
+    dx_one = fast_conv.conv_backward(dy, cache)
+    monkeypatch.setattr(winograd, "BAND_BUDGET", 1)
+    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 8 * 6)  # not kept; slices of 6, 6 and 4 channels
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    assert cache[-1] is None
+    assert_close("banded winograd 5x5", y, y_one, 1e-14)
+    assert_close("banded winograd 5x5 dx", fast_conv.conv_backward(dy, cache), dx_one, 1e-14)
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_small_layers_keep_their_transformed_weights(monkeypatch, kernel):
+    """kept_weights: a layer of few tiles keeps U in its cache (forward made it, backward reuses it, same
+    numbers); one of more than KEEP_TILES tiles keeps none, nor does one whose U is over WEIGHT_BUDGET."""
+    x, w, b, geo, relu = _make((1, 8, 12, 12, 8, (kernel,) * 2, (1, 1), (1,) * 4, (1, 1), 1, True, True), 82)
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    U = cache[-1]
+    assert U is not None and U.shape == (36, 8, 8)
+    dy = np.random.default_rng(83).standard_normal(y.shape)
+    dx = fast_conv.conv_backward(dy, cache)
+    Ho, Wo = y.shape[2:]
+    monkeypatch.setattr(winograd, "KEEP_TILES", -(-Ho // (7 - kernel)) * -(-Wo // (7 - kernel)) - 1)
+    y_big, cache_big = fast_conv.conv_forward(x, w, b, geo, relu)
+    assert cache_big[-1] is None
+    assert_close("forward, U not kept", y_big, y, 1e-14)
+    assert_close("dx, U not kept", fast_conv.conv_backward(dy, cache_big), dx, 1e-14)
+    monkeypatch.setattr(winograd, "KEEP_TILES", 10**6)
+    monkeypatch.setattr(winograd, "WEIGHT_BUDGET", 36 * 8 * 8 - 1)
+    assert fast_conv.conv_forward(x, w, b, geo, relu)[1][-1] is None
+    with pytest.raises(UserError, match="transformed weight"):
+        fast_conv.conv_backward(dy, cache[:-1] + (U[:, :4],))
+
+
+def test_conv_threads_follow_its_work(monkeypatch):
+    """A conv runs on every thread when its multiply-adds reach PARALLEL_MIN_WORK, whatever its input's size
+    (a 16-channel 28x28 input: 12,544 values, 10 M multiply-adds to 32 channels by 5x5), and on one below."""
+    import numba
+
+    from scratchdream.layers.fast import threads
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("one Numba thread")
+    seen = []
+    real = winograd.forward
+    monkeypatch.setattr(
+        winograd, "forward", lambda *a, **k: seen.append(numba.get_num_threads()) or real(*a, **k)
+    )
+    for C, H, K in [(16, 28, 32), (8, 6, 8)]:
+        x = np.zeros((1, C, H, H), np.float32)
+        w = np.zeros((K, C, 5, 5), np.float32)
+        assert (C * H * H < threads.PARALLEL_MIN) and (
+            (C * H * H * K * 25 >= threads.PARALLEL_MIN_WORK) == (C == 16)
+        )
+        fast_conv.conv_forward(x, w, None, Geometry(5, 5, 1, 1, 2, 2, 2, 2))
+    assert seen == [numba.get_num_threads(), 1]
 
 
 def test_winograd_off_gives_the_same_numbers(monkeypatch):

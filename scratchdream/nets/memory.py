@@ -15,7 +15,8 @@ The peak is the start of backward, when every cache is still on the tape (nets/g
                                     flatten is a view: they pass their input's array on
     the rest of each cache          a ReLU mask (1 byte a value), a max-pool argmax (1 or 2 bytes a value),
                                     LRN's denominator (one float a value)
-    the backward's working arrays   dL/dy, its masked copy and dL/dx, at the layer where they are largest
+    the backward's working arrays   dL/dy, its masked copy (none for pooling and on the fused im2col
+                                    path) and dL/dx, at the layer where they are largest
     the picture's gradient dL/dI    one float per input value
     WORKSPACE                       the banded im2col and Winograd buffers (layers/conv.py, winograd.py)
 tests/test_memory_estimate.py holds it between 0.9x and 2x the measured peak RSS.
@@ -34,6 +35,7 @@ from collections import Counter
 import numpy as np
 
 from ..errors import WordedError
+from ..layers import geometry, kernels
 from .spec import INPUT, pair
 
 KEEP_INPUT = ("lrn", "batchnorm", "linear")  # kinds whose cache holds their input array (conv: training)
@@ -50,7 +52,8 @@ def estimate(net, H, W, upto=None, dtype=np.float32, batch=1, weight_grads=False
     targets = [net.resolve(t) for t in (upto if isinstance(upto, (list, tuple)) else [upto])]
     spec_of = {layer["name"]: layer for layer in net.spec["layers"]}  # as written (and validated)
     plan = [spec_of[layer["name"]] for layer in net._ancestors(targets)]
-    values = {name: int(np.prod(shape)) for name, shape in net.shapes(H, W).items()}
+    shapes = net.shapes(H, W)
+    values = {name: int(np.prod(shape)) for name, shape in shapes.items()}
     readers = Counter(src for layer in plan for src in layer.get("inputs", [INPUT]))
     array = {INPUT: INPUT}  # layer -> whose array its output is
     kept, cache_bytes, working = set(), 0, 0
@@ -60,7 +63,8 @@ def estimate(net, H, W, upto=None, dtype=np.float32, batch=1, weight_grads=False
             array[name] = array[inputs[0]]
         else:
             array[name] = name
-            working = max(working, 2 * values[name] + sum(values[s] for s in inputs))
+            copy = 0 if _reads_through_its_mask(layer, shapes, dtype) else values[name]  # dL/dy masked
+            working = max(working, values[name] + copy + sum(values[s] for s in inputs))
         if kind in keep_input:
             kept.update(array[s] for s in inputs)
         if kind == "softmax":
@@ -79,6 +83,20 @@ def _inside_its_conv(layer, spec_of, readers, targets):
     own_relu = src.get("hp", {}).get("relu")
     alone = readers[src.get("name")] == 1 and src.get("name") not in targets
     return layer["kind"] == "relu" and src.get("kind") == "conv" and not own_relu and alone
+
+
+def _reads_through_its_mask(layer, shapes, dtype):
+    """No masked copy of dL/dy: pooling scatters dL/dy straight onto dL/dx, and a conv on the fused im2col
+    path (layers/fast/conv.py: float32, bands of output rows) reads dL/dy through its ReLU mask band by band.
+    (Winograd does too; the estimate still counts a copy there, which covers what it leaves out, measured
+    in tests/test_memory_estimate.py.)"""
+    if layer["kind"] in ("maxpool", "avgpool"):
+        return True
+    k = kernels()  # the kernel set in use (the references never fuse)
+    if layer["kind"] != "conv" or np.dtype(dtype) != np.float32 or k.name != "fast":
+        return False
+    geo = geometry.conv_geometry(layer["hp"], layer["name"])
+    return k.conv.fused(geo, shapes[layer["inputs"][0]][0], shapes[layer["name"]][0], np.float32)
 
 
 def _cache_bytes(layer, item):

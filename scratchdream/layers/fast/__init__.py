@@ -1,7 +1,8 @@
 """The fast kernels: every layer of scratchdream/layers/ again, in Numba (and BLAS), same functions, same
 signatures, same results (tests/test_<layer>.py hold each equal to its NumPy reference).
 
-    conv.py      im2col / col2im + BLAS, 1x1 as one product, 3x3 by winograd.py; the fused ReLU's epilogue
+    conv.py      im2col / col2im + BLAS, 1x1 as one product, 3x3 by winograd.py and 5x5 by winograd5.py;
+                 the fused ReLU's epilogue
     pool.py      max (separable, first maximum), average, adaptive
     relu.py leaky_relu.py clip.py lrn.py concat.py softmax.py batchnorm.py   one parallel pass each
     linear       the reference itself (one BLAS product is already the fast path)

@@ -12,9 +12,9 @@ from numba.core import event
 from tqdm import tqdm
 
 from ...image_io import watched
-from . import batchnorm, blas, clip, concat, conv, leaky_relu, lrn, pool, relu, softmax, winograd
+from . import batchnorm, blas, clip, concat, conv, leaky_relu, lrn, pool, relu, softmax, winograd, winograd5
 
-MODULES = (conv, winograd, blas, pool, relu, leaky_relu, clip, lrn, concat, softmax, batchnorm)
+MODULES = (conv, winograd, winograd5, blas, pool, relu, leaky_relu, clip, lrn, concat, softmax, batchnorm)
 
 # measured on the idle 2-core Xeon with an empty cache, one process: the 24 kernels `scratchdream calibrate`
 # compiles took 25.0 s (Winograd's 5: 11.2 s). A first dream compiles only its net's kernels: toyworld's 14

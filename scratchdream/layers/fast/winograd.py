@@ -19,6 +19,8 @@ Accuracy: the transforms multiply by up to 8 and 1/24, so float32 rounding grows
 against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under 1e-4); float64 ~1e-15.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -29,6 +31,7 @@ from . import blas, checks
 BAND_BUDGET = 1 << 20  # elements of V (36, C, tiles) per band: 4 MiB in float32 (see _band_plan)
 WIDE_BAND_BUDGET = 1 << 22  # the same, 16 MiB, for layers whose U is too big to make whole (see _band_plan)
 WEIGHT_BUDGET = 1 << 21  # elements of transformed weights made at a time (8 MiB), see _sliced_products
+KEEP_TILES = 256  # a layer of at most this many tiles keeps its U from forward to backward (kept_weights)
 TILE, TAPS = 4, 6  # output tile side, input tile side (TILE + 3 - 1)
 
 
@@ -356,7 +359,7 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
                     out[q - pl] += line[q]
 
 
-# ---- transformed weights: made per call, not kept ----------------------------------------------------
+# ---- transformed weights: made per call, kept from forward to backward by small layers only ----------
 def transformed_weights(w):
     """U (36, K, C) = G w[k, c] G^T for w (K, C, 3, 3): one copy serves forward and input gradient.
 
@@ -364,33 +367,73 @@ def transformed_weights(w):
     stay resident, ~116 MB for VGG16 up to conv4_3, more than the rest of its step needs at 224 px. Made per
     call (forward and gradient) it costs ~6.5 ms per 512x512 layer on one core, ~40 ms of a VGG16 step.
     """
+    return _transformed(KERNELS, w)
+
+
+def kept_weights(kernels, w, N, Ho, Wo):
+    """U for the layer's cache (forward makes it, backward reuses it), or None (each direction makes its
+    own): the one place that decides what is kept.
+
+    Kept when the layer has at most KEEP_TILES tiles and U is made whole anyway (<= WEIGHT_BUDGET): there
+    making U costs as much as a good share of the products (GoogLeNet's 14x14 layers at 224 px: 16 tiles,
+    U of 128->256 took 0.8 of 3.4 ms each way on one core). Each kept U is at most 8 MiB and lives on the
+    tape from forward to backward; a big picture's layers (many tiles) keep nothing."""
+    tiles = N * -(-Ho // kernels.tile) * -(-Wo // kernels.tile)
+    if tiles > KEEP_TILES or TAPS * TAPS * w.shape[0] * w.shape[1] > WEIGHT_BUDGET:
+        return None
+    return _transformed(kernels, w)
+
+
+def _transformed(kernels, w):
+    """U (36, K, C) by the kernel set's weight transform."""
     U = np.empty((TAPS * TAPS, w.shape[0], w.shape[1]), w.dtype)
-    _weights_nb(w, U)
+    kernels.weights(w, U)
     return U
 
 
-# ---- the whole convolution -----------------------------------------------------------------------
+# ---- the whole convolution, for either kernel set --------------------------------------------------
+class Kernels(NamedTuple):
+    """One Winograd algorithm F(tile x tile, r x r) with a 6x6 input tile: its output tile side and its
+    five Numba transforms (weights, input, output, and the gradient's output and input)."""
+
+    tile: int
+    weights: object
+    input: object
+    output: object
+    grad_output: object
+    grad_input: object
+
+
+KERNELS = Kernels(TILE, _weights_nb, _input_nb, _output_nb, _grad_output_nb, _grad_input_nb)
+
+
 def applies(geo, C, K):
-    """Winograd handles 3x3, stride 1, no dilation, one group, padding <= 2 on every side, >= 8 channels."""
+    """Winograd handles 3x3 and 5x5 (winograd5.py), stride 1, no dilation, one group, padding at most
+    kernel - 1 on every side, >= 8 channels."""
     return (
-        (geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (3, 3, 1, 1, 1, 1, 1)
-        and max(geo.pt, geo.pb, geo.pl, geo.pr) <= 2
+        geo.kh == geo.kw
+        and geo.kh in (3, 5)
+        and (geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (1, 1, 1, 1, 1)
+        and 0 <= min(geo.pt, geo.pb, geo.pl, geo.pr)
+        and max(geo.pt, geo.pb, geo.pl, geo.pr) <= geo.kh - 1
         and min(C, K) >= 8
     )
 
 
-def _check(x_shape, w, geo):
-    """Preconditions of both directions (checks.py): a 3x3 stride-1 window padded 0..2, w (K, C, 3, 3)."""
+def _check(kernels, x_shape, w, geo):
+    """Preconditions of both directions (checks.py): an r x r stride-1 window padded 0..r-1 (r = 3, 5 as
+    the kernel set says), w (K, C, r, r)."""
+    r = TAPS + 1 - kernels.tile
     checks.window(geo, "winograd conv")
-    if not applies(geo, 8, 8):
-        raise UserError(f"winograd conv: takes a 3x3 stride-1 window padded at most 2, got {geo}")
-    checks.shape("winograd conv", "the weight", w, (w.shape[0], x_shape[1], 3, 3))
+    if (geo.kh, geo.kw) != (r, r) or not applies(geo, 8, 8):
+        raise UserError(f"winograd conv: takes a {r}x{r} stride-1 window padded at most {r - 1}, got {geo}")
+    checks.shape("winograd conv", "the weight", w, (w.shape[0], x_shape[1], r, r))
     Ho, Wo = out_size(x_shape[2], x_shape[3], geo)
     checks.output("winograd conv", Ho, Wo)
     return Ho, Wo
 
 
-def _sliced_products(w, V, M, transposed=False):
+def _sliced_products(kernels, w, V, M, transposed=False):
     """M[ξ] = U[ξ] @ V[ξ] (or U[ξ]^T @ V[ξ] if transposed) for U = transformed_weights(w), ξ = 0..35,
     with U made a slice of output channels k at a time (at most WEIGHT_BUDGET elements), each used at once:
     a 512x512 layer never holds its whole 38 MB U. Forward, a slice gives rows k of M; transposed, the
@@ -399,14 +442,14 @@ def _sliced_products(w, V, M, transposed=False):
     step = max(1, WEIGHT_BUDGET // (TAPS * TAPS * C))
     for k0 in range(0, K, step):
         k1 = min(K, k0 + step)
-        U = transformed_weights(w[k0:k1])  # (36, k1 - k0, C)
+        U = _transformed(kernels, w[k0:k1])  # (36, k1 - k0, C)
         if transposed:
             blas.matmul(U, V[:, k0:k1, :], M, trans_a=True, accumulate=k0 > 0)
         else:
             blas.matmul(U, V, M[:, k0:k1, :])
 
 
-def _band_plan(w, N, nty, ntx):
+def _band_plan(kernels, w, N, nty, ntx, U=None):
     """Tile rows per band (its V and M buffers within BAND_BUDGET), and U when several bands share it
     (one band: None, and the products make U in slices, see _sliced_products).
 
@@ -418,31 +461,33 @@ def _band_plan(w, N, nty, ntx):
     K, C = w.shape[:2]
     budget = BAND_BUDGET if TAPS * TAPS * K * C <= WEIGHT_BUDGET else WIDE_BAND_BUDGET
     rows = max(1, min(nty, budget // (TAPS * TAPS * max(C, K) * ntx)))
-    return rows, (transformed_weights(w) if N * nty > rows else None)
+    return rows, (_transformed(kernels, w) if U is None and N * nty > rows else U)
 
 
-def _products(U, w, V, M, transposed=False):
+def _products(kernels, U, w, V, M, transposed=False):
     """M[ξ] = U[ξ] @ V[ξ] (U[ξ]^T @ V[ξ] if transposed), from U if given, else from w in slices."""
     if U is None:
-        _sliced_products(w, V, M, transposed)
+        _sliced_products(kernels, w, V, M, transposed)
     else:
         blas.matmul(U, V, M, trans_a=transposed)
 
 
-def conv3x3(x, w, geo, bias=None, relu=False):
-    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded as geo says.
+def forward(kernels, x, w, geo, bias=None, relu=False, U=None):
+    """y (N,K,Ho,Wo) = r x r correlation of x (N,C,H,W) with w (K,C,r,r), padded as geo says, by the
+    kernel set `kernels` (KERNELS here for 3x3, winograd5.KERNELS for 5x5); U (36,K,C): w's transform if
+    already made (kept_weights), else made here.
 
     Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None.
     """
-    Ho, Wo = _check(x.shape, w, geo)
+    Ho, Wo = _check(kernels, x.shape, w, geo)
     b = bias if bias is not None else np.zeros(w.shape[0], x.dtype)
     checks.floats("winograd conv", x, w, b)
     checks.shape("winograd conv", "the bias", b, (w.shape[0],))
-    pt, pl = geo.pt, geo.pl
+    pt, pl, tile = geo.pt, geo.pl, kernels.tile
     N, C, H, W = x.shape
     K = w.shape[0]
-    nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
-    rows, U = _band_plan(w, N, nty, ntx)
+    nty, ntx = -(-Ho // tile), -(-Wo // tile)
+    rows, U = _band_plan(kernels, w, N, nty, ntx, _checked(U, w))
     Vbuf = np.empty(TAPS * TAPS * C * rows * ntx, x.dtype)  # flat, so every band's (36, C, T) is contiguous
     Mbuf = np.empty(TAPS * TAPS * K * rows * ntx, x.dtype)
     y = np.empty((N, K, Ho, Wo), x.dtype)
@@ -454,28 +499,28 @@ def conv3x3(x, w, geo, bias=None, relu=False):
             T = (ty1 - ty0) * ntx
             V = Vbuf[: TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
             M = Mbuf[: TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
-            _input_nb(xn, V, pt, pl, ty0, ty1, ntx)
-            _products(U, w, V, M)
-            _output_nb(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
+            kernels.input(xn, V, pt, pl, ty0, ty1, ntx)
+            _products(kernels, U, w, V, M)
+            kernels.output(M, y[n], b, relu, mask[n if relu else 0], ty0, ty1, ntx)
     return y, (mask if relu else None)
 
 
-def conv3x3_grad(dy, w, geo, x_shape, mask=None):
-    """dx (N,C,H,W) of conv3x3 for an input of x_shape: dy (N,K,Ho,Wo) back through the same tiles, with
-    U of w (K,C,3,3) used transposed.
+def backward(kernels, dy, w, geo, x_shape, mask=None, U=None):
+    """dx (N,C,H,W) of `forward` for an input of x_shape: dy (N,K,Ho,Wo) back through the same tiles, with
+    U of w (K,C,r,r) used transposed.
 
     mask (N,K,Ho,Wo) bool, if given, zeroes dy where False (the fused ReLU's backward) as dy is read.
     """
-    Ho, Wo = _check(x_shape, w, geo)
+    Ho, Wo = _check(kernels, x_shape, w, geo)
     checks.floats("winograd conv gradient", dy, w)
     checks.shape("winograd conv gradient", "dL/dy", dy, (x_shape[0], w.shape[0], Ho, Wo))
     if mask is not None:
         checks.shape("winograd conv gradient", "the ReLU mask", mask, dy.shape)
-    H, W, pt, pl = x_shape[2], x_shape[3], geo.pt, geo.pl
+    H, W, pt, pl, tile = x_shape[2], x_shape[3], geo.pt, geo.pl, kernels.tile
     N, K, Ho, Wo = dy.shape
     C = w.shape[1]
-    nty, ntx = -(-Ho // TILE), -(-Wo // TILE)
-    rows, U = _band_plan(w, N, nty, ntx)
+    nty, ntx = -(-Ho // tile), -(-Wo // tile)
+    rows, U = _band_plan(kernels, w, N, nty, ntx, _checked(U, w))
     Dbuf = np.empty(TAPS * TAPS * K * rows * ntx, dy.dtype)  # (36, K, T) per band: A dY A^T
     Pbuf = np.empty(TAPS * TAPS * C * rows * ntx, dy.dtype)  # (36, C, T) per band: U^T @ D
     dx = np.zeros((N, C, H, W), dy.dtype)
@@ -486,7 +531,33 @@ def conv3x3_grad(dy, w, geo, x_shape, mask=None):
             T = (ty1 - ty0) * ntx
             D = Dbuf[: TAPS * TAPS * K * T].reshape(TAPS * TAPS, K, T)
             P = Pbuf[: TAPS * TAPS * C * T].reshape(TAPS * TAPS, C, T)
-            _grad_output_nb(dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx)
-            _products(U, w, D, P, transposed=True)
-            _grad_input_nb(P, dx[n], pt, pl, ty0, ty1, ntx)
+            kernels.grad_output(
+                dy[n], no_mask if mask is None else mask[n], mask is not None, D, ty0, ty1, ntx
+            )
+            _products(kernels, U, w, D, P, transposed=True)
+            kernels.grad_input(P, dx[n], pt, pl, ty0, ty1, ntx)
     return dx
+
+
+def _checked(U, w):
+    """U as given, after checking it is w's shape of transform (sgemm trusts shapes)."""
+    if U is not None:
+        checks.shape("winograd conv", "the transformed weight", U, (TAPS * TAPS, *w.shape[:2]))
+    return U
+
+
+def conv3x3(x, w, geo, bias=None, relu=False):
+    """y (N,K,Ho,Wo) = 3x3 correlation of x (N,C,H,W) with w (K,C,3,3), padded as geo says.
+
+    Returns (y, mask): mask (N,K,Ho,Wo) bool is y > 0 when relu, else None.
+    """
+    return forward(KERNELS, x, w, geo, bias, relu)
+
+
+def conv3x3_grad(dy, w, geo, x_shape, mask=None):
+    """dx (N,C,H,W) of conv3x3 for an input of x_shape: dy (N,K,Ho,Wo) back through the same tiles, with
+    U of w (K,C,3,3) used transposed.
+
+    mask (N,K,Ho,Wo) bool, if given, zeroes dy where False (the fused ReLU's backward) as dy is read.
+    """
+    return backward(KERNELS, dy, w, geo, x_shape, mask)
