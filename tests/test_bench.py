@@ -30,6 +30,7 @@ TINY = [
     "32",
     "--no-memory",
     "--no-compile",
+    "--no-dreams",
 ]
 VGG16_CONVS = [f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)]
 
