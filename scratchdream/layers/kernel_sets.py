@@ -89,6 +89,11 @@ def serial_first():
     except BaseException:
         first_run.finish(wait=False)
         raise
+    if first_run.compiling():
+        from ..image_io import note, watched
+
+        if watched():  # the picture is written; what the process still does, and why
+            note("compiling the parallel kernels for the next runs (first run only)")
     first_run.finish()
 
 

@@ -127,6 +127,12 @@ def finish(wait=True):
     _thread = None
 
 
+def compiling():
+    """Whether some kernel that ran on its serial twin still waits for its parallel code."""
+    with _todo:
+        return any(t.pending for t in _twins)
+
+
 def active():
     """Whether any kernel runs on its serial twin now."""
     return bool(_twins)
