@@ -459,7 +459,7 @@ def run(args, rival=None):
     print("\n" + "\n".join(lines) if lines else "")
     reasons = {}
     if getattr(args, "dreams", False):  # last: nothing else of the bench runs beside them
-        figures = bench_dreams.measure()
+        figures = bench_dreams.measure(random_params)
         print(bench_dreams.line(figures))
         measured |= figures
     else:

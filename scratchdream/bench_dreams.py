@@ -94,9 +94,8 @@ def cold_first_dream(tmp):
     return float("nan") if first is None or code != 0 else first
 
 
-def googlenet_weights(folder):
-    """Write googlenet.h5 into `folder`: bvlc GoogLeNet's architecture, bench.random_params' weights."""
-    from .bench import random_params
+def googlenet_weights(folder, random_params):
+    """Write googlenet.h5 into `folder`: bvlc GoogLeNet's architecture, random_params(net)'s weights."""
     from .nets import zoo
     from .nets.graph import Net
     from .weights_io import save_net
@@ -107,9 +106,9 @@ def googlenet_weights(folder):
     save_net(net, os.path.join(folder, "googlenet.h5"))
 
 
-def dream_1024(tmp):
+def dream_1024(tmp, random_params):
     """Wall seconds of `scratchdream dream PICTURE --net googlenet` (defaults), 1024x768; nan if failed."""
-    googlenet_weights(tmp)
+    googlenet_weights(tmp, random_params)
     picture = os.path.join(tmp, "photo1024.png")
     _sky(picture, 768, 1024)
     env = _env(SCRATCHDREAM_WEIGHTS=tmp)
@@ -134,12 +133,14 @@ def dream_1024(tmp):
     return seconds if code == 0 else float("nan")
 
 
-def measure():
-    """{COLD: seconds, BIG: seconds}, each in its own temporary folder (nan where a run failed)."""
+def measure(random_params):
+    """{COLD: seconds, BIG: seconds}, each in its own temporary folder (nan where a run failed);
+    random_params(net): the weights of the 1024x768 dream's net (bench.random_params)."""
     figures = {}
-    for key, how in ((COLD, cold_first_dream), (BIG, dream_1024)):
-        with tempfile.TemporaryDirectory() as tmp:
-            figures[key] = how(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures[COLD] = cold_first_dream(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures[BIG] = dream_1024(tmp, random_params)
     return figures
 
 
