@@ -69,3 +69,39 @@ def test_serial_twins_until_the_background_compile_puts_the_parallel_kernels_bac
 def test_an_error_puts_every_kernel_back_without_waiting(tmp_path):
     seen = _run(ERROR, tmp_path)
     assert seen == {"active": False, "restored": True}, seen
+
+
+def test_a_cold_dream_end_to_end_writes_the_warm_dreams_bytes(tmp_path):
+    """`scratchdream dream` on an empty cache runs serial twins, then the parallel kernels; the next run (a
+    warm cache, parallel kernels only) writes the same bytes. The first says what it still does after its
+    picture, and measures the machine after it too."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.update(PYTHONPATH=REPO, SCRATCHDREAM_NOTES="1")
+    sky = str(tmp_path / "sky.png")
+    make = "from scratchdream.toyworld import scenes; from scratchdream.image_io import save_image; "
+    make += f"save_image({sky!r}, scenes.plain_background('sky', size=60, width=80))"
+    subprocess.run([sys.executable, "-c", make], env=env, check=True, cwd=REPO)
+    errs = []
+    for out in ("cold.png", "warm.png"):
+        argv = [
+            "dream",
+            sky,
+            "--net",
+            "toyworld",
+            "--octaves",
+            "2",
+            "--steps",
+            "2",
+            "-o",
+            str(tmp_path / out),
+        ]
+        r = subprocess.run(
+            [sys.executable, "-m", "scratchdream", *argv], env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        errs.append(r.stderr)
+    assert (tmp_path / "cold.png").read_bytes() == (tmp_path / "warm.png").read_bytes()
+    assert "rough: this machine is not measured yet" in errs[0], errs[0]
+    later = errs[0].index("compiling the parallel kernels for the next runs")
+    assert errs[0].index("100%") < later < errs[0].index("measuring this machine's speed once"), errs[0]
+    assert "compiling" not in errs[1] and "rough" not in errs[1] and "measuring" not in errs[1], errs[1]
