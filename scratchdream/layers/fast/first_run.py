@@ -25,8 +25,9 @@ from numba import njit
 from . import cache
 
 _twins = []  # the _Twin objects standing in module attributes now
-_todo = threading.Condition()  # guards the twins' pending signatures and the flags below
+_todo = threading.Condition()  # guards the twins' pending signatures and the three below
 _started = _closing = False
+_round = 0  # one per enable .. finish: a compile thread left from an earlier round ends at once
 _thread = None
 
 
@@ -82,34 +83,41 @@ def start():
         if _started or not _twins:
             return
         _started = True
-    _thread = threading.Thread(target=_compile_all, name="scratchdream-compile", daemon=True)
+        _thread = threading.Thread(
+            target=_compile_all, args=(_round,), name="scratchdream-compile", daemon=True
+        )
     _thread.start()
 
 
-def _compile_all():
+def _compile_all(round_):
     """The background thread: compile each pending signature with the parallel dispatcher, then put the
     kernel back; wait while nothing is pending; end when finish() asks and nothing is left."""
     while True:
         with _todo:
-            while not any(t.pending for t in _twins):
+            while round_ == _round and not any(t.pending for t in _twins):
                 if _closing:
                     return
                 _todo.wait()
+            if round_ != _round:
+                return
             twin = next(t for t in _twins if t.pending)
             sig = twin.pending[0]
         try:
             twin.parallel.compile(sig)
-        finally:  # a kernel that failed to compile stays serial (its twin), as correct and slower
-            with _todo:
+            failed = False
+        except Exception:  # noqa: BLE001 (its twin runs on; after finish() the caller meets the error)
+            failed = True
+        with _todo:
+            if sig in twin.pending:
                 twin.pending.remove(sig)
-                if not twin.pending:
-                    twin.restore()
+            if round_ == _round and not twin.pending and not failed:
+                twin.restore()
 
 
 def finish(wait=True):
-    """Wait for the parallel kernels still to compile (wait=False: only the one compiling now may finish,
-    in the background), then put every kernel back."""
-    global _started, _closing, _thread
+    """Wait for the parallel kernels still to compile, then put every kernel back. wait=False (after an
+    error): at once; the kernel compiling now finishes in the background, for the cache."""
+    global _started, _closing, _thread, _round
     if wait:
         start()
     with _todo:
@@ -117,14 +125,17 @@ def finish(wait=True):
         if not wait:
             for twin in _twins:
                 twin.pending.clear()
-        _todo.notify()
-    if _thread is not None and wait:
-        _thread.join()
-    for twin in _twins:
-        twin.restore()
-    _twins.clear()
-    _started = _closing = False
-    _thread = None
+        _todo.notify_all()
+        thread = _thread
+    if thread is not None and wait:
+        thread.join()
+    with _todo:
+        for twin in _twins:
+            twin.restore()
+        _twins.clear()
+        _started = _closing = False
+        _round += 1
+        _thread = None
 
 
 def compiling():
