@@ -131,9 +131,7 @@ def run(args):
             done = _dream(args, options, outs, out, gif, why, recipe=recipe, unmeasured=unmeasured)
         spent(args)
         summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
-    if (
-        unmeasured
-    ):  # now that every kernel is compiled, and after the picture: the next estimate is this machine's
+    if unmeasured:  # after the picture, every kernel compiled: the next estimate is this machine's own
         cost.model(unmeasured)
     return 0
 

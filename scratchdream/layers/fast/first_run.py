@@ -1,7 +1,7 @@
 """A fresh install's first dream without the long wait: serial twins first, parallel code in the background.
 
-Numba compiles a kernel with `parallel=True` about 3x slower than the same loops without it: the 13 kernels
-of a toyworld dream took 19.8 CPU seconds to compile parallel and 6.3 s serial (docs/performance.md, cold
+Numba compiles a kernel with `parallel=True` about 3x slower than the same loops without it: the 14 kernels
+of a toyworld dream took 22.7 CPU seconds to compile parallel and 7.1 s serial (docs/performance.md, cold
 first dream). So on a fresh install (a parallel kernel whose machine code is not in Numba's cache yet):
 
     enable()   swaps each such kernel of layers/fast/ for a `_Twin`: its calls run the same Python function
