@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import bench_targets
+from . import bench_dreams, bench_targets
 from .deepdream.ascent import gradient
 from .deepdream.plan import build_objective
 from .deepdream.tiling import Tiler, default_margin, exact_margin, jump
@@ -457,7 +457,14 @@ def run(args, rival=None):
         measured |= figures
         lines.append(line)
     print("\n" + "\n".join(lines) if lines else "")
-    print(bench_targets.table(measured, torch=rival is not None))
+    reasons = {}
+    if getattr(args, "dreams", False):  # last: nothing else of the bench runs beside them
+        figures = bench_dreams.measure(random_params)
+        print(bench_dreams.line(figures))
+        measured |= figures
+    else:
+        reasons = {key: "--no-dreams" for key in (bench_dreams.COLD, bench_dreams.BIG)}
+    print(bench_targets.table(measured, torch=rival is not None, reasons=reasons))
     if not rival:
         print(TORCH_NOTE)
     return 0

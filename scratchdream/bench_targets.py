@@ -12,8 +12,7 @@ target "not measured"):
     cold first dream      s to the first step of a 320x240 toyworld dream on an empty Numba cache
     dream 1024x768        s of `make dream` with the defaults on a 1024x768 photo, GoogLeNet's architecture
 Without torch (`scratchdream bench`) the targets against it are left out. The last two need a fresh
-process and a photo: docs/performance.md reports them; here they stay "not measured" unless a caller
-measures them.
+process each: bench_dreams.py runs them (unless --no-dreams, then "not measured (--no-dreams)").
 """
 
 import math
@@ -87,13 +86,17 @@ def rows(measured, targets=TARGETS):
     return out
 
 
-def table(measured, targets=TARGETS, torch=True):
+def table(measured, targets=TARGETS, torch=True, reasons=None):
     """The printed table, one line per target (without torch: only those not judged against it), then how
-    many are met."""
+    many are met. reasons: {key: why} printed after "not measured", e.g. the option that skipped it."""
     targets = [t for t in targets if torch or not t.torch]
+    why = {t.name: f" ({(reasons or {})[t.key]})" for t in targets if t.key in (reasons or {})}
     lines = [f"{'issue 18 target':44s} {'target':>9s} {'measured':>9s}  verdict", "-" * 76]
     found = rows(measured, targets)
-    lines += [f"{name:44s} {goal:>9s} {figure:>9s}  {v}" for name, goal, figure, v in found]
+    lines += [
+        f"{name:44s} {goal:>9s} {figure:>9s}  {v}{why.get(name, '') if v == 'not measured' else ''}"
+        for name, goal, figure, v in found
+    ]
     counts = {v: sum(r[3] == v for r in found) for v in ("met", "not met", "not measured")}
     lines.append(", ".join(f"{n} {v}" for v, n in counts.items()))
     return "\n".join(lines)

@@ -30,6 +30,7 @@ TINY = [
     "32",
     "--no-memory",
     "--no-compile",
+    "--no-dreams",
 ]
 VGG16_CONVS = [f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)]
 
@@ -244,3 +245,44 @@ def test_step_figures_divide_by_the_rivals_columns():
     rival = argparse.Namespace(name="torch")
     assert bench.step_figures(rows, rival) == {"ratio g 224": 0.8, "memory g 224": 0.5}
     assert bench.step_figures(rows, None) == {}
+
+
+def test_first_step_is_the_first_chunk_that_shows_the_loss():
+    """bench_dreams reads the child's stderr in chunks as they come; the bar's "L=" may be cut in two."""
+    from scratchdream.bench_dreams import first_step_at
+
+    assert first_step_at([(0.5, b"octave 1/4 0%|"), (1.0, b"| 00:01, L"), (1.25, b"=1.46\r")]) == 1.25
+    assert first_step_at([(0.5, b"estimate: about 1 s"), (2.0, b"L=3.1")]) == 2.0
+    assert first_step_at([(0.5, b"scratchdream: error: no such file")]) is None
+    assert first_step_at([]) is None
+
+
+def test_a_run_that_never_steps_has_no_first_step():
+    from scratchdream.bench_dreams import timed_run
+
+    first, seconds, code = timed_run(["layers", "toyworld"], dict(os.environ), stop_at_first_step=True)
+    assert first is None and seconds > 0 and code == 0
+
+
+def test_the_fresh_process_dreams_feed_the_targets_table(capsys, monkeypatch):
+    """With the dreams (here a stand-in for the two subprocesses) their figures are judged; without them
+    (--no-dreams) both targets say why they are not measured."""
+    from scratchdream import bench_dreams
+
+    figures = {bench_dreams.COLD: 7.0, bench_dreams.BIG: 20.0}
+    monkeypatch.setattr(bench_dreams, "measure", lambda random_params: figures)
+    args = _tiny_args()
+    args.dreams = True
+    assert bench.cmd_bench(args) == 0
+    out = capsys.readouterr().out
+    assert "fresh-process dreams: first step of a cold toyworld 320x240 dream 7.0 s" in out
+    (cold,) = [x for x in out.splitlines() if x.startswith("cold first dream, toyworld 320x240")]
+    (big,) = [x for x in out.splitlines() if x.startswith("make dream 1024x768, googlenet defaults")]
+    assert cold.split()[-2:] == ["s", "met"] and "7.0 s" in cold, cold
+    assert big.endswith("20.0 s  not met"), big
+    args.dreams = False
+    assert bench.cmd_bench(args) == 0
+    out = capsys.readouterr().out
+    assert "fresh-process dreams" not in out
+    (cold,) = [x for x in out.splitlines() if x.startswith("cold first dream, toyworld 320x240")]
+    assert cold.endswith("not measured (--no-dreams)"), cold

@@ -102,11 +102,14 @@ def test_dream_prints_the_estimate_before_the_first_step(net, tmp_path, capsys, 
     argv = dream_argv(net, tmp_path, "--steps", "1", "--octaves", "1")
     assert cli.main(argv + ["--max-memory", "2G"]) == 0
     err = capsys.readouterr().err
-    assert "measuring this machine's speed once" in err  # the first dream calibrates
     lines = [line for line in err.splitlines() if line.startswith("scratchdream: estimate: ")]
     assert len(lines) == 1 and " MiB at the peak (1 octave up to 48x40, " in lines[0], err
+    assert "(rough: this machine is not measured yet)" in lines[0], err  # nothing timed before the dream
+    measuring = err.index("measuring this machine's speed once")  # after it: the first dream calibrates
+    assert measuring > err.index("100%") > err.index(lines[0]), err
     assert cli.main(argv + ["--force"]) == 0
-    assert "measuring" not in capsys.readouterr().err  # cached
+    err = capsys.readouterr().err
+    assert "measuring" not in err and "rough" not in err, err  # cached
 
 
 def test_calibrate_command_writes_the_cache(tmp_path, capsys, model, monkeypatch):
@@ -133,12 +136,10 @@ def test_memory_sizes_parse():
     assert memory_size("2g") == 2 << 30
 
 
-def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
-    net, tmp_path, capsys, model, monkeypatch
-):
-    """A fresh machine calibrates (and compiles) inside its first dream's estimate: "dreamed ... in X s"
-    is the dream's own time, to set beside the estimate, and the calibration is named apart. A clock that
-    only moves while calibrating: the dream takes 0.0 s of it."""
+def test_the_first_dream_calibrates_after_its_picture_not_before(net, tmp_path, capsys, model, monkeypatch):
+    """A fresh machine's first dream times nothing before its first step (its estimate is rough) and
+    calibrates once the picture is written: "dreamed ... in X s" is the dream's own time. A clock that only
+    moves while calibrating: the dream takes 0.0 s of it, and the closing line comes before the 1000 s."""
     from scratchdream.cli import dream as dream_cli
 
     now = [0.0]
@@ -154,7 +155,8 @@ def test_the_closing_note_counts_the_dream_not_the_first_runs_calibration(
     argv = dream_argv(net, tmp_path, "--steps", "1", "--octaves", "1")
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert " in 0.0 s, after 1000 s measuring this machine " in out, out
+    assert " in 0.0 s -> " in out and now[0] == 1000.0, out
+    assert cost.model(calibrate_if_missing=False, keys={"conv_gemm"}) == model  # measured, and cached
     assert cli.main(argv + ["--force"]) == 0  # cached: nothing measured
     out = capsys.readouterr().out
     assert " in 0.0 s " in out and "measuring" not in out, out

@@ -46,6 +46,14 @@ def add_parser(subs):
         "--no-compile", dest="compile", action="store_false", help="skip the Numba compile-time probe"
     )
     p.add_argument(
+        "--no-dreams",
+        dest="dreams",
+        action="store_false",
+        help="skip the two fresh-process dreams of issue 18's targets (a cold toyworld 320x240 dream on "
+        "empty caches, timed to its first step, and `make dream` on a 1024x768 picture with GoogLeNet: "
+        "about a minute together)",
+    )
+    p.add_argument(
         "--no-tiling",
         dest="tiling",
         action="store_false",

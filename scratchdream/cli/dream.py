@@ -14,6 +14,7 @@ from ..deepdream.loop import run as run_dream
 from ..deepdream.plan import default_layer
 from ..errors import UsageError
 from ..image_io import load_image, save_gif, shrink, watched
+from ..layers.kernel_sets import serial_first
 from ..manifest import with_output
 from ..nets import classes, cost, zoo
 from ..outputs import OutputSet
@@ -119,15 +120,19 @@ def run(args):
         return batch.run(args, options, recipe)
     # --net and --compare-net: when they name a weights file, it is read too
     inputs = [args.image, args.guide, args.net, args.compare_net]
-    with OutputSet(inputs, force=args.force) as outs:
-        beside = (lambda name: [os.path.splitext(name)[0] + ".gif"]) if args.gif == "" else (lambda name: ())
-        out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
-        gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
-        why = outs.add(explain.panel_path(out), "--explain") if explain.wanted(args) else None
-        check_checkpoint(args, inputs + [out, gif, why])
-        done = _dream(args, options, outs, out, gif, why, recipe=recipe)
-    spent(args)
-    summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
+    unmeasured = set()  # the cost model's rates the estimate lacked: measured after the dream
+    with serial_first():  # a fresh install: serial kernels until the parallel ones compile (layers/fast/)
+        with OutputSet(inputs, force=args.force) as outs:
+            beside = (lambda name: [os.path.splitext(name)[0] + ".gif"]) if args.gif == "" else (lambda n: ())
+            out = outs.add(main_output(args.image, args.output, DREAM_SUFFIX, args.force, beside))
+            gif = None if args.gif is None else outs.add(_gif_path(out, args.gif), "--gif")
+            why = outs.add(explain.panel_path(out), "--explain") if explain.wanted(args) else None
+            check_checkpoint(args, inputs + [out, gif, why])
+            done = _dream(args, options, outs, out, gif, why, recipe=recipe, unmeasured=unmeasured)
+        spent(args)
+        summary(f"{done} -> {out}" + (f" and {gif}" if gif else "") + (f" and {why}" if why else ""))
+    if unmeasured:  # after the picture, every kernel compiled: the next estimate is this machine's own
+        cost.model(unmeasured)
     return 0
 
 
@@ -137,10 +142,10 @@ def options_of(args):
     return dream_options(args, guide=guide, start=args.start)
 
 
-def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
+def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None, unmeasured=None):
     """Load the net and the picture, dream, write the picture (and the GIF, and the --explain panel) to
     their temporary names, each with the manifest `stamp` (by default this run's own); returns what was
-    done, in words."""
+    done, in words. The rates the estimate lacked are added to the set `unmeasured`."""
     net = load_net(args.net, args.weights_dir)
     options = settled(args, net, options, recipe)
     judges = explain.nets(args, net) if why else None  # classifiers, checked before the dream
@@ -149,11 +154,11 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     stamp = stamp or for_run("dream", dream_settings(options, args.max_size), args, net, args.guide)
     frames = []
     on_frame = (lambda f: frames.append(shrink(f))) if gif else None
-    measuring = []  # seconds the estimate took: a first run measures the machine (and compiles) first
+    measuring = []  # seconds the estimate took (checking every pass's memory first)
 
     def estimate(plan):
         t = time.perf_counter()
-        _estimate(net, options, *img.shape[:2])
+        _estimate(net, options, *img.shape[:2], set() if unmeasured is None else unmeasured)
         measuring.append(time.perf_counter() - t)
 
     t0 = time.perf_counter()
@@ -161,7 +166,6 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
         net, img, options, on_frame=on_frame, checkpoint=checkpoint_of(args, stamp), on_plan=estimate
     )
     seconds = time.perf_counter() - t0 - sum(measuring)  # the dream's own time, as the estimate's
-    first = f", after {sum(measuring):.0f} s measuring this machine" if sum(measuring) >= 1 else ""
     if out:
         save_picture(outs, out, result, alpha, stamp)
     if gif:
@@ -170,16 +174,23 @@ def _dream(args, options, outs, out, gif, why=None, stamp=None, recipe=None):
     return (
         f"dreamed {args.image} ({img.shape[1]}x{img.shape[0]}) with {net.name} "
         f"{_objective(args, options, net)}, {options.octaves} octaves x {options.steps} steps "
-        f"in {seconds:.1f} s{first}{rose}"
+        f"in {seconds:.1f} s{rose}"
     )
 
 
-def _estimate(net, options, H, W):
-    """One line before the first step: the run's estimated time and peak memory (calibrating on first use)."""
+def _estimate(net, options, H, W, unmeasured):
+    """One line before the first step: the run's estimated time and peak memory. Nothing is timed before
+    the first step: rates this machine has not measured yet come from cost.DEFAULT (a rough line), and are
+    added to `unmeasured`, for the caller to measure after the dream."""
     if not watched():  # for a person at a terminal; a pipe or a log gets only what went wrong
         return
     budget.check_memory(net, options, H, W)  # a run that cannot fit says so alone, not under an estimate
-    estimate = budget.estimate(net, options, H, W, cost.model(budget.rate_keys(net, options, H, W)))
+    keys = budget.rate_keys(net, options, H, W)
+    model = cost.model(keys, calibrate_if_missing=False)
+    if model is None:
+        model = cost.default_model()
+        unmeasured.update(keys)
+    estimate = budget.estimate(net, options, H, W, model)
     print(f"scratchdream: estimate: {estimate.line(cost.machine()['threads'])}", file=sys.stderr)
 
 

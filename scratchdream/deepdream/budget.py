@@ -38,11 +38,13 @@ class Budget:
     sizes: list
     tile: int
     cpu_seconds: object = None
+    rough: bool = False  # the time from cost.DEFAULT's rates, not this machine's
 
     def line(self, threads):
         """e.g. "about 12 s and 350 MiB at the peak (4 octaves up to 1024x768, 2 threads, 512-px tiles)"."""
         h, w = self.sizes[-1]
-        time = "" if self.seconds is None else f"about {_seconds(self.seconds)} and "
+        rough = " (rough: this machine is not measured yet)" if self.rough else ""
+        time = "" if self.seconds is None else f"about {_seconds(self.seconds)}{rough} and "
         tiles = f", {self.tile}-px tiles" if self.tile and max(h, w) > self.tile else ""
         n = len(self.sizes)
         return (
@@ -64,7 +66,8 @@ def estimate(net, options, H, W, model=None):
             for v, (h, w) in zip(views, sizes)
         )
     seconds = None if cpu is None else cpu / model["machine"]["threads"]
-    return Budget(seconds, int(peak), sizes, options.tile, cpu)
+    rough = bool(model and model.get("default"))
+    return Budget(seconds, int(peak), sizes, options.tile, cpu, rough)
 
 
 def rate_keys(net, options, H, W):

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..image_io import resize
-from ..layers.kernel_sets import note_compiling
+from ..layers.kernel_sets import compile_in_background, note_compiling
 from . import defaults, recipes
 from .ascent import ascent_step
 from .octaves import pyramid, reinject
@@ -64,6 +64,7 @@ def run(net, img, options, progress=True, on_frame=None, checkpoint=None, on_pla
             for _ in range(options.steps):  # feed the picture back, repeat
                 roll = _roll(plan.jitter_rng, options.jitter)
                 L, g_size = ascent_step(net, x, objective, eta, lo, hi, normalize, smooth, roll, tiler, wrap)
+                compile_in_background()  # a fresh install's parallel kernels, once the first step is shown
                 moved |= g_size > 0
                 bar.set_postfix(L=f"{L:.4g}", refresh=False)
                 bar.update(octave.size[0] * octave.size[1])

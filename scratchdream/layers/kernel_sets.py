@@ -6,6 +6,7 @@ environment, or `scratchdream.use_kernels("reference")`, runs every layer on the
 """
 
 import os
+from contextlib import contextmanager
 from types import ModuleType
 from typing import NamedTuple
 
@@ -69,3 +70,37 @@ def note_compiling():
         from .fast.cache import announce_compiling
 
         announce_compiling()
+
+
+@contextmanager
+def serial_first():
+    """With the fast kernels, on a fresh install: the parallel kernels not compiled yet run on their serial
+    twins (quick to compile) until the background compile, started after the first step
+    (compile_in_background), puts them back (layers/fast/first_run.py). Leaving the block waits for that
+    compile, so the next run finds every kernel in the cache; an error leaves without waiting."""
+    if kernels().name != "fast":
+        yield
+        return
+    from .fast import first_run
+
+    first_run.enable()
+    try:
+        yield
+    except BaseException:
+        first_run.finish(wait=False)
+        raise
+    if first_run.compiling():
+        from ..image_io import note, watched
+
+        if watched():  # the picture is written; what the process still does, and why
+            note("compiling the parallel kernels for the next runs (first run only)")
+    first_run.finish()
+
+
+def compile_in_background():
+    """After a step: the kernels that ran on their serial twins compile in parallel now, in a background
+    thread (a no-op unless serial_first is on, and after its first call)."""
+    if kernels().name == "fast":
+        from .fast import first_run
+
+        first_run.start()

@@ -14,7 +14,8 @@ wall-clock time for the machine at rest (docs/performance.md). The
 rates are cached as JSON in the user's cache folder ($XDG_CACHE_HOME/scratchdream, else
 ~/.cache/scratchdream), one file per CPU, thread count and kernel set, since those change every rate;
 `model(keys)` reads the file, or on first use measures the keys a dream needs (needed_keys: its net's
-layer kinds, so the first dream compiles only their kernels) and adds them to the file.
+layer kinds) and adds them to the file. A dream never measures before its first step: without the file its
+estimate uses DEFAULT (default_model, a rough line), and `scratchdream dream` measures after the dream.
 `benchmarks/estimate_vs_measured.py --check 4` (run by CI) holds the estimate of a dream within 4x of
 its least measured CPU time, on toyworld and a random-weight GoogLeNet-shaped net; docs/performance.md has
 the figures and why the least.
@@ -50,6 +51,22 @@ BENCH = {
     "elementwise": (("relu", {}), (64, 128, 128)),
 }
 OWN_KEYS = ("linear", "maxpool", "avgpool", "lrn")
+# the rates and call of the 2-core Xeon docs/performance.md measures on (`scratchdream calibrate`,
+# 2026-12-04): a first dream's estimate uses them (default_model), so that nothing is timed before its
+# first step; the dream's CLI measures this machine's own afterwards
+DEFAULT = {
+    "rates": {
+        "conv_gemm": 5.2e-11,
+        "conv_im2col": 6.9e-11,
+        "conv_winograd": 5.1e-11,
+        "linear": 3.7e-10,
+        "maxpool": 7.2e-09,
+        "avgpool": 1.1e-08,
+        "lrn": 7.9e-09,
+        "elementwise": 1.9e-09,
+    },
+    "call": 4.6e-05,
+}
 
 
 # ---- the work of each layer ------------------------------------------------------------------------
@@ -244,7 +261,8 @@ def model(keys=None, calibrate_if_missing=True):
         return None if missing else cached
     from ..layers.fast import cache
 
-    first = " (more on a first run: see the note below)" if cache.uncompiled() else ""  # the compile note
+    unsaid = cache.uncompiled() and not cache._Announcer.said  # the compile note comes below, once
+    first = " (more on a first run: see the note below)" if unsaid else ""
     print(f"scratchdream: measuring this machine's speed once (scratchdream calibrate), a few seconds{first}",
           file=sys.stderr)  # fmt: skip
     fresh = calibrate(keys=None if keys is None and cached is None else missing)  # None: all, warmed up
@@ -252,6 +270,12 @@ def model(keys=None, calibrate_if_missing=True):
         fresh = {**fresh, "rates": {**cached["rates"], **fresh["rates"]}}
     save(fresh, path)
     return fresh
+
+
+def default_model():
+    """A model with the DEFAULT rates, marked "default": a rough estimate for a machine not measured yet."""
+    rates, call = dict(DEFAULT["rates"]), DEFAULT["call"]
+    return {"version": VERSION, "machine": machine(), "rates": rates, "call": call, "default": True}
 
 
 def save(fresh, path=None):

@@ -1,8 +1,9 @@
 """Say so when a run stops to compile. Numba turns each fast kernel into machine code on its first call and
 keeps the code in its cache (`__pycache__` beside the module, or $NUMBA_CACHE_DIR); later runs load it in
-milliseconds. On a fresh install the first dream compiles its kernels before its first step, most of a
-minute: `announce_compiling` prints one line the moment Numba starts compiling (its "numba:compile" event,
-which a kernel loaded from the cache does not fire), so it never comes before a mistake's one-line error.
+milliseconds. On a fresh install the first dream compiles its kernels, most of a minute in all (the
+serial twins of first_run.py before its first step, the parallel kernels after it): `announce_compiling`
+prints one line the moment Numba starts compiling (its "numba:compile" event, which a kernel loaded from
+the cache does not fire), so it never comes before a mistake's one-line error.
 """
 
 import os
@@ -17,8 +18,8 @@ from . import batchnorm, blas, clip, concat, conv, leaky_relu, lrn, pool, relu, 
 MODULES = (conv, winograd, winograd5, blas, pool, relu, leaky_relu, clip, lrn, concat, softmax, batchnorm)
 
 # measured on the idle 2-core Xeon with an empty cache, one process: the 24 kernels `scratchdream calibrate`
-# compiles took 25.0 s (Winograd's 5: 11.2 s). A first dream compiles only its net's kernels: toyworld's 14
-# in 16.7 s, its first step at 17 s (docs/performance.md, cold first dream), under the note's 30 s for all.
+# compiles took 25.0 s (Winograd's 5: 11.2 s). A first dream compiles only its net's kernels, first their
+# serial twins (toyworld's 14: 7 CPU s, its first step at about that; docs/performance.md, cold first dream).
 SECONDS_EACH = 1.0
 
 
