@@ -2,9 +2,10 @@
 
     x (N, C, H, W) -> y (N, C, Ho, Wo);  window (i, j) covers rows sh·i - pt ... sh·i - pt + kh - 1, clipped
 Each kernel runs in parallel over the (n, c) planes, whose writes never meet. The max keeps the first
-maximum in row-major window order (a NaN wins), found separably: the max of each row segment, then of those
-down the column (3 + 3 comparisons for 3x3 instead of 9). tests/test_pool.py holds every kernel equal to
-the reference, ties and NaNs included.
+maximum in row-major window order (a NaN wins), scanning each window directly (a separable pass, row
+maxima then column maxima, was 1.3-1.9x slower: its scratch arrays and second pass cost more than the
+comparisons it saves). tests/test_pool.py holds every kernel equal to the reference, ties and NaNs
+included.
 """
 
 import numpy as np
@@ -18,62 +19,53 @@ from .threads import parallel_if_large
 
 
 # ---- max pooling ---------------------------------------------------------------------------------
-@njit(cache=True)
-def _maxpool_plane(x, y, arg, geo, nans):
-    """One (H, W) plane, separable: first the max of every row segment (first v wins), then the max of
-    kh such row maxima down each column (first u wins). Row-major order is u first, then v, so this
-    keeps exactly the window's first maximum. `nans` says whether x has any NaN (which wins, as in
-    PyTorch), so the common case pays nothing for that test (Numba hoists the invariant flag)."""
-    H, W = x.shape
-    Ho, Wo = y.shape
-    rmax = np.empty((H, Wo), x.dtype)  # rmax[h, j]: max of x[h, window j's columns]
-    rarg = np.empty((H, Wo), np.int32)  # ... and its column v inside the window
-    for h in range(H):
-        for j in range(Wo):
-            w0 = j * geo.sw - geo.pl
-            ws, we = max(w0, 0), min(w0 + geo.kw, W)
-            best, bv = x[h, ws], ws - w0
-            for w in range(ws + 1, we):
-                val = x[h, w]
-                if val > best or (nans and val != val and best == best):
-                    best, bv = val, w - w0
-            rmax[h, j], rarg[h, j] = best, bv
-    for i in range(Ho):
-        h0 = i * geo.sh - geo.pt
-        hs, he = max(h0, 0), min(h0 + geo.kh, H)
-        for j in range(Wo):
-            best, bu, bv = rmax[hs, j], hs - h0, rarg[hs, j]
-            for h in range(hs + 1, he):
-                val = rmax[h, j]
-                if val > best or (nans and val != val and best == best):
-                    best, bu, bv = val, h - h0, rarg[h, j]
-            y[i, j] = best
-            arg[i, j] = bu * geo.kw + bv
-
-
+# Flat, unsigned indices: x[n, c, h, w] is xf[(q·H + h)·W + w] with q = n·C + c. Numba wraps negative
+# indices on every read of a signed index (one test and add per dimension); an unsigned one skips that,
+# which makes these loops about 1.3x faster than the same loops on 4-D indices.
 @njit(cache=True, parallel=True)
 def _maxpool_nb(x, y, arg, geo, nans):
-    """Parallel over (n, c) planes (the plane kernel is a separate function: Numba optimises it better
-    outside the parallel loop's body)."""
-    N, C = x.shape[0], x.shape[1]
+    """Parallel over the (n, c) planes. Each window is scanned in row-major order, u then v, and a later
+    tap replaces the best only when strictly larger, so the first maximum is kept (Caffe's and PyTorch's
+    '>'). `nans` says whether x has any NaN (which wins, as in PyTorch), so the common case pays nothing
+    for that test. The scan starts from the window's first real pixel: padding never wins."""
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    xf, yf, af = x.reshape(-1), y.reshape(-1), arg.reshape(-1)
     for q in prange(N * C):
-        n, c = q // C, q % C
-        _maxpool_plane(x[n, c], y[n, c], arg[n, c], geo, nans)
+        for i in range(Ho):
+            h0 = i * geo.sh - geo.pt  # window row u = 0 (may be padding)
+            hs, he = max(h0, 0), min(h0 + geo.kh, H)
+            for j in range(Wo):
+                w0 = j * geo.sw - geo.pl
+                ws, we = max(w0, 0), min(w0 + geo.kw, W)
+                best = xf[np.uint64((q * H + hs) * W + ws)]
+                tap = (hs - h0) * geo.kw + ws - w0
+                for h in range(hs, he):
+                    row = np.uint64((q * H + h) * W)
+                    t0 = (h - h0) * geo.kw - w0  # tap number of pixel (h, w) is t0 + w
+                    for w in range(ws, we):
+                        val = xf[row + np.uint64(w)]
+                        if val > best or (nans and val != val and best == best):
+                            best, tap = val, t0 + w
+                k = np.uint64((q * Ho + i) * Wo + j)
+                yf[k] = best
+                af[k] = tap
 
 
 @njit(cache=True, parallel=True)
 def _maxpool_backward_nb(dy, arg, dx, geo):
     """Scatter dy to the winners; parallel over (n, c) planes, whose writes never collide."""
     N, C, Ho, Wo = dy.shape
+    H, W = dx.shape[2], dx.shape[3]
+    dyf, af, dxf = dy.reshape(-1), arg.reshape(-1), dx.reshape(-1)
     for q in prange(N * C):
-        n, c = q // C, q % C
-        dx[n, c] = 0.0
+        dxf[q * H * W : (q + 1) * H * W] = 0.0
         for i in range(Ho):
             for j in range(Wo):
-                a = np.int64(arg[n, c, i, j])
-                dx[n, c, i * geo.sh - geo.pt + a // geo.kw, j * geo.sw - geo.pl + a % geo.kw] += dy[
-                    n, c, i, j
-                ]
+                k = np.uint64((q * Ho + i) * Wo + j)
+                a = np.int64(af[k])
+                h, w = i * geo.sh - geo.pt + a // geo.kw, j * geo.sw - geo.pl + a % geo.kw
+                dxf[np.uint64((q * H + h) * W + w)] += dyf[k]
 
 
 def _pool_input(x, geo, layer):
