@@ -99,18 +99,23 @@ def _maxpool_nb(x, y, arg, geo, nans, threads):
 
 @njit(cache=True, parallel=True)
 def _maxpool_backward_nb(dy, arg, dx, geo):
-    """Scatter dy to the winners; parallel over (n, c) planes, whose writes never collide."""
+    """Scatter dy to the winners; parallel over (n, c) planes, whose writes never collide. The winner of
+    window (i, j), tap a, lies step[a] = (a // kw)·W + a % kw past the window's corner (a table: no
+    division per pixel); corner + step is a real pixel, so the flat index is never negative."""
     N, C, Ho, Wo = dy.shape
     H, W = dx.shape[2], dx.shape[3]
+    step = np.empty(geo.kh * geo.kw, np.int64)
+    for a in range(geo.kh * geo.kw):
+        step[a] = (a // geo.kw) * W + a % geo.kw
     dyf, af, dxf = dy.reshape(-1), arg.reshape(-1), dx.reshape(-1)
     for q in prange(N * C):
         dxf[q * H * W : (q + 1) * H * W] = 0.0
         for i in range(Ho):
+            corner = (q * H + i * geo.sh - geo.pt) * W - geo.pl
+            out = (q * Ho + i) * Wo
             for j in range(Wo):
-                k = np.uint64((q * Ho + i) * Wo + j)
-                a = np.int64(af[k])
-                h, w = i * geo.sh - geo.pt + a // geo.kw, j * geo.sw - geo.pl + a % geo.kw
-                dxf[np.uint64((q * H + h) * W + w)] += dyf[k]
+                k = np.uint64(out + j)
+                dxf[np.uint64(corner + j * geo.sw + step[af[k]])] += dyf[k]
 
 
 def _pool_input(x, geo, layer):
