@@ -24,13 +24,13 @@ from .threads import parallel_if_large
 #   column pass  y[i, j] = max_u rm[sh·i - pt + u, sw·j]   over the real rows (and its u·kw + v)
 # xp is the plane with -inf on its left and right: strict '>' never lets padding win, and each window's
 # scan starts from its first real pixel, so the first maximum in row-major order is kept (Caffe's and
-# PyTorch's '>'); a NaN wins when `nans` says x has one (PyTorch). Indices are flat and unsigned: Numba
-# then skips its negative-index wrap on every read. The column pass works at unit stride too and keeps
-# every sw-th start: at stride 2 the row pass computes twice the windows it needs, in vectors, which is
-# still 2-5x faster than scanning each window alone (that scan waits on a chain of kh·kw comparisons).
+# PyTorch's '>'); a NaN wins when `nans` says the plane has one (PyTorch). Indices are flat and
+# unsigned: Numba then skips its negative-index wrap on every read. The column pass works at unit stride
+# too and keeps every sw-th start: at stride 2 the row pass computes twice the windows it needs, in
+# vectors, still 2-5x faster than scanning each window alone (a chain of kh·kw dependent comparisons).
 @njit(cache=True)
 def _wins(val, best, nans):
-    """Does val replace best? Strictly larger, or the first NaN (only looked for when x has one)."""
+    """Does val replace best? Strictly larger, or the first NaN (only looked for when the plane has one)."""
     return (val > best) | (nans & (val != val) & (best == best))
 
 
@@ -70,9 +70,10 @@ def _column_pass(rm, ra, cm, ca, i, H, Wp, Wf, kh, kw, sh, pt, nans):
 
 
 @njit(cache=True, parallel=True)
-def _maxpool_nb(x, y, arg, geo, nans, threads):
+def _maxpool_nb(x, y, arg, geo, threads):
     """Parallel over the (n, c) planes, one block of planes per task (`threads` of them, numba's thread
-    count: a kernel that asks for it itself cannot be cached), each with its own scratch rows."""
+    count: a kernel that asks for it itself cannot be cached), each with its own scratch rows. The copy
+    into the padded row notes whether the plane has a NaN, so only such a plane looks for one."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Wf = (Wo - 1) * geo.sw + 1  # window starts at unit stride
@@ -85,10 +86,13 @@ def _maxpool_nb(x, y, arg, geo, nans, threads):
         rm, ra = np.empty(H * Wp, x.dtype), np.empty(H * Wp, np.int32)
         cm, ca = np.empty(Wf, x.dtype), np.empty(Wf, np.int32)
         for q in range(t * P // threads, (t + 1) * P // threads):
+            nans = False
             for h in range(H):
                 src, dst = np.uint64((q * H + h) * W), np.uint64(h * Wp + geo.pl)
                 for w in range(np.uint64(W)):
-                    xp[dst + w] = xf[src + w]
+                    v = xf[src + w]
+                    xp[dst + w] = v
+                    nans |= v != v
             _row_pass(xp, rm, ra, H, Wp, Wf, geo.kw, geo.pl, nans)
             for i in range(Ho):
                 _column_pass(rm, ra, cm, ca, i, H, Wp, Wf, geo.kh, geo.kw, geo.sh, geo.pt, nans)
@@ -133,8 +137,7 @@ def maxpool_forward(x, geo):
     x, Ho, Wo = _pool_input(x, geo, "maxpool")
     y = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
     arg = np.empty(y.shape, reference.arg_dtype(geo))
-    nans = bool(np.isnan(x.sum()))  # a NaN anywhere makes the sum NaN (no temporary array)
-    _maxpool_nb(x, y, arg, geo, nans, numba.get_num_threads())
+    _maxpool_nb(x, y, arg, geo, numba.get_num_threads())
     return y, (arg, x.shape, geo)
 
 
