@@ -197,9 +197,9 @@ def test_aliases_and_multiple_targets():
 
 
 def test_backward_never_writes_into_the_gradients_it_is_given():
-    """concat hands back views of its dL/dy, and where paths meet the second gradient on adds into the
-    sum in place: neither may write into a seed, here the concat's own and that of conv2/relu, which
-    feeds the three branches. Run twice, backward gives the same dL/dI, equal to the sum taken apart."""
+    """The fast concat hands back views of its dL/dy: nothing downstream may write into them, nor into a
+    seed, here the concat's own and that of conv2/relu, which feeds the three branches (their gradients
+    add to it). Run twice, backward gives the same dL/dI, equal to the sum taken apart."""
     net = tiny_inception_net()
     x = random_input(net).astype(np.float32)
     rng = np.random.default_rng(3)

@@ -202,13 +202,13 @@ class Net:
         weight_grads=True).
         """
         tape, grads = self._spend_tape(dL_dh, params)  # grads: activation name -> dL/d(activation), summed
-        summed, weight_grads = set(), {}  # summed: gradients that are sums made here, ours to add into
+        weight_grads = {}
         for layer, cache in tape.unwind():  # last layer first; each cache is let go once used
             if layer["name"] not in grads:
                 continue  # nothing flows back through this layer
             dxs, dw = KINDS[layer["kind"]].backward(tape.kernels, grads.pop(layer["name"]), cache, params)
             for src, dx in zip(layer["inputs"], dxs):
-                _add_gradient(grads, summed, src, dx)
+                grads[src] = grads[src] + dx if src in grads else dx  # paths meet: gradients add
             memory.release_freed(max(dx.nbytes for dx in dxs))
             if dw:
                 weight_grads[layer["params_of"]] = dw
@@ -259,19 +259,6 @@ class Net:
         """(lo, hi), each (1, 3, 1, 1): where pixel values 0 and 255 land in input space."""
         _, scale, mean, std = self._pre()
         return ((0.0 - mean) / std).astype(dtype), ((scale - mean) / std).astype(dtype)
-
-
-def _add_gradient(grads, summed, name, dx):
-    """grads[name] += dx where paths meet (an Inception module's input gets four). The first sum is a new
-    array (the gradients a layer hands back may be the caller's seed, or views of it: concat's are); later
-    ones add into that sum in place instead of allocating another."""
-    if name not in grads:
-        grads[name] = dx
-    elif name in summed:
-        grads[name] += dx
-    else:
-        grads[name] = grads[name] + dx
-        summed.add(name)
 
 
 class _Tape:
