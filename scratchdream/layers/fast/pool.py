@@ -17,20 +17,22 @@ from ..geometry import out_size
 from . import checks
 from .threads import parallel_if_large
 
-
 # ---- max pooling ---------------------------------------------------------------------------------
-# Separable, on a padded copy of each plane, in long flat loops that the compiler vectorises:
+# Separable, on a padded copy of each band of rows, in long flat loops that the compiler vectorises:
 #   row pass     rm[h, s] = max_v xp[h, s + v]      for every window start s at unit stride (and its v)
 #   column pass  y[i, j] = max_u rm[sh·i - pt + u, sw·j]   over the real rows (and its u·kw + v)
-# xp is the plane with -inf on its left and right: strict '>' never lets padding win, and each window's
+# xp holds the rows with -inf on their left and right: strict '>' never lets padding win, and each window's
 # scan starts from its first real pixel, so the first maximum in row-major order is kept (Caffe's and
-# PyTorch's '>'); a NaN wins when `nans` says the plane has one (PyTorch). Indices are flat and
+# PyTorch's '>'); a NaN wins when `nans` says the rows have one (PyTorch). Indices are flat and
 # unsigned: Numba then skips its negative-index wrap on every read. The column pass works at unit stride
 # too and keeps every sw-th start: at stride 2 the row pass computes twice the windows it needs, in
 # vectors, still 2-5x faster than scanning each window alone (a chain of kh·kw dependent comparisons).
+BAND = 16  # output rows per task, so its scratch rows stay in cache (pool1 at 1024 px: 2.2 -> 1.3 ns/pixel)
+
+
 @njit(cache=True)
 def _wins(val, best, nans):
-    """Does val replace best? Strictly larger, or the first NaN (only looked for when the plane has one)."""
+    """Does val replace best? Strictly larger, or the first NaN (only looked for when the rows have one)."""
     return (val > best) | (nans & (val != val) & (best == best))
 
 
@@ -53,15 +55,16 @@ def _row_pass(xp, rm, ra, H, Wp, Wf, kw, pl, nans):
 
 
 @njit(cache=True)
-def _column_pass(rm, ra, cm, ca, i, H, Wp, Wf, kh, kw, sh, pt, nans):
-    """cm[s], ca[s] = the max of window row i at unit-stride start s over its real rows, and its tap."""
+def _column_pass(rm, ra, cm, ca, i, r0, H, Wp, Wf, kh, kw, sh, pt, nans):
+    """cm[s], ca[s] = the max of window row i at unit-stride start s over its real rows, and its tap;
+    rm holds image rows from r0 on."""
     h0 = i * sh - pt
     hs, he = max(h0, 0), min(h0 + kh, H)
-    r, t0 = np.uint64(hs * Wp), np.int32((hs - h0) * kw)
+    r, t0 = np.uint64((hs - r0) * Wp), np.int32((hs - h0) * kw)
     for s in range(np.uint64(Wf)):
         cm[s], ca[s] = rm[r + s], t0 + ra[r + s]
     for h in range(hs + 1, he):
-        r, t = np.uint64(h * Wp), np.int32((h - h0) * kw)
+        r, t = np.uint64((h - r0) * Wp), np.int32((h - h0) * kw)
         for s in range(np.uint64(Wf)):
             val, b = rm[r + s], cm[s]
             m = _wins(val, b, nans)
@@ -69,33 +72,47 @@ def _column_pass(rm, ra, cm, ca, i, H, Wp, Wf, kh, kw, sh, pt, nans):
             ca[s] = t + ra[r + s] if m else ca[s]
 
 
+@njit(cache=True)
+def _pad_rows(xf, xp, q, r0, r1, H, W, Wp, pl):
+    """Copy rows r0 .. r1-1 of plane q into xp's rows 0 .., each after pl columns of padding; True if one
+    of them holds a NaN."""
+    nans = False
+    for h in range(r0, r1):
+        src, dst = np.uint64((q * H + h) * W), np.uint64((h - r0) * Wp + pl)
+        for w in range(np.uint64(W)):
+            v = xf[src + w]
+            xp[dst + w] = v
+            nans |= v != v
+    return nans
+
+
 @njit(cache=True, parallel=True)
 def _maxpool_nb(x, y, arg, geo, threads):
-    """Parallel over the (n, c) planes, one block of planes per task (`threads` of them, numba's thread
-    count: a kernel that asks for it itself cannot be cached), each with its own scratch rows. The copy
-    into the padded row notes whether the plane has a NaN, so only such a plane looks for one."""
+    """Parallel over bands of BAND output rows of each (n, c) plane: a band's scratch rows stay in cache
+    however large the picture. One block of bands per task (`threads` of them, numba's thread count: a
+    kernel that asks for it itself cannot be cached), each with its own scratch. The copy into the padded
+    rows notes whether the band has a NaN, so only such a band looks for one."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Wf = (Wo - 1) * geo.sw + 1  # window starts at unit stride
     Wp = max(W + geo.pl, Wf + geo.kw - 1)  # a padded row: pl on the left, as far as the last window right
+    rows = min((BAND - 1) * geo.sh + geo.kh, H)  # the most image rows a band reads
     xf, yf, af = x.reshape(-1), y.reshape(-1), arg.reshape(-1)
-    P = N * C
-    threads = min(threads, P)
+    bands = (Ho + BAND - 1) // BAND
+    tasks = N * C * bands
+    threads = min(threads, tasks)
     for t in prange(threads):
-        xp = np.full(H * Wp + geo.kw, -np.inf, x.dtype)  # only the real pixels are rewritten per plane
-        rm, ra = np.empty(H * Wp, x.dtype), np.empty(H * Wp, np.int32)
+        xp = np.full(rows * Wp + geo.kw, -np.inf, x.dtype)  # only the real pixels are rewritten per band
+        rm, ra = np.empty(rows * Wp, x.dtype), np.empty(rows * Wp, np.int32)
         cm, ca = np.empty(Wf, x.dtype), np.empty(Wf, np.int32)
-        for q in range(t * P // threads, (t + 1) * P // threads):
-            nans = False
-            for h in range(H):
-                src, dst = np.uint64((q * H + h) * W), np.uint64(h * Wp + geo.pl)
-                for w in range(np.uint64(W)):
-                    v = xf[src + w]
-                    xp[dst + w] = v
-                    nans |= v != v
-            _row_pass(xp, rm, ra, H, Wp, Wf, geo.kw, geo.pl, nans)
-            for i in range(Ho):
-                _column_pass(rm, ra, cm, ca, i, H, Wp, Wf, geo.kh, geo.kw, geo.sh, geo.pt, nans)
+        for task in range(t * tasks // threads, (t + 1) * tasks // threads):
+            q, i0 = task // bands, task % bands * BAND
+            i1 = min(i0 + BAND, Ho)
+            r0, r1 = max(i0 * geo.sh - geo.pt, 0), min((i1 - 1) * geo.sh - geo.pt + geo.kh, H)
+            nans = _pad_rows(xf, xp, q, r0, r1, H, W, Wp, geo.pl)
+            _row_pass(xp, rm, ra, r1 - r0, Wp, Wf, geo.kw, geo.pl, nans)
+            for i in range(i0, i1):
+                _column_pass(rm, ra, cm, ca, i, r0, H, Wp, Wf, geo.kh, geo.kw, geo.sh, geo.pt, nans)
                 out = np.uint64((q * Ho + i) * Wo)
                 for j in range(np.uint64(Wo)):
                     yf[out + j], af[out + j] = cm[j * np.uint64(geo.sw)], ca[j * np.uint64(geo.sw)]
