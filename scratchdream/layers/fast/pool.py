@@ -122,7 +122,8 @@ def _maxpool_nb(x, y, arg, geo, threads):
 def _maxpool_backward_nb(dy, arg, dx, geo):
     """Scatter dy to the winners; parallel over (n, c) planes, whose writes never collide. The winner of
     window (i, j), tap a, lies step[a] = (a // kw)·W + a % kw past the window's corner (a table: no
-    division per pixel); corner + step is a real pixel, so the flat index is never negative."""
+    division per pixel); corner + step is a real pixel, so the flat index is never negative. Rows of dx
+    are zeroed just before the first window that reaches them, so they are still in cache for the adds."""
     N, C, Ho, Wo = dy.shape
     H, W = dx.shape[2], dx.shape[3]
     step = np.empty(geo.kh * geo.kw, np.int64)
@@ -130,13 +131,17 @@ def _maxpool_backward_nb(dy, arg, dx, geo):
         step[a] = (a // geo.kw) * W + a % geo.kw
     dyf, af, dxf = dy.reshape(-1), arg.reshape(-1), dx.reshape(-1)
     for q in prange(N * C):
-        dxf[q * H * W : (q + 1) * H * W] = 0.0
+        zeroed = 0  # rows 0 .. zeroed-1 of this plane are zero or hold sums
         for i in range(Ho):
+            reach = min(i * geo.sh - geo.pt + geo.kh, H)
+            dxf[(q * H + zeroed) * W : (q * H + max(reach, zeroed)) * W] = 0.0
+            zeroed = max(reach, zeroed)
             corner = (q * H + i * geo.sh - geo.pt) * W - geo.pl
             out = (q * Ho + i) * Wo
             for j in range(Wo):
                 k = np.uint64(out + j)
                 dxf[np.uint64(corner + j * geo.sw + step[af[k]])] += dyf[k]
+        dxf[(q * H + zeroed) * W : (q + 1) * H * W] = 0.0  # rows no window reaches (floor mode)
 
 
 def _pool_input(x, geo, layer):
