@@ -1,10 +1,11 @@
 """Fast pooling: the same max, average and adaptive average pooling as layers/pool.py, in Numba.
 
     x (N, C, H, W) -> y (N, C, Ho, Wo);  window (i, j) covers rows sh·i - pt ... sh·i - pt + kh - 1, clipped
-Each kernel runs in parallel over the (n, c) planes, whose writes never meet. The max keeps the first
-maximum in row-major window order (a NaN wins), separably: the max of each row segment, then of those
-down the column, in long vectorised loops over a padded copy of the plane. tests/test_pool.py holds every
-kernel equal to the reference, ties and NaNs included.
+Each kernel runs in parallel over the (n, c) planes (max-pool forward over bands of output rows of
+them), whose writes never meet. The max keeps the first maximum in row-major window order (a NaN wins),
+separably: the max of each row segment, then of those down the column, in long vectorised loops over a
+padded copy of the rows. tests/test_pool.py holds every kernel equal to the reference, ties and NaNs
+included.
 """
 
 import numba
