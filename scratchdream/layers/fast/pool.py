@@ -74,6 +74,26 @@ def _column_pass(rm, ra, cm, ca, i, r0, H, Wp, Wf, kh, kw, sh, pt, nans):
 
 
 @njit(cache=True)
+def _unit_stride_rows(rm, ra, cb, cab, i0, i1, r0, H, Wp, kh, kw, pt, nans):
+    """The column pass of a band when sh = 1: cb[(i - i0)·Wp + s], cab[...] for every output row i of the
+    band at once, one flat loop per tap row u (window row i reads image row i - pt + u, so for a fixed u
+    the rows the band reads are consecutive)."""
+    for i in range(i0, i1):  # each window row's first real image row
+        h0 = i - pt
+        src, dst, t0 = np.uint64((max(h0, 0) - r0) * Wp), np.uint64((i - i0) * Wp), np.int32(max(-h0, 0) * kw)
+        for s in range(np.uint64(Wp)):
+            cb[dst + s], cab[dst + s] = rm[src + s], t0 + ra[src + s]
+    for u in range(1, kh):
+        lo, hi = max(i0, pt - u + 1), min(i1, H + pt - u)  # rows whose tap u is real and past their first
+        src, dst, t = np.uint64((lo - pt + u - r0) * Wp), np.uint64((lo - i0) * Wp), np.int32(u * kw)
+        for k in range(np.uint64(max(hi - lo, 0) * Wp)):
+            val, b = rm[src + k], cb[dst + k]
+            m = _wins(val, b, nans)
+            cb[dst + k] = val if m else b
+            cab[dst + k] = t + ra[src + k] if m else cab[dst + k]
+
+
+@njit(cache=True)
 def _pad_rows(xf, xp, q, r0, r1, H, W, Wp, pl):
     """Copy rows r0 .. r1-1 of plane q into xp's rows 0 .., each after pl columns of padding; True if one
     of them holds a NaN."""
@@ -105,18 +125,23 @@ def _maxpool_nb(x, y, arg, geo, threads):
     for t in prange(threads):
         xp = np.full(rows * Wp + geo.kw, -np.inf, x.dtype)  # only the real pixels are rewritten per band
         rm, ra = np.empty(rows * Wp, x.dtype), np.empty(rows * Wp, np.int32)
-        cm, ca = np.empty(Wf, x.dtype), np.empty(Wf, np.int32)
+        cm, ca = np.empty(BAND * Wp, x.dtype), np.empty(BAND * Wp, np.int32)
         for task in range(t * tasks // threads, (t + 1) * tasks // threads):
             q, i0 = task // bands, task % bands * BAND
             i1 = min(i0 + BAND, Ho)
             r0, r1 = max(i0 * geo.sh - geo.pt, 0), min((i1 - 1) * geo.sh - geo.pt + geo.kh, H)
             nans = _pad_rows(xf, xp, q, r0, r1, H, W, Wp, geo.pl)
             _row_pass(xp, rm, ra, r1 - r0, Wp, Wf, geo.kw, geo.pl, nans)
+            if geo.sh == 1:  # the whole band's column pass at once, row i at (i - i0)·Wp
+                _unit_stride_rows(rm, ra, cm, ca, i0, i1, r0, H, Wp, geo.kh, geo.kw, geo.pt, nans)
             for i in range(i0, i1):
-                _column_pass(rm, ra, cm, ca, i, r0, H, Wp, Wf, geo.kh, geo.kw, geo.sh, geo.pt, nans)
+                row = np.uint64((i - i0) * Wp if geo.sh == 1 else 0)
+                if geo.sh != 1:  # one window row at a time, at the start of cm
+                    _column_pass(rm, ra, cm, ca, i, r0, H, Wp, Wf, geo.kh, geo.kw, geo.sh, geo.pt, nans)
                 out = np.uint64((q * Ho + i) * Wo)
                 for j in range(np.uint64(Wo)):
-                    yf[out + j], af[out + j] = cm[j * np.uint64(geo.sw)], ca[j * np.uint64(geo.sw)]
+                    k = row + j * np.uint64(geo.sw)
+                    yf[out + j], af[out + j] = cm[k], ca[k]
 
 
 @njit(cache=True, parallel=True)
