@@ -196,6 +196,28 @@ def test_aliases_and_multiple_targets():
     np.testing.assert_array_equal(acts["inc/output"], net.forward(x, upto="inc/output"))
 
 
+def test_backward_never_writes_into_the_gradients_it_is_given():
+    """The fast concat hands back views of its dL/dy: nothing downstream may write into them, nor into a
+    seed, here the concat's own and that of conv2/relu, which feeds the three branches (their gradients
+    add to it). Run twice, backward gives the same dL/dI, equal to the sum taken apart."""
+    net = tiny_inception_net()
+    x = random_input(net).astype(np.float32)
+    rng = np.random.default_rng(3)
+    acts = net.forward(x, upto=["inc/output", "conv2/relu"])
+    seeds = {name: rng.standard_normal(a.shape).astype(np.float32) for name, a in acts.items()}
+    kept = copy.deepcopy(seeds)
+    first = net.backward(seeds)
+    for name in seeds:
+        np.testing.assert_array_equal(seeds[name], kept[name])
+    net.forward(x, upto=["inc/output", "conv2/relu"])
+    np.testing.assert_array_equal(net.backward(seeds), first)
+    parts = []
+    for name in seeds:  # each seed alone: backward is linear in its seeds
+        net.forward(x, upto=["inc/output", "conv2/relu"])
+        parts.append(net.backward({n: seeds[n] if n == name else 0 * seeds[n] for n in seeds}))
+    np.testing.assert_allclose(first, parts[0] + parts[1], rtol=1e-4, atol=1e-4 * np.abs(first).max())
+
+
 def test_resolve_names_close_matches_in_one_line():
     net = tiny_inception_net()
     with pytest.raises(UsageError) as err:

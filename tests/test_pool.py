@@ -169,6 +169,26 @@ def test_adaptive_fast_equals_reference(dtype):
         )
 
 
+def test_maxpool_fast_equals_reference_with_nans_and_infinities():
+    """The fast kernel pads with -inf and looks for NaNs band by band (16 output rows): planes and bands
+    with and without NaNs, and windows of -inf only (padding must not win them), give the reference's
+    values and winners. The tall cases cross band edges."""
+    rng = np.random.default_rng(11)
+    tall = [
+        ((1, 3, 53, 12), Geometry(3, 3, 2, 2, 0, 0, 0, 0, ceil=True), None),
+        ((2, 2, 40, 9), Geometry(3, 3, 1, 1, 1, 1, 1, 1), None),
+        ((1, 2, 37, 7), Geometry(2, 3, 1, 2, 1, 0, 2, 1, ceil=True), None),
+    ]
+    for shape, geo, _ in _cases(rng, 25) + tall:
+        x = rng.integers(0, 3, size=shape).astype(np.float32)
+        x[rng.random(shape) < 0.3] = -np.inf
+        x[0, 0].flat[rng.integers(0, x[0, 0].size)] = np.nan  # plane (0, 0) has a NaN, the others may not
+        y, (arg, _, _) = fast_pool.maxpool_forward(x, geo)
+        y_ref, (arg_ref, _, _) = pool.maxpool_forward(x, geo)
+        np.testing.assert_array_equal(y, y_ref)  # NaNs in the same places
+        np.testing.assert_array_equal(arg, arg_ref)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_maxpool_nan_wins(impl):
     """A NaN activation must not hide behind a max: the first NaN of a window wins."""

@@ -3,8 +3,9 @@ signatures, same results (tests/test_<layer>.py hold each equal to its NumPy ref
 
     conv.py      im2col / col2im + BLAS, 1x1 as one product, 3x3 by winograd.py and 5x5 by winograd5.py;
                  the fused ReLU's epilogue
-    pool.py      max (separable, first maximum), average, adaptive
-    relu.py leaky_relu.py clip.py lrn.py concat.py softmax.py batchnorm.py   one parallel pass each
+    pool.py      max (separable, vectorised, first maximum), average, adaptive
+    relu.py leaky_relu.py clip.py lrn.py softmax.py batchnorm.py   one parallel pass each
+    concat.py    NumPy's concatenate forward, views of dL/dy backward
     linear       the reference itself (one BLAS product is already the fast path)
     blas.py      sgemm called from Numba's threads (one thread pool)
     threads.py   small arrays on one thread
