@@ -96,7 +96,8 @@ def _reads_through_its_mask(layer, shapes, dtype):
     if layer["kind"] != "conv" or np.dtype(dtype) != np.float32 or k.name != "fast":
         return False
     geo = geometry.conv_geometry(layer["hp"], layer["name"])
-    return k.conv.fused(geo, shapes[layer["inputs"][0]][0], shapes[layer["name"]][0], np.float32)
+    source = layer.get("inputs", [INPUT])[0]  # a layer without "inputs" reads the picture (graph.py)
+    return k.conv.fused(geo, shapes[source][0], shapes[layer["name"]][0], np.float32)
 
 
 def _cache_bytes(layer, item):
