@@ -637,30 +637,6 @@ def test_small_layers_keep_their_transformed_weights(monkeypatch, kernel):
         fast_conv.conv_backward(dy, cache[:-1] + (U[:, :4],))
 
 
-def test_conv_threads_follow_its_work(monkeypatch):
-    """A conv runs on every thread when its multiply-adds reach PARALLEL_MIN_WORK, whatever its input's size
-    (a 16-channel 28x28 input: 12,544 values, 10 M multiply-adds to 32 channels by 5x5), and on one below."""
-    import numba
-
-    from scratchdream.layers.fast import threads
-
-    if numba.get_num_threads() < 2:
-        pytest.skip("one Numba thread")
-    seen = []
-    real = winograd.forward
-    monkeypatch.setattr(
-        winograd, "forward", lambda *a, **k: seen.append(numba.get_num_threads()) or real(*a, **k)
-    )
-    for C, H, K in [(16, 28, 32), (8, 6, 8)]:
-        x = np.zeros((1, C, H, H), np.float32)
-        w = np.zeros((K, C, 5, 5), np.float32)
-        assert (C * H * H < threads.PARALLEL_MIN) and (
-            (C * H * H * K * 25 >= threads.PARALLEL_MIN_WORK) == (C == 16)
-        )
-        fast_conv.conv_forward(x, w, None, Geometry(5, 5, 1, 1, 2, 2, 2, 2))
-    assert seen == [numba.get_num_threads(), 1]
-
-
 def test_winograd_off_gives_the_same_numbers(monkeypatch):
     x, w, b, geo, relu = _wino_case(WINO[0], 29, np.float32)
     y_w, c_w = fast_conv.conv_forward(x, w, b, geo, relu)

@@ -23,7 +23,7 @@ from .. import conv as reference
 from ..geometry import out_size
 from . import blas, checks, winograd, winograd5
 from .blas import NO_TRANS, ROW_MAJOR, TRANS
-from .threads import parallel_if_work
+from .threads import parallel_if_large
 
 # elements (16 MiB in float32) the im2col buffer may hold; bigger images go in row bands
 COLS_BUDGET = 1 << 22
@@ -413,17 +413,7 @@ def _fused_backward(dy, w, geo, x_shape, mask):
 
 
 # ---- forward and backward: the reference's signatures ------------------------------------------------
-def _forward_work(x, w, *args, **kwargs):
-    """Multiply-adds of conv_forward, about: every input value meets K/g kh x kw taps (stride aside)."""
-    return np.size(x) * np.size(w) // max(1, np.shape(w)[1] if np.ndim(w) == 4 else 1)
-
-
-def _backward_work(dy, cache, *args, **kwargs):
-    """Multiply-adds of conv_backward's dx: every dy value meets C/g kh x kw taps."""
-    return np.size(dy) * np.size(cache[1]) // max(1, np.shape(cache[1])[0])
-
-
-@parallel_if_work(_forward_work)
+@parallel_if_large
 def conv_forward(x, w, b, geo, relu=False):
     """x (N,C,H,W), w (K,C/g,kh,kw), b (K,) or None -> y (N,K,Ho,Wo), cache. Output is max(y, 0) if relu."""
     x, w, b = reference.as_inputs(x, w, b, geo)  # the reference's dtypes and checks, the window's included
@@ -448,7 +438,7 @@ def conv_forward(x, w, b, geo, relu=False):
 input_only = reference.input_only  # the cache without x: enough for dx (the graph's dream forward)
 
 
-@parallel_if_work(_backward_work)
+@parallel_if_large
 def conv_backward(dy, cache, params=False):
     """dy (N,K,Ho,Wo) -> dx (N,C,H,W); with params=True -> (dx, {"weight": dw, "bias": db})."""
     x, w, has_bias, geo, mask, *kept = cache  # x: the input, or its reference.Shape (reference.input_only)
