@@ -492,6 +492,7 @@ def test_fused_im2col_thin_bands(case, monkeypatch):
     C, H, W, K, k, s, p, d, cols, rows = case
     x, w, b, geo, relu = _make((2, C, H, W, K, k, s, p, d, 1, True, True), 92)
     x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    monkeypatch.setattr(fast_conv, "FUSED", True)  # off by default (layers/fast/conv.py says why)
     monkeypatch.setattr(fast_conv, "FUSED_COLS", cols)
     monkeypatch.setattr(fast_conv, "FUSED_MIN_TAPS", 1)
     assert fast_conv.fused(geo, C, K, np.float32)

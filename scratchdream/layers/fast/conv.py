@@ -7,13 +7,13 @@ Three paths, chosen per layer (`path`), all held equal to the reference by tests
               (winograd5.py), forward and input gradient
     gemm      1x1 stride 1 unpadded: one matrix product per group, no unfolding
     im2col    anything else: unfold every receptive field into a column (`_im2col_nb`), one BLAS product,
-              and col2im (`_col2im_nb`, its adjoint) for the input gradient; in float32, one group, columns
-              of at least FUSED_MIN_TAPS,
-              fused band by band (`_fused_forward_nb`: each task unfolds a band of output rows, runs its
-              own sgemm and the bias + ReLU epilogue while the band is in cache; backward likewise)
+              and col2im (`_col2im_nb`, its adjoint) for the input gradient; with FUSED on (off by
+              default, see FUSED below), in float32, one group, columns of at least FUSED_MIN_TAPS, fused
+              band by band (`_fused_forward_nb`: each task unfolds a band of output rows, runs its own sgemm
+              and the bias + ReLU epilogue while the band is in cache; backward likewise)
 The products run on Numba's threads (blas.py). A fused ReLU is applied in the same pass that adds the bias,
-which also writes its mask; backward reads dy through the mask. A conv runs on one thread below
-PARALLEL_MIN_WORK multiply-adds (threads.py). docs/performance.md has the figures.
+which also writes its mask; backward reads dy through the mask. Small inputs run on one thread
+(threads.py). docs/performance.md has the figures.
 """
 
 import numpy as np
