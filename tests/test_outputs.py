@@ -287,6 +287,16 @@ def _raise(code):
     return fail
 
 
+@pytest.fixture
+def ctrl_c_live():
+    """Ctrl-C raises KeyboardInterrupt, whatever this process inherited: a test suite started in the
+    background (`make test &`, `nohup`) inherits SIGINT ignored, and then Python never raises it, so the
+    tests below would see no signal at all (they did, in such a run). Restored afterwards."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 class TestInterruptedRunLeavesTheFolderAsFound:
     @pytest.mark.parametrize("force", [False, True])
     @pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit, ValueError])
@@ -350,7 +360,7 @@ class TestInterruptedRunLeavesTheFolderAsFound:
         assert len(calls) >= nth
         assert listing(tmp_path) == before
 
-    def test_a_signal_during_the_commit_undoes_it(self, tmp_path, pic, monkeypatch):
+    def test_a_signal_during_the_commit_undoes_it(self, tmp_path, pic, monkeypatch, ctrl_c_live):
         _old_outputs(tmp_path)
         before = listing(tmp_path)
         real = os.link
@@ -365,7 +375,7 @@ class TestInterruptedRunLeavesTheFolderAsFound:
         assert listing(tmp_path) == before
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
-    def test_signals_are_held_then_delivered_once(self):
+    def test_signals_are_held_then_delivered_once(self, ctrl_c_live):
         with pytest.raises(KeyboardInterrupt):
             with _signals_held() as held:
                 signal.raise_signal(signal.SIGINT)
