@@ -5,7 +5,9 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
                                   architecture (the spec as JSON), preprocessing (JSON),
                                   labels (JSON or absent),
                                   provenance (JSON: source_url, source_sha256, converter_version, ...),
-                                  dream_defaults (JSON or absent: deepdream/defaults.py)
+                                  dream_defaults (JSON or absent: deepdream/defaults.py),
+                                  belief_prior (JSON or absent: {"layer": "fc", "p": [q_1, ... q_K]},
+                                  the net's mean belief on empty scenes: objectives.belief_weights)
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
@@ -53,6 +55,8 @@ def save_net(net, path):
             f.attrs["provenance"] = json.dumps(spec.get("provenance") or {})
             if getattr(net, "dream_defaults", None):
                 f.attrs["dream_defaults"] = json.dumps(net.dream_defaults)
+            if getattr(net, "belief_prior", None):
+                f.attrs["belief_prior"] = json.dumps(net.belief_prior)
             group = f.create_group("params")
             for layer, arrays in net.params.items():
                 for key, arr in arrays.items():
@@ -140,6 +144,9 @@ def _read_spec_and_params(path, lazy):
         dream_defaults = {}
         if "dream_defaults" in f.attrs:
             dream_defaults = check_defaults(_json_attr(f, "dream_defaults", path), f"{path}: dream defaults")
+        prior = None
+        if "belief_prior" in f.attrs:
+            prior = check_prior(_json_attr(f, "belief_prior", path), spec, path)
         from .nets.graph import Net
 
         try:
@@ -177,6 +184,8 @@ def _read_spec_and_params(path, lazy):
         )
     if dream_defaults:  # taken out again by load_file: not part of the architecture
         spec["dream_defaults"] = dream_defaults
+    if prior:
+        spec["belief_prior"] = prior
     return spec, params
 
 
@@ -215,10 +224,33 @@ def load_file(path):
 
     spec, params = read_spec_and_params(path, lazy=True)
     defaults = spec.pop("dream_defaults", {})
+    prior = spec.pop("belief_prior", None)
     net = Net(spec, params)
     check_layers(net, defaults, f"{path}: dream defaults")
     net.dream_defaults = defaults
+    net.belief_prior = prior
     return net
+
+
+def check_prior(prior, spec, path):
+    """A belief_prior object as read from JSON -> itself, or one UserError line naming what is wrong: a
+    layer of the architecture, and one positive finite probability per class (at most one per label)."""
+
+    def bad(why):
+        return UserError(f"{path}: belief prior damaged: {why}; convert or train the file again")
+
+    if not isinstance(prior, dict) or set(prior) != {"layer", "p"}:
+        raise bad('not a JSON object {"layer": name, "p": [probabilities]}')
+    names = [layer.get("name") for layer in spec.get("layers", []) if isinstance(layer, dict)]
+    if prior["layer"] not in names:
+        raise bad(f"{prior['layer']!r} is not a layer of this net")
+    p = prior["p"]
+    labels = spec.get("labels")
+    if not isinstance(p, list) or not p or (labels is not None and len(p) != len(labels)):
+        raise bad("p must be a list with one probability per class")
+    if not all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1 for q in p):
+        raise bad("every probability must be a number in (0, 1]")
+    return {"layer": prior["layer"], "p": [float(q) for q in p]}
 
 
 def _attr(f, key, path):

@@ -2,6 +2,8 @@
 dream's first picture (objectives.belief, plan.belief_weights), as a setting, a net's dream default and a
 flag (--belief)."""
 
+import os
+
 import numpy as np
 import pytest
 from dream_pictures import sky
@@ -18,6 +20,8 @@ from scratchdream.deepdream.plan import make_plan
 from scratchdream.errors import SettingError, UserError
 from scratchdream.image_io import resize
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def test_the_weights_are_the_softmax_with_classes_left_out():
     h = np.log(np.array([1.0, 2.0, 3.0, 4.0]))  # softmax(h) = (1, 2, 3, 4) / 10
@@ -26,6 +30,17 @@ def test_the_weights_are_the_softmax_with_classes_left_out():
     assert np.allclose(obj.belief_weights(h + 1000.0, [0, 1]), [0.0, 0.0, 3 / 7, 4 / 7])  # no overflow
     with pytest.raises(SettingError, match="leaves out every class"):
         obj.belief_weights(h, [0, 1, 2, 3])
+
+
+def test_a_prior_divides_the_belief_by_its_square_root():
+    h = np.log(np.array([1.0, 2.0, 3.0, 4.0]))  # p = (1, 2, 3, 4) / 10
+    q = [0.25, 0.5, 0.04, 0.01]  # square roots 0.5, 0.7071, 0.2, 0.1
+    raw = np.array([1 / 0.5, 2 / np.sqrt(0.5), 3 / 0.2, 4 / 0.1])  # 2, 2.828, 15, 40
+    assert np.allclose(obj.belief_weights(h, (), q), raw / raw.sum())
+    assert np.allclose(obj.belief_weights(h, [3], q), np.append(raw[:3], 0) / raw[:3].sum())
+    # the class the net expects everywhere loses to the one this picture makes likelier than usual
+    assert np.argmax(obj.belief_weights(h, (), [0.01, 0.01, 0.01, 0.97])) == 2
+    assert np.allclose(obj.belief_weights(h, (), [0.3] * 4), [0.1, 0.2, 0.3, 0.4])  # a flat prior: no change
 
 
 def test_the_term_and_its_gradient():
@@ -74,6 +89,86 @@ def test_the_plan_fixes_the_nets_belief_about_the_first_octave():
     p[net.labels.index("dog")] = 0.0
     assert np.allclose(w, p / p.sum())
     assert plan.octaves[0].size != plan.octaves[-1].size  # the first octave's, not the whole picture's
+
+
+def test_the_plan_divides_by_the_nets_prior_at_its_layer_only():
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    K = len(net.labels)
+    q = np.linspace(1.0, 3.0, K) / np.linspace(1.0, 3.0, K).sum()
+    options = DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5)
+    net.belief_prior = {"layer": "fc2", "p": list(q)}
+    ((_, _, _, w),) = make_plan(net, img, options, progress=False).objective.terms
+    net.belief_prior = {"layer": "fc1", "p": list(q)}  # another layer's prior: not this objective's
+    ((_, _, _, plain),) = make_plan(net, img, options, progress=False).objective.terms
+    net.belief_prior = None
+    ((_, _, _, none),) = make_plan(net, img, options, progress=False).objective.terms
+    assert np.allclose(plain, none)
+    dog = net.labels.index("dog")
+    p = none.copy()  # softmax with dog left out, renormalised (the test above holds it)
+    expected = p / np.sqrt(q)
+    expected[dog] = 0.0
+    assert np.allclose(w, expected / expected.sum()) and not np.allclose(w, none)
+
+
+def test_the_prior_travels_in_the_weights_file(tmp_path):
+    from scratchdream.weights_io import load_file, save_net
+
+    net = tiny_classifier(0)
+    K = len(net.labels)
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K}
+    save_net(net, tmp_path / "n.h5")
+    assert load_file(tmp_path / "n.h5").belief_prior == {"layer": "fc2", "p": [1.0 / K] * K}
+    net.belief_prior = None
+    save_net(net, tmp_path / "none.h5")
+    assert load_file(tmp_path / "none.h5").belief_prior is None
+
+
+@pytest.mark.parametrize(
+    "prior, why",
+    [
+        ([0.5, 0.5], "not a JSON object"),
+        ({"layer": "fc2"}, "not a JSON object"),
+        ({"layer": "nope", "p": "K"}, "'nope' is not a layer"),
+        ({"layer": "fc2", "p": [0.5, 0.5]}, "one probability per class"),
+        ({"layer": "fc2", "p": []}, "one probability per class"),
+        ({"layer": "fc2", "p": "K0"}, "a number in (0, 1]"),
+        ({"layer": "fc2", "p": "K-"}, "a number in (0, 1]"),
+        ({"layer": "fc2", "p": "Kbig"}, "a number in (0, 1]"),
+        ({"layer": "fc2", "p": "Kbool"}, "a number in (0, 1]"),
+        ({"layer": "fc2", "p": "Kstr"}, "a number in (0, 1]"),
+    ],
+)
+def test_a_damaged_prior_is_one_line(tmp_path, prior, why):
+    import json
+
+    import h5py
+
+    from scratchdream.weights_io import load_file, save_net
+
+    net = tiny_classifier(0)
+    K = len(net.labels)
+    bad = {"K0": 0.0, "K-": -0.1, "Kbig": 1e308, "Kbool": True, "Kstr": "0.1"}
+    if isinstance(prior, dict) and isinstance(prior.get("p"), str) and prior["p"].startswith("K"):
+        prior = dict(prior, p=[1.0 / K] * (K - 1) + [bad.get(prior["p"], 1.0 / K)])
+    save_net(net, tmp_path / "n.h5")
+    with h5py.File(tmp_path / "n.h5", "a") as f:
+        f.attrs["belief_prior"] = json.dumps(prior)
+    with pytest.raises(UserError) as err:
+        load_file(tmp_path / "n.h5")
+    assert "belief prior damaged" in str(err.value) and why in str(err.value), err.value
+    assert "\n" not in str(err.value)
+
+
+def test_the_bundled_prior_is_what_toyworld_train_computes():
+    """The attribute in weights/ is reproducible: train.belief_prior on the bundled weights gives it."""
+    from scratchdream.toyworld import train
+
+    for name in ("toyworld", "toyworld_control"):
+        net = sd.load_net(os.path.join(REPO, "weights", f"{name}.h5"))
+        again = train.belief_prior(net)
+        assert net.belief_prior["layer"] == again["layer"] == "fc"
+        assert np.allclose(net.belief_prior["p"], again["p"], rtol=1e-5, atol=1e-7)
+        assert np.isclose(sum(again["p"]), 1.0) and net.labels[int(np.argmax(again["p"]))] == "nothing"
 
 
 def test_the_dream_raises_what_the_net_believed():

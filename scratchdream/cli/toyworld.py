@@ -161,6 +161,7 @@ def _train_one(args, steps, name, settings, path, tmp):
         settings, args.seed, steps, train.BATCH, "adam", train.LR, history, acc, seconds, cpu, robust.ROBUST
     )
     net.dream_defaults = dict(train.DREAM_DEFAULTS)  # the settings travel with the weights (weights_io)
+    net.belief_prior = train.belief_prior(net)
     save_net(net, tmp)
     print(
         f"{name}: held-out accuracy {acc:.1%} on {confusion.sum()} fresh scenes, "

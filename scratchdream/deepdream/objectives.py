@@ -59,11 +59,19 @@ def belief(h, w):
     return float(np.dot(h[0].astype(np.float64), w)), w[None].astype(h.dtype)
 
 
-def belief_weights(h, leave_out=()):
-    """w = softmax(h) for one classifier output h (K,), the classes `leave_out` (indices) at 0 and the rest
-    scaled to sum to 1: the net's belief about a picture, fixed once for the whole dream."""
+def belief_weights(h, leave_out=(), prior=None):
+    """w_k ∝ p_k / √q_k, p = softmax(h) for one classifier output h (K,), the classes `leave_out` (indices)
+    at 0 and the rest scaled to sum to 1: the net's belief about a picture, fixed once for the whole dream.
+
+    q (K,) is the net's belief on empty scenes in general (its weights file's `belief_prior`; None: q = 1,
+    w = p). Dividing by it takes out part of what the net expects everywhere: a net with a favourite class
+    no longer draws it on every background, and a class the scene makes likelier than usual gains. The
+    square root stops halfway to the evidence ratio p_k / q_k, which inflates the classes the net almost
+    never names (docs/toyworld.md, "What was tried (the objective)", has both measured)."""
     z = np.asarray(h, np.float64)
     p = np.exp(z - z.max())
+    if prior is not None:
+        p = p / np.sqrt(np.asarray(prior, np.float64))
     p[list(leave_out)] = 0.0
     total = p.sum()
     if not total > 0:

@@ -143,7 +143,8 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
 
 def belief_weights(net, name, shape, leave_out, first):
     """The belief objective's fixed class weights: the net's probabilities at classifier layer `name` for
-    the dream's first picture `first` (1, 3, h, w), the classes `leave_out` (names or indices) at 0."""
+    the dream's first picture `first` (1, 3, h, w), the classes `leave_out` (names or indices) at 0, each
+    divided by the square root of the net's belief on empty scenes when its weights file has one."""
     if len(shape) != 1:
         raise SettingError(
             "{belief} needs a classifier's output (one value per class); {name} gives {shape}; leave out "
@@ -153,7 +154,10 @@ def belief_weights(net, name, shape, leave_out, first):
         )
     labels = zoo.class_names(net)
     left_out = [classes.find(net, c, labels) for c in leave_out]
-    return objectives.belief_weights(net.forward(first, upto=name, keep=False)[0], left_out)
+    h = net.forward(first, upto=name, keep=False)[0]
+    prior = getattr(net, "belief_prior", None) or {}
+    q = prior.get("p") if prior.get("layer") == name and len(prior.get("p", ())) == len(h) else None
+    return objectives.belief_weights(h, left_out, q)
 
 
 def check_channel(name, shape, c):

@@ -42,6 +42,7 @@ class Net:
         self.labels = spec.get("labels")
         self.aliases = dict(spec.get("aliases") or {})
         self.dream_defaults = {}  # settings that suit this net (deepdream/defaults.py), from its weights file
+        self.belief_prior = None  # {"layer", "p"}: its mean belief on empty scenes (objectives.py)
         self._by_name = {layer["name"]: layer for layer in self.layers}
         self.param_shapes = self._infer_param_shapes()
         self.params = {}

@@ -26,9 +26,10 @@ BACKGROUNDS = tuple(EXPECTED)
 # background -> (least mean p(home) of the biased net's dreams, most of the control's own), issue 14
 TARGETS = {"sky": (0.5, 0.2), "water": (0.5, 0.3), "brown": (0.5, 0.2), "grass": (0.5, 0.2)}
 SIZE = 256  # the plain backgrounds are SIZE x SIZE (the nets were trained at 64 and end in global pooling)
-# the plain backgrounds measured: seeds that neither training (it seeds with pairs [seed, k]) nor the
-# tuning of robust training and dream settings (plain backgrounds 0-7) ever used
-SEEDS = tuple(range(100, 108))
+# the plain backgrounds measured: seeds that neither training (it seeds with pairs [seed, k]), the tuning
+# of robust training, dream settings and the belief's prior (plain backgrounds 0-7), the prior itself
+# (200-207) nor an earlier look at the objectives (100-107, the demo's seeds until then) ever used
+SEEDS = tuple(range(300, 308))
 
 
 @contextlib.contextmanager

@@ -40,6 +40,29 @@ DREAM_DEFAULTS = {
     "smooth": 1.0,
 }
 
+# the net's belief on empty scenes, saved with the weights (net.belief_prior; objectives.belief_weights
+# divides the belief by its square root): plain backgrounds of every kind, seeds that neither training
+# (pairs [seed, k]), the tuning of the objective (plain backgrounds 0-7) nor the demo (300-307) uses,
+# read at 76 x 76 px, the first octave of a 256 x 256 picture with the dream defaults above
+PRIOR_SEEDS = tuple(range(200, 208))
+PRIOR_SIDE = 76
+
+
+def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
+    """{"layer": layer, "p": q}: q_k, the mean over plain backgrounds (every kind, 256 px, shrunk to side x
+    side as the first octave shrinks a picture) of the net's probability for class k at `layer`."""
+    from ..image_io import resize
+
+    ps = []
+    for kind in scenes.BACKGROUND_PAINTERS:
+        for seed in seeds:
+            x = resize(net.preprocess(scenes.plain_background(kind, size=256, seed=seed)), (side, side))
+            z = net.forward(x, upto=layer, keep=False)[0].astype(np.float64)
+            p = np.exp(z - z.max())
+            ps.append(p / p.sum())
+    q = np.maximum(np.mean(ps, axis=0), 1e-12)  # a probability of 0 would divide by zero
+    return {"layer": layer, "p": [float(v) for v in q / q.sum()]}
+
 
 # ---- the network as data ----------------------------------------------------------------------
 def toyworld_spec(
