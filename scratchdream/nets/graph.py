@@ -209,7 +209,7 @@ class Net:
                 continue  # nothing flows back through this layer
             dxs, dw = KINDS[layer["kind"]].backward(tape.kernels, grads.pop(layer["name"]), cache, params)
             for src, dx in zip(layer["inputs"], dxs):
-                grads[src] = grads[src] + dx if src in grads else dx  # paths meet: gradients add
+                grads.add(src, dx)  # paths meet: gradients add (_Sums.add: grads[src] + dx)
             memory.release_freed(max(dx.nbytes for dx in dxs))
             if dw:
                 weight_grads[layer["params_of"]] = dw
@@ -225,7 +225,7 @@ class Net:
             raise UsageError(
                 "backward(params=True) needs the layers' inputs: run forward(..., weight_grads=True) first"
             )
-        grads = self._tape.seeds(dL_dh, self.resolve)
+        grads = _Sums(self._tape.seeds(dL_dh, self.resolve))
         tape, self._tape = self._tape, None
         return tape, grads
 
@@ -301,6 +301,29 @@ class _Tape:
                 )
             grads[t] = grad
         return grads
+
+
+class _Sums(dict):
+    """Activation name -> dL/d(activation) during a backward; `add` is where paths meet.
+
+    The first gradient to arrive is kept as it is (it may be a seed, or a view of concat's dL/dy: never
+    written into). The second makes the sum grads[src] + dx, a new array of our own, and every later one
+    adds into that array in place: one buffer per meeting point instead of a new one per branch (an
+    Inception input gets four branch gradients), the same sums in the same order."""
+
+    def __init__(self, seeds):
+        super().__init__(seeds)
+        self.own = set()  # names whose array is a sum made here, ours to add into
+
+    def add(self, src, dx):
+        """grads[src] += dx, or grads[src] = dx when it is the first gradient to reach src."""
+        if src not in self:
+            self[src] = dx
+        elif src in self.own and dx.dtype == self[src].dtype:
+            np.add(self[src], dx, out=self[src])
+        else:
+            self[src] = self[src] + dx
+            self.own.add(src)
 
 
 class _Cast(Mapping):

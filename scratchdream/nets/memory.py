@@ -30,6 +30,7 @@ import ctypes
 import ctypes.util
 import os
 import resource
+import weakref
 from collections import Counter
 
 import numpy as np
@@ -173,7 +174,7 @@ def _proc_kib(path, key):
 def check(net, shape, upto, dtype, weight_grads=False):
     """Refuse, before anything is allocated, a forward + backward of an (N, 3, H, W) input that cannot fit."""
     N, _, H, W = shape
-    need = estimate(net, H, W, upto, dtype, N, weight_grads)
+    need = _remembered(net, H, W, upto, dtype, N, weight_grads)
     free = available()
     if free is None or need <= free:
         return
@@ -193,6 +194,21 @@ def check(net, shape, upto, dtype, weight_grads=False):
         free=_size(free),
         fit=f"{fit[1]}x{fit[0]}" if fit else "",
     )
+
+
+_NEEDS = weakref.WeakKeyDictionary()  # net -> {the arguments of estimate, the kernel set: bytes}
+
+
+def _remembered(net, H, W, upto, dtype, batch, weight_grads):
+    """estimate(...), worked out once per net and arguments: a dream calls forward with the same shape
+    every step, and the sum walks the whole spec in Python (0.8 ms for GoogLeNet, 1.2% of a 224-px step).
+    It depends only on the architecture, these arguments and the kernel set in use."""
+    targets = tuple(upto) if isinstance(upto, (list, tuple)) else (upto,)
+    key = (H, W, targets, np.dtype(dtype).str, batch, weight_grads, kernels().name)
+    known = _NEEDS.setdefault(net, {})
+    if key not in known:
+        known[key] = estimate(net, H, W, upto, dtype, batch, weight_grads)
+    return known[key]
 
 
 def largest_fit(net, H, W, upto, dtype, batch, free):
