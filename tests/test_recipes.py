@@ -115,7 +115,6 @@ def _dream_recording(monkeypatch, net, img, **settings):
 def _agree(ours, theirs):
     """Pixels equal but for float32 rounding (a truncation that lands on the other side of an integer)."""
     diff = np.abs(ours.astype(int) - theirs.astype(int))
-    print("AGREE", diff.max(), np.mean(diff > 0))
     return diff.max() <= 1 and np.mean(diff > 0) < 0.01
 
 
