@@ -243,7 +243,7 @@ def check_prior(prior, spec, path):
         raise bad('not a JSON object {"layer": name, "p": [probabilities]}')
     names = [layer.get("name") for layer in spec.get("layers", []) if isinstance(layer, dict)]
     if prior["layer"] not in names:
-        raise bad(f"{prior['layer']!r} is not a layer of this net")
+        raise bad(f"{str(prior['layer'])[:60]!r} is not a layer of this net")
     p = prior["p"]
     labels = spec.get("labels")
     if not isinstance(p, list) or not p or (labels is not None and len(p) != len(labels)):
