@@ -63,6 +63,7 @@ def test_the_term_and_its_gradient():
         ("nothing", ("nothing",)),
         ("nothing, 3", ("nothing", "3")),
         ([2], ("2",)),
+        ("nothing,nothing, 3", ("nothing", "3")),  # a class given twice is left out once
     ],
 )
 def test_the_setting_is_the_classes_left_out(value, parsed):

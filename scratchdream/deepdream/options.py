@@ -163,8 +163,8 @@ class DreamOptions:
 
 def parse_belief(value):
     """The classes the belief objective leaves out: "" or [] -> (), "nothing,7" or ["nothing", 7] ->
-    ("nothing", "7"), True -> (); names and indices are matched to the net's classes once it is known
-    (plan.py)."""
+    ("nothing", "7"), True -> (), a class given twice kept once; names and indices are matched to the net's
+    classes once it is known (plan.py)."""
     if value is True:
         return ()
     if isinstance(value, str):
@@ -173,7 +173,7 @@ def parse_belief(value):
         isinstance(v, (str, int)) and not isinstance(v, bool) and "," not in str(v) for v in value
     ):
         raise refused("belief", 'the classes to leave out: a list of names or indices, or "a,b"', value)
-    return tuple(str(v).strip() for v in value)
+    return tuple(dict.fromkeys(str(v).strip() for v in value))
 
 
 def parse_layers(layers):
