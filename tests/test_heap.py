@@ -18,7 +18,7 @@ class _Libc:
 
 @pytest.mark.skipif(heap._glibc() is None, reason="not glibc Linux")
 def test_importing_the_fast_kernels_raised_glibcs_thresholds():
-    assert heap.APPLIED == {"M_MMAP_THRESHOLD": 256 << 20, "M_TRIM_THRESHOLD": 1 << 30}
+    assert heap.APPLIED == {"M_MMAP_THRESHOLD": 1 << 30, "M_TRIM_THRESHOLD": 1 << 30}
 
 
 def test_apply_calls_mallopt_with_glibcs_parameters():
@@ -27,7 +27,7 @@ def test_apply_calls_mallopt_with_glibcs_parameters():
         "M_MMAP_THRESHOLD": heap.MMAP_THRESHOLD,
         "M_TRIM_THRESHOLD": heap.TRIM_THRESHOLD,
     }
-    assert libc.calls == [(-3, 256 << 20), (-1, 1 << 30)]
+    assert libc.calls == [(-3, 1 << 30), (-1, 1 << 30)]
     assert heap.apply(_Libc(accept=False)) == {}  # refused: nothing claimed
 
 

@@ -4,11 +4,12 @@ glibc serves an allocation above M_MMAP_THRESHOLD (128 KiB, growing to a few MiB
 the sizes) with its own mmap, and gives it back with munmap when it is freed. A dream step allocates its
 activations, caches and gradients afresh, megabytes each, so every step maps fresh pages and the kernel
 zero-fills each one on its first touch: `sys` time 11% of `user` for VGG16 at 512 px (issue 18). With the
-mmap threshold at 256 MiB and the heap's top kept (M_TRIM_THRESHOLD 1 GiB) a freed buffer goes back to
-malloc's free lists and the next step's buffer of that size reuses its pages: 0.9%. (32 MiB, the ceiling
-older glibc documents, left VGG16's 64 MiB first-layer arrays at 512 px mapped per step: 7.8%; glibc 2.36
-accepts 256 MiB. Measured with 4 warm steps each, docs/performance.md.) Arrays above 256 MiB (a 1024-px
-VGG16 first layer) are still mapped per step.
+mmap threshold at 1 GiB and the heap's top kept (M_TRIM_THRESHOLD 1 GiB) a freed buffer goes back to
+malloc's free lists and the next step's buffer of that size reuses its pages: 0.9% at 512 px. (32 MiB, the
+ceiling older glibc documents, left VGG16's 64 MiB first-layer arrays at 512 px mapped per step: 7.8%;
+256 MiB still mapped its 256 MiB ones at 1024 px: 12.2%, 0.2% at 1 GiB, a step 6.40 -> 5.77 s, peak
+resident set 1260 -> 1355 MB. glibc 2.36 takes any threshold for the main heap. Measured with warm steps,
+docs/performance.md.) Arrays above 1 GiB (a first layer at 2048 px) are still mapped per step.
 
 Linux with glibc only; elsewhere (macOS, musl, Windows) `apply` finds no glibc mallopt and does nothing.
 """
@@ -20,7 +21,7 @@ import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 256 << 20  # allocations above it are still mmapped (and munmapped when freed)
+MMAP_THRESHOLD = 1 << 30  # allocations above it are still mmapped (and munmapped when freed)
 TRIM_THRESHOLD = 1 << 30  # keep up to 1 GiB of freed heap top for the next step instead of returning it
 
 
