@@ -50,6 +50,28 @@ print(json.dumps({"active": first_run.active(), "restored": not isinstance(relu.
 """
 
 
+# Winograd 3x3 and 5x5 convolutions (their kernels are called through winograd.Kernels, not by module
+# attribute): forward and input gradient on the twins, before any background compile
+WINOGRAD = """
+import json, numpy as np
+from scratchdream.layers.fast import conv, first_run, winograd, winograd5
+from scratchdream.layers.geometry import Geometry
+first_run.enable()
+rng = np.random.default_rng(0)
+for r, pad in ((3, 1), (5, 2)):
+    x = rng.standard_normal((1, 16, 40, 40)).astype(np.float32)
+    w = rng.standard_normal((16, 16, r, r)).astype(np.float32)
+    y, cache = conv.conv_forward(x, w, None, Geometry(r, r, 1, 1, pad, pad, pad, pad), True)
+    conv.conv_backward(np.ones_like(y), cache)
+names = ("_weights_nb", "_input_nb", "_output_nb", "_grad_output_nb", "_grad_input_nb")
+twins = [getattr(m, n) for m in (winograd, winograd5) for n in names]
+seen = {"twins": all(isinstance(t, first_run._Twin) for t in twins),
+        "ran_serial": [len(t.pending) for t in twins],
+        "parallel_compiled": [len(t.parallel.signatures) for t in twins]}
+first_run.finish(wait=False)
+print(json.dumps(seen))
+"""
+
 def _run(code, tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=REPO)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
@@ -65,6 +87,13 @@ def test_serial_twins_until_the_background_compile_puts_the_parallel_kernels_bac
     assert seen["same"] and not seen["active"], seen
     assert seen["again"] == seen["twins"] - 1, seen  # relu's is in the cache now: no twin for it
 
+
+def test_winograd_convolutions_run_on_the_twins_too(tmp_path):
+    """The transforms winograd.forward calls through its Kernels are the module's current ones: on a fresh
+    install the serial twins (compiling the five parallel ones first had cost a toyworld dream 11 s)."""
+    seen = _run(WINOGRAD, tmp_path)
+    assert seen["twins"], seen
+    assert seen["ran_serial"] == [1] * 10 and seen["parallel_compiled"] == [0] * 10, seen
 
 def test_an_error_puts_every_kernel_back_without_waiting(tmp_path):
     seen = _run(ERROR, tmp_path)

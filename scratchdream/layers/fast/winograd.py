@@ -19,6 +19,8 @@ Accuracy: the transforms multiply by up to 8 and 1/24, so float32 rounding grows
 against the direct convolution is ~1e-6..1e-5 (tests/test_conv.py holds it under 1e-4); float64 ~1e-15.
 """
 
+import sys
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -393,18 +395,36 @@ def _transformed(kernels, w):
 
 # ---- the whole convolution, for either kernel set --------------------------------------------------
 class Kernels(NamedTuple):
-    """One Winograd algorithm F(tile x tile, r x r) with a 6x6 input tile: its output tile side and its
-    five Numba transforms (weights, input, output, and the gradient's output and input)."""
+    """One Winograd algorithm F(tile x tile, r x r) with a 6x6 input tile: its output tile side and the module
+    that holds its five Numba transforms under the same names (weights, input, output, and the gradient's
+    output and input). They are looked up in the module at each call, not held here, so that whatever
+    stands in the module now runs: on a fresh install, a kernel's serial twin (first_run.py)."""
 
     tile: int
-    weights: object
-    input: object
-    output: object
-    grad_output: object
-    grad_input: object
+    module: types.ModuleType
+
+    @property
+    def weights(self):
+        return self.module._weights_nb
+
+    @property
+    def input(self):
+        return self.module._input_nb
+
+    @property
+    def output(self):
+        return self.module._output_nb
+
+    @property
+    def grad_output(self):
+        return self.module._grad_output_nb
+
+    @property
+    def grad_input(self):
+        return self.module._grad_input_nb
 
 
-KERNELS = Kernels(TILE, _weights_nb, _input_nb, _output_nb, _grad_output_nb, _grad_input_nb)
+KERNELS = Kernels(TILE, sys.modules[__name__])
 
 
 def applies(geo, C, K):

@@ -11,6 +11,8 @@ the same U) is winograd.py's, given this module's kernels (`KERNELS`). `_conv5x5
 (G's entries reach 2/3, A^T's 2; tests/test_conv.py holds it under 1e-4).
 """
 
+import sys
+
 import numpy as np
 from numba import njit, prange
 
@@ -339,7 +341,7 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
                     out[q - pl] += line[q & 1, q >> 1]
 
 
-KERNELS = winograd.Kernels(TILE, _weights_nb, _input_nb, _output_nb, _grad_output_nb, _grad_input_nb)
+KERNELS = winograd.Kernels(TILE, sys.modules[__name__])
 
 
 def conv5x5(x, w, geo, bias=None, relu=False):
