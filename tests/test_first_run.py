@@ -72,6 +72,7 @@ first_run.finish(wait=False)
 print(json.dumps(seen))
 """
 
+
 def _run(code, tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=REPO)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
@@ -94,6 +95,7 @@ def test_winograd_convolutions_run_on_the_twins_too(tmp_path):
     seen = _run(WINOGRAD, tmp_path)
     assert seen["twins"], seen
     assert seen["ran_serial"] == [1] * 10 and seen["parallel_compiled"] == [0] * 10, seen
+
 
 def test_an_error_puts_every_kernel_back_without_waiting(tmp_path):
     seen = _run(ERROR, tmp_path)
