@@ -345,10 +345,11 @@ def print_scaling(rows):
         )
 
 
-def print_conv_table(name, net, layer_size, repeat, rival):
-    """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed.
+def print_conv_table(name, net, layer_size, repeat, rival, peak):
+    """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed
+    (peak GFLOP/s, print_machine's: NumPy's sgemm on as many threads as the layers run; measured again
+    here, it would run on one, since the fast kernels' sgemm calls set the calling thread's BLAS to one).
     Returns the rows: (layer, shape, path, [ms sd, ms rival], flops, %sgemm)."""
-    peak = sgemm_gflops()
     other = f" {'ms ' + rival.name:>8s} {'ratio':>6s}" if rival else ""
     title = (
         f"{name} conv layers at {layer_size}px, forward + input gradient (sgemm ceiling {peak:.0f} GFLOP/s):"
@@ -387,19 +388,22 @@ def _ints(text, what):
 
 
 def print_machine(threads, rival, compile_probe):
-    """The first lines: threads, how BLAS runs, the load, the clock, sgemm's speed, Numba's compile time."""
+    """The first lines: threads, how BLAS runs, the load, the clock, sgemm's speed, Numba's compile time.
+    Returns sgemm's GFLOP/s (on `threads` threads, before any step)."""
     products = "inside Numba threads (OpenBLAS sgemm, 1 thread each)" if _blas.SGEMM else "by NumPy"
     clock = "CPU time of the process" if CLOCK is time.process_time else "wall"
     print(
         f"scratchdream bench: {threads} threads (Numba, BLAS{', ' + rival.name if rival else ''}); "
         f"BLAS products {products}; load average {os.getloadavg()[0]:.1f}; clock: {clock}"
     )
-    print(f"sgemm (NumPy's BLAS, {threads} threads, 2048^3): {sgemm_gflops():.1f} GFLOP/s")
+    peak = sgemm_gflops()
+    print(f"sgemm (NumPy's BLAS, {threads} threads, 2048^3): {peak:.1f} GFLOP/s")
     if compile_probe:
         print(
             f"Numba first-step overhead: {compile_seconds(True):.1f} s compiling (empty cache), "
             f"{compile_seconds(False):.2f} s loading the on-disk cache"
         )
+    return peak
 
 
 def print_step_table(nets, sizes, repeat, threads, memory, rival, cpu=None):
@@ -437,7 +441,7 @@ def run(args, rival=None):
     set_threads(threads)
     if rival:
         rival.set_threads(threads)
-    print_machine(threads, rival, getattr(args, "compile", True))
+    peak = print_machine(threads, rival, getattr(args, "compile", True))
     memory = not getattr(args, "no_memory", False)
     cpu = CpuUse()
     rows = print_step_table(nets, sizes, repeat, threads, memory, rival, cpu)
@@ -452,7 +456,7 @@ def run(args, rival=None):
     lines = []
     for name in nets if layer_size else []:
         net, target = build_sd(name)
-        conv_rows = print_conv_table(name, net, layer_size, repeat, rival)
+        conv_rows = print_conv_table(name, net, layer_size, repeat, rival, peak)
         figures, line = conv_figures(name, conv_rows, _step_ms(rows, net, target, name, layer_size, repeat))
         measured |= figures
         lines.append(line)
