@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout: this repo's pa
 from scratchdream import bench  # noqa: E402
 from scratchdream.cli import build_parser  # noqa: E402
 from scratchdream.errors import UserError  # noqa: E402
-from scratchdream.layers.fast import heap  # noqa: E402
 
 
 # ---- the twin: the zoo's spec walked with torch's layers -------------------------------------------
@@ -104,20 +103,9 @@ def torch_step(model, x):
 
 
 # ---- the Rival record scratchdream/bench.py runs beside its own steps -------------------------------
-def as_in_its_own_process(f):
-    """f, run with glibc's own malloc thresholds: scratchdream's (layers/fast/heap.py) hold for the whole
-    process once imported, and would otherwise change how torch's big tensors are allocated."""
-
-    def run():
-        with heap.glibc_thresholds():
-            return f()
-
-    return run
-
-
 def step(model, x):
     xt = torch.tensor(x)
-    return as_in_its_own_process(lambda: torch_step(model, xt))
+    return lambda: torch_step(model, xt)
 
 
 def conv(x, w, b, hp, dy):
@@ -133,7 +121,7 @@ def conv(x, w, b, hp, dy):
         yt = torch.relu(yt) if hp.get("relu") else yt
         torch.autograd.grad(yt, xg, dyt)
 
-    return as_in_its_own_process(run)
+    return run
 
 
 def memory_probe(name, size, threads):

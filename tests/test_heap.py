@@ -39,24 +39,3 @@ def test_without_mallopt_it_is_a_no_op(monkeypatch):
     assert heap._glibc() is None and heap.apply() == {}
     monkeypatch.setattr(heap.sys, "platform", "darwin")
     assert heap._glibc() is None
-
-
-def test_glibc_thresholds_inside_ours_after_even_on_error(monkeypatch):
-    """The benchmark runs PyTorch's steps inside it: glibc's own 32 / 64 MiB there, ours after."""
-    libc = _Libc(accept=True)
-    monkeypatch.setattr(heap, "_glibc", lambda: libc)
-    monkeypatch.setattr(heap, "APPLIED", {"M_MMAP_THRESHOLD": 1 << 30})
-    with pytest.raises(KeyError):
-        with heap.glibc_thresholds():
-            assert libc.calls == [(-3, 32 << 20), (-1, 64 << 20)]
-            raise KeyError("a failing step")
-    assert libc.calls[2:] == [(-3, 1 << 30), (-1, 1 << 30)]
-
-
-def test_glibc_thresholds_is_a_no_op_where_nothing_was_applied(monkeypatch):
-    libc = _Libc(accept=True)
-    monkeypatch.setattr(heap, "_glibc", lambda: libc)
-    monkeypatch.setattr(heap, "APPLIED", {})
-    with heap.glibc_thresholds():
-        pass
-    assert libc.calls == []

@@ -7,9 +7,11 @@ zero-fills each one on its first touch: `sys` time 11% of `user` for VGG16 at 51
 mmap threshold at 1 GiB and the heap's top kept (M_TRIM_THRESHOLD 1 GiB) a freed buffer goes back to
 malloc's free lists and the next step's buffer of that size reuses its pages: 0.9% at 512 px. (32 MiB, the
 ceiling older glibc documents, left VGG16's 64 MiB first-layer arrays at 512 px mapped per step: 7.8%;
-256 MiB still mapped its 256 MiB ones at 1024 px: 12.2%, 0.2% at 1 GiB, a step 6.40 -> 5.77 s, peak
-resident set 1260 -> 1355 MB. glibc 2.36 takes any threshold for the main heap. Measured with warm steps,
-docs/performance.md.) Arrays above 1 GiB (a first layer at 2048 px) are still mapped per step.
+256 MiB still mapped its 256 MiB ones at 1024 px: a step alone on 2 threads 4.1-4.4 s with sys 45% of
+user, 3.0 s and 3.7% at 1 GiB; on one thread 6.40 -> 5.77 s, 12.2% -> 0.2%; peak resident set 1260 ->
+1355 MB. glibc 2.36 takes any threshold for the main heap. Measured with warm steps, docs/performance.md.)
+Arrays above 1 GiB (a first layer at 2048 px) are still mapped per step. The thresholds hold for the
+whole process: the benchmark's PyTorch steps, which run in it, allocate under them too.
 
 Linux with glibc only; elsewhere (macOS, musl, Windows) `apply` finds no glibc mallopt and does nothing.
 """
@@ -18,13 +20,11 @@ import ctypes
 import ctypes.util
 import platform
 import sys
-from contextlib import contextmanager
 
 M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 30  # allocations above it are still mmapped (and munmapped when freed)
 TRIM_THRESHOLD = 1 << 30  # keep up to 1 GiB of freed heap top for the next step instead of returning it
-GLIBC_MMAP, GLIBC_TRIM = 32 << 20, 64 << 20  # where glibc's own sliding thresholds end up on 64-bit
 
 
 def _glibc():
@@ -38,30 +38,18 @@ def _glibc():
         return None
 
 
-def apply(libc=None, mmap=MMAP_THRESHOLD, trim=TRIM_THRESHOLD):
-    """Set the thresholds with mallopt (ours by default); {setting: value} of those glibc accepted, {} when
-    there is no glibc mallopt (libc: the library to call, _glibc() by default)."""
+def apply(libc=None):
+    """Raise the thresholds with mallopt; {setting: value} of those glibc accepted, {} when there is no
+    glibc mallopt (libc: the library to call, _glibc() by default)."""
     libc = _glibc() if libc is None else libc
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:
         return {}
-    settings = {"M_MMAP_THRESHOLD": (M_MMAP_THRESHOLD, mmap), "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, trim)}
+    settings = {
+        "M_MMAP_THRESHOLD": (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        "M_TRIM_THRESHOLD": (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    }
     return {name: value for name, (param, value) in settings.items() if mallopt(param, value) == 1}
 
 
 APPLIED = apply()  # once, when layers/fast/ is first imported
-
-
-@contextmanager
-def glibc_thresholds():
-    """Inside: glibc's own steady-state thresholds (mmap 32 MiB, trim 64 MiB), for other code that shares
-    this process and should run as it would in its own (the benchmark's PyTorch steps: ours, above,
-    slowed its 1024-px VGG16 step from 4.4 to 7.1 s); ours again after."""
-    if not APPLIED:
-        yield
-        return
-    apply(mmap=GLIBC_MMAP, trim=GLIBC_TRIM)
-    try:
-        yield
-    finally:
-        apply()
