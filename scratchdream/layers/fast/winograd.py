@@ -403,25 +403,11 @@ class Kernels(NamedTuple):
     tile: int
     module: types.ModuleType
 
-    @property
-    def weights(self):
-        return self.module._weights_nb
-
-    @property
-    def input(self):
-        return self.module._input_nb
-
-    @property
-    def output(self):
-        return self.module._output_nb
-
-    @property
-    def grad_output(self):
-        return self.module._grad_output_nb
-
-    @property
-    def grad_input(self):
-        return self.module._grad_input_nb
+    weights = property(lambda self: self.module._weights_nb)
+    input = property(lambda self: self.module._input_nb)
+    output = property(lambda self: self.module._output_nb)
+    grad_output = property(lambda self: self.module._grad_output_nb)
+    grad_input = property(lambda self: self.module._grad_input_nb)
 
 
 KERNELS = Kernels(TILE, sys.modules[__name__])
