@@ -47,6 +47,7 @@ class Rival:
     build(net, target)       -> its twin of the net, with the same weights
     step(twin, x)            -> a function of no arguments running one dream step on x (1, 3, H, W)
     conv(x, w, b, hp, dy)    -> a function of no arguments running one conv forward and its input gradient
+                                (either function may return its own seconds as a float: see time_steps)
     peak_mb(name, size, threads) -> MB two of its steps need, measured as `peak_mb` below does
     set_threads(n)           use n threads
     """
@@ -119,15 +120,17 @@ CLOCK = time.perf_counter  # --clock cpu: time.process_time, CPU seconds of the 
 
 def time_steps(runs, repeat):
     """Alternate the callables `repeat` times after one warm run each, so that a busy machine slows all
-    alike; median ms of each."""
+    alike; median ms of each. A callable that returns a float timed itself, in seconds, and is taken at its
+    word: a rival in a process of its own (benchmarks/torch_compare.py), timed there, not across the pipe."""
     for f in runs:
         f()
     times = [[] for _ in runs]
     for _ in range(repeat):
         for i, f in enumerate(runs):
             t = CLOCK()
-            f()
-            times[i].append((CLOCK() - t) * 1e3)
+            own = f()
+            seconds = CLOCK() - t
+            times[i].append((own if isinstance(own, float) else seconds) * 1e3)
     return [statistics.median(t) for t in times]
 
 

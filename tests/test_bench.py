@@ -71,6 +71,7 @@ def test_the_bench_nets_are_the_zoos_cut_after_the_target(name):
 def test_torch_twin_computes_the_same_dream_step(name, torch):
     """Same spec, same weights: h and dL/dx (L = ½‖h‖²) agree, so the bench compares like with like."""
     import torch_compare
+    import torch_twin
 
     net, target = bench.build_sd(name)
     model = torch_compare.build_torch(net, target)
@@ -83,8 +84,39 @@ def test_torch_twin_computes_the_same_dream_step(name, torch):
     # (seen once: 8e-4 on vgg16 in a fresh clone).
     x64 = x.astype(np.float64)
     dx = net.backward(net.forward(x64, upto=target))
-    dxt = torch_compare.torch_step(model.double(), torch.tensor(x64)).numpy()
+    dxt = torch_twin.torch_step(model.double(), torch.tensor(x64)).numpy()
     assert_close(f"{name} dL/dx", dx, dxt, 1e-6)
+
+
+def test_the_benchmarks_torch_runs_apart_and_computes_the_same_step(tmp_path, torch):
+    """make bench's torch is a process of its own that never imports scratchdream (so its heap is glibc's,
+    not the one layers/fast/heap.py sets), and its twin, sent over as JSON and .npz, computes our step."""
+    import torch_compare
+
+    net, target = bench.build_sd("googlenet")
+    x = np.random.default_rng(0).standard_normal((1, 3, 40, 48)).astype(np.float32)
+    with torch_compare.Remote(threads=1) as remote:
+        hello = remote.ask(op="hello")
+        assert hello["pid"] != os.getpid() and hello["scratchdream"] is False
+        twin = remote.build(net, target)
+        k = remote.made("step", {"x": x}, twin=twin)
+        seconds = remote.ask(op="run", id=k, save=str(tmp_path / "dx.npz"))["s"]
+        assert isinstance(seconds, float) and seconds > 0
+        run = remote.step(twin, x)  # the bench's form: a function returning the child's seconds
+        assert isinstance(run(), float)
+        with pytest.raises(RuntimeError, match="unknown request 'nonsense'"):
+            remote.ask(op="nonsense")
+        with np.load(tmp_path / "dx.npz", allow_pickle=False) as z:
+            dxt = z["out"]
+    dx = net.backward(net.forward(x, upto=target))
+    assert_close("googlenet dL/dx across the pipe", dx, dxt, 1e-3)
+
+
+def test_a_run_that_times_itself_is_taken_at_its_word():
+    """time_steps takes a float a run returns as its own seconds (the rival's child times its runs)."""
+    calls = []
+    ms = bench.time_steps([lambda: calls.append(1) or 0.25, lambda: calls.append(2)], 3)
+    assert ms[0] == 250.0 and ms[1] < 250.0 and calls == [1, 2] * 4
 
 
 def test_bench_command_runs_at_a_tiny_size_without_torch(capsys):
