@@ -350,8 +350,9 @@ def print_scaling(rows):
 
 def print_conv_table(name, net, layer_size, repeat, rival, peak):
     """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed
-    (peak GFLOP/s, print_machine's: NumPy's sgemm on as many threads as the layers run; measured again
-    here, it would run on one, since the fast kernels' sgemm calls set the calling thread's BLAS to one).
+    (peak GFLOP/s, print_machine's: NumPy's sgemm on as many threads as the layers run, measured before
+    any step; until blas.one_thread_each, a step left NumPy's BLAS on one thread and a ceiling measured
+    here read half).
     Returns the rows: (layer, shape, path, [ms sd, ms rival], flops, %sgemm)."""
     other = f" {'ms ' + rival.name:>8s} {'ratio':>6s}" if rival else ""
     title = (

@@ -1,6 +1,7 @@
 """Convolution: fast kernel == NumPy reference, float64 gradient checks of both, float32 agreement, torch
 oracle, Winograd's pieces, and the preconditions every fast kernel checks before it indexes memory."""
 
+import numba
 import numpy as np
 import pytest
 from gradcheck import assert_close, numerical_vjp
@@ -729,6 +730,27 @@ def test_blas_matmul_on_numba_threads(trans_a, accumulate):
         ref = np.matmul(a.transpose(0, 2, 1) if trans_a else a, bm) + (before if accumulate else 0)
         assert_close("sgemm blocks", big[:, :, 4 : N + 4], ref, 1e-5)
         assert not big[:, :, :4].any() and not big[:, :, N + 4 :].any()  # nothing written outside the band
+
+
+@pytest.mark.skipif(blas.SGEMM is None, reason="only OpenBLAS's sgemm runs inside Numba threads")
+def test_sgemm_blocks_leave_numpys_blas_threads_as_they_were():
+    """NumPy's OpenBLAS (pthreads) makes the per-thread setting process-wide: the blocks' set-and-restore
+    raced and left NumPy's own matmul on one thread after a dream step (2048^3: 208 -> 101 GFLOP/s).
+    Whatever the count was, the products, and a fused im2col conv, put it back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = numba.config.NUMBA_NUM_THREADS
+    a = np.random.default_rng(32).standard_normal((36, 64, 64)).astype(np.float32)
+    b = np.random.default_rng(33).standard_normal((36, 64, 500)).astype(np.float32)
+    x = np.random.default_rng(34).standard_normal((1, 3, 40, 40)).astype(np.float32)
+    w = np.random.default_rng(35).standard_normal((16, 3, 3, 3)).astype(np.float32)
+    for count in sorted({1, 2, threads}):
+        with threadpool_limits(count, user_api="blas"):
+            for _ in range(20):
+                blas.matmul(a, b, np.empty((36, 64, 500), np.float32))
+                fast_conv._fused_forward(x, w, None, conv_geometry({"kernel": 3, "pad": 1}), True)
+            (now,) = [i["num_threads"] for i in threadpool_info() if i.get("internal_api") == "openblas"]
+            assert now == count
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -8,6 +8,13 @@ Numba thread calls OpenBLAS's single-threaded sgemm on its own block. One pool, 
 
     matmul(a, b, out, trans_a=False, accumulate=False):  out[i] (+)= op(a[i]) @ b[i]   (2-D or 3-D)
 
+Each block's sgemm must run on its own thread only. OpenBLAS's openblas_set_num_threads_local says so
+per thread in its OpenMP builds, but in the pthreads build NumPy ships it sets the process-wide count, and
+the workers' set-and-restore raced: two workers, the last to restore put back the other's 1, so after a
+dream step NumPy's own matmul ran on one thread (2048^3 sgemm 208 -> 101 GFLOP/s on 2 cores). So
+`one_thread_each` sets the process-wide count to 1 around every parallel region that calls sgemm and puts
+back what was there before.
+
 The sgemm symbol is found through threadpoolctl (which names the BLAS library NumPy loaded). When it
 cannot be found (MKL, Accelerate, an old OpenBLAS without per-thread settings) or the data are float64,
 the product is NumPy's own matmul: same result, NumPy's threading.
@@ -25,7 +32,8 @@ _I64, _I32 = ctypes.c_int64, ctypes.c_int
 
 
 def _find_sgemm():
-    """(sgemm, set_local_threads) as ctypes functions from NumPy's OpenBLAS, or (None, None)."""
+    """(sgemm, set_local_threads, get_threads, set_threads) as ctypes functions from NumPy's OpenBLAS (the
+    last two: the process-wide count), or four Nones."""
     try:
         from threadpoolctl import threadpool_info
 
@@ -41,7 +49,11 @@ def _find_sgemm():
             ("", "", _I32),
         ):
             name = f"{prefix}cblas_sgemm{suffix}"
-            if local is not None and hasattr(lib, name):
+            get, put = (
+                f"{prefix}openblas_get_num_threads{suffix}",
+                f"{prefix}openblas_set_num_threads{suffix}",
+            )
+            if local is not None and all(hasattr(lib, n) for n in (name, get, put)):
                 proto = ctypes.CFUNCTYPE(
                     None,
                     _I32,
@@ -59,15 +71,31 @@ def _find_sgemm():
                     ctypes.c_void_p,
                     blasint,
                 )
-                return proto((name, lib)), ctypes.CFUNCTYPE(_I32, _I32)(
-                    ("openblas_set_num_threads_local", lib)
+                return (
+                    proto((name, lib)),
+                    ctypes.CFUNCTYPE(_I32, _I32)(("openblas_set_num_threads_local", lib)),
+                    ctypes.CFUNCTYPE(_I32)((get, lib)),
+                    ctypes.CFUNCTYPE(None, _I32)((put, lib)),
                 )
     except (OSError, ImportError, AttributeError):
         pass
-    return None, None
+    return None, None, None, None
 
 
-SGEMM, SET_LOCAL_THREADS = _find_sgemm()
+SGEMM, SET_LOCAL_THREADS, GET_THREADS, SET_THREADS = _find_sgemm()
+
+
+def one_thread_each(kernel, *args):
+    """kernel(*args), a parallel loop whose threads call sgemm, with OpenBLAS's process-wide thread count
+    at 1 meanwhile and put back afterwards (see the module's docstring)."""
+    before = GET_THREADS()
+    SET_THREADS(1)
+    try:
+        return kernel(*args)
+    finally:
+        SET_THREADS(before)
+
+
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 MIN_COLS = 96  # narrowest column band worth a separate sgemm call
 
@@ -126,7 +154,8 @@ def matmul(a, b, out, trans_a=False, accumulate=False):
     threads = numba.get_num_threads()
     want = max(1, -(-2 * threads // B))  # enough blocks for every thread, twice over
     chunk = max(MIN_COLS, -(-N // want))
-    _sgemm_blocks_nb(SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), 1.0 if accumulate else 0.0, chunk)
+    beta = 1.0 if accumulate else 0.0
+    one_thread_each(_sgemm_blocks_nb, SGEMM, SET_LOCAL_THREADS, a, b, out, bool(trans_a), beta, chunk)
     return out
 
 

@@ -372,7 +372,8 @@ def _fused_forward(x, w, b, geo, relu):
     w2 = w.reshape(K, -1)
     for n in range(N):
         m2 = mask[n if relu else 0].reshape(mask.shape[1], -1)
-        _fused_forward_nb(
+        blas.one_thread_each(
+            _fused_forward_nb,
             blas.SGEMM,
             blas.SET_LOCAL_THREADS,
             x[n],
@@ -398,7 +399,8 @@ def _fused_backward(dy, w, geo, x_shape, mask):
     no_mask = np.empty((1, 1), np.bool_)
     for n in range(N):
         m2 = no_mask if mask is None else mask[n].reshape(K, -1)
-        _fused_backward_nb(
+        blas.one_thread_each(
+            _fused_backward_nb,
             blas.SGEMM,
             blas.SET_LOCAL_THREADS,
             dy[n].reshape(K, -1),
