@@ -679,6 +679,24 @@ def test_winograd5_bands_and_weight_slices(monkeypatch):
     assert_close("banded winograd 5x5 dx", fast_conv.conv_backward(dy, cache), dx_one, 1e-14)
 
 
+@pytest.mark.parametrize("kernel, K", [(3, 50), (5, 16)])
+def test_winograd_output_side_in_several_channel_blocks(kernel, K):
+    """The output transforms (forward's and the gradient's) run over blocks of FLAT // T channels of T tiles
+    each: here three blocks, the last one short, against the direct convolution."""
+    x, w, b, geo, relu = _make(
+        (1, 8, 18, 18, K, (kernel,) * 2, (1, 1), (kernel // 2,) * 4, (1, 1), 1, True, True), 84
+    )
+    T = (-(-18 // (7 - kernel))) ** 2  # 18x18 outputs in tiles of 4 (3x3) or 2 (5x5)
+    kb = winograd.FLAT // T
+    assert 2 * kb < K < 3 * kb
+    y, cache = fast_conv.conv_forward(x, w, b, geo, relu)
+    y_ref, cache_ref = conv.conv_forward(x, w, b, geo, relu)
+    assert_close("winograd forward, channel blocks", y, y_ref, 1e-12)
+    dy = np.random.default_rng(85).standard_normal(y.shape)
+    dx = fast_conv.conv_backward(dy, cache)
+    assert_close("winograd dx, channel blocks", dx, conv.conv_backward(dy, cache_ref), 1e-12)
+
+
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_small_layers_keep_their_transformed_weights(monkeypatch, kernel):
     """kept_weights: a layer of few tiles keeps U in its cache (forward made it, backward reuses it, same

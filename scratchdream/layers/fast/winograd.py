@@ -201,53 +201,82 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
                     V[r + 5, c, t0 + tx] = c4 * d1 - c5 * d3 + d5
 
 
+# The output side runs over blocks of channels: per block, the pass over the 36 product planes goes along
+# (channel, tile) at once, one flat run of M[ξ] per block (each plane is (K, T), so channels k0..k1 are one
+# contiguous run), long enough to vectorise even where a plane has 16 tiles (14x14 at 224 px). One tile row
+# at a time (the loops before) ran 4-14 products long: this form is 1.4-2.1x faster, same sums in the same
+# order (GoogLeNet's and VGG16's 3x3 layers at 224 px, 2 threads).
+FLAT = 512  # products per block and plane: a block has max(1, FLAT // T) channels
+
+
+@njit(cache=True)
+def _channel_blocks(K, T):
+    """(channels per block, blocks) for K channels of T tiles each."""
+    kb = max(1, min(K, FLAT // max(T, 1)))
+    return kb, (K + kb - 1) // kb
+
+
 @njit(parallel=True, cache=True)
 def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
     """y[k, 4ty+i, 4tx+j] = (A^T m A)[i, j] + bias[k] (then ReLU, mask = y > 0) for the 36 products m of
     each tile.
 
-    One tile row at a time: A^T down the 6 rows of products, then A across, both loops over consecutive
-    tiles; the 4 output columns of each tile land in a phase-split row buffer, copied out with bias and ReLU.
+    Per block of channels: A^T down the 6 rows of products, one flat loop over the block's (channel, tile)
+    pairs per column b; then per tile row, A across into a phase-split row buffer, copied out with bias
+    and ReLU.
     """
     K, Ho, Wo = y.shape
+    T = (ty1 - ty0) * ntx
+    kb, blocks = _channel_blocks(K, T)
+    Mf, KT = M.reshape(-1), np.uint64(K * T)  # unsigned offsets: no wrap checks
     one = np.ones(1, M.dtype)[0]
     c2 = one + one
     c4 = c2 + c2
     c8 = c4 + c4
-    for k in prange(K):
-        e = np.empty((TILE, TAPS, ntx), M.dtype)  # A^T m: (out row i, product column b, tile)
+    for blk in prange(blocks):
+        k0 = blk * kb
+        k1 = min(K, k0 + kb)
+        L = (k1 - k0) * T
+        e = np.empty((TILE, TAPS, L), M.dtype)  # A^T m: (out row i, product column b, (channel, tile))
         row = np.empty((TILE, ntx), M.dtype)  # row[j, tx] = y[k, r, 4tx + j]
-        bk = bias[k]
-        for ty in range(ty0, ty1):
-            t0 = (ty - ty0) * ntx
-            for b in range(TAPS):  # columns: e = A^T m
-                for tx in range(ntx):
-                    t = t0 + tx
-                    m0, m1, m2 = M[b, k, t], M[TAPS + b, k, t], M[2 * TAPS + b, k, t]
-                    m3, m4, m5 = M[3 * TAPS + b, k, t], M[4 * TAPS + b, k, t], M[5 * TAPS + b, k, t]
-                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                    e[0, b, tx] = m0 + p + r
-                    e[1, b, tx] = q + c2 * s
-                    e[2, b, tx] = p + c4 * r
-                    e[3, b, tx] = q + c8 * s + m5
-            for i in range(min(TILE, Ho - TILE * ty)):  # rows: (A^T m) A, then bias and ReLU
-                for tx in range(ntx):
-                    m0, m1, m2 = e[i, 0, tx], e[i, 1, tx], e[i, 2, tx]
-                    m3, m4, m5 = e[i, 3, tx], e[i, 4, tx], e[i, 5, tx]
-                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                    row[0, tx] = m0 + p + r
-                    row[1, tx] = q + c2 * s
-                    row[2, tx] = p + c4 * r
-                    row[3, tx] = q + c8 * s + m5
-                yr = TILE * ty + i
-                if relu:
-                    for j in range(Wo):
-                        v = row[j & 3, j >> 2] + bk
-                        mask[k, yr, j] = v > 0
-                        y[k, yr, j] = max(v, 0)
-                else:
-                    for j in range(Wo):
-                        y[k, yr, j] = row[j & 3, j >> 2] + bk
+        for b in range(TAPS):  # columns: e = A^T m
+            s0 = np.uint64(b) * KT + np.uint64(k0 * T)
+            step = np.uint64(TAPS) * KT  # from row a of the products to row a + 1, same column b
+            s1 = s0 + step
+            s2 = s1 + step
+            s3 = s2 + step
+            s4 = s3 + step
+            s5 = s4 + step
+            for q in range(np.uint64(L)):
+                m0, m1, m2 = Mf[s0 + q], Mf[s1 + q], Mf[s2 + q]
+                m3, m4, m5 = Mf[s3 + q], Mf[s4 + q], Mf[s5 + q]
+                p, d, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                e[0, b, q] = m0 + p + r
+                e[1, b, q] = d + c2 * s
+                e[2, b, q] = p + c4 * r
+                e[3, b, q] = d + c8 * s + m5
+        for k in range(k0, k1):
+            bk = bias[k]
+            for ty in range(ty0, ty1):
+                l0 = (k - k0) * T + (ty - ty0) * ntx
+                for i in range(min(TILE, Ho - TILE * ty)):  # rows: (A^T m) A, then bias and ReLU
+                    for tx in range(ntx):
+                        m0, m1, m2 = e[i, 0, l0 + tx], e[i, 1, l0 + tx], e[i, 2, l0 + tx]
+                        m3, m4, m5 = e[i, 3, l0 + tx], e[i, 4, l0 + tx], e[i, 5, l0 + tx]
+                        p, d, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                        row[0, tx] = m0 + p + r
+                        row[1, tx] = d + c2 * s
+                        row[2, tx] = p + c4 * r
+                        row[3, tx] = d + c8 * s + m5
+                    yr = TILE * ty + i
+                    if relu:
+                        for j in range(Wo):
+                            v = row[j & 3, j >> 2] + bk
+                            mask[k, yr, j] = v > 0
+                            y[k, yr, j] = max(v, 0)
+                    else:
+                        for j in range(Wo):
+                            y[k, yr, j] = row[j & 3, j >> 2] + bk
 
 
 # ---- the input gradient: the same steps transposed -------------------------------------------------
@@ -256,54 +285,68 @@ def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
     """D[6a+b, k, t] = (A dY A^T)[a, b] for the 4x4 gradient tile dY of tile t: dy (where mask, if
     masked), 0 past Ho, Wo.
 
-    The transpose of _output_nb: A (6x4) down the 4 rows of the tile, then across its 4 columns.
+    The transpose of _output_nb, by the same blocks of channels: A (6x4) down the 4 rows of each tile, tile
+    row by tile row, then across its 4 columns in one flat loop over the block's (channel, tile) pairs per
+    row a of D.
     """
     K, Ho, Wo = dy.shape
+    T = (ty1 - ty0) * ntx
+    kb, blocks = _channel_blocks(K, T)
+    Df, KT = D.reshape(-1), np.uint64(K * T)
     one = np.ones(1, D.dtype)[0]
     zero = one - one
     c2 = one + one
     c4 = c2 + c2
     c8 = c4 + c4
-    for k in prange(K):
+    for blk in prange(blocks):
+        k0 = blk * kb
+        k1 = min(K, k0 + kb)
+        L = (k1 - k0) * T
         r4 = np.zeros((TILE, 4, ntx), D.dtype)  # r4[i, j, tx] = dy[k, 4ty + i, 4tx + j]
-        e = np.empty((TAPS, 4, ntx), D.dtype)  # A r4, down the columns
+        e = np.empty((TAPS, 4, L), D.dtype)  # A r4, down the columns: (a, column j, (channel, tile))
         line = np.empty(Wo, D.dtype)  # one masked row: a contiguous loop the compiler vectorises
-        for ty in range(ty0, ty1):
-            for i in range(TILE):
-                m = TILE * ty + i
-                if m >= Ho:
-                    r4[i] = 0
-                    continue
-                src = dy[k, m]
-                if masked:
-                    keep = mask[k, m]
+        for k in range(k0, k1):
+            for ty in range(ty0, ty1):
+                for i in range(TILE):
+                    m = TILE * ty + i
+                    if m >= Ho:
+                        r4[i] = 0
+                        continue
+                    src = dy[k, m]
+                    if masked:
+                        keep = mask[k, m]
+                        for j in range(Wo):
+                            line[j] = src[j] if keep[j] else zero
+                        src = line
                     for j in range(Wo):
-                        line[j] = src[j] if keep[j] else zero
-                    src = line
-                for j in range(Wo):
-                    r4[i, j & 3, j >> 2] = src[j]
-                for j in range(Wo, TILE * ntx):
-                    r4[i, j & 3, j >> 2] = 0
-            for ph in range(4):
-                for tx in range(ntx):
-                    d0, d1, d2, d3 = r4[0, ph, tx], r4[1, ph, tx], r4[2, ph, tx], r4[3, ph, tx]
-                    e[0, ph, tx] = d0
-                    e[1, ph, tx] = d0 + d1 + d2 + d3
-                    e[2, ph, tx] = d0 - d1 + d2 - d3
-                    e[3, ph, tx] = d0 + c2 * d1 + c4 * d2 + c8 * d3
-                    e[4, ph, tx] = d0 - c2 * d1 + c4 * d2 - c8 * d3
-                    e[5, ph, tx] = d3
-            t0 = (ty - ty0) * ntx
-            for a in range(TAPS):
-                r = TAPS * a
-                for tx in range(ntx):
-                    d0, d1, d2, d3 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx], e[a, 3, tx]
-                    D[r, k, t0 + tx] = d0
-                    D[r + 1, k, t0 + tx] = d0 + d1 + d2 + d3
-                    D[r + 2, k, t0 + tx] = d0 - d1 + d2 - d3
-                    D[r + 3, k, t0 + tx] = d0 + c2 * d1 + c4 * d2 + c8 * d3
-                    D[r + 4, k, t0 + tx] = d0 - c2 * d1 + c4 * d2 - c8 * d3
-                    D[r + 5, k, t0 + tx] = d3
+                        r4[i, j & 3, j >> 2] = src[j]
+                    for j in range(Wo, TILE * ntx):
+                        r4[i, j & 3, j >> 2] = 0
+                l0 = (k - k0) * T + (ty - ty0) * ntx
+                for ph in range(4):
+                    for tx in range(ntx):
+                        d0, d1, d2, d3 = r4[0, ph, tx], r4[1, ph, tx], r4[2, ph, tx], r4[3, ph, tx]
+                        e[0, ph, l0 + tx] = d0
+                        e[1, ph, l0 + tx] = d0 + d1 + d2 + d3
+                        e[2, ph, l0 + tx] = d0 - d1 + d2 - d3
+                        e[3, ph, l0 + tx] = d0 + c2 * d1 + c4 * d2 + c8 * d3
+                        e[4, ph, l0 + tx] = d0 - c2 * d1 + c4 * d2 - c8 * d3
+                        e[5, ph, l0 + tx] = d3
+        for a in range(TAPS):
+            s0 = np.uint64(TAPS * a) * KT + np.uint64(k0 * T)
+            s1 = s0 + KT  # rows 6a + 1 .. 6a + 5 of D, the same (channel, tile)
+            s2 = s1 + KT
+            s3 = s2 + KT
+            s4 = s3 + KT
+            s5 = s4 + KT
+            for q in range(np.uint64(L)):
+                d0, d1, d2, d3 = e[a, 0, q], e[a, 1, q], e[a, 2, q], e[a, 3, q]
+                Df[s0 + q] = d0
+                Df[s1 + q] = d0 + d1 + d2 + d3
+                Df[s2 + q] = d0 - d1 + d2 - d3
+                Df[s3 + q] = d0 + c2 * d1 + c4 * d2 + c8 * d3
+                Df[s4 + q] = d0 - c2 * d1 + c4 * d2 - c8 * d3
+                Df[s5 + q] = d3
 
 
 @njit(parallel=True, cache=True)

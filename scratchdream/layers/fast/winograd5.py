@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import winograd
-from .winograd import BT, TAPS
+from .winograd import BT, TAPS, _channel_blocks
 
 TILE = 2  # output tile side: 2 + 5 - 1 = 6 = TAPS
 
@@ -205,88 +205,114 @@ def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
 @njit(parallel=True, cache=True)
 def _output_nb(M, y, bias, relu, mask, ty0, ty1, ntx):
     """y[k, 2ty+i, 2tx+j] = (A^T m A)[i, j] + bias[k] (then ReLU, mask = y > 0) for the 36 products m of
-    each tile: A^T down the rows of products, then across, then bias and ReLU on the way out."""
+    each tile: as winograd._output_nb, by blocks of channels (A^T down the rows of products in one flat
+    loop over the block's (channel, tile) pairs, then across, then bias and ReLU on the way out)."""
     K, Ho, Wo = y.shape
+    T = (ty1 - ty0) * ntx
+    kb, blocks = _channel_blocks(K, T)
+    Mf, KT = M.reshape(-1), np.uint64(K * T)  # unsigned offsets: no wrap checks
     one = np.ones(1, M.dtype)[0]
     c2 = one + one
-    for k in prange(K):
-        e = np.empty((TILE, TAPS, ntx), M.dtype)  # A^T m: (out row i, product column b, tile)
+    for blk in prange(blocks):
+        k0 = blk * kb
+        k1 = min(K, k0 + kb)
+        L = (k1 - k0) * T
+        e = np.empty((TILE, TAPS, L), M.dtype)  # A^T m: (out row i, product column b, (channel, tile))
         row = np.empty((TILE, ntx), M.dtype)  # row[j, tx] = y[k, r, 2tx + j]
-        bk = bias[k]
-        for ty in range(ty0, ty1):
-            t0 = (ty - ty0) * ntx
-            for b in range(TAPS):
-                for tx in range(ntx):
-                    t = t0 + tx
-                    m0, m1, m2 = M[b, k, t], M[TAPS + b, k, t], M[2 * TAPS + b, k, t]
-                    m3, m4, m5 = M[3 * TAPS + b, k, t], M[4 * TAPS + b, k, t], M[5 * TAPS + b, k, t]
-                    e[0, b, tx] = m0 + m1 + m2 + m3 + m4
-                    e[1, b, tx] = m1 - m2 + c2 * (m3 - m4) + m5
-            for i in range(min(TILE, Ho - TILE * ty)):
-                for tx in range(ntx):
-                    m0, m1, m2 = e[i, 0, tx], e[i, 1, tx], e[i, 2, tx]
-                    m3, m4, m5 = e[i, 3, tx], e[i, 4, tx], e[i, 5, tx]
-                    row[0, tx] = m0 + m1 + m2 + m3 + m4
-                    row[1, tx] = m1 - m2 + c2 * (m3 - m4) + m5
-                yr = TILE * ty + i
-                if relu:
-                    for j in range(Wo):
-                        v = row[j & 1, j >> 1] + bk
-                        mask[k, yr, j] = v > 0
-                        y[k, yr, j] = max(v, 0)
-                else:
-                    for j in range(Wo):
-                        y[k, yr, j] = row[j & 1, j >> 1] + bk
+        for b in range(TAPS):
+            s0 = np.uint64(b) * KT + np.uint64(k0 * T)
+            step = np.uint64(TAPS) * KT  # from row a of the products to row a + 1, same column b
+            s1 = s0 + step
+            s2 = s1 + step
+            s3 = s2 + step
+            s4 = s3 + step
+            s5 = s4 + step
+            for q in range(np.uint64(L)):
+                m0, m1, m2 = Mf[s0 + q], Mf[s1 + q], Mf[s2 + q]
+                m3, m4, m5 = Mf[s3 + q], Mf[s4 + q], Mf[s5 + q]
+                e[0, b, q] = m0 + m1 + m2 + m3 + m4
+                e[1, b, q] = m1 - m2 + c2 * (m3 - m4) + m5
+        for k in range(k0, k1):
+            bk = bias[k]
+            for ty in range(ty0, ty1):
+                l0 = (k - k0) * T + (ty - ty0) * ntx
+                for i in range(min(TILE, Ho - TILE * ty)):
+                    for tx in range(ntx):
+                        m0, m1, m2 = e[i, 0, l0 + tx], e[i, 1, l0 + tx], e[i, 2, l0 + tx]
+                        m3, m4, m5 = e[i, 3, l0 + tx], e[i, 4, l0 + tx], e[i, 5, l0 + tx]
+                        row[0, tx] = m0 + m1 + m2 + m3 + m4
+                        row[1, tx] = m1 - m2 + c2 * (m3 - m4) + m5
+                    yr = TILE * ty + i
+                    if relu:
+                        for j in range(Wo):
+                            v = row[j & 1, j >> 1] + bk
+                            mask[k, yr, j] = v > 0
+                            y[k, yr, j] = max(v, 0)
+                    else:
+                        for j in range(Wo):
+                            y[k, yr, j] = row[j & 1, j >> 1] + bk
 
 
 @njit(parallel=True, cache=True)
 def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
     """D[6a+b, k, t] = (A dY A^T)[a, b] for the 2x2 gradient tile dY of tile t (dy where mask, if masked;
-    0 past Ho, Wo): the transpose of _output_nb."""
+    0 past Ho, Wo): the transpose of _output_nb, by the same blocks of channels."""
     K, Ho, Wo = dy.shape
+    T = (ty1 - ty0) * ntx
+    kb, blocks = _channel_blocks(K, T)
+    Df, KT = D.reshape(-1), np.uint64(K * T)
     one = np.ones(1, D.dtype)[0]
     zero = one - one
     c2 = one + one
-    for k in prange(K):
+    for blk in prange(blocks):
+        k0 = blk * kb
+        k1 = min(K, k0 + kb)
+        L = (k1 - k0) * T
         r2 = np.zeros((TILE, 2, ntx), D.dtype)  # r2[i, j, tx] = dy[k, 2ty + i, 2tx + j]
-        e = np.empty((TAPS, 2, ntx), D.dtype)
+        e = np.empty((TAPS, 2, L), D.dtype)  # A r2, down the columns: (a, column j, (channel, tile))
         line = np.empty(Wo, D.dtype)  # one masked row: a contiguous loop the compiler vectorises
-        for ty in range(ty0, ty1):
-            for i in range(TILE):
-                m = TILE * ty + i
-                if m >= Ho:
-                    r2[i] = 0
-                    continue
-                src = dy[k, m]
-                if masked:
-                    keep = mask[k, m]
+        for k in range(k0, k1):
+            for ty in range(ty0, ty1):
+                for i in range(TILE):
+                    m = TILE * ty + i
+                    if m >= Ho:
+                        r2[i] = 0
+                        continue
+                    src = dy[k, m]
+                    if masked:
+                        keep = mask[k, m]
+                        for j in range(Wo):
+                            line[j] = src[j] if keep[j] else zero
+                        src = line
                     for j in range(Wo):
-                        line[j] = src[j] if keep[j] else zero
-                    src = line
-                for j in range(Wo):
-                    r2[i, j & 1, j >> 1] = src[j]
-                for j in range(Wo, TILE * ntx):
-                    r2[i, j & 1, j >> 1] = 0
-            for ph in range(2):
-                for tx in range(ntx):
-                    d0, d1 = r2[0, ph, tx], r2[1, ph, tx]
-                    e[0, ph, tx] = d0
-                    e[1, ph, tx] = d0 + d1
-                    e[2, ph, tx] = d0 - d1
-                    e[3, ph, tx] = d0 + c2 * d1
-                    e[4, ph, tx] = d0 - c2 * d1
-                    e[5, ph, tx] = d1
-            t0 = (ty - ty0) * ntx
-            for a in range(TAPS):
-                r = TAPS * a
-                for tx in range(ntx):
-                    d0, d1 = e[a, 0, tx], e[a, 1, tx]
-                    D[r, k, t0 + tx] = d0
-                    D[r + 1, k, t0 + tx] = d0 + d1
-                    D[r + 2, k, t0 + tx] = d0 - d1
-                    D[r + 3, k, t0 + tx] = d0 + c2 * d1
-                    D[r + 4, k, t0 + tx] = d0 - c2 * d1
-                    D[r + 5, k, t0 + tx] = d1
+                        r2[i, j & 1, j >> 1] = src[j]
+                    for j in range(Wo, TILE * ntx):
+                        r2[i, j & 1, j >> 1] = 0
+                l0 = (k - k0) * T + (ty - ty0) * ntx
+                for ph in range(2):
+                    for tx in range(ntx):
+                        d0, d1 = r2[0, ph, tx], r2[1, ph, tx]
+                        e[0, ph, l0 + tx] = d0
+                        e[1, ph, l0 + tx] = d0 + d1
+                        e[2, ph, l0 + tx] = d0 - d1
+                        e[3, ph, l0 + tx] = d0 + c2 * d1
+                        e[4, ph, l0 + tx] = d0 - c2 * d1
+                        e[5, ph, l0 + tx] = d1
+        for a in range(TAPS):
+            s0 = np.uint64(TAPS * a) * KT + np.uint64(k0 * T)
+            s1 = s0 + KT  # rows 6a + 1 .. 6a + 5 of D, the same (channel, tile)
+            s2 = s1 + KT
+            s3 = s2 + KT
+            s4 = s3 + KT
+            s5 = s4 + KT
+            for q in range(np.uint64(L)):
+                d0, d1 = e[a, 0, q], e[a, 1, q]
+                Df[s0 + q] = d0
+                Df[s1 + q] = d0 + d1
+                Df[s2 + q] = d0 - d1
+                Df[s3 + q] = d0 + c2 * d1
+                Df[s4 + q] = d0 - c2 * d1
+                Df[s5 + q] = d1
 
 
 @njit(parallel=True, cache=True)
