@@ -681,10 +681,11 @@ def test_winograd5_bands_and_weight_slices(monkeypatch):
 
 @pytest.mark.parametrize("kernel, K", [(3, 50), (5, 16)])
 def test_winograd_output_side_in_several_channel_blocks(kernel, K):
-    """The output transforms (forward's and the gradient's) run over blocks of FLAT // T channels of T tiles
-    each: here three blocks, the last one short, against the direct convolution."""
+    """The transforms run over blocks of FLAT // T channels of T tiles each (the output side's, and the
+    3x3 input side's): here three blocks of input and of output channels, the last one short, against the
+    direct convolution."""
     x, w, b, geo, relu = _make(
-        (1, 8, 18, 18, K, (kernel,) * 2, (1, 1), (kernel // 2,) * 4, (1, 1), 1, True, True), 84
+        (1, K, 18, 18, K, (kernel,) * 2, (1, 1), (kernel // 2,) * 4, (1, 1), 1, True, True), 84
     )
     T = (-(-18 // (7 - kernel))) ** 2  # 18x18 outputs in tiles of 4 (3x3) or 2 (5x5)
     kb = winograd.FLAT // T

@@ -146,66 +146,11 @@ def _weights_nb(w, U):
                 _g_line(t[a, 0, c], t[a, 1, c], t[a, 2, c], U, TAPS * a, k, c, r4, r6, r12, r24)
 
 
-@njit(parallel=True, cache=True)
-def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
-    """V[6a+b, c, t] = (B^T d B)[a, b] for the 6x6 input tile d of tile t (zero outside x).
-
-    One tile row at a time: copy its 6 input rows (zero-padded) split by column phase (q mod 4), so that
-    B^T down the columns and then B across the tiles are both loops over consecutive tiles (SIMD-friendly),
-    and V's 36 rows are written as contiguous runs.
-    """
-    C, H, W = x.shape
-    n4 = ntx + 1  # tiles + 1: the last tile reads 2 columns of the next
-    one = np.ones(1, V.dtype)[0]  # constants of V's dtype keep float32 math in float32
-    c2 = one + one
-    c4 = c2 + c2
-    c5 = c4 + one
-    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)  # padded columns lo..hi-1 hold x[:, :, 0..]
-    for c in prange(C):
-        xr = np.zeros((TAPS, 4, n4), V.dtype)  # xr[j, q % 4, q // 4] = x[c, m0 + j, q - pl]
-        e = np.empty((TAPS, 4, n4), V.dtype)  # B^T xr
-        for ty in range(ty0, ty1):
-            m0 = TILE * ty - pt
-            for j in range(TAPS):
-                m = m0 + j
-                if m < 0 or m >= H:
-                    xr[j] = 0
-                    continue
-                for q in range(lo):
-                    xr[j, q & 3, q >> 2] = 0
-                for q in range(lo, hi):
-                    xr[j, q & 3, q >> 2] = x[c, m, q - pl]
-                for q in range(hi, 4 * n4):
-                    xr[j, q & 3, q >> 2] = 0
-            for ph in range(4):  # columns: e = B^T xr
-                for tx in range(n4):
-                    d0, d1, d2 = xr[0, ph, tx], xr[1, ph, tx], xr[2, ph, tx]
-                    d3, d4, d5 = xr[3, ph, tx], xr[4, ph, tx], xr[5, ph, tx]
-                    e[0, ph, tx] = c4 * d0 - c5 * d2 + d4
-                    e[1, ph, tx] = d3 + d4 - c4 * (d1 + d2)
-                    e[2, ph, tx] = c4 * (d1 - d2) - d3 + d4
-                    e[3, ph, tx] = c2 * (d3 - d1) - d2 + d4
-                    e[4, ph, tx] = c2 * (d1 - d3) - d2 + d4
-                    e[5, ph, tx] = c4 * d1 - c5 * d3 + d5
-            t0 = (ty - ty0) * ntx
-            for a in range(TAPS):  # rows: (B^T d) B, tile by tile
-                r = TAPS * a
-                for tx in range(ntx):
-                    d0, d1, d2, d3 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx], e[a, 3, tx]
-                    d4, d5 = e[a, 0, tx + 1], e[a, 1, tx + 1]
-                    V[r, c, t0 + tx] = c4 * d0 - c5 * d2 + d4
-                    V[r + 1, c, t0 + tx] = d3 + d4 - c4 * (d1 + d2)
-                    V[r + 2, c, t0 + tx] = c4 * (d1 - d2) - d3 + d4
-                    V[r + 3, c, t0 + tx] = c2 * (d3 - d1) - d2 + d4
-                    V[r + 4, c, t0 + tx] = c2 * (d1 - d3) - d2 + d4
-                    V[r + 5, c, t0 + tx] = c4 * d1 - c5 * d3 + d5
-
-
-# The output side runs over blocks of channels: per block, the pass over the 36 product planes goes along
-# (channel, tile) at once, one flat run of M[ξ] per block (each plane is (K, T), so channels k0..k1 are one
-# contiguous run), long enough to vectorise even where a plane has 16 tiles (14x14 at 224 px). One tile row
-# at a time (the loops before) ran 4-14 products long: this form is 1.4-2.1x faster, same sums in the same
-# order (GoogLeNet's and VGG16's 3x3 layers at 224 px, 2 threads).
+# The transforms run over blocks of channels: per block, the pass over the 36 planes of V, M, D or dV goes
+# along (channel, tile) at once, one flat run per block and plane (each plane is (channels, T), so channels
+# k0..k1 are one contiguous run), long enough to vectorise even where a plane has 16 tiles (14x14 at 224 px).
+# One tile row at a time (the loops before) ran 4-14 products long. Same sums in the same order; on
+# GoogLeNet's and VGG16's 3x3 layers at 224 px, 2 threads: output side 1.3-2.2x faster, input side 1.0-1.4x.
 FLAT = 512  # products per block and plane: a block has max(1, FLAT // T) channels
 
 
@@ -214,6 +159,82 @@ def _channel_blocks(K, T):
     """(channels per block, blocks) for K channels of T tiles each."""
     kb = max(1, min(K, FLAT // max(T, 1)))
     return kb, (K + kb - 1) // kb
+
+
+@njit(parallel=True, cache=True)
+def _input_nb(x, V, pt, pl, ty0, ty1, ntx):
+    """V[6a+b, c, t] = (B^T d B)[a, b] for the 6x6 input tile d of tile t (zero outside x).
+
+    By blocks of channels (see FLAT). Per tile row, its 6 input rows are copied (zero-padded) split
+    by column phase (q mod 4), so that B^T down the columns is a loop over consecutive tiles; what B across
+    needs of each tile (its 4 phases, and phases 0, 1 of the next tile) is put beside the tile's place in
+    the block. Then B across is one flat loop over the block's (channel, tile) pairs per row a, and V's 36
+    rows are written as long contiguous runs.
+    """
+    C, H, W = x.shape
+    T = (ty1 - ty0) * ntx
+    cb, blocks = _channel_blocks(C, T)
+    Vf, CT = V.reshape(-1), np.uint64(C * T)  # unsigned offsets: no wrap checks
+    n4 = ntx + 1  # tiles + 1: the last tile reads 2 columns of the next
+    one = np.ones(1, V.dtype)[0]  # constants of V's dtype keep float32 math in float32
+    c2 = one + one
+    c4 = c2 + c2
+    c5 = c4 + one
+    lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)  # padded columns lo..hi-1 hold x[:, :, 0..]
+    for blk in prange(blocks):
+        c0 = blk * cb
+        c1 = min(C, c0 + cb)
+        L = (c1 - c0) * T
+        xr = np.zeros((TAPS, 4, n4), V.dtype)  # xr[j, q % 4, q // 4] = x[c, m0 + j, q - pl]
+        e = np.empty((TAPS, TAPS, L), V.dtype)  # B^T xr: (a, column j of the tile, (channel, tile))
+        for c in range(c0, c1):
+            for ty in range(ty0, ty1):
+                m0 = TILE * ty - pt
+                for j in range(TAPS):
+                    m = m0 + j
+                    if m < 0 or m >= H:
+                        xr[j] = 0
+                        continue
+                    for q in range(lo):
+                        xr[j, q & 3, q >> 2] = 0
+                    for q in range(lo, hi):
+                        xr[j, q & 3, q >> 2] = x[c, m, q - pl]
+                    for q in range(hi, 4 * n4):
+                        xr[j, q & 3, q >> 2] = 0
+                l0 = (c - c0) * T + (ty - ty0) * ntx
+                for ph in range(4):  # columns: e = B^T xr; phases 0, 1 of tile tx + 1 are columns 4, 5 of tx
+                    for tx in range(n4):
+                        d0, d1, d2 = xr[0, ph, tx], xr[1, ph, tx], xr[2, ph, tx]
+                        d3, d4, d5 = xr[3, ph, tx], xr[4, ph, tx], xr[5, ph, tx]
+                        b0 = c4 * d0 - c5 * d2 + d4
+                        b1 = d3 + d4 - c4 * (d1 + d2)
+                        b2 = c4 * (d1 - d2) - d3 + d4
+                        b3 = c2 * (d3 - d1) - d2 + d4
+                        b4 = c2 * (d1 - d3) - d2 + d4
+                        b5 = c4 * d1 - c5 * d3 + d5
+                        if tx < ntx:
+                            e[0, ph, l0 + tx], e[1, ph, l0 + tx], e[2, ph, l0 + tx] = b0, b1, b2
+                            e[3, ph, l0 + tx], e[4, ph, l0 + tx], e[5, ph, l0 + tx] = b3, b4, b5
+                        if ph < 2 and tx > 0:
+                            q = l0 + tx - 1
+                            e[0, 4 + ph, q], e[1, 4 + ph, q], e[2, 4 + ph, q] = b0, b1, b2
+                            e[3, 4 + ph, q], e[4, 4 + ph, q], e[5, 4 + ph, q] = b3, b4, b5
+        for a in range(TAPS):  # rows: (B^T d) B, every (channel, tile) of the block in one loop
+            s0 = np.uint64(TAPS * a) * CT + np.uint64(c0 * T)
+            s1 = s0 + CT  # rows 6a + 1 .. 6a + 5 of V, the same (channel, tile)
+            s2 = s1 + CT
+            s3 = s2 + CT
+            s4 = s3 + CT
+            s5 = s4 + CT
+            for q in range(np.uint64(L)):
+                d0, d1, d2 = e[a, 0, q], e[a, 1, q], e[a, 2, q]
+                d3, d4, d5 = e[a, 3, q], e[a, 4, q], e[a, 5, q]
+                Vf[s0 + q] = c4 * d0 - c5 * d2 + d4
+                Vf[s1 + q] = d3 + d4 - c4 * (d1 + d2)
+                Vf[s2 + q] = c4 * (d1 - d2) - d3 + d4
+                Vf[s3 + q] = c2 * (d3 - d1) - d2 + d4
+                Vf[s4 + q] = c2 * (d1 - d3) - d2 + d4
+                Vf[s5 + q] = c4 * d1 - c5 * d3 + d5
 
 
 @njit(parallel=True, cache=True)
@@ -353,55 +374,70 @@ def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
 def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
     """dx[c, 4ty-pt+a, 4tx-pl+b] += (B d B^T)[a, b] for the 36 products d of each tile (padding dropped).
 
-    The transpose of _input_nb: B (6x6) down the rows, then across. Neighbouring tiles overlap by 2
-    columns, so each of the 6 rows is summed in a line over the padded width (columns 4, 5 of a tile land
-    on columns 0, 1 of the next), then added onto dx. dx must start at zero: tile rows overlap by 2 too.
+    The transpose of _input_nb, by the same blocks of channels: B (6x6) down the rows of products in one
+    flat loop over the block's (channel, tile) pairs, then across, a tile row at a time. Neighbouring tiles
+    overlap by 2 columns, so each of the 6 rows is summed in a line over the padded width (columns 4, 5 of
+    a tile land on columns 0, 1 of the next), then added onto dx. dx must start at zero: tile rows overlap
+    by 2 too.
     """
     C, H, W = dx.shape
+    T = (ty1 - ty0) * ntx
+    cb, blocks = _channel_blocks(C, T)
+    Df, CT = D.reshape(-1), np.uint64(C * T)
     n4 = ntx + 1
     one = np.ones(1, D.dtype)[0]
     c2 = one + one
     c4 = c2 + c2
     c5 = c4 + one
     lo, hi = min(pl, 4 * n4), min(4 * n4, W + pl)  # padded columns lo..hi-1 are x's columns 0..
-    for c in prange(C):
-        e = np.empty((TAPS, TAPS, ntx), D.dtype)  # e[a, j, tx] = (B d)[a, j]: B down the rows
+    for blk in prange(blocks):
+        c0 = blk * cb
+        c1 = min(C, c0 + cb)
+        L = (c1 - c0) * T
+        e = np.empty((TAPS, TAPS, L), D.dtype)  # e[a, j, (channel, tile)] = (B d)[a, j]: B down the rows
         line = np.empty(4 * n4, D.dtype)  # line[q]: padded column q of the tile row's row a
         s4, s5 = np.empty(ntx, D.dtype), np.empty(ntx, D.dtype)  # each tile's columns 4 and 5
-        for ty in range(ty0, ty1):
-            t0 = (ty - ty0) * ntx
-            for j in range(TAPS):
-                for tx in range(ntx):
-                    t = t0 + tx
-                    m0, m1, m2 = D[j, c, t], D[TAPS + j, c, t], D[2 * TAPS + j, c, t]
-                    m3, m4, m5 = D[3 * TAPS + j, c, t], D[4 * TAPS + j, c, t], D[5 * TAPS + j, c, t]
-                    e[0, j, tx] = c4 * m0
-                    e[1, j, tx] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                    e[2, j, tx] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                    e[3, j, tx] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                    e[4, j, tx] = m0 + m1 + m2 + m3 + m4
-                    e[5, j, tx] = m5
-            for a in range(TAPS):
-                m = TILE * ty - pt + a
-                if m < 0 or m >= H:
-                    continue  # a padding row: its gradient is dropped
-                for tx in range(ntx):
-                    m0, m1, m2 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx]
-                    m3, m4, m5 = e[a, 3, tx], e[a, 4, tx], e[a, 5, tx]
-                    line[4 * tx] = c4 * m0
-                    line[4 * tx + 1] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                    line[4 * tx + 2] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                    line[4 * tx + 3] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                    s4[tx] = m0 + m1 + m2 + m3 + m4
-                    s5[tx] = m5
-                for q in range(4 * ntx, 4 * n4):
-                    line[q] = 0
-                for tx in range(ntx):
-                    line[4 * tx + 4] += s4[tx]
-                    line[4 * tx + 5] += s5[tx]
-                out = dx[c, m]
-                for q in range(lo, hi):
-                    out[q - pl] += line[q]
+        for j in range(TAPS):
+            s0 = np.uint64(j) * CT + np.uint64(c0 * T)
+            step = np.uint64(TAPS) * CT  # from row a of the products to row a + 1, same column j
+            s1 = s0 + step
+            s2 = s1 + step
+            s3 = s2 + step
+            s_4 = s3 + step
+            s_5 = s_4 + step
+            for q in range(np.uint64(L)):
+                m0, m1, m2 = Df[s0 + q], Df[s1 + q], Df[s2 + q]
+                m3, m4, m5 = Df[s3 + q], Df[s_4 + q], Df[s_5 + q]
+                e[0, j, q] = c4 * m0
+                e[1, j, q] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                e[2, j, q] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                e[3, j, q] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                e[4, j, q] = m0 + m1 + m2 + m3 + m4
+                e[5, j, q] = m5
+        for c in range(c0, c1):
+            for ty in range(ty0, ty1):
+                l0 = (c - c0) * T + (ty - ty0) * ntx
+                for a in range(TAPS):
+                    m = TILE * ty - pt + a
+                    if m < 0 or m >= H:
+                        continue  # a padding row: its gradient is dropped
+                    for tx in range(ntx):
+                        m0, m1, m2 = e[a, 0, l0 + tx], e[a, 1, l0 + tx], e[a, 2, l0 + tx]
+                        m3, m4, m5 = e[a, 3, l0 + tx], e[a, 4, l0 + tx], e[a, 5, l0 + tx]
+                        line[4 * tx] = c4 * m0
+                        line[4 * tx + 1] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                        line[4 * tx + 2] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                        line[4 * tx + 3] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                        s4[tx] = m0 + m1 + m2 + m3 + m4
+                        s5[tx] = m5
+                    for q in range(4 * ntx, 4 * n4):
+                        line[q] = 0
+                    for tx in range(ntx):
+                        line[4 * tx + 4] += s4[tx]
+                        line[4 * tx + 5] += s5[tx]
+                    out = dx[c, m]
+                    for q in range(lo, hi):
+                        out[q - pl] += line[q]
 
 
 # ---- transformed weights: made per call, kept from forward to backward by small layers only ----------
