@@ -327,44 +327,57 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
     c4 = c2 + c2
     c5 = c4 + one
     lo, hi = min(pl, 2 * n2), min(2 * n2, W + pl)
-    for c in prange(C):
-        e = np.empty((TAPS, TAPS, ntx), D.dtype)  # e[a, j, tx] = (B d)[a, j]
+    T = (ty1 - ty0) * ntx
+    cb, blocks = _channel_blocks(C, T)
+    Df, CT = D.reshape(-1), np.uint64(C * T)  # unsigned offsets: no wrap checks
+    for blk in prange(blocks):  # by blocks of channels, as winograd._grad_input_nb
+        c0 = blk * cb
+        c1 = min(C, c0 + cb)
+        L = (c1 - c0) * T
+        e = np.empty((TAPS, TAPS, L), D.dtype)  # e[a, j, (channel, tile)] = (B d)[a, j]
         f = np.empty((TAPS, ntx), D.dtype)  # f[b, tx]: column b of tile tx in the row
         line = np.empty((2, n2), D.dtype)  # line[q % 2, q // 2]: padded column q of the row
-        for ty in range(ty0, ty1):
-            t0 = (ty - ty0) * ntx
-            for j in range(TAPS):
-                for tx in range(ntx):
-                    t = t0 + tx
-                    m0, m1, m2 = D[j, c, t], D[TAPS + j, c, t], D[2 * TAPS + j, c, t]
-                    m3, m4, m5 = D[3 * TAPS + j, c, t], D[4 * TAPS + j, c, t], D[5 * TAPS + j, c, t]
-                    e[0, j, tx] = c4 * m0
-                    e[1, j, tx] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                    e[2, j, tx] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                    e[3, j, tx] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                    e[4, j, tx] = m0 + m1 + m2 + m3 + m4
-                    e[5, j, tx] = m5
-            for a in range(TAPS):
-                m = TILE * ty - pt + a
-                if m < 0 or m >= H:
-                    continue
-                for tx in range(ntx):
-                    m0, m1, m2 = e[a, 0, tx], e[a, 1, tx], e[a, 2, tx]
-                    m3, m4, m5 = e[a, 3, tx], e[a, 4, tx], e[a, 5, tx]
-                    f[0, tx] = c4 * m0
-                    f[1, tx] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                    f[2, tx] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                    f[3, tx] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                    f[4, tx] = m0 + m1 + m2 + m3 + m4
-                    f[5, tx] = m5
-                line[:] = 0
-                for b in range(TAPS):  # column 2tx + b: parity b % 2, index tx + b // 2
-                    ph, off = b & 1, b >> 1
+        for j in range(TAPS):
+            s0 = np.uint64(j) * CT + np.uint64(c0 * T)
+            step = np.uint64(TAPS) * CT  # from row a of the products to row a + 1, same column j
+            s1 = s0 + step
+            s2 = s1 + step
+            s3 = s2 + step
+            s4 = s3 + step
+            s5 = s4 + step
+            for q in range(np.uint64(L)):
+                m0, m1, m2 = Df[s0 + q], Df[s1 + q], Df[s2 + q]
+                m3, m4, m5 = Df[s3 + q], Df[s4 + q], Df[s5 + q]
+                e[0, j, q] = c4 * m0
+                e[1, j, q] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                e[2, j, q] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                e[3, j, q] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                e[4, j, q] = m0 + m1 + m2 + m3 + m4
+                e[5, j, q] = m5
+        for c in range(c0, c1):
+            for ty in range(ty0, ty1):
+                l0 = (c - c0) * T + (ty - ty0) * ntx
+                for a in range(TAPS):
+                    m = TILE * ty - pt + a
+                    if m < 0 or m >= H:
+                        continue
                     for tx in range(ntx):
-                        line[ph, tx + off] += f[b, tx]
-                out = dx[c, m]
-                for q in range(lo, hi):
-                    out[q - pl] += line[q & 1, q >> 1]
+                        m0, m1, m2 = e[a, 0, l0 + tx], e[a, 1, l0 + tx], e[a, 2, l0 + tx]
+                        m3, m4, m5 = e[a, 3, l0 + tx], e[a, 4, l0 + tx], e[a, 5, l0 + tx]
+                        f[0, tx] = c4 * m0
+                        f[1, tx] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+                        f[2, tx] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+                        f[3, tx] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+                        f[4, tx] = m0 + m1 + m2 + m3 + m4
+                        f[5, tx] = m5
+                    line[:] = 0
+                    for b in range(TAPS):  # column 2tx + b: parity b % 2, index tx + b // 2
+                        ph, off = b & 1, b >> 1
+                        for tx in range(ntx):
+                            line[ph, tx + off] += f[b, tx]
+                    out = dx[c, m]
+                    for q in range(lo, hi):
+                        out[q - pl] += line[q & 1, q >> 1]
 
 
 KERNELS = winograd.Kernels(TILE, sys.modules[__name__])
