@@ -681,8 +681,8 @@ def test_winograd5_bands_and_weight_slices(monkeypatch):
 
 @pytest.mark.parametrize("kernel, K", [(3, 50), (5, 16)])
 def test_winograd_output_side_in_several_channel_blocks(kernel, K):
-    """The transforms run over blocks of FLAT // T channels of T tiles each (the output side's, and the
-    3x3 input side's): here three blocks of input and of output channels, the last one short, against the
+    """The transforms run over blocks of FLAT // T channels of T tiles each (all but F(2,5)'s input
+    transform): here three blocks of input and of output channels, the last one short, against the
     direct convolution."""
     x, w, b, geo, relu = _make(
         (1, K, 18, 18, K, (kernel,) * 2, (1, 1), (kernel // 2,) * 4, (1, 1), 1, True, True), 84
