@@ -680,7 +680,7 @@ def test_winograd5_bands_and_weight_slices(monkeypatch):
 
 
 @pytest.mark.parametrize("kernel, K", [(3, 50), (5, 16)])
-def test_winograd_output_side_in_several_channel_blocks(kernel, K):
+def test_winograd_transforms_in_several_channel_blocks(kernel, K):
     """The transforms run over blocks of FLAT // T channels of T tiles each (all but F(2,5)'s input
     transform): here three blocks of input and of output channels, the last one short, against the
     direct convolution."""
