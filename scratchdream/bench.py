@@ -11,6 +11,7 @@ The same step in PyTorch, side by side, is benchmarks/torch_compare.py (`make be
 `Rival` record, so torch is never imported here.
 """
 
+import functools
 import json
 import os
 import resource
@@ -250,8 +251,11 @@ def conv_step(x, w, b, layer, dy):
     return step
 
 
-def conv_layer_rows(net, size, repeat, rival=None):
-    """For every conv: forward + input gradient alone, ms each side, direct-conv flops and its path."""
+def conv_layer_rows(net, size, repeat, rival=None, step=None):
+    """For every conv: forward + input gradient alone, ms each side, direct-conv flops, its path, and the ms
+    of `step` (the whole dream step at this size, a function of no arguments) timed alternating with the
+    layer, or None without it: the step beside each layer, so that a machine slower for a while slows
+    both sides of the step-vs-convolutions ratio alike."""
     shapes = net.shapes(size, size)
     rows = []
     for layer in net.layers:
@@ -265,10 +269,11 @@ def conv_layer_rows(net, size, repeat, rival=None):
 
         runs = [conv_step(x, p["weight"], p.get("bias"), layer, dy)]
         runs += [rival.conv(x, p["weight"], p.get("bias"), hp, dy)] if rival else []
-        ms = time_steps(runs, repeat)
+        ms = time_steps(runs + ([step] if step else []), repeat)
         flops = 2 * 2 * K * (C // hp["groups"]) * hp["kernel"][0] * hp["kernel"][1] * Ho * Wo  # forward + dx
         shape = f"{C}->{K} {hp['kernel'][0]}x{hp['kernel'][1]} {H}x{W}"
-        rows.append((layer["name"], shape, conv.path(layer["geo"], C, K), ms, flops))
+        beside = ms.pop() if step else None
+        rows.append((layer["name"], shape, conv.path(layer["geo"], C, K), ms, flops, beside))
     return rows
 
 
@@ -348,12 +353,12 @@ def print_scaling(rows):
         )
 
 
-def print_conv_table(name, net, layer_size, repeat, rival, peak):
+def print_conv_table(name, net, layer_size, repeat, rival, peak, step=None):
     """Every conv layer of the net alone at layer_size px: ms, GFLOP/s and the share of sgemm's speed
     (peak GFLOP/s, print_machine's: NumPy's sgemm on as many threads as the layers run, measured before
     any step; until blas.one_thread_each, a step left NumPy's BLAS on one thread and a ceiling measured
     here read half).
-    Returns the rows: (layer, shape, path, [ms sd, ms rival], flops, %sgemm)."""
+    Returns the rows: (layer, shape, path, [ms sd, ms rival], flops, %sgemm, ms of `step` beside it)."""
     other = f" {'ms ' + rival.name:>8s} {'ratio':>6s}" if rival else ""
     title = (
         f"{name} conv layers at {layer_size}px, forward + input gradient (sgemm ceiling {peak:.0f} GFLOP/s):"
@@ -361,24 +366,30 @@ def print_conv_table(name, net, layer_size, repeat, rival, peak):
     print("\n" + title)
     print(f"{'layer':28s} {'shape':24s} {'path':8s} {'ms sd':>8s}{other} {'GF/s':>6s} {'%sgemm':>6s}")
     rows = []
-    for lname, shape, path, ms, flops in conv_layer_rows(net, layer_size, repeat, rival):
+    for lname, shape, path, ms, flops, beside in conv_layer_rows(net, layer_size, repeat, rival, step):
         gf = flops / ms[0] / 1e6
         theirs = f" {ms[1]:8.2f} {ms[0] / ms[1]:6.2f}" if rival else ""
         print(f"{lname:28s} {shape:24s} {path:8s} {ms[0]:8.2f}{theirs} {gf:6.1f} {100 * gf / peak:5.0f}%")
-        rows.append((lname, shape, path, ms, flops, 100 * gf / peak))
+        rows.append((lname, shape, path, ms, flops, 100 * gf / peak, beside))
     return rows
 
 
-def conv_figures(name, conv_rows, step_ms):
-    """bench_targets' figures of one net's per-layer table, and the step-vs-sum-of-convolutions line."""
-    convs = sum(r[3][0] for r in conv_rows)
-    figures = {f"step/convs {name}": step_ms / convs, f"first conv {name}": conv_rows[0][5]}
+def conv_figures(name, conv_rows):
+    """bench_targets' figures of one net's per-layer table, and the step-vs-sum-of-convolutions line.
+
+    Each layer's ms is put over the step's ms timed beside it (the rows' last field), so the ratio is
+    step / convolutions = 1 / sum(layer / step beside it); the line shows the median step and the
+    convolutions summed at that scale."""
+    step_ms = statistics.median(r[6] for r in conv_rows)
+    share = sum(r[3][0] / r[6] for r in conv_rows)  # the convolutions' part of one step
+    convs = share * step_ms
+    figures = {f"step/convs {name}": 1 / share, f"first conv {name}": conv_rows[0][5]}
     five = [r[3][0] / r[3][1] for r in conv_rows if " 5x5 " in r[1] and len(r[3]) > 1]
     if five:
         figures[f"5x5 {name}"] = max(five)
     line = (
-        f"whole step vs sum of its convolutions, {name}: step {step_ms:.1f} ms, "
-        f"{len(conv_rows)} convolutions {convs:.1f} ms, x{step_ms / convs:.2f} "
+        f"whole step vs sum of its convolutions, {name}: step {step_ms:.1f} ms (median, timed beside each "
+        f"layer), {len(conv_rows)} convolutions {convs:.1f} ms, x{step_ms / convs:.2f} "
         f"(the rest: {step_ms - convs:.1f} ms)"
     )
     return figures, line
@@ -460,8 +471,9 @@ def run(args, rival=None):
     lines = []
     for name in nets if layer_size else []:
         net, target = build_sd(name)
-        conv_rows = print_conv_table(name, net, layer_size, repeat, rival, peak)
-        figures, line = conv_figures(name, conv_rows, _step_ms(rows, net, target, name, layer_size, repeat))
+        step = functools.partial(sd_step, net, target, bench_input(layer_size))
+        conv_rows = print_conv_table(name, net, layer_size, repeat, rival, peak, step)
+        figures, line = conv_figures(name, conv_rows)
         measured |= figures
         lines.append(line)
     print("\n" + "\n".join(lines) if lines else "")
@@ -488,12 +500,6 @@ def step_figures(rows, rival):
         if f"MB {rival.name}" in r:
             out[f"memory {r['net']} {r['size']}"] = r["MB sd"] / r[f"MB {rival.name}"]
     return out
-
-
-def _step_ms(rows, net, target, name, size, repeat):
-    """The step's ms at `size` from the step table, or timed now if the table has no such size."""
-    ms = [r["ms sd"] for r in rows if r["net"] == name and r["size"] == size]
-    return ms[0] if ms else time_steps([lambda: sd_step(net, target, bench_input(size))], repeat)[0]
 
 
 def cmd_bench(args):

@@ -11,7 +11,7 @@ ceiling older glibc documents, left VGG16's 64 MiB first-layer arrays at 512 px 
 user, 3.0 s and 3.7% at 1 GiB; on one thread 6.40 -> 5.77 s, 12.2% -> 0.2%; peak resident set 1260 ->
 1355 MB. glibc 2.36 takes any threshold for the main heap. Measured with warm steps, docs/performance.md.)
 Arrays above 1 GiB (a first layer at 2048 px) are still mapped per step. The thresholds hold for the
-whole process: the benchmark's PyTorch steps, which run in it, allocate under them too.
+whole process, which is why the benchmark runs PyTorch in a process of its own (benchmarks/torch_twin.py).
 
 Linux with glibc only; elsewhere (macOS, musl, Windows) `apply` finds no glibc mallopt and does nothing.
 """
