@@ -32,7 +32,8 @@ from scratchdream.errors import UserError  # noqa: E402
 def build_torch(net, target):
     """The twin of a scratchdream Net in this process (the tests hold its step to scratchdream's); the
     benchmark's own twin lives in the child. torch is imported here only when this is called."""
-    sys.path.insert(0, HERE)
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     from torch_twin import SpecNet
 
     return SpecNet(net.layers, net.params, target).eval()
@@ -106,9 +107,12 @@ class Remote:
 
     def runner(self, k):
         """One run of the child's number k, as a function of no arguments returning the child's seconds."""
-        return lambda: self.ask(op="run", id=k, clock="cpu" if bench.CLOCK is time.process_time else "wall")[
-            "s"
-        ]
+
+        def run():
+            clock = "cpu" if bench.CLOCK is time.process_time else "wall"  # --clock, as for our steps
+            return self.ask(op="run", id=k, clock=clock)["s"]
+
+        return run
 
     def step(self, twin, x):
         return self.runner(self.made("step", {"x": x}, twin=twin))
@@ -131,11 +135,15 @@ class Remote:
 
 
 def peak_mb(name, size, threads):
-    """MB two torch steps need, in a fresh torch process, as bench.peak_mb measures scratchdream's."""
+    """MB two torch steps need, in a fresh torch process, as bench.peak_mb measures scratchdream's; nan
+    if the probe failed (the table then says "not measured")."""
     net, target = bench.build_sd(name)
-    with Remote(threads) as remote:
-        k = remote.made("step", {"x": bench.bench_input(size)}, twin=remote.build(net, target))
-        return remote.ask(op="peak", id=k)["peak_mb"]
+    try:
+        with Remote(threads) as remote:
+            k = remote.made("step", {"x": bench.bench_input(size)}, twin=remote.build(net, target))
+            return remote.ask(op="peak", id=k)["peak_mb"]
+    except (RuntimeError, OSError):
+        return float("nan")
 
 
 def main(argv=None):
