@@ -739,7 +739,7 @@ def test_blas_matmul_on_numba_threads(trans_a, accumulate):
     """blas.matmul (OpenBLAS sgemm per Numba thread, or NumPy) == NumPy, on strided column bands; with
     accumulate the product is added to what out held."""
     rng = np.random.default_rng(31)
-    for B, M, K, N in [(1, 64, 300, 1000), (36, 7, 5, 11), (3, 130, 64, 97)]:
+    for B, M, K, N in [(1, 64, 300, 1000), (36, 7, 5, 11), (3, 130, 64, 97), (1, 27, 64, 1500)]:  # last: thin
         a = rng.standard_normal((B, K, M) if trans_a else (B, M, K)).astype(np.float32)
         bm = rng.standard_normal((B, K, N)).astype(np.float32)
         big = np.zeros((B, M, N + 9), np.float32)
