@@ -370,6 +370,30 @@ def _grad_output_nb(dy, mask, masked, D, ty0, ty1, ntx):
                 Df[s5 + q] = d3
 
 
+@njit(cache=True)
+def _b_down_rows(Df, e, CT, start, L, c2, c4, c5):
+    """e[a, j, q] = (B d)[a, j], B down the 6 rows of products, for the L (channel, tile) pairs q of a block
+    starting at flat offset `start` of each of D's 36 planes (CT apart): the first pass of both gradient
+    input transforms (F(4,3) and F(2,5) share B)."""
+    step = np.uint64(TAPS) * CT  # from row a of the products to row a + 1, same column j
+    for j in range(TAPS):
+        s0 = np.uint64(j) * CT + start
+        s1 = s0 + step
+        s2 = s1 + step
+        s3 = s2 + step
+        s4 = s3 + step
+        s5 = s4 + step
+        for q in range(np.uint64(L)):
+            m0, m1, m2 = Df[s0 + q], Df[s1 + q], Df[s2 + q]
+            m3, m4, m5 = Df[s3 + q], Df[s4 + q], Df[s5 + q]
+            e[0, j, q] = c4 * m0
+            e[1, j, q] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
+            e[2, j, q] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
+            e[3, j, q] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
+            e[4, j, q] = m0 + m1 + m2 + m3 + m4
+            e[5, j, q] = m5
+
+
 @njit(parallel=True, cache=True)
 def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
     """dx[c, 4ty-pt+a, 4tx-pl+b] += (B d B^T)[a, b] for the 36 products d of each tile (padding dropped).
@@ -397,23 +421,7 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
         e = np.empty((TAPS, TAPS, L), D.dtype)  # e[a, j, (channel, tile)] = (B d)[a, j]: B down the rows
         line = np.empty(4 * n4, D.dtype)  # line[q]: padded column q of the tile row's row a
         s4, s5 = np.empty(ntx, D.dtype), np.empty(ntx, D.dtype)  # each tile's columns 4 and 5
-        for j in range(TAPS):
-            s0 = np.uint64(j) * CT + np.uint64(c0 * T)
-            step = np.uint64(TAPS) * CT  # from row a of the products to row a + 1, same column j
-            s1 = s0 + step
-            s2 = s1 + step
-            s3 = s2 + step
-            s_4 = s3 + step
-            s_5 = s_4 + step
-            for q in range(np.uint64(L)):
-                m0, m1, m2 = Df[s0 + q], Df[s1 + q], Df[s2 + q]
-                m3, m4, m5 = Df[s3 + q], Df[s_4 + q], Df[s_5 + q]
-                e[0, j, q] = c4 * m0
-                e[1, j, q] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                e[2, j, q] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                e[3, j, q] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                e[4, j, q] = m0 + m1 + m2 + m3 + m4
-                e[5, j, q] = m5
+        _b_down_rows(Df, e, CT, np.uint64(c0 * T), L, c2, c4, c5)
         for c in range(c0, c1):
             for ty in range(ty0, ty1):
                 l0 = (c - c0) * T + (ty - ty0) * ntx

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import winograd
-from .winograd import BT, TAPS, _channel_blocks
+from .winograd import BT, TAPS, _b_down_rows, _channel_blocks
 
 TILE = 2  # output tile side: 2 + 5 - 1 = 6 = TAPS
 
@@ -337,23 +337,7 @@ def _grad_input_nb(D, dx, pt, pl, ty0, ty1, ntx):
         e = np.empty((TAPS, TAPS, L), D.dtype)  # e[a, j, (channel, tile)] = (B d)[a, j]
         f = np.empty((TAPS, ntx), D.dtype)  # f[b, tx]: column b of tile tx in the row
         line = np.empty((2, n2), D.dtype)  # line[q % 2, q // 2]: padded column q of the row
-        for j in range(TAPS):
-            s0 = np.uint64(j) * CT + np.uint64(c0 * T)
-            step = np.uint64(TAPS) * CT  # from row a of the products to row a + 1, same column j
-            s1 = s0 + step
-            s2 = s1 + step
-            s3 = s2 + step
-            s4 = s3 + step
-            s5 = s4 + step
-            for q in range(np.uint64(L)):
-                m0, m1, m2 = Df[s0 + q], Df[s1 + q], Df[s2 + q]
-                m3, m4, m5 = Df[s3 + q], Df[s4 + q], Df[s5 + q]
-                e[0, j, q] = c4 * m0
-                e[1, j, q] = c4 * (m2 - m1) + c2 * (m4 - m3) + c4 * m5
-                e[2, j, q] = -c5 * m0 - c4 * (m1 + m2) - m3 - m4
-                e[3, j, q] = m1 - m2 + c2 * (m3 - m4) - c5 * m5
-                e[4, j, q] = m0 + m1 + m2 + m3 + m4
-                e[5, j, q] = m5
+        _b_down_rows(Df, e, CT, np.uint64(c0 * T), L, c2, c4, c5)
         for c in range(c0, c1):
             for ty in range(ty0, ty1):
                 l0 = (c - c0) * T + (ty - ty0) * ntx
