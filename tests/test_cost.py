@@ -89,6 +89,9 @@ def test_a_cap_too_small_for_the_smallest_tile_is_one_line(net, tmp_path, capsys
     assert cli.main(base + ["--max-memory", "1M"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("scratchdream: error: --max-memory 1 MiB is too small") and "\n" not in err
+    assert cli.main(base + ["--max-memory", "1K"]) == 1  # a cap under 1 MiB is shown as itself, not "0 MiB"
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scratchdream: error: --max-memory 1 KiB is too small") and "\n" not in err
     assert cli.main(base + ["--max-memory", "lots"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--max-memory: must be a size such as 2G, 512M or 1.5GiB, got 'lots'" in err and "\n" not in err

@@ -174,4 +174,9 @@ def _seconds(s):
 
 
 def _bytes(n):
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    """e.g. "1.5 GiB", "350 MiB", "12 KiB", "800 bytes": a cap under 1 MiB is not shown as 0 MiB."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**10:.0f} KiB" if n >= 2**10 else f"{n} bytes"
