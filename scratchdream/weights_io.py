@@ -166,6 +166,11 @@ def _read_spec_and_params(path, lazy):
                 ds = data.get(f, name)  # hard links only: nothing outside this file
                 if ds is None:
                     raise UserError(f"{path}: missing {name}; the file is incomplete, convert it again")
+                if isinstance(ds, h5py.Dataset) and ds.shape == tuple(shape) and ds.dtype.kind != "f":
+                    raise UserError(
+                        f"{path}: {name} holds {ds.dtype} numbers, weights are floating point; "
+                        "the file is damaged, convert it again"
+                    )
                 if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
                     got = getattr(ds, "shape", None)
                     wrong = got is not None and tuple(got) != tuple(shape)

@@ -58,6 +58,8 @@ def test_the_attribute_is_read_and_written_back(files, tmp_path):
         ('{"layers": "inc/3x3"}', "layers must be a list"),
         ('{"layers": ["nowhere"]}', "layers: 'nowhere' is not a layer of tiny_inception"),
         ('{"layers": ["inc/3x3:0"]}', "the weight must be a number of size"),
+        ('{"belief": ["zebra"]}', "belief leaves out 'zebra', which is not a class of tiny_inception"),
+        ('{"belief": ["99999"]}', "belief leaves out '99999', which is not a class of tiny_inception"),
         ("[4, 10]", "not a JSON object"),
         ("{octaves: 4", "is not valid JSON"),
     ],

@@ -108,6 +108,16 @@ def test_wrong_weight_shape(saved):
     assert "(8, 8, 3, 3)" in msg and "(8, 8, 1, 1)" in msg
 
 
+@pytest.mark.parametrize("dtype", ["i4", "u1", "?"])
+def test_weights_that_are_not_floats(saved, dtype):
+    _, path = saved
+    with h5py.File(path, "a") as f:
+        del f["params/conv2/weight"]
+        f.create_dataset("params/conv2/weight", data=np.zeros((8, 8, 1, 1), dtype))
+    msg = _one_line_error(path, "params/conv2/weight holds")
+    assert "weights are floating point" in msg and str(np.dtype(dtype)) in msg
+
+
 def test_missing_dataset(saved):
     _, path = saved
     with h5py.File(path, "a") as f:
