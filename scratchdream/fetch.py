@@ -43,8 +43,8 @@ HASHES = {"sha256": "sha256", "sha1": "sha1", "md5": "md5", "sha256_prefix": "sh
 def ensure_weights(name, weights_dir=None, progress=True):
     """Path of the converted .h5 for a zoo name: returned if present, else fetched, verified, converted
     and saved."""
-    if name == "toyworld":
-        return zoo.toyworld_path(weights_dir)  # committed, never downloaded
+    if name in zoo.LOCAL:
+        return zoo.toyworld_path(weights_dir, name)  # committed, never downloaded
     e = zoo.entry(name)
     target = zoo.weights_path(name, weights_dir)
     if os.path.isfile(target):

@@ -61,6 +61,19 @@ def test_bundled_weights_are_small_and_documented(net):
     assert os.path.getsize(CONTROL) <= 2 * 2**20
 
 
+def test_the_control_has_a_name_too(tmp_path, capsys):
+    """`--net toyworld_control` is the committed control file, offline, as `--net toyworld` is the biased one;
+    a --weights-dir without it falls back to the committed file."""
+    from scratchdream import cli, fetch
+
+    assert fetch.ensure_weights("toyworld_control") == CONTROL
+    assert fetch.ensure_weights("toyworld_control", str(tmp_path)) == CONTROL
+    named = sd.load_net("toyworld_control")
+    assert named.name == "toyworld_control" and named.labels == list(scenes.CLASSES)
+    assert cli.main(["layers", "toyworld_control"]) == 0
+    assert capsys.readouterr().out.startswith(f"toyworld_control ({CONTROL})")
+
+
 def test_bundled_weights_heldout_accuracy(net):
     """Fresh scenes from a seed that training never used: at least 95% right."""
     acc, confusion = train.evaluate(net, seed=2024, n=600)

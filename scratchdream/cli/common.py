@@ -12,6 +12,7 @@ import scratchdream as sd
 from ..deepdream.options import RANGES, DreamOptions
 from ..errors import UserError, WordedError
 from ..image_io import note, output_format, save_image
+from ..nets import zoo
 from .flags import Given, margin
 
 
@@ -138,7 +139,7 @@ def load_net(name, weights_dir=None):
         return sd.load_net(name, weights_dir)
     except UserError as e:
         is_file = os.path.exists(name) or str(name).endswith((".h5", ".hdf5"))
-        if is_file or name == "toyworld" or "toyworld" in str(e):
+        if is_file or name in zoo.LOCAL or "toyworld" in str(e):
             raise
         raise WordedError.extend(e, "; or dream offline now with {net} toyworld") from None
 

@@ -246,8 +246,19 @@ ZOO = {
             "< 2 MB",
             "the offline toy-world net, trained here (`make toyworld`)",
         ),
+        Entry(
+            "toyworld_control",
+            None,
+            "",
+            ("", ""),
+            "scratchdream",
+            "MIT (this project)",
+            "< 2 MB",
+            "its control: trained the same way on scenes without the bias (`make toyworld`), the judge",
+        ),
     ]
 }
+LOCAL = ("toyworld", "toyworld_control")  # defined by files committed in weights/, never downloaded
 
 
 def known_names():
@@ -288,17 +299,18 @@ def spec_for(name):
 
 def weights_path(name, weights_dir=None):
     """Where the converted file of zoo network `name` belongs (it may not be there yet)."""
-    if name == "toyworld" and weights_dir is None:
-        return os.path.join(repo_weights_dir(), "toyworld.h5")
+    if name in LOCAL and weights_dir is None:
+        return os.path.join(repo_weights_dir(), f"{name}.h5")
     return os.path.join(weights_dir or default_weights_dir(), f"{name}.h5")
 
 
-def toyworld_path(weights_dir=None):
-    """The toy-world net's file: the one in weights_dir if there is one, else the one committed here."""
-    for path in (weights_path("toyworld", weights_dir), weights_path("toyworld")):
+def toyworld_path(weights_dir=None, name="toyworld"):
+    """A toy-world net's file (name: one of LOCAL): the one in weights_dir if there is one, else the one
+    committed here."""
+    for path in (weights_path(name, weights_dir), weights_path(name)):
         if os.path.isfile(path):
             return path
-    missing = weights_path("toyworld", weights_dir)
+    missing = weights_path(name, weights_dir)
     raise UserError(f"{missing} is missing; `make toyworld` regenerates it (a few minutes, offline)")
 
 
@@ -319,9 +331,9 @@ def open_for_listing(name_or_path, weights_dir=None):
     if os.path.exists(name_or_path) or name_or_path.endswith((".h5", ".hdf5")):
         return with_dream_defaults(load_file(name_or_path)), f"{name_or_path}"
     e = entry(name_or_path)
-    if e.name == "toyworld":
-        path = toyworld_path(weights_dir)  # the committed file, or how to regenerate it
-        return load_file(path), f"toyworld ({path})"
+    if e.name in LOCAL:
+        path = toyworld_path(weights_dir, e.name)  # the committed file, or how to regenerate it
+        return load_file(path), f"{e.name} ({path})"
     path = weights_path(e.name, weights_dir)
     if os.path.isfile(path):
         return with_dream_defaults(load_file(path)), f"{e.name} ({path})"
