@@ -57,6 +57,12 @@ NOTEBOOK_2015 = {
     "normalize": "mean",
 }
 
+
+def _local(name, what):
+    """The entry of a net defined by its weights file, committed in weights/ (no architecture, no URL)."""
+    return Entry(name, None, "", ("", ""), "scratchdream", "MIT (this project)", "< 2 MB", what)
+
+
 ZOO = {
     e.name: e
     for e in [
@@ -236,24 +242,9 @@ ZOO = {
             "not published",
             "Inception V3 without its classifier (Keras applications, include_top=False)",
         ),
-        Entry(
-            "toyworld",
-            None,
-            "",
-            ("", ""),
-            "scratchdream",
-            "MIT (this project)",
-            "< 2 MB",
-            "the offline toy-world net, trained here (`make toyworld`)",
-        ),
-        Entry(
+        _local("toyworld", "the offline toy-world net, trained here (`make toyworld`)"),
+        _local(
             "toyworld_control",
-            None,
-            "",
-            ("", ""),
-            "scratchdream",
-            "MIT (this project)",
-            "< 2 MB",
             "its control: trained the same way on scenes without the bias (`make toyworld`), the judge",
         ),
     ]
