@@ -60,16 +60,16 @@ def check_defaults(defaults, where="dream defaults"):
 
 def check_layers(net, defaults, where="dream defaults"):
     """Every layer the defaults name is a layer (or alias) of `net`, and every class a belief default
-    leaves out is one of its classes (else the file's own defaults would fail every dream as the user's
-    mistake)."""
+    leaves out is one of its classes, by the file's own labels (every file with a belief default has
+    them); else the file's own defaults would fail every dream as the user's mistake."""
     for name, _ in DreamOptions(layers=defaults.get("layers")).layers:
         if name not in net.layer_names and name not in net.aliases:
             raise UserError(f"{where} damaged: layers: {name!r} is not a layer of {net.name}")
-    from ..nets import classes, zoo
+    from ..nets import classes  # not zoo: zoo reads files through weights_io, which calls this
 
     for leave_out in defaults.get("belief") or ():
         try:
-            classes.find(net, leave_out, zoo.class_names(net))
+            classes.find(net, leave_out, net.labels)
         except UserError:
             shown = str(leave_out)[:60]
             raise UserError(
