@@ -6,8 +6,9 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
                                   labels (JSON or absent),
                                   provenance (JSON: source_url, source_sha256, converter_version, ...),
                                   dream_defaults (JSON or absent: deepdream/defaults.py),
-                                  belief_prior (JSON or absent: {"layer": "fc", "p": [q_1, ... q_K]},
-                                  the net's mean belief on empty scenes: objectives.belief_weights)
+                                  belief_prior (JSON or absent: {"layer": "fc", "p": [q_1, ... q_K],
+                                  "empty": "nothing" (optional)}, the net's mean belief on empty
+                                  scenes and its class for one: objectives.belief_weights)
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
@@ -239,13 +240,14 @@ def load_file(path):
 
 def check_prior(prior, spec, path):
     """A belief_prior object as read from JSON -> itself, or one UserError line naming what is wrong: a
-    layer of the architecture, and one positive finite probability per class (at most one per label)."""
+    layer of the architecture, one positive finite probability per class (at most one per label), and
+    optionally the name of the class that stands for an empty scene (a label of the net)."""
 
     def bad(why):
         return UserError(f"{path}: belief prior damaged: {why}; convert or train the file again")
 
-    if not isinstance(prior, dict) or set(prior) != {"layer", "p"}:
-        raise bad('not a JSON object {"layer": name, "p": [probabilities]}')
+    if not isinstance(prior, dict) or not {"layer", "p"} <= set(prior) <= {"layer", "p", "empty"}:
+        raise bad('not a JSON object {"layer": name, "p": [probabilities], "empty": class (optional)}')
     names = [layer.get("name") for layer in spec.get("layers", []) if isinstance(layer, dict)]
     if prior["layer"] not in names:
         raise bad(f"{str(prior['layer'])[:60]!r} is not a layer of this net")
@@ -255,7 +257,12 @@ def check_prior(prior, spec, path):
         raise bad("p must be a list with one probability per class")
     if not all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1 for q in p):
         raise bad("every probability must be a number in (0, 1]")
-    return {"layer": prior["layer"], "p": [float(q) for q in p]}
+    checked = {"layer": prior["layer"], "p": [float(q) for q in p]}
+    if "empty" in prior:
+        if not (isinstance(prior["empty"], str) and labels is not None and prior["empty"] in labels):
+            raise bad(f"empty must name one of the net's classes, got {str(prior['empty'])[:60]!r}")
+        checked["empty"] = prior["empty"]
+    return checked
 
 
 def _attr(f, key, path):

@@ -43,6 +43,33 @@ def test_a_prior_divides_the_belief_by_its_square_root():
     assert np.allclose(obj.belief_weights(h, (), [0.3] * 4), [0.1, 0.2, 0.3, 0.4])  # a flat prior: no change
 
 
+def test_evidence_is_the_beliefs_distance_from_flat_in_nats():
+    kept = np.array([True, True, False])
+    assert np.isclose(obj.evidence(np.array([0.5, 0.5, 0.0]), kept), 0.0)
+    assert np.isclose(obj.evidence(np.array([1.0, 0.0, 0.0]), kept), np.log(2))
+    w = np.array([0.75, 0.25, 0.0])
+    assert np.isclose(obj.evidence(w, kept), 0.75 * np.log(1.5) + 0.25 * np.log(0.5))
+    shares = [obj.evidence_share(kl, (0.2, 0.35)) for kl in (0.0, 0.2, 0.275, 0.35, 2.0)]
+    assert np.allclose(shares, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_a_belief_with_little_evidence_dreams_the_empty_class():
+    assert obj.EVIDENCE == (0.2, 0.35)  # the figures below are worked out for these ends
+    flat = np.log(np.array([1.0, 1.0, 1.0, 5.0]))  # the kept three alike: no evidence
+    assert np.allclose(obj.belief_weights(flat, [3], None, empty=3), [0.0, 0.0, 0.0, 1.0])
+    weak = np.log(np.array([3.0, 1.0, 1.0, 5.0]))  # (0.6, 0.2, 0.2): 0.148 nats, under the lower end
+    assert np.allclose(obj.belief_weights(weak, [3], None, empty=3), [0.0, 0.0, 0.0, 1.0])
+    sure = np.log(np.array([8.0, 1.0, 1.0, 5.0]))  # (0.8, 0.1, 0.1): 0.460 nats, over the upper end
+    assert np.allclose(obj.belief_weights(sure, [3], None, empty=3), [0.8, 0.1, 0.1, 0.0])
+    between = np.log(np.array([4.0, 1.0, 1.0, 5.0]))  # (2/3, 1/6, 1/6): ln 2 / 3 = 0.231 nats
+    a = (np.log(2) / 3 - 0.2) / 0.15
+    expected = [a * 2 / 3, a / 6, a / 6, 1 - a]
+    assert np.allclose(obj.belief_weights(between, [3], None, empty=3), expected)
+    assert np.allclose(
+        obj.belief_weights(between, [3], None), [2 / 3, 1 / 6, 1 / 6, 0.0]
+    )  # no empty: as before
+
+
 def test_the_term_and_its_gradient():
     h = np.random.default_rng(0).standard_normal((1, 6))
     w = np.array([0.5, 0.0, 0.25, 0.125, 0.125, 0.0])
@@ -111,6 +138,19 @@ def test_the_plan_divides_by_the_nets_prior_at_its_layer_only():
     assert np.allclose(w, expected / expected.sum()) and not np.allclose(w, none)
 
 
+def test_the_plan_hands_a_weak_belief_to_the_class_its_prior_calls_empty():
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    K, dog = len(net.labels), net.labels.index("dog")
+    options = DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5)
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K}
+    ((_, _, _, w),) = make_plan(net, img, options, progress=False).objective.terms
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K, "empty": "dog"}
+    ((_, _, _, gated),) = make_plan(net, img, options, progress=False).objective.terms
+    a = obj.evidence_share(obj.evidence(w, np.arange(K) != dog))
+    assert a < 1  # this untrained net's belief says little: the case in question
+    assert np.allclose(gated, a * w + (1 - a) * np.eye(K)[dog])
+
+
 def test_the_prior_travels_in_the_weights_file(tmp_path):
     from scratchdream.weights_io import load_file, save_net
 
@@ -119,6 +159,9 @@ def test_the_prior_travels_in_the_weights_file(tmp_path):
     net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K}
     save_net(net, tmp_path / "n.h5")
     assert load_file(tmp_path / "n.h5").belief_prior == {"layer": "fc2", "p": [1.0 / K] * K}
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K, "empty": net.labels[-1]}
+    save_net(net, tmp_path / "e.h5")
+    assert load_file(tmp_path / "e.h5").belief_prior["empty"] == net.labels[-1]
     net.belief_prior = None
     save_net(net, tmp_path / "none.h5")
     assert load_file(tmp_path / "none.h5").belief_prior is None
@@ -137,6 +180,10 @@ def test_the_prior_travels_in_the_weights_file(tmp_path):
         ({"layer": "fc2", "p": "Kbig"}, "a number in (0, 1]"),
         ({"layer": "fc2", "p": "Kbool"}, "a number in (0, 1]"),
         ({"layer": "fc2", "p": "Kstr"}, "a number in (0, 1]"),
+        ({"layer": "fc2", "p": "K", "empty": "zebra"}, "empty must name one of the net's classes"),
+        ({"layer": "fc2", "p": "K", "empty": 0}, "empty must name one of the net's classes"),
+        ({"layer": "fc2", "p": "K", "empty": ["dog"]}, "empty must name one of the net's classes"),
+        ({"layer": "fc2", "p": "K", "nothing": "dog"}, "not a JSON object"),
     ],
 )
 def test_a_damaged_prior_is_one_line(tmp_path, prior, why):

@@ -59,7 +59,13 @@ def belief(h, w):
     return float(np.dot(h[0].astype(np.float64), w)), w[None].astype(h.dtype)
 
 
-def belief_weights(h, leave_out=(), prior=None):
+# how much a belief must say before it is dreamed: below EVIDENCE[0] nats (the belief about the classes
+# kept, prior-divided, against all of them alike) the net sees no particular object; above EVIDENCE[1], a
+# full one (docs/toyworld.md, "Evidence, or the empty scene": the two ends measured on both nets)
+EVIDENCE = (0.2, 0.35)
+
+
+def belief_weights(h, leave_out=(), prior=None, empty=None):
     """w_k ∝ p_k / √q_k, p = softmax(h) for one classifier output h (K,), the classes `leave_out` (indices)
     at 0 and the rest scaled to sum to 1: the net's belief about a picture, fixed once for the whole dream.
 
@@ -67,16 +73,42 @@ def belief_weights(h, leave_out=(), prior=None):
     w = p). Dividing by it takes out part of what the net expects everywhere: a net with a favourite class
     no longer draws it on every background, and a class the scene makes likelier than usual gains. The
     square root stops halfway to the evidence ratio p_k / q_k, which inflates the classes the net almost
-    never names (docs/toyworld.md, "What was tried (the objective)", has both measured)."""
+    never names (docs/toyworld.md, "What was tried (the objective)", has both measured).
+
+    empty (an index, or None): the class that names an empty scene (the toy world's *nothing*). A belief
+    that says little beyond the prior (`evidence` below EVIDENCE[1]) hands its weight to that class, all of
+    it below EVIDENCE[0]: a net that sees no object there more than anywhere dreams the empty scene, more of
+    it, instead of its favourite object at full strength."""
     z = np.asarray(h, np.float64)
     p = np.exp(z - z.max())
     if prior is not None:
         p = p / np.sqrt(np.asarray(prior, np.float64))
-    p[list(leave_out)] = 0.0
+    kept = np.ones(len(p), bool)
+    kept[list(leave_out)] = False
+    p[~kept] = 0.0
     total = p.sum()
     if not total > 0:
         raise SettingError("{belief} leaves out every class the net believes in; leave out fewer")
-    return p / total
+    w = p / total
+    if empty is None:
+        return w
+    a = evidence_share(evidence(w, kept))
+    w = a * w
+    w[empty] += 1.0 - a
+    return w
+
+
+def evidence(w, kept):
+    """KL(w || uniform) over the classes kept, in nats: Σ_k w_k log(n w_k), 0 for a flat belief, log n for
+    a certain one."""
+    wk = w[kept]
+    wk = wk[wk > 0]
+    return float(np.sum(wk * np.log(wk * kept.sum())))
+
+
+def evidence_share(kl, ends=EVIDENCE):
+    """The share of the dream the belief gets: 0 up to ends[0] nats, 1 from ends[1], linear between."""
+    return float(np.clip((kl - ends[0]) / (ends[1] - ends[0]), 0.0, 1.0))
 
 
 def guided(h, g, count=None):

@@ -144,7 +144,8 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
 def belief_weights(net, name, shape, leave_out, first):
     """The belief objective's fixed class weights: the net's probabilities at classifier layer `name` for
     the dream's first picture `first` (1, 3, h, w), the classes `leave_out` (names or indices) at 0, each
-    divided by the square root of the net's belief on empty scenes when its weights file has one."""
+    divided by the square root of the net's belief on empty scenes when its weights file has one (and
+    handed to the class of an empty scene when it names one and the belief says little)."""
     if len(shape) != 1:
         raise SettingError(
             "{belief} needs a classifier's output (one value per class); {name} gives {shape}; leave out "
@@ -157,7 +158,8 @@ def belief_weights(net, name, shape, leave_out, first):
     h = net.forward(first, upto=name, keep=False)[0]
     prior = getattr(net, "belief_prior", None) or {}
     q = prior.get("p") if prior.get("layer") == name and len(prior.get("p", ())) == len(h) else None
-    return objectives.belief_weights(h, left_out, q)
+    empty = classes.find(net, prior["empty"], labels) if q is not None and "empty" in prior else None
+    return objectives.belief_weights(h, left_out, q, empty)
 
 
 def check_channel(name, shape, c):

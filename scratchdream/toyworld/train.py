@@ -19,8 +19,8 @@ from . import scenes
 from .optim import OPTIMISERS, cosine_lr
 
 WIDTHS = (16, 32, 64, 128)  # channels of the four conv blocks (98k parameters)
-# `make toyworld`: 1,200 minibatches of 64; 25,600 scenes seen 3 times
-STEPS, BATCH, EPOCHS, LR = 1200, 64, 3, 2e-3
+# `make toyworld`: 2,400 minibatches of 64; 51,200 scenes seen 3 times
+STEPS, BATCH, EPOCHS, LR = 2400, 64, 3, 2e-3
 # the net's suggested layers (spec dream_layers): a dream given --channel or --neuron without --layer
 # takes the first
 DREAM_LAYERS = ["conv4", "conv3"]
@@ -49,8 +49,9 @@ PRIOR_SIDE = 76
 
 
 def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
-    """{"layer": layer, "p": q}: q_k, the mean over plain backgrounds (every kind, 256 px, shrunk to side x
-    side as the first octave shrinks a picture) of the net's probability for class k at `layer`."""
+    """{"layer": layer, "p": q, "empty": "nothing"}: q_k, the mean over plain backgrounds (every kind, 256
+    px, shrunk to side x side as the first octave shrinks a picture) of the net's probability for class k
+    at `layer`; "empty", the class a belief with little evidence hands its weight to (objectives.py)."""
     from ..image_io import resize
 
     ps = []
@@ -61,7 +62,10 @@ def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
             p = np.exp(z - z.max())
             ps.append(p / p.sum())
     q = np.maximum(np.mean(ps, axis=0), 1e-12)  # a probability of 0 would divide by zero
-    return {"layer": layer, "p": [float(v) for v in q / q.sum()]}
+    prior = {"layer": layer, "p": [float(v) for v in q / q.sum()]}
+    if net.labels and "nothing" in net.labels:
+        prior["empty"] = "nothing"  # what a belief with little evidence dreams (objectives.py)
+    return prior
 
 
 # ---- the network as data ----------------------------------------------------------------------
