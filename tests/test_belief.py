@@ -216,6 +216,7 @@ def test_the_bundled_prior_is_what_toyworld_train_computes():
         again = train.belief_prior(net)
         assert net.belief_prior["layer"] == again["layer"] == "fc"
         assert np.allclose(net.belief_prior["p"], again["p"], rtol=1e-5, atol=1e-7)
+        assert net.belief_prior["empty"] == again["empty"] == "nothing"
         assert np.isclose(sum(again["p"]), 1.0) and net.labels[int(np.argmax(again["p"]))] == "nothing"
 
 
