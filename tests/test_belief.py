@@ -151,6 +151,22 @@ def test_the_plan_hands_a_weak_belief_to_the_class_its_prior_calls_empty():
     assert np.allclose(gated, a * w + (1 - a) * np.eye(K)[dog])
 
 
+def test_the_user_is_told_when_the_empty_class_takes_the_dream(capsys):
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    K = len(net.labels)
+    options = DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5)
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K, "empty": "dog"}
+    make_plan(net, img, options, progress=True)
+    err = capsys.readouterr().err
+    assert "believes no object is here" in err and "goes to 'dog'" in err and "--class" in err
+    assert len(err.strip().splitlines()) == 1
+    make_plan(net, img, options, progress=False)  # quiet when asked
+    assert capsys.readouterr().err == ""
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K}  # no empty class: nothing to say
+    make_plan(net, img, options, progress=True)
+    assert "believes no object" not in capsys.readouterr().err
+
+
 def test_the_prior_travels_in_the_weights_file(tmp_path):
     from scratchdream.weights_io import load_file, save_net
 

@@ -73,6 +73,8 @@ def make_plan(net, img, options, progress=True):
     objective = build_objective(
         net, terms, H, W, options.channel, options.neuron, options.guide, options.notebook, belief
     )
+    if belief is not None and progress:
+        _note_empty(net, objective, options.belief)
     tiler = choose_tiler(net, objective, options, min_side, tile_rng, H, W)
     octaves = [Octave(size, tiler if tiler is not None and tiler.needed(*size) else None) for size in sizes]
     lo, hi = net.input_range()
@@ -160,6 +162,23 @@ def belief_weights(net, name, shape, leave_out, first):
     q = prior.get("p") if prior.get("layer") == name and len(prior.get("p", ())) == len(h) else None
     empty = classes.find(net, prior["empty"], labels) if q is not None and "empty" in prior else None
     return objectives.belief_weights(h, left_out, q, empty)
+
+
+def _note_empty(net, objective, leave_out):
+    """One line when the evidence rule handed part of a belief to the net's empty class (left out of the
+    belief, so all its weight comes from the rule): the user sees why no object is drawn."""
+    empty = (getattr(net, "belief_prior", None) or {}).get("empty")
+    labels = zoo.class_names(net)
+    if empty is None or empty not in leave_out or labels is None:
+        return
+    k = labels.index(empty)
+    for _, _, kind, w in objective.terms:
+        if kind == "belief" and w[k] > 0:
+            _note(
+                f"{net.name} believes no object is here more than in any empty scene: {w[k]:.0%} of the "
+                f"dream goes to {empty!r} (the evidence rule); --class NAME or --layer NAME dreams an "
+                "object regardless"
+            )
 
 
 def check_channel(name, shape, c):
