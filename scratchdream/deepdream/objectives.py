@@ -90,7 +90,7 @@ def belief_weights(h, leave_out=(), prior=None, empty=None):
     if not total > 0:
         raise SettingError("{belief} leaves out every class the net believes in; leave out fewer")
     w = p / total
-    if empty is None:
+    if empty is None or kept.sum() < 2:  # one class kept: the user chose it, no belief to weigh
         return w
     a = evidence_share(evidence(w, kept))
     w = a * w
