@@ -65,9 +65,10 @@ def test_a_belief_with_little_evidence_dreams_the_empty_class():
     a = (np.log(2) / 3 - 0.2) / 0.15
     expected = [a * 2 / 3, a / 6, a / 6, 1 - a]
     assert np.allclose(obj.belief_weights(between, [3], None, empty=3), expected)
-    assert np.allclose(
-        obj.belief_weights(between, [3], None), [2 / 3, 1 / 6, 1 / 6, 0.0]
-    )  # no empty: as before
+    # without an empty class the belief is followed as before, whatever its evidence
+    assert np.allclose(obj.belief_weights(between, [3], None), [2 / 3, 1 / 6, 1 / 6, 0.0])
+    one = np.log(np.array([1.0, 1.0, 1.0, 5.0]))  # all but one class left out: that class is the dream
+    assert np.allclose(obj.belief_weights(one, [1, 2, 3], None, empty=3), [1.0, 0.0, 0.0, 0.0])
 
 
 def test_the_term_and_its_gradient():
