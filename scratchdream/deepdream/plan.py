@@ -69,12 +69,10 @@ def make_plan(net, img, options, progress=True):
     start = _tied_or_not(
         in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
     )
-    belief = None if options.belief is None else (options.belief, resize(start, sizes[0]))
+    belief = None if options.belief is None else (options.belief, resize(start, sizes[0]), progress)
     objective = build_objective(
         net, terms, H, W, options.channel, options.neuron, options.guide, options.notebook, belief
     )
-    if belief is not None and progress:
-        _note_empty(net, objective, options.belief)
     tiler = choose_tiler(net, objective, options, min_side, tile_rng, H, W)
     octaves = [Octave(size, tiler if tiler is not None and tiler.needed(*size) else None) for size in sizes]
     lo, hi = net.input_range()
@@ -118,7 +116,7 @@ def layer_terms(net, layers, belief=False):
 def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, whole_guide=False, belief=None):
     """The Objective for these layer terms and the picture size H x W, every index checked against the net
     (whole_guide: the guide's features from all its pixels, as the notebook, not from it shrunk; belief:
-    (the classes left out, the dream's first picture in input units))."""
+    (the classes left out, the dream's first picture in input units, whether to print notes))."""
     shapes = net.shapes(H, W)
     if (channel is not None or neuron is not None) and len(terms) > 1:
         raise SettingError(
@@ -143,7 +141,7 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
     return objectives.Objective(out)
 
 
-def belief_weights(net, name, shape, leave_out, first):
+def belief_weights(net, name, shape, leave_out, first, progress=False):
     """The belief objective's fixed class weights: the net's probabilities at classifier layer `name` for
     the dream's first picture `first` (1, 3, h, w), the classes `leave_out` (names or indices) at 0, each
     divided by the square root of the net's belief on empty scenes when its weights file has one (and
@@ -161,24 +159,14 @@ def belief_weights(net, name, shape, leave_out, first):
     prior = getattr(net, "belief_prior", None) or {}
     q = prior.get("p") if prior.get("layer") == name and len(prior.get("p", ())) == len(h) else None
     empty = classes.find(net, prior["empty"], labels) if q is not None and "empty" in prior else None
-    return objectives.belief_weights(h, left_out, q, empty)
-
-
-def _note_empty(net, objective, leave_out):
-    """One line when the evidence rule handed part of a belief to the net's empty class (left out of the
-    belief, so all its weight comes from the rule): the user sees why no object is drawn."""
-    empty = (getattr(net, "belief_prior", None) or {}).get("empty")
-    labels = zoo.class_names(net)
-    if empty is None or empty not in leave_out or labels is None:
-        return
-    k = labels.index(empty)
-    for _, _, kind, w in objective.terms:
-        if kind == "belief" and w[k] > 0:
-            _note(
-                f"{net.name} believes no object is here more than in any empty scene: {w[k]:.0%} of the "
-                f"dream goes to {empty!r} (the evidence rule); --class NAME or --layer NAME dreams an "
-                "object regardless"
-            )
+    w = objectives.belief_weights(h, left_out, q, empty)
+    if progress and empty in left_out and w[empty] > 0:  # all its weight is the evidence rule's
+        _note(
+            f"{net.name} believes no object is here more than in any empty scene: {w[empty]:.0%} of the "
+            f"dream goes to {labels[empty]!r} (the evidence rule); --class NAME or --layer NAME dreams an "
+            "object regardless"
+        )
+    return w
 
 
 def check_channel(name, shape, c):
