@@ -24,13 +24,16 @@ STEPS, BATCH, EPOCHS, LR = 2400, 64, 3, 2e-3
 # the net's suggested layers (spec dream_layers): a dream given --channel or --neuron without --layer
 # takes the first
 DREAM_LAYERS = ["conv4", "conv3"]
+# the class of an empty scene: left out of the belief the dream pushes, and what a belief that says little
+# dreams instead (the weights file's belief_prior names it: objectives.belief_weights)
+EMPTY = "nothing"
 # the dream settings that suit these nets, saved with the weights (net.dream_defaults); chosen by measurement
 # (docs/toyworld.md): the belief objective at the logits (each object class pushed as hard as the net
 # believed in it on the first octave, the background class "nothing" left out), four octaves,
 # Laplacian-normalised gradient
 DREAM_DEFAULTS = {
     "layers": ["fc"],
-    "belief": ["nothing"],
+    "belief": [EMPTY],
     "octaves": 4,
     "octave_scale": 1.5,
     "steps": 20,
@@ -63,8 +66,8 @@ def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
             ps.append(p / p.sum())
     q = np.maximum(np.mean(ps, axis=0), 1e-12)  # a probability of 0 would divide by zero
     prior = {"layer": layer, "p": [float(v) for v in q / q.sum()]}
-    if net.labels and "nothing" in net.labels:
-        prior["empty"] = "nothing"  # what a belief with little evidence dreams (objectives.py)
+    if net.labels and EMPTY in net.labels:
+        prior["empty"] = EMPTY
     return prior
 
 
