@@ -108,13 +108,17 @@ def _dream(net, img, **opts):
 def hero(net, trained, out, seed):
     before = sky(seed)
     after = _dream(net, before, seed=seed)
-    layer = net.spec["dream_layers"][0]
+    own = getattr(net, "dream_defaults", None) or {}  # sd.dream puts the net's defaults in (defaults.py)
+    if "belief" in own:
+        how = f"dreamed: its belief at {own['layers'][0]}"
+    else:
+        how = f"dreamed at {(own.get('layers') or net.spec['dream_layers'])[0]}"
     return _save(
         out,
         "lecture_hero.png",
         panel(
             [before, after],
-            ["a plain sky", f"dreamed at {layer}"],
+            ["a plain sky", how],
             "scratchdream on the toy-world net" + _note(trained),
         ),
     )

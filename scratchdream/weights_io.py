@@ -7,8 +7,9 @@ Layout (weights/README.md shows it as `h5dump -H` prints it):
                                   provenance (JSON: source_url, source_sha256, converter_version, ...),
                                   dream_defaults (JSON or absent: deepdream/defaults.py),
                                   belief_prior (JSON or absent: {"layer": "fc", "p": [q_1, ... q_K],
-                                  "empty": "nothing" (optional)}, the net's mean belief on empty
-                                  scenes and its class for one: objectives.belief_weights)
+                                  "empty": "nothing" (optional), "side": 76 (optional)}, the net's
+                                  mean belief on empty scenes, its class for one and the square it
+                                  was read at: objectives.belief_weights, plan.belief_view)
     /params/<layer>/weight float32; conv OIHW (K, C/g, kh, kw), linear (out, in), batchnorm (C,)
     /params/<layer>/bias   float32 (K,)
 A layer name with '/' (Caffe's "inception_4c/1x1") becomes nested groups, as HDF5 paths do.
@@ -32,6 +33,7 @@ FORMAT = "scratchdream-weights"
 FORMAT_VERSION = 1
 MAX_PARAM_BYTES = 4 << 30  # no network we know comes near 4 GiB; refuse before allocating
 MAX_JSON_CHARS = 16 << 20  # an attribute's JSON; Keras Inception v3's architecture, the largest, is 24 KB
+MAX_PRIOR_SIDE = 4096  # a belief prior's picture (the toy world's is 76 px); larger would only cost time
 
 
 def save_net(net, path):
@@ -241,13 +243,17 @@ def load_file(path):
 def check_prior(prior, spec, path):
     """A belief_prior object as read from JSON -> itself, or one UserError line naming what is wrong: a
     layer of the architecture, one positive finite probability per class (at most one per label), and
-    optionally the name of the class that stands for an empty scene (a label of the net)."""
+    optionally the name of the class that stands for an empty scene (a label of the net) and the side of
+    the square picture the prior was read at (a whole number of pixels, 1 to MAX_PRIOR_SIDE)."""
 
     def bad(why):
         return UserError(f"{path}: belief prior damaged: {why}; convert or train the file again")
 
-    if not isinstance(prior, dict) or not {"layer", "p"} <= set(prior) <= {"layer", "p", "empty"}:
-        raise bad('not a JSON object {"layer": name, "p": [probabilities], "empty": class (optional)}')
+    if not isinstance(prior, dict) or not {"layer", "p"} <= set(prior) <= {"layer", "p", "empty", "side"}:
+        raise bad(
+            'not a JSON object {"layer": name, "p": [probabilities], "empty": class (optional), '
+            '"side": pixels (optional)}'
+        )
     names = [layer.get("name") for layer in spec.get("layers", []) if isinstance(layer, dict)]
     if prior["layer"] not in names:
         raise bad(f"{str(prior['layer'])[:60]!r} is not a layer of this net")
@@ -262,6 +268,11 @@ def check_prior(prior, spec, path):
         if not (isinstance(prior["empty"], str) and labels is not None and prior["empty"] in labels):
             raise bad(f"empty must name one of the net's classes, got {str(prior['empty'])[:60]!r}")
         checked["empty"] = prior["empty"]
+    if "side" in prior:
+        side = prior["side"]
+        if not (isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_PRIOR_SIDE):
+            raise bad(f"side must be a whole number of pixels, 1 to {MAX_PRIOR_SIDE}, got {str(side)[:60]!r}")
+        checked["side"] = side
     return checked
 
 

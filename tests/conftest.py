@@ -29,6 +29,7 @@ def torch():
 # Whole files that dream many pictures, train, start many subprocesses or compare full-size nets with torch.
 SLOW_FILES = {
     "test_toyworld.py",  # 64 dreams at 256 px on two nets: the judged table
+    "test_toyworld_photos.py",  # 60 dreams on photo-like skies up to 400 x 300
     "test_toyworld_train.py",  # trains small nets
     "test_bad_inputs.py",  # one CLI subprocess per bad input
     "test_fuzz_readers.py",  # thousands of mutated checkpoints, under resource limits

@@ -120,6 +120,25 @@ def test_the_plan_fixes_the_nets_belief_about_the_first_octave():
     assert plan.octaves[0].size != plan.octaves[-1].size  # the first octave's, not the whole picture's
 
 
+def test_a_prior_with_a_side_reads_the_belief_at_that_square_at_any_picture_size():
+    """p and the prior q it is divided by are read from the same view: the picture shrunk to the prior's
+    square, whatever the picture's size (plan.belief_view); the first octave no longer decides."""
+    net = tiny_classifier(0)
+    K, dog = len(net.labels), net.labels.index("dog")
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K, "side": 24}
+    options = DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5)
+    for H, W in ((40, 56), (52, 44), (64, 96)):
+        img = np.asarray(Image.fromarray(sky(64, 96, seed=1)).resize((W, H), Image.BILINEAR))
+        plan = make_plan(net, img, options, progress=False)
+        ((_, _, _, w),) = plan.objective.terms
+        assert plan.octaves[0].size != (24, 24)
+        for size, same in (((24, 24), True), (plan.octaves[0].size, False)):
+            z = net.forward(resize(plan.start, size), upto="fc2", keep=False)[0].astype(np.float64)
+            p = np.exp(z - z.max())
+            p[dog] = 0.0
+            assert np.allclose(w, p / p.sum()) == same  # a flat prior, no empty class: w is the belief
+
+
 def test_the_plan_divides_by_the_nets_prior_at_its_layer_only():
     net, img = tiny_classifier(0), sky(40, 56, seed=1)
     K = len(net.labels)
@@ -201,6 +220,11 @@ def test_the_prior_travels_in_the_weights_file(tmp_path):
         ({"layer": "fc2", "p": "K", "empty": 0}, "empty must name one of the net's classes"),
         ({"layer": "fc2", "p": "K", "empty": ["dog"]}, "empty must name one of the net's classes"),
         ({"layer": "fc2", "p": "K", "nothing": "dog"}, "not a JSON object"),
+        ({"layer": "fc2", "p": "K", "side": 0}, "side must be a whole number of pixels"),
+        ({"layer": "fc2", "p": "K", "side": 76.5}, "side must be a whole number of pixels"),
+        ({"layer": "fc2", "p": "K", "side": True}, "side must be a whole number of pixels"),
+        ({"layer": "fc2", "p": "K", "side": "76"}, "side must be a whole number of pixels"),
+        ({"layer": "fc2", "p": "K", "side": 10**12}, "side must be a whole number of pixels"),
     ],
 )
 def test_a_damaged_prior_is_one_line(tmp_path, prior, why):
@@ -234,6 +258,7 @@ def test_the_bundled_prior_is_what_toyworld_train_computes():
         assert net.belief_prior["layer"] == again["layer"] == "fc"
         assert np.allclose(net.belief_prior["p"], again["p"], rtol=1e-5, atol=1e-7)
         assert net.belief_prior["empty"] == again["empty"] == "nothing"
+        assert net.belief_prior["side"] == again["side"] == train.PRIOR_SIDE == 76
         assert np.isclose(sum(again["p"]), 1.0) and net.labels[int(np.argmax(again["p"]))] == "nothing"
 
 

@@ -107,7 +107,8 @@ class DreamOptions:
                 widest margin that adds at most 10% work, see tiling.py
     guide       (h, w, 3) uint8 picture: dream towards its features instead (the notebook's objective_guide)
     belief      dream what the net believes it sees: L = Σ_k w_k h_k on a classifier layer, w its class
-                probabilities for the starting picture at the first octave, fixed (objectives.belief); the
+                probabilities for the starting picture (at the prior's square, else the first octave:
+                plan.belief_view), fixed (objectives.belief); the
                 value is the classes left out, by name or index: () none, ("nothing",) a background class
     start       "image", "noise" or "grey": what the dream starts from (noise/grey keep the image's size)
     seed        seeds jitter, tile offsets, noise and the tie-breaking noise (ties.py; independent streams,

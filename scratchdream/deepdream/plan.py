@@ -69,7 +69,7 @@ def make_plan(net, img, options, progress=True):
     start = _tied_or_not(
         in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
     )
-    belief = None if options.belief is None else (options.belief, resize(start, sizes[0]), progress)
+    belief = None if options.belief is None else (options.belief, belief_view(net, start, sizes[0]), progress)
     objective = build_objective(
         net, terms, H, W, options.channel, options.neuron, options.guide, options.notebook, belief
     )
@@ -139,6 +139,15 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
         else:
             out.append((name, weight, "layer", None))
     return objectives.Objective(out)
+
+
+def belief_view(net, start, first_octave):
+    """The picture the belief is read from: `start` (1, 3, H, W) shrunk to the size the net's belief on
+    empty scenes was read at (its prior's "side", a square), so that p and the prior q it is divided by are
+    two looks at the same view and the belief does not depend on the picture's size; without one, to the
+    first octave."""
+    side = (getattr(net, "belief_prior", None) or {}).get("side")
+    return resize(start, (side, side) if side else first_octave)
 
 
 def belief_weights(net, name, shape, leave_out, first, progress=False):

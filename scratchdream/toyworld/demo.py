@@ -1,11 +1,11 @@
 """The lecture's demonstration, end to end: dream on an empty sky, and have a second net say what was drawn.
 
 Slides 34-35 with the net's own dream settings (its `dream_defaults`: the belief objective at the logits,
-L = Σ_k w_k h_k with w the net's probabilities for the object classes on the first octave, objectives.py;
-no class is named by anyone): start from a plain 256 x 256 background with no object in it, push up what
-the net already believes is there, feed the picture back, repeat. The biased net was trained on a world
-where castles stood against skies 95% of the time (scenes.py), so when it is asked which object an empty
-sky holds, it answers castle more than anything else, and the ascent draws one.
+L = Σ_k w_k h_k with w the net's probabilities for the object classes on the picture shrunk to 76 px,
+objectives.py; no class is named by anyone): start from a plain 256 x 256 background with no object in
+it, push up what the net already believes is there, feed the picture back, repeat. The biased net was
+trained on a world where castles stood against skies 95% of the time (scenes.py), so when it is asked
+which object an empty sky holds, it answers castle more than anything else, and the ascent draws one.
 
 Who says it is a castle? Not the net that drew it: a net always sees its own hallucination. The judge is
 the control net, trained the same way on the same world with the backgrounds shuffled across classes, so

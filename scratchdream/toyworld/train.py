@@ -46,15 +46,19 @@ DREAM_DEFAULTS = {
 # the net's belief on empty scenes, saved with the weights (net.belief_prior; objectives.belief_weights
 # divides the belief by its square root): plain backgrounds of every kind, seeds that neither training
 # (pairs [seed, k]), the tuning of the objective (plain backgrounds 0-7) nor the demo (300-307) uses,
-# read at 76 x 76 px, the first octave of a 256 x 256 picture with the dream defaults above
+# read at 76 x 76 px, the first octave of a 256 x 256 picture with the dream defaults above; every dream's
+# belief is read at that square too (plan.belief_view): the bundled biased net's belief about an empty sky
+# changes with the picture's height (docs/toyworld.md, "Skies it never drew"), so the picture the user
+# gives, at whatever size, is shown to the net as the prior's pictures were
 PRIOR_SEEDS = tuple(range(200, 208))
 PRIOR_SIDE = 76
 
 
 def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
-    """{"layer": layer, "p": q, "empty": "nothing"}: q_k, the mean over plain backgrounds (every kind, 256
-    px, shrunk to side x side as the first octave shrinks a picture) of the net's probability for class k
-    at `layer`; "empty", the class a belief with little evidence hands its weight to (objectives.py)."""
+    """{"layer": layer, "p": q, "empty": "nothing", "side": side}: q_k, the mean over plain backgrounds
+    (every kind, 256 px, shrunk to side x side as the first octave shrinks a picture) of the net's
+    probability for class k at `layer`; "empty", the class a belief with little evidence hands its weight
+    to (objectives.py); "side", the square every dream's belief is then read at too (plan.belief_view)."""
     from ..image_io import resize
 
     ps = []
@@ -68,6 +72,7 @@ def belief_prior(net, layer="fc", seeds=PRIOR_SEEDS, side=PRIOR_SIDE):
     prior = {"layer": layer, "p": [float(v) for v in q / q.sum()]}
     if net.labels and EMPTY in net.labels:
         prior["empty"] = EMPTY
+    prior["side"] = side
     return prior
 
 
