@@ -139,6 +139,16 @@ def test_a_prior_with_a_side_reads_the_belief_at_that_square_at_any_picture_size
             assert np.allclose(w, p / p.sum()) == same  # a flat prior, no empty class: w is the belief
 
 
+def test_a_prior_side_the_net_cannot_classify_is_one_line():
+    net, img = tiny_classifier(0), sky(40, 56, seed=1)
+    K = len(net.labels)
+    net.belief_prior = {"layer": "fc2", "p": [1.0 / K] * K, "side": 1}  # a crafted file's: too small
+    with pytest.raises(UserError) as err:
+        make_plan(net, img, DreamOptions(belief=["dog"], octaves=3, octave_scale=1.5), progress=False)
+    assert "belief prior damaged" in str(err.value) and "1x1" in str(err.value), err.value
+    assert "\n" not in str(err.value)
+
+
 def test_the_plan_divides_by_the_nets_prior_at_its_layer_only():
     net, img = tiny_classifier(0), sky(40, 56, seed=1)
     K = len(net.labels)
