@@ -1,5 +1,5 @@
-"""Photo-like skies that the toy world never painted (scenes.py draws its own): five kinds of sky, each a
-gradient with clouds made of bicubic 1/f noise, film grain and a JPEG round trip, at any size and seed.
+"""Photo-like pictures that the toy world never painted (scenes.py draws its own), at any size and seed,
+each with film grain and a JPEG round trip. Five kinds of sky, a gradient with clouds of bicubic 1/f noise:
 
     clear    deep blue at the top to pale at the horizon, no cloud
     cumulus  heaped white clouds with grey undersides
@@ -7,7 +7,13 @@ gradient with clouds made of bicubic 1/f noise, film grain and a JPEG round trip
     cirrus   thin streaks drawn out sideways across a blue sky
     haze     a pale, low-contrast sky, white towards the horizon
 
-Used to ask the toy world's nets about skies made by someone else (tests/test_toyworld_photos.py)."""
+and the toy world's three other backgrounds as a camera might see them (`photo_background`):
+
+    brown    brown cloth: a mottled brown with a fine woven grid (the lecture's brown suit)
+    water    a lake: lighter blue-green at the top, darker below, ripples drawn out sideways
+    grass    a lawn: green with tall thin streaks of light and shade
+
+Used to ask the toy world's nets about pictures made by someone else (tests/test_toyworld_photos.py)."""
 
 import io
 
@@ -15,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 KINDS = ("clear", "cumulus", "sunset", "cirrus", "haze")
+BACKGROUNDS = ("brown", "water", "grass")
 
 # kind -> (colour at the top, colour at the horizon, cloud colour lit, cloud colour in shade), RGB 0-255
 PALETTES = {
@@ -54,9 +61,30 @@ def photo_sky(kind="cumulus", H=240, W=320, seed=0, quality=85):
         cloud = shade + (lit - shade) * light
         strength = 0.5 if kind == "haze" else 0.95
         img = img + density * strength * (cloud - img)
-    img = img + rng.normal(0, 2.5, img.shape)  # film grain
-    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return _photo(img + rng.normal(0, 2.5, img.shape), quality)  # film grain
+
+
+def photo_background(kind="brown", H=240, W=320, seed=0, quality=85):
+    """An H x W x 3 uint8 photo-like picture of brown cloth, water or grass (`kind`, one of BACKGROUNDS)."""
+    rng = np.random.default_rng([seed, len(KINDS) + BACKGROUNDS.index(kind)])
+    if kind == "brown":
+        base = np.array([110, 72, 45.0]) * rng.uniform(0.8, 1.2)
+        weave = np.sin(np.arange(H)[:, None, None] * 1.3) * np.sin(np.arange(W)[None, :, None] * 1.3)
+        img = base * (1 + 0.25 * noise(H, W, rng, coarsest=2, levels=6)[:, :, None]) + 6 * weave
+    elif kind == "water":
+        y = np.linspace(0, 1, H)[:, None, None]
+        top, deep = np.array([70, 130, 170.0]), np.array([20, 70, 110.0])
+        ripples = np.clip(noise(H, W, rng, stretch=6.0), 0, 1)[:, :, None]
+        img = top + (deep - top) * y + 40 * ripples
+    else:
+        blades = noise(H, W, rng, coarsest=4, levels=4, stretch=0.2)[:, :, None]
+        img = np.array([70, 120, 45.0]) * (1 + 0.35 * blades)
+    return _photo(img + rng.normal(0, 3.5, (H, W, 3)), quality)
+
+
+def _photo(img, quality):
+    """float RGB -> uint8, through a JPEG at `quality` as a camera would save it."""
     buffer = io.BytesIO()
-    Image.fromarray(img).save(buffer, "JPEG", quality=quality)
+    Image.fromarray(np.clip(np.round(img), 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
     with Image.open(io.BytesIO(buffer.getvalue())) as im:
         return np.asarray(im.convert("RGB"))
