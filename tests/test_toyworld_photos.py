@@ -60,7 +60,7 @@ def test_the_biased_net_draws_castles_on_photo_like_skies_and_the_control_does_n
             for net, out in ((biased, mine), (control, theirs)):
                 dreamed = demo.dream_on(net, img, net.dream_defaults, seed)
                 out.append(demo.classify(control, dreamed)[castle])
-    assert sum(p > 0.5 for p in mine) >= 7 and np.mean(mine) >= 0.5, np.round(mine, 2)  # measured 8 of 10
+    assert sum(p > 0.5 for p in mine) >= 6 and np.mean(mine) >= 0.5, np.round(mine, 2)  # measured 8 of 10
     assert np.mean(theirs) <= 0.2, np.round(theirs, 2)  # measured 0.00
 
 
