@@ -70,7 +70,7 @@ def make_plan(net, img, options, progress=True):
         in_bands(net.preprocess, _start(img, options.start, noise_rng), axis=0), net, tie_rng, options
     )
     if options.belief is not None:
-        belief = (options.belief, belief_view(net, start, sizes[0], layers), progress)
+        belief = (options.belief, belief_view(net, start, sizes[0], layers, min_side), progress)
     else:
         belief = None
     objective = build_objective(
@@ -144,22 +144,26 @@ def build_objective(net, terms, H, W, channel=None, neuron=None, guide=None, who
     return objectives.Objective(out)
 
 
-def belief_view(net, start, first_octave, layers):
+def belief_view(net, start, first_octave, layers, min_side):
     """The picture the belief is read from: `start` (1, 3, H, W) shrunk to the size the net's belief on
     empty scenes was read at (its prior's "side", a square), so that p and the prior q it is divided by are
     two looks at the same view and the belief does not depend on the picture's size; without one, to the
-    first octave. A side the net cannot classify (a damaged file) is one line."""
+    first octave. A side the net cannot classify (below `min_side`, the least side `layers` need, or not
+    the size a fixed classifier takes: a damaged file) is one line."""
     side = (getattr(net, "belief_prior", None) or {}).get("side")
     if not side:
         return resize(start, first_octave)
-    try:
-        check_picture_size(net, layers, side, side)
-        check_fixed_size(net, layers, side, side, 1)
-    except UserError:
+    fits = side >= min_side
+    if fits:
+        try:
+            check_fixed_size(net, layers, side, side, 1)
+        except SettingError:
+            fits = False
+    if not fits:
         raise UserError(
             f"{net.name}: belief prior damaged: read at {side}x{side} px, a size the net cannot classify; "
             "convert or train the file again"
-        ) from None
+        )
     return resize(start, (side, side))
 
 
