@@ -326,3 +326,25 @@ def test_the_fresh_process_dreams_feed_the_targets_table(capsys, monkeypatch):
     assert "fresh-process dreams" not in out
     (cold,) = [x for x in out.splitlines() if x.startswith("cold first dream, toyworld 320x240")]
     assert cold.endswith("not measured (--no-dreams)"), cold
+
+
+def test_cpu_use_keeps_the_warm_run_apart(monkeypatch):
+    """The sys target is over the timed steps: each wrapper's first call (time_steps' warm run, where a new
+    size's pages are touched the first time) is summed into first_user / first_sys, the later calls into
+    user / sys. getrusage is replaced by a clock that adds 1 s user and 0.5 s sys on the first call, then
+    2 s and 0.02 s."""
+    ticks = iter([(0.0, 0.0), (1.0, 0.5), (1.0, 0.5), (3.0, 0.52), (3.0, 0.52), (5.0, 0.54)])
+
+    def getrusage(who):
+        user, sys = next(ticks)
+        return SimpleNamespace(ru_utime=user, ru_stime=sys)
+
+    monkeypatch.setattr(bench.resource, "getrusage", getrusage)
+    cpu = bench.CpuUse()
+    step = cpu.counted(lambda: None)
+    for _ in range(3):
+        step()
+    assert (cpu.first_user, cpu.first_sys) == (1.0, 0.5)
+    assert cpu.user == pytest.approx(4.0) and cpu.sys == pytest.approx(0.04)
+    assert cpu.sys_percent() == pytest.approx(1.0)
+    assert "1.0% of their user time 4.0 s" in cpu.line() and "0.50 s, 50.0% of 1.0 s" in cpu.line()
